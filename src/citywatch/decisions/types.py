@@ -1,0 +1,71 @@
+"""What the decision layer hands to the service layer: track-level results, never per-frame.
+
+Only a face track that matched the watchlist produces a :class:`FaceMatch`; every other face
+track is forgotten and only counted (:class:`FaceTrackCount`).  A plate track produces one
+:class:`PlateRead` with its best voted read; the hotlist matcher turns a read into a
+:class:`HotlistHit` when it matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from citywatch.vision.record import ImageBGR
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class FaceMatch:
+    camera_id: str
+    track_id: int
+    subject_id: int
+    subject_name: str
+    watchlist_id: int
+    score: float  # cosine similarity between the track's embedding and the subject
+    threshold: float  # the operating point the decision was made at
+    first_seen_s: float  # media time of the track's first frame
+    last_seen_s: float
+    frame_wall_time: float  # wall time the evidence frame was decoded (for latency)
+    decided_wall_time: float
+    box: Box  # the matched face in the evidence frame
+    evidence: ImageBGR | None = None  # the frame, every other face blurred
+    frames_used: int = 0  # how many frames were embedded for the decision
+
+
+@dataclass(frozen=True, slots=True)
+class FaceTrackCount:
+    """Faces that were analysed and discarded: a count, nothing else."""
+
+    camera_id: str
+    tracks: int
+    wall_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlateRead:
+    camera_id: str
+    track_id: int
+    text: str  # normalised best read, no separators, upper case
+    confidence: float  # 0..1, from the vote
+    plate_format: str  # e.g. "NL", "HR", "RS", "DE", "EU", "US", or "" when none fits
+    votes: int  # reads that agreed with the winner
+    reads: int  # reads in the track
+    first_seen_s: float
+    last_seen_s: float
+    frame_wall_time: float
+    decided_wall_time: float
+    box: Box
+    evidence: ImageBGR | None = None  # frame with faces blurred
+
+
+@dataclass(frozen=True, slots=True)
+class HotlistHit:
+    read: PlateRead
+    hotlist_id: int
+    entry: str  # the hotlist plate that matched
+    distance: int  # substitutions/indels after OCR-confusion-aware matching (0 = exact)
+    differing: tuple[int, ...] = field(default_factory=tuple)  # positions in ``read.text``
+
+
+Sighting = FaceMatch | FaceTrackCount | PlateRead

@@ -1,0 +1,33 @@
+"""Contracts for face back ends.  Back ends convert to our types here, at the edge."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from citywatch.vision.record import Detections, FloatArray, ImageBGR
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """Finds faces in a BGR image; returns xyxy boxes, scores and (if it has them) 5 landmarks."""
+
+    name: str
+
+    def detect(self, image: ImageBGR) -> Detections: ...
+
+
+@runtime_checkable
+class FaceLandmarker(Protocol):
+    """Five points per box (eye corners and nose, dlib order) for detectors that give none."""
+
+    def landmarks(self, image: ImageBGR, xyxy: FloatArray) -> FloatArray: ...
+
+
+@runtime_checkable
+class FaceEmbedder(Protocol):
+    """Aligns each face from its 5 landmarks and returns L2-normalised (N, dim) float32."""
+
+    name: str
+    dim: int
+
+    def embed(self, image: ImageBGR, landmarks: FloatArray) -> FloatArray: ...

@@ -1,0 +1,25 @@
+"""Contracts for plate back ends.  Back ends convert to our types here, at the edge."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from citywatch.vision.record import Detections, FloatArray, ImageBGR
+
+
+@runtime_checkable
+class PlateDetector(Protocol):
+    """Finds plate (text) regions; ``regions`` (xyxy) limits the search to moving areas."""
+
+    name: str
+
+    def detect(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections: ...
+
+
+@runtime_checkable
+class PlateReader(Protocol):
+    """Reads the text of each box: one (raw text, confidence 0..1) per box."""
+
+    name: str
+
+    def read(self, image: ImageBGR, xyxy: FloatArray) -> list[tuple[str, float]]: ...
