@@ -1,0 +1,221 @@
+"""A camera worker: source -> pipeline -> sink, with backpressure.
+
+A reader thread decodes frames from the source into a :class:`FrameSlot`; the analysis loop
+takes them out.  For a live camera the slot holds one frame and the newest wins (analysis
+that falls behind drops frames and reports it, memory never grows); for recorded footage
+(evidence review) the slot blocks the reader so that every sampled frame is analysed.
+
+The worker is built from explicit dependencies only, so it runs the same in a thread, a
+process or a Ray actor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from citywatch.decisions.types import Sighting
+from citywatch.vision.record import Frame, FrameRecord
+
+log = logging.getLogger(__name__)
+
+
+class FrameSourceLike(Protocol):
+    def frames(self) -> Iterator[Frame]: ...
+
+    def stop(self) -> None: ...
+
+
+class PipelineLike(Protocol):
+    def process(self, frame: Frame) -> tuple[FrameRecord, list[Sighting]]: ...
+
+    def flush(self) -> list[Sighting]: ...
+
+
+class SightingSink(Protocol):
+    def handle(self, camera_id: str, sightings: list[Sighting]) -> None: ...
+
+
+class FrameSlot:
+    """A bounded hand-over between the reader and the analyser.
+
+    ``newest_wins=True``: ``put`` never blocks; when full the oldest frame is dropped and
+    counted.  ``newest_wins=False``: ``put`` blocks until there is room (recorded footage).
+    """
+
+    def __init__(self, capacity: int = 1, *, newest_wins: bool = True) -> None:
+        self._items: deque[Frame | None] = deque()
+        self._capacity = capacity
+        self._newest_wins = newest_wins
+        self._cond = threading.Condition()
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, frame: Frame | None) -> None:
+        """Hand over a frame; ``None`` marks the end of the stream."""
+        with self._cond:
+            if frame is not None and not self._newest_wins:
+                while len(self._items) >= self._capacity and not self._closed:
+                    self._cond.wait(0.1)
+            if self._closed:
+                return
+            if frame is not None and len(self._items) >= self._capacity:
+                self._items.popleft()
+                self.dropped += 1
+            self._items.append(frame)
+            self._cond.notify_all()
+
+    def get(self, timeout: float | None = None) -> Frame | None:
+        """The next frame, or None at the end of the stream (or on close / timeout)."""
+        with self._cond:
+            if not self._items and not self._closed:
+                self._cond.wait(timeout)
+            if not self._items:
+                return None
+            item = self._items.popleft()
+            self._cond.notify_all()
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class WorkerStats:
+    analysed: int = 0
+    dropped: int = 0
+    errors: int = 0
+    last_error: str = ""
+    last_latency_ms: float = 0.0
+    lag_s: float = 0.0
+
+
+class CameraWorker:
+    """Runs one camera until its source ends or :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        source: FrameSourceLike,
+        pipeline: PipelineLike,
+        sink: SightingSink,
+        *,
+        live: bool = True,
+        pace: bool = False,
+        clock: Callable[[], float] = time.time,
+        on_frame: Callable[[Frame], None] | None = None,
+        pending_limit: int = 10_000,
+    ) -> None:
+        self.camera_id = camera_id
+        self._source = source
+        self._pipeline = pipeline
+        self._sink = sink
+        self._pace = pace
+        self._clock = clock
+        self._on_frame = on_frame
+        self._slot = FrameSlot(1 if live else 4, newest_wins=live)
+        self._stop = threading.Event()
+        # Bounded: a store that stays away for hours must not eat the machine's memory.
+        self._pending: deque[Sighting] = deque(maxlen=pending_limit)
+        self.stats = WorkerStats()
+
+    # --- reader side -------------------------------------------------------------------
+    def _read(self) -> None:
+        start_wall: float | None = None
+        start_pts = 0.0
+        try:
+            for frame in self._source.frames():
+                if self._stop.is_set():
+                    break
+                if self._pace:
+                    # A looped file stands in for a live camera: release frames in real time.
+                    if start_wall is None:
+                        start_wall, start_pts = time.monotonic(), frame.pts_s
+                    delay = (frame.pts_s - start_pts) - (time.monotonic() - start_wall)
+                    if delay > 0 and self._stop.wait(delay):
+                        break
+                self._slot.put(frame)
+        except Exception as err:  # the source already redacts its messages
+            self.stats.errors += 1
+            self.stats.last_error = str(err)
+            log.error("camera %s: source stopped: %s", self.camera_id, err)
+        finally:
+            self._slot.put(None)
+
+    # --- analysis side -----------------------------------------------------------------
+    def run(self) -> WorkerStats:
+        reader = threading.Thread(target=self._read, name=f"read-{self.camera_id}", daemon=True)
+        reader.start()
+        try:
+            while not self._stop.is_set():
+                frame = self._slot.get(timeout=0.5)
+                if frame is None:
+                    if not reader.is_alive() and len(self._slot) == 0:
+                        break
+                    continue
+                self._analyse(frame)
+        finally:
+            self._source.stop()
+            self._slot.close()
+            reader.join(timeout=5)
+            self._emit(self._pipeline.flush())
+            self.stats.dropped = self._slot.dropped
+        return self.stats
+
+    def _analyse(self, frame: Frame) -> None:
+        try:
+            _, sightings = self._pipeline.process(frame)
+        except Exception as err:
+            # One bad frame must not stop the camera; the error is kept for its health.
+            self.stats.errors += 1
+            self.stats.last_error = f"analysis failed: {type(err).__name__}: {err}"
+            log.exception("camera %s: frame %d analysis failed", self.camera_id, frame.index)
+            return
+        self.stats.analysed += 1
+        now = self._clock()
+        self.stats.lag_s = max(0.0, now - frame.wall_time)
+        self.stats.last_latency_ms = self.stats.lag_s * 1000.0
+        if self._on_frame is not None:
+            self._on_frame(frame)
+        self._emit(sightings)
+
+    def _emit(self, sightings: list[Sighting]) -> None:
+        """Hand results to the sink; when it fails (database gone), keep them and retry with
+        the next batch, so nothing decided is lost while the store is away."""
+        self._pending.extend(sightings)
+        if not self._pending:
+            return
+        batch = list(self._pending)
+        try:
+            self._sink.handle(self.camera_id, batch)
+        except Exception as err:
+            self.stats.errors += 1
+            self.stats.last_error = f"storing results failed: {type(err).__name__}: {err}"
+            log.error(
+                "camera %s: could not store %d results (kept for retry): %s",
+                self.camera_id,
+                len(batch),
+                err,
+            )
+            return
+        self._pending.clear()
+
+    @property
+    def pending(self) -> int:
+        """Results decided but not yet stored (the sink failed)."""
+        return len(self._pending)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._source.stop()
+        self._slot.close()

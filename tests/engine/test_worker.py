@@ -1,0 +1,130 @@
+import threading
+import time
+
+import numpy as np
+
+from citywatch.decisions.types import FaceTrackCount
+from citywatch.engine.worker import CameraWorker, FrameSlot
+from citywatch.vision.record import Frame, FrameRecord
+
+
+def _frame(i: int) -> Frame:
+    return Frame("cam-1", i, i / 5, time.time(), np.zeros((4, 4, 3), np.uint8))
+
+
+class ListSource:
+    def __init__(self, n: int, fail_at: int | None = None):
+        self.n, self.fail_at, self.stopped = n, fail_at, False
+
+    def frames(self):
+        for i in range(self.n):
+            if self.fail_at == i:
+                raise RuntimeError("stream broke at frame %d" % i)
+            yield _frame(i)
+
+    def stop(self):
+        self.stopped = True
+
+
+class CountingPipeline:
+    def __init__(self, bad: set[int] = frozenset(), delay: float = 0.0):
+        self.seen: list[int] = []
+        self.bad, self.delay = bad, delay
+
+    def process(self, frame):
+        if frame.index in self.bad:
+            raise ValueError("corrupt frame")
+        time.sleep(self.delay)
+        self.seen.append(frame.index)
+        return FrameRecord(frame), [FaceTrackCount("cam-1", 1, 0.0)]
+
+    def flush(self):
+        return [FaceTrackCount("cam-1", 100, 0.0)]
+
+
+class Sink:
+    def __init__(self, fail_times: int = 0):
+        self.batches: list = []
+        self.fail_times = fail_times
+
+    def handle(self, camera_id, sightings):
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise ConnectionError("database went away")
+        self.batches.append(list(sightings))
+
+
+def test_recorded_footage_analyses_every_frame_and_flushes():
+    pipe, sink = CountingPipeline(), Sink()
+    stats = CameraWorker("cam-1", ListSource(30), pipe, sink, live=False).run()
+    assert pipe.seen == list(range(30))
+    assert stats.analysed == 30 and stats.dropped == 0
+    assert sum(s.tracks for b in sink.batches for s in b) == 30 + 100
+
+
+def test_live_camera_drops_frames_instead_of_queueing_when_analysis_is_slow():
+    pipe = CountingPipeline(delay=0.01)
+    stats = CameraWorker("cam-1", ListSource(300), pipe, Sink(), live=True).run()
+    assert stats.dropped > 0
+    assert stats.analysed + stats.dropped <= 300
+    assert pipe.seen == sorted(pipe.seen)  # order kept, newest wins
+
+
+def test_a_bad_frame_does_not_stop_the_camera():
+    pipe = CountingPipeline(bad={3, 7})
+    stats = CameraWorker("cam-1", ListSource(10), pipe, Sink(), live=False).run()
+    assert stats.errors == 2 and "corrupt frame" in stats.last_error
+    assert len(pipe.seen) == 8
+
+
+def test_source_error_is_recorded_and_worker_ends():
+    stats = CameraWorker(
+        "cam-1", ListSource(10, fail_at=5), CountingPipeline(), Sink(), live=False
+    ).run()
+    assert stats.analysed == 5
+    assert "stream broke" in stats.last_error
+
+
+def test_results_survive_a_store_outage():
+    sink = Sink(fail_times=3)
+    w = CameraWorker("cam-1", ListSource(10), CountingPipeline(), sink, live=False)
+    stats = w.run()
+    assert w.pending == 0
+    assert sum(s.tracks for b in sink.batches for s in b) == 10 + 100
+    assert "database went away" in stats.last_error
+
+
+def test_stop_ends_a_never_ending_source_promptly():
+    class Forever(ListSource):
+        def frames(self):
+            i = 0
+            while not self.stopped:
+                i += 1
+                yield _frame(i)
+                time.sleep(0.001)
+
+    src = Forever(0)
+    w = CameraWorker("cam-1", src, CountingPipeline(), Sink(), live=True)
+    t = threading.Thread(target=w.run)
+    t.start()
+    time.sleep(0.2)
+    w.stop()
+    t.join(timeout=3)
+    assert not t.is_alive() and src.stopped
+
+
+def test_frame_slot_blocking_mode_applies_backpressure():
+    slot = FrameSlot(2, newest_wins=False)
+    slot.put(_frame(0))
+    slot.put(_frame(1))
+    done = threading.Event()
+
+    def producer():
+        slot.put(_frame(2))
+        done.set()
+
+    threading.Thread(target=producer, daemon=True).start()
+    assert not done.wait(0.2)  # blocked: no room
+    assert slot.get().index == 0
+    assert done.wait(1.0)
+    assert slot.dropped == 0
