@@ -26,10 +26,22 @@ class StoreConfig(Strict):
         default="sqlite:///./var/citywatch.db", description="SQLAlchemy URL (SQLite or PostgreSQL)"
     )
     media_dir: Path = Field(default=Path("./var/media"), description="Evidence snapshots")
+    state_dir: Path = Field(
+        default=Path("./var"), description="Camera health files and other run-time state"
+    )
+
+
+class ModelsConfig(Strict):
+    cache_dir: Path = Field(
+        default=Path("./var/models"),
+        description="Where models converted at setup (dlib ResNet -> ONNX) are kept",
+    )
+    threads: int = Field(default=1, ge=1, le=64, description="Inference threads per model")
 
 
 class CitywatchConfig(Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
     faces: FacesConfig = Field(default_factory=FacesConfig)
     plates: PlatesConfig = Field(default_factory=PlatesConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
