@@ -9,19 +9,42 @@ from citywatch.config.base import Strict
 
 class WebhookConfig(Strict):
     url: SecretStr = Field(description="Endpoint; may hold ${ENV} references")
-    secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 signing key")
-    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 signing key; may hold ${ENV} references"
+    )
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="Per-request timeout")
 
 
 class MqttConfig(Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    topic: str = Field(default="citywatch/alerts")
-    username: str | None = None
-    password: SecretStr | None = None
+    host: str = Field(default="127.0.0.1", min_length=1, description="Broker host")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port")
+    topic: str = Field(
+        default="citywatch/alerts",
+        min_length=1,
+        pattern=r"^[^+#\x00]+$",
+        description="Base topic; alerts go to <topic>/<kind>/<camera_id>",
+    )
+    username: str | None = Field(default=None, description="Broker user name")
+    password: SecretStr | None = Field(
+        default=None, description="Broker password; may hold ${ENV} references"
+    )
+    tls: bool = Field(default=False, description="Connect with TLS (system CA store)")
+    timeout_s: float = Field(
+        default=5.0, gt=0, le=60, description="Wait for connection and PUBACK per alert"
+    )
+
+
+class RetryConfig(Strict):
+    attempts: int = Field(default=5, ge=1, le=20, description="Tries per alert and sink, in all")
+    base_delay_s: float = Field(default=0.5, ge=0, le=60, description="Wait after the first fail")
+    max_delay_s: float = Field(default=30.0, ge=0, le=600, description="Cap on the doubling wait")
 
 
 class AlertsConfig(Strict):
-    console: bool = True
-    webhooks: list[WebhookConfig] = Field(default_factory=list)
-    mqtt: MqttConfig | None = None
+    console: bool = Field(default=True, description="Print each alert on the console")
+    webhooks: list[WebhookConfig] = Field(default_factory=list, description="HTTP endpoints")
+    mqtt: MqttConfig | None = Field(default=None, description="MQTT broker, if any")
+    max_queue: int = Field(
+        default=1000, ge=1, le=1_000_000, description="Alerts waiting per sink; oldest dropped"
+    )
+    retry: RetryConfig = Field(default_factory=RetryConfig, description="Delivery retries")

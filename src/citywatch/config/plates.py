@@ -4,20 +4,143 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from citywatch.config.base import Strict
+
+PlateFormatName = Literal["RS", "HR", "NL", "DE", "SK", "CZ", "EU", "US"]
+
+DEFAULT_CONFUSIONS = ["O0", "Q0", "D0", "I1", "B8", "S5", "Z2", "G6"]
 
 
 class PlateReaderConfig(Strict):
     type: Literal["rapidocr"] = Field(default="rapidocr", description="Back end name")
+    threads: int = Field(
+        default=1, ge=1, le=64, description="ONNX Runtime intra-op threads per model session"
+    )
+    det_max_side: int = Field(
+        default=960,
+        ge=160,
+        le=4096,
+        description="The text detector sees the frame scaled so its longer side is at most this "
+        "(motion regions are cut from the frame at the same scale)",
+    )
+    det_thresh: float = Field(
+        default=0.3, gt=0, lt=1, description="Text detector pixel probability threshold"
+    )
+    det_box_thresh: float = Field(
+        default=0.3, gt=0, lt=1, description="Mean probability a text box needs to be kept"
+    )
+    det_unclip_ratio: float = Field(
+        default=1.6, ge=1, le=4, description="How far the detector grows each text box"
+    )
+    pad_x: float = Field(
+        default=0.15, ge=0, le=1, description="Padding left/right of a box before reading (x h)"
+    )
+    pad_y: float = Field(
+        default=0.15, ge=0, le=1, description="Padding above/below a box before reading (x h)"
+    )
+    deskew: bool = Field(
+        default=False, description="Straighten tilted crops (projection profile) before reading"
+    )
+    max_deskew_deg: float = Field(
+        default=12.0, ge=1, le=45, description="Largest tilt the deskew step tries"
+    )
+
+
+class PlateFilterConfig(Strict):
+    """What text boxes may be plates: geometry before reading, text after."""
+
+    min_aspect: float = Field(
+        default=1.2, gt=0, le=20, description="Smallest box width/height read as a plate"
+    )
+    max_aspect: float = Field(
+        default=9.0, gt=0, le=40, description="Largest box width/height read as a plate"
+    )
+    min_height_px: float = Field(
+        default=8.0, ge=1, le=1000, description="Shortest text box read (full-frame pixels)"
+    )
+    max_height_frac: float = Field(
+        default=0.25, gt=0, le=1, description="Tallest text box read, as a fraction of frame height"
+    )
+    max_boxes: int = Field(
+        default=8, ge=1, le=100, description="Most boxes read per frame (by detector score)"
+    )
+    min_score: float = Field(
+        default=0.35,
+        ge=0,
+        le=1,
+        description="Smallest candidate score (OCR confidence x format fit) kept as a plate",
+    )
+
+    @model_validator(mode="after")
+    def _aspect_order(self) -> PlateFilterConfig:
+        if self.min_aspect >= self.max_aspect:
+            raise ValueError(
+                f"min_aspect ({self.min_aspect}) must be below max_aspect ({self.max_aspect})"
+            )
+        return self
+
+
+class PlateTrackerConfig(Strict):
+    """Plate tracks: boxes that overlap, or that moved little and read alike."""
+
+    min_iou: float = Field(default=0.1, ge=0, le=1, description="Overlap that continues a track")
+    max_jump: float = Field(
+        default=3.0,
+        ge=0,
+        le=20,
+        description="Largest move between analysed frames, in plate widths, for a track that "
+        "reads alike",
+    )
+    max_text_distance: int = Field(
+        default=2, ge=0, le=8, description="Edit distance under which two reads are alike"
+    )
+    lost_s: float = Field(
+        default=1.5, gt=0, le=60, description="A plate track ends when unseen this long"
+    )
+
+
+class PlateVoteConfig(Strict):
+    lost_s: float = Field(
+        default=1.5, gt=0, le=60, description="A track is decided when unseen this long"
+    )
+    max_tracks: int = Field(
+        default=256, ge=1, le=100_000, description="Open tracks per camera (oldest decided first)"
+    )
+    max_reads: int = Field(
+        default=64, ge=1, le=10_000, description="Reads kept per track (the best by score)"
+    )
+    min_confidence: float = Field(
+        default=0.0, ge=0, le=1, description="Voted reads below this confidence are dropped"
+    )
 
 
 class PlatesConfig(Strict):
     reader: PlateReaderConfig = Field(default_factory=PlateReaderConfig)
-    formats: list[str] = Field(
+    filters: PlateFilterConfig = Field(default_factory=PlateFilterConfig)
+    tracker: PlateTrackerConfig = Field(default_factory=PlateTrackerConfig)
+    vote: PlateVoteConfig = Field(default_factory=PlateVoteConfig)
+    formats: list[PlateFormatName] = Field(
         default_factory=lambda: ["RS", "HR", "NL", "DE", "EU", "US"],
+        min_length=1,
         description="Plate formats to normalise against, in order of preference",
     )
     max_distance: int = Field(default=1, ge=0, le=3, description="Hotlist fuzzy-match budget")
+    confusions: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CONFUSIONS),
+        description="Character pairs OCR confuses (e.g. 'O0'): a hotlist match may swap them "
+        "at confusion_cost",
+    )
+    confusion_cost: float = Field(
+        default=0.0, ge=0, le=1, description="Cost of swapping a confusable pair (1 = any swap)"
+    )
     min_reads: int = Field(default=2, ge=1, description="Reads a track needs before it reports")
+
+    @field_validator("confusions")
+    @classmethod
+    def _pairs(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            if len(pair) != 2 or not pair.isalnum() or pair[0].upper() == pair[1].upper():
+                raise ValueError(f"confusion {pair!r}: expected two different letters/digits")
+        return [p.upper() for p in value]

@@ -1,0 +1,60 @@
+"""Sinks and dispatcher from the config, with ``${ENV}`` references expanded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.console import Console
+
+from citywatch.alerts.console import ConsoleSink
+from citywatch.alerts.dispatcher import Dispatcher, RetryPolicy
+from citywatch.alerts.mqtt import MqttSink
+from citywatch.alerts.sink import AlertSink
+from citywatch.alerts.webhook import WebhookSink
+from citywatch.config.alerts import AlertsConfig
+from citywatch.config.root import expand_env
+
+
+def build_sinks(
+    cfg: AlertsConfig, console: Console | None, *, env: Mapping[str, str] | None = None
+) -> list[AlertSink]:
+    """One sink per configured destination.  A missing ``${ENV}`` raises ConfigError naming it.
+
+    ``console`` is where the console sink prints (a new stderr console when None).
+    """
+    environ = None if env is None else dict(env)
+    # Expand every reference first, so that a missing variable fails before anything connects.
+    hooks: list[tuple[str, str | None, float]] = []
+    for i, hook in enumerate(cfg.webhooks):
+        where = f"alerts.webhooks[{i}]"
+        url = expand_env(hook.url.get_secret_value(), where=f"{where}.url", env=environ)
+        secret = None
+        if hook.secret is not None:
+            secret = expand_env(
+                hook.secret.get_secret_value(), where=f"{where}.secret", env=environ
+            )
+        hooks.append((url, secret or None, hook.timeout_s))
+    password = None
+    if cfg.mqtt is not None and cfg.mqtt.password is not None:
+        raw = cfg.mqtt.password.get_secret_value()
+        password = expand_env(raw, where="alerts.mqtt.password", env=environ)
+
+    sinks: list[AlertSink] = []
+    if cfg.console:
+        sinks.append(ConsoleSink(console if console is not None else Console(stderr=True)))
+    for url, secret, timeout in hooks:
+        sinks.append(WebhookSink(url, secret, timeout))
+    if cfg.mqtt is not None:
+        m = cfg.mqtt
+        sinks.append(
+            MqttSink(m.host, m.port, m.topic, m.username, password, tls=m.tls, timeout=m.timeout_s)
+        )
+    return sinks
+
+
+def build_dispatcher(
+    cfg: AlertsConfig, console: Console | None, *, env: Mapping[str, str] | None = None
+) -> Dispatcher:
+    """The configured sinks behind one :class:`Dispatcher` with the configured queue and retry."""
+    retry = RetryPolicy(cfg.retry.attempts, cfg.retry.base_delay_s, cfg.retry.max_delay_s)
+    return Dispatcher(build_sinks(cfg, console, env=env), max_queue=cfg.max_queue, retry=retry)

@@ -1,0 +1,68 @@
+"""The alert event that the service layer publishes to sinks (console, SSE, webhook, MQTT).
+
+A face alert is a *possible match* until a person confirms it: nothing here ever says that
+someone was "identified".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+LABELS = {
+    ("face", "pending"): "possible match",
+    ("face", "confirmed"): "match confirmed by a reviewer",
+    ("face", "rejected"): "possible match rejected by a reviewer",
+    ("plate", "pending"): "possible hotlist hit",
+    ("plate", "confirmed"): "hotlist hit confirmed by a reviewer",
+    ("plate", "rejected"): "possible hotlist hit rejected by a reviewer",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    id: int
+    event_id: str
+    kind: str  # "face" | "plate"
+    camera_id: str
+    status: str  # "pending" | "confirmed" | "rejected"
+    score: float
+    seen_at: dt.datetime  # aware UTC
+    first_seen_s: float
+    last_seen_s: float
+    track_id: int
+    subject_name: str | None = None
+    watchlist: str | None = None  # the watchlist (face) or hotlist (plate) name
+    plate: str | None = None  # the hotlist entry that matched
+    read: str | None = None  # what was read on the street
+    distance: int | None = None
+    snapshot_path: str | None = None  # relative to the media dir
+
+    @property
+    def label(self) -> str:
+        return LABELS.get((self.kind, self.status), f"{self.kind} alert ({self.status})")
+
+    def to_json(self) -> dict[str, Any]:
+        seen = self.seen_at
+        if seen.tzinfo is None:
+            seen = seen.replace(tzinfo=dt.UTC)
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "label": self.label,
+            "camera_id": self.camera_id,
+            "status": self.status,
+            "score": self.score,
+            "subject_name": self.subject_name,
+            "watchlist": self.watchlist,
+            "plate": self.plate,
+            "read": self.read,
+            "distance": self.distance,
+            "seen_at": seen.astimezone(dt.UTC).isoformat(),
+            "first_seen_s": self.first_seen_s,
+            "last_seen_s": self.last_seen_s,
+            "track_id": self.track_id,
+            "snapshot_path": self.snapshot_path,
+        }

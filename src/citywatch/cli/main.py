@@ -1,0 +1,169 @@
+"""The `citywatch` command.  Thin: parse, call the engine or a service, print with Rich."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from citywatch.cli import admin, records
+from citywatch.cli.context import CliContext
+
+app = typer.Typer(
+    name="citywatch",
+    help="City-scale video analytics with accountability built in.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,  # locals may hold camera passwords
+)
+models_app = typer.Typer(help="Models that ship inside packages.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(db_app, name="db")
+admin.register(app)
+records.register(app)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Config file (default: ./citywatch.yaml if present)"),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Override store.database_url (also $CITYWATCH_DATABASE_URL)"),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging")] = False,
+) -> None:
+    """citywatch: live watchlist and hotlist alerts under legal and human control.
+
+    Example: [bold]citywatch -c citywatch.yaml run[/]
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+        force=True,
+    )
+    ctx.obj = CliContext(config_path=config, database_url=database_url)
+
+
+def _ctx(ctx: typer.Context) -> CliContext:
+    obj = ctx.obj
+    assert isinstance(obj, CliContext)
+    return obj
+
+
+@models_app.command("prepare")
+def models_prepare(ctx: typer.Context) -> None:
+    """Convert the shipped dlib ResNet to ONNX once (done by `make install`).
+
+    Example: citywatch models prepare
+    """
+    from citywatch.vision.faces.dlib_onnx import ensure_onnx_model
+
+    c = _ctx(ctx)
+    path = ensure_onnx_model(c.config().models.cache_dir)
+    c.out.print(f"face embedder ready: {path}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Migrate the database to the current schema (Alembic).
+
+    Example: citywatch db upgrade --database-url postgresql+psycopg://citywatch@db/citywatch
+    """
+    from citywatch.store.db import redact_url
+
+    c = _ctx(ctx)
+    c.sessions(upgrade=True)
+    c.out.print(f"database at the current schema: {redact_url(c.config().store.database_url)}")
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config file (same as the global -c)")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="Engine: 'local' (threads in this process)")] = (
+        "local"
+    ),
+) -> None:
+    """Run the cameras of a config file until Ctrl-C.
+
+    Example: citywatch run -c citywatch.yaml
+    """
+    from citywatch.engine.platform import Platform
+
+    c = _ctx(ctx)
+    if config is not None:
+        c.config_path = config
+    if engine != "local":
+        c.fail(f"engine {engine!r} is not available in this version; use 'local'")
+    platform = Platform.create(c.config(), c.sessions(), c.actor(), c.err)
+    starts = platform.register_cameras()
+    eng = platform.build_engine()
+    _print_starts(c, starts)
+    if not eng.runs:
+        c.fail("no camera could be started", code=1)
+    eng.start()
+    c.out.print(
+        f"[green]running {len(eng.runs)} camera(s)[/]; alerts print here; "
+        f"health: citywatch cameras status; stop with Ctrl-C"
+    )
+    _wait_until_interrupted(eng)
+    platform.dispatcher.close()
+
+
+def _print_starts(c: CliContext, starts: list) -> None:  # type: ignore[type-arg]
+    table = Table(title="cameras")
+    for col in ("camera", "faces", "plates", "note"):
+        table.add_column(col)
+    for s in starts:
+        p = s.permissions
+        table.add_row(
+            s.camera.id,
+            "-" if p is None else ("on" if p.faces else "off"),
+            "-" if p is None else ("on" if p.plates else "off"),
+            s.error or ("; ".join(p.reasons) if p else ""),
+        )
+    c.out.print(table)
+
+
+def _wait_until_interrupted(eng: object) -> None:
+    from citywatch.engine.local import LocalEngine
+
+    assert isinstance(eng, LocalEngine)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stop.is_set() and eng.alive():
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        eng.stop()
+
+
+# `scan` and `demo` live in their own modules to keep this file small.
+from citywatch.cli import demo as _demo  # noqa: E402
+from citywatch.cli import scan as _scan  # noqa: E402
+
+_scan.register(app)
+_demo.register(app)

@@ -1,0 +1,149 @@
+"""`citywatch scan`: evidence review of recorded footage under a case reference."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from citywatch.cli.context import CliContext
+
+
+def _expected_frames(video: Path, fps: float) -> int | None:
+    import av
+
+    try:
+        with av.open(str(video)) as container:
+            if container.duration:
+                return max(1, int(container.duration / 1_000_000 * fps))
+    except (av.error.FFmpegError, OSError):
+        return None
+    return None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def scan(
+        ctx: typer.Context,
+        videos: Annotated[list[Path], typer.Argument(help="Video files to analyse")],
+        case: Annotated[
+            str, typer.Option("--case", help="Case reference (required: a scan is audited)")
+        ] = "",
+        watchlist: Annotated[
+            Path | None, typer.Option(help="Folder with one sub-folder of photos per person")
+        ] = None,
+        hotlist: Annotated[Path | None, typer.Option(help="Text file, one plate per line")] = None,
+        fps: Annotated[float, typer.Option(help="Frames analysed per second of video")] = 5.0,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+    ) -> None:
+        """Analyse recorded footage for watchlisted people and hotlisted plates.
+
+        Example: citywatch scan cctv-0412.mp4 --watchlist suspects/ --hotlist plates.txt
+        --case CASE-2026-17 --json
+        """
+        from citywatch.audit.chain import append
+        from citywatch.engine.assemble import Models
+        from citywatch.engine.scan import (
+            ScanError,
+            ScanReport,
+            load_hotlist_file,
+            load_watchlist_dir,
+            scan_videos,
+        )
+        from citywatch.services.common import unit_of_work
+
+        root = ctx.find_root().obj
+        assert isinstance(root, CliContext)
+        c = root
+        if not case.strip():
+            c.fail("a scan is an investigation: give its case reference with --case")
+        if watchlist is None and hotlist is None:
+            c.fail("nothing to look for: give --watchlist and/or --hotlist")
+        for v in videos:
+            if not v.is_file():
+                c.fail(f"video {v} does not exist")
+        cfg = c.config()
+        models = Models(cfg)
+        report = ScanReport()
+        try:
+            gallery = load_watchlist_dir(watchlist, models, cfg, report) if watchlist else None
+            matcher, n_plates = load_hotlist_file(hotlist, cfg) if hotlist else (None, 0)
+        except ScanError as err:
+            c.fail(str(err))
+        sessions = c.sessions()
+        details = {
+            "videos": [str(v) for v in videos],
+            "watchlist_dir": str(watchlist) if watchlist else None,
+            "subjects": sorted(set(gallery.subject_names)) if gallery is not None else [],
+            "hotlist_file": str(hotlist) if hotlist else None,
+            "hotlist_plates": n_plates,
+        }
+        with sessions() as session, unit_of_work(session):
+            append(session, c.actor(), "scan.start", f"case:{case}", details=details, reason=case)
+
+        for problem in report.problems:
+            c.err.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=c.err,
+            transient=False,
+        ) as progress:
+            tasks = {
+                v: progress.add_task(v.name, total=_expected_frames(v, fps)) for v in videos
+            }
+            seen_problems = len(report.problems)
+            scan_videos(
+                videos,
+                gallery,
+                matcher,
+                cfg,
+                models,
+                report,
+                analyse_fps=fps,
+                on_frame=lambda v, _f: progress.advance(tasks[v]),
+            )
+            for v in videos:
+                t = tasks[v]
+                progress.update(t, total=progress.tasks[t].completed)
+        for problem in report.problems[seen_problems:]:
+            c.err.print(f"[yellow]warning:[/] {problem}", highlight=False)
+
+        for a in report.alerts:
+            if as_json:
+                c.out.print(json.dumps(a.to_json()), highlight=False, soft_wrap=True)
+            elif a.kind == "face":
+                c.out.print(
+                    f"FACE  {a.source}  possible match: {a.subject}  score {a.score:.3f}  "
+                    f"{a.first_seen_s:.1f}-{a.last_seen_s:.1f} s  track {a.track_id}",
+                    highlight=False,
+                )
+            else:
+                c.out.print(
+                    f"PLATE {a.source}  hotlist {a.plate} (read {a.read}, distance "
+                    f"{a.distance})  conf {a.score:.2f}  {a.first_seen_s:.1f}-"
+                    f"{a.last_seen_s:.1f} s  track {a.track_id}",
+                    highlight=False,
+                )
+        summary = {
+            "alerts": len(report.alerts),
+            "face_alerts": sum(a.kind == "face" for a in report.alerts),
+            "plate_alerts": sum(a.kind == "plate" for a in report.alerts),
+            "plate_reads": report.plate_reads,
+            "faces_discarded": report.faces_discarded,
+            "frames": report.frames,
+            "problems": report.problems,
+        }
+        with sessions() as session, unit_of_work(session):
+            append(session, c.actor(), "scan.finish", f"case:{case}", details=summary, reason=case)
+        c.err.print(
+            f"scan for case {case!r}: {summary['alerts']} alert(s), "
+            f"{report.plate_reads} plate track(s) read, {report.faces_discarded} other face "
+            f"track(s) analysed and discarded",
+            highlight=False,
+        )

@@ -1,0 +1,134 @@
+"""The demo scenario: three cameras on generated footage, a watchlist, a hotlist, alerts.
+
+Everything goes through the same services as a real deployment: the cameras are registered
+(with a demo legal basis and impact assessment, marked as such), the watchlist is bound to a
+demo authorisation that ends after a day, and every step lands in the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlalchemy.orm import Session, sessionmaker
+
+from citywatch.audit.chain import Actor
+from citywatch.config.camera import CameraConfig, Location, Purpose
+from citywatch.config.root import CitywatchConfig, ModelsConfig, StoreConfig
+from citywatch.demo.footage import DemoFootage, make_demo_videos
+from citywatch.engine.assemble import Models
+from citywatch.engine.platform import make_embed_faces
+from citywatch.services.authorisations import create_authorisation, get_authorisation
+from citywatch.services.common import NotFoundError
+from citywatch.services.hotlists import add_plate
+from citywatch.services.watchlists import (
+    create_watchlist,
+    enrol_subject,
+    list_subjects,
+    list_watchlists,
+)
+from citywatch.store.media import MediaStore
+from citywatch.vision.images import load_image
+
+DEMO_AUTH = "DEMO-AUTH-1"
+DEMO_WATCHLIST = "demo-watchlist"
+DEMO_HOTLIST = "demo-hotlist"
+DEMO_ZONE = "demo-zone"
+DEMO_BASIS = "DEMO ONLY: not a legal basis (citywatch demo scenario)"
+DEMO_DPIA = "DEMO ONLY: no impact assessment (citywatch demo scenario)"
+
+# (camera id, purposes, location) of the three demo cameras
+CAMERAS: tuple[tuple[str, tuple[Purpose, ...], tuple[float, float]], ...] = (
+    ("cam-entrance", (Purpose.FACE,), (44.8176, 20.4569)),
+    ("cam-street", (Purpose.PLATE,), (44.8150, 20.4600)),
+    ("cam-square", (Purpose.FACE, Purpose.PLATE), (44.8160, 20.4620)),
+)
+
+
+@dataclass(frozen=True)
+class DemoSetup:
+    config: CitywatchConfig
+    footage: DemoFootage
+    workdir: Path
+
+
+def demo_config(workdir: Path, footage: DemoFootage, *, loop: bool) -> CitywatchConfig:
+    today = dt.datetime.now(dt.UTC).date()
+    cams = [
+        CameraConfig(
+            id=cam_id,
+            name=f"Demo {cam_id.removeprefix('cam-')}",
+            url=SecretStr(str(footage.path(cam_id))),
+            loop=loop,
+            analyse_fps=5.0,
+            purposes=list(purposes),
+            location=Location(lat=lat, lon=lon),
+            zone=DEMO_ZONE,
+            legal_basis=DEMO_BASIS,
+            impact_assessment=DEMO_DPIA,
+            approved_on=today,
+            operator="citywatch demo",
+        )
+        for cam_id, purposes, (lat, lon) in CAMERAS
+    ]
+    return CitywatchConfig(
+        store=StoreConfig(
+            database_url=f"sqlite:///{(workdir / 'citywatch.db').resolve()}",
+            media_dir=workdir / "media",
+            state_dir=workdir,
+        ),
+        models=ModelsConfig(cache_dir=Path("var/models")),
+        cameras=cams,
+    )
+
+
+def prepare_footage(workdir: Path) -> DemoFootage:
+    return make_demo_videos(workdir / "footage")
+
+
+def enrol_demo_lists(
+    sessions: sessionmaker[Session],
+    media: MediaStore,
+    models: Models,
+    config: CitywatchConfig,
+    footage: DemoFootage,
+    actor: Actor,
+    *,
+    now: dt.datetime | None = None,
+) -> None:
+    """The demo authorisation, watchlist (one subject) and hotlist (one plate); idempotent."""
+    at = now or dt.datetime.now(dt.UTC)
+    with sessions() as session:
+        try:
+            get_authorisation(session, DEMO_AUTH)
+        except NotFoundError:
+            create_authorisation(
+                session,
+                actor,
+                DEMO_AUTH,
+                "citywatch demo (no real authority)",
+                "demo",
+                at - dt.timedelta(minutes=5),
+                at + dt.timedelta(days=1),
+                [],
+                [DEMO_ZONE],
+            )
+        if not any(w.name == DEMO_WATCHLIST for w in list_watchlists(session)):
+            create_watchlist(session, actor, DEMO_WATCHLIST, DEMO_AUTH, max_subjects=10)
+        enrolled = {s.name for s in list_subjects(session, actor, DEMO_WATCHLIST)}
+        if footage.subject_name not in enrolled:
+            photo = load_image(footage.subject_photo)
+            enrol_subject(
+                session,
+                media,
+                actor,
+                DEMO_WATCHLIST,
+                footage.subject_name,
+                [(footage.subject_photo.name, photo)],
+                make_embed_faces(models, config),
+                reason="demo subject",
+                image_source="skimage.data.astronaut() (public domain)",
+            )
+        add_plate(session, actor, DEMO_HOTLIST, footage.plate_text, "demo plate")

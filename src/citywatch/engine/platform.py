@@ -1,0 +1,158 @@
+"""The embedded platform: config + store + models + alert delivery + camera workers.
+
+Shared by `citywatch run`, `citywatch demo` and the tests: one place that turns a config into
+running cameras, so the entry points stay thin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from rich.console import Console
+
+from citywatch.alerts.build import build_dispatcher
+from citywatch.alerts.dispatcher import Dispatcher
+from citywatch.audit.chain import Actor
+from citywatch.config.camera import CameraConfig
+from citywatch.config.root import CitywatchConfig
+from citywatch.engine.assemble import Models, Permissions
+from citywatch.engine.local import CameraRun, LocalEngine
+from citywatch.engine.runtime import (
+    PipelineRefresher,
+    ReloadingHotlist,
+    initial_pipeline,
+    utcnow,
+)
+from citywatch.engine.sink import RecorderSink
+from citywatch.engine.worker import CameraWorker
+from citywatch.services.cameras import RegistrationError, register_camera
+from citywatch.services.events import EventRecorder
+from citywatch.sources.pyav import CameraSource
+from citywatch.store.media import MediaStore
+from citywatch.vision.faces.stage import detect_faces
+from citywatch.vision.record import FloatArray, ImageBGR
+
+log = logging.getLogger(__name__)
+
+
+def make_embed_faces(models: Models, config: CitywatchConfig) -> Callable[[ImageBGR], FloatArray]:
+    """``image -> (K, dim)`` for enrolment.  Only a photo with exactly one face is embedded:
+    for any other count the rows are zeros, never computed, because the service refuses such a
+    photo and a bystander's face must not be turned into biometrics at all."""
+
+    def embed_faces(image: ImageBGR) -> FloatArray:
+        faces = detect_faces(image, models.face_detector, models.landmarker, config.faces)
+        dim = models.embedder.dim
+        if len(faces) != 1 or faces.landmarks is None:
+            return np.zeros((len(faces), dim), np.float32)
+        return models.embedder.embed(image, faces.landmarks)
+
+    return embed_faces
+
+
+@dataclass
+class CameraStart:
+    camera: CameraConfig
+    permissions: Permissions | None = None
+    error: str = ""
+
+
+@dataclass
+class Platform:
+    config: CitywatchConfig
+    sessions: sessionmaker[Session]
+    media: MediaStore
+    models: Models
+    dispatcher: Dispatcher
+    actor: Actor
+    now: Callable[[], dt.datetime] = utcnow
+    starts: list[CameraStart] = field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls,
+        config: CitywatchConfig,
+        sessions: sessionmaker[Session],
+        actor: Actor,
+        console: Console | None = None,
+    ) -> Platform:
+        return cls(
+            config=config,
+            sessions=sessions,
+            media=MediaStore(config.store.media_dir),
+            models=Models(config),
+            dispatcher=build_dispatcher(config.alerts, console),
+            actor=actor,
+        )
+
+    def register_cameras(self) -> list[CameraStart]:
+        """Register every configured camera.  A refused camera (no legal basis, ...) is
+        reported with its reasons and does not stop the others."""
+        self.starts = []
+        for cam in self.config.cameras:
+            start = CameraStart(cam)
+            try:
+                with self.sessions() as session:
+                    register_camera(session, cam, self.actor)
+            except RegistrationError as err:
+                start.error = str(err)
+                log.error("%s", err)
+            self.starts.append(start)
+        return self.starts
+
+    def build_engine(
+        self,
+        *,
+        live: bool | None = None,
+        pace: bool | None = None,
+        refresh_s: float = 30.0,
+    ) -> LocalEngine:
+        """One worker per registered camera.  ``live``/``pace`` default from each source:
+        network streams are live; looped files are paced like a live camera."""
+        hotlist = ReloadingHotlist(self.sessions, self.config)
+        runs: list[CameraRun] = []
+        for start in self.starts or self.register_cameras():
+            if start.error:
+                continue
+            cam = start.camera
+            try:
+                pipeline, perms = initial_pipeline(
+                    cam, self.config, self.models, self.sessions, self.now()
+                )
+            except Exception as err:
+                start.error = f"camera {cam.id!r}: cannot start analysis: {err}"
+                log.error("%s", start.error)
+                continue
+            start.permissions = perms
+            if not (perms.faces or perms.plates):
+                start.error = f"camera {cam.id!r}: nothing may be analysed ({perms.reasons})"
+                log.warning("%s", start.error)
+            source = CameraSource(cam)
+            is_live = source.is_live if live is None else live
+            recorder = EventRecorder(
+                self.sessions,
+                self.media,
+                hotlist,
+                self.dispatcher.publish,
+                run_id=f"{self.now().timestamp():.0f}" if is_live else "",
+            )
+            refresher = PipelineRefresher(
+                cam, self.config, self.models, self.sessions, pipeline, refresh_s=refresh_s
+            )
+            worker = CameraWorker(
+                cam.id,
+                source,
+                pipeline,
+                RecorderSink(recorder),
+                live=is_live or cam.loop,
+                pace=cam.loop if pace is None else pace,
+                on_frame=refresher,
+            )
+            runs.append(CameraRun(worker=worker, health=lambda s=source: s.health))
+        return LocalEngine(runs, state_dir=self.config.store.state_dir)

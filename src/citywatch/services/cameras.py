@@ -1,0 +1,106 @@
+"""Registering cameras from the config: refused without legal basis, DPIA and approval."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from citywatch.audit.chain import Actor, append
+from citywatch.config.camera import CameraConfig
+from citywatch.policy.register import CameraFacts, check_camera_registration
+from citywatch.services.common import NotFoundError, ServiceError, now_or, unit_of_work
+from citywatch.store.models import CameraRow
+
+
+class RegistrationError(ServiceError):
+    """The camera may not be registered; ``problems`` each name the camera."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def redact_url(url: str) -> str:
+    """A camera URL fit for the database and logs: credentials and query values masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if not parts.scheme or len(parts.scheme) == 1 or not parts.netloc:
+        return url if "@" not in url else "<redacted path>"  # a file path (or C:\...)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(
+        f"{kv.split('=', 1)[0]}=***" if "=" in kv else "***" for kv in parts.query.split("&") if kv
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def camera_facts(row: CameraRow) -> CameraFacts:
+    return CameraFacts.of(
+        row.id, row.purposes, row.legal_basis, row.impact_assessment, row.approved_on, row.zone
+    )
+
+
+def _values(cfg: CameraConfig) -> dict[str, Any]:
+    return {
+        "name": cfg.name,
+        "url_redacted": redact_url(cfg.url.get_secret_value()),
+        "purposes": sorted(p.value for p in cfg.purposes),
+        "lat": cfg.location.lat if cfg.location else None,
+        "lon": cfg.location.lon if cfg.location else None,
+        "zone": cfg.zone,
+        "withhold_location": cfg.withhold_location,
+        "legal_basis": cfg.legal_basis,
+        "impact_assessment": cfg.impact_assessment,
+        "approved_on": cfg.approved_on,
+        "operator": cfg.operator,
+    }
+
+
+def register_camera(
+    session: Session, cfg: CameraConfig, actor: Actor, *, now: dt.datetime | None = None
+) -> CameraRow:
+    """Insert or update the camera; audited when something changed.
+
+    Raises :class:`RegistrationError` (problems naming the camera) when the registration
+    rules of :func:`citywatch.policy.register.check_camera_registration` fail.
+    """
+    at = now_or(now)
+    problems = check_camera_registration(cfg, today=at.date())
+    if problems:
+        raise RegistrationError(problems)
+    values = _values(cfg)
+    with unit_of_work(session):
+        row = session.get(CameraRow, cfg.id)
+        if row is None:
+            row = CameraRow(id=cfg.id, created_at=at, updated_at=at, **values)
+            session.add(row)
+            action, changed = "camera.register", sorted(values)
+        else:
+            changed = sorted(k for k, v in values.items() if getattr(row, k) != v)
+            if not changed:
+                return row
+            for key in changed:
+                setattr(row, key, values[key])
+            row.updated_at = at
+            action = "camera.update"
+        details = {k: values[k] for k in changed}
+        append(session, actor, action, f"camera:{cfg.id}", details=details)
+    return row
+
+
+def list_cameras(session: Session) -> list[CameraRow]:
+    return list(session.scalars(select(CameraRow).order_by(CameraRow.id)))
+
+
+def get_camera(session: Session, camera_id: str) -> CameraRow:
+    row = session.get(CameraRow, camera_id)
+    if row is None:
+        raise NotFoundError(f"camera {camera_id!r} is not registered")
+    return row

@@ -1,0 +1,298 @@
+"""Recording what the decision layer reports: face matches, plate reads, face counts.
+
+Each write is keyed by an ``event_id`` derived from (kind, camera, track, first-seen time), so
+replaying the same footage is idempotent: the second write is a no-op that returns the first
+row's id and publishes nothing.  Alerts are published after their transaction commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from citywatch.alerts.events import AlertEvent
+from citywatch.audit.chain import Actor, append
+from citywatch.decisions.types import FaceMatch, FaceTrackCount, PlateRead
+from citywatch.policy.authorisation import may_recognise_faces
+from citywatch.policy.register import camera_may_analyse
+from citywatch.services.alerts import alert_event
+from citywatch.services.authorisations import authorisation_facts, list_authorisations
+from citywatch.services.cameras import camera_facts
+from citywatch.services.common import NotFoundError, PermissionDenied
+from citywatch.store.media import MediaStore
+from citywatch.store.models import (
+    AlertRow,
+    CameraRow,
+    FaceCountRow,
+    HotlistEntryRow,
+    HotlistRow,
+    PlateReadRow,
+    SubjectRow,
+    WatchlistRow,
+)
+from citywatch.store.types import from_unix, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class HotlistHitLike(Protocol):
+    """What the recorder reads from a hotlist hit (:class:`~citywatch.decisions.types.HotlistHit`
+    fits)."""
+
+    @property
+    def hotlist_id(self) -> int: ...
+    @property
+    def entry(self) -> str: ...
+    @property
+    def distance(self) -> int: ...
+
+
+HotlistMatch = Callable[[PlateRead], HotlistHitLike | None]
+Publish = Callable[[AlertEvent], None]
+
+
+def event_id(
+    kind: str, camera_id: str, track_id: int, first_seen_s: float, run_id: str = ""
+) -> str:
+    """Deterministic id of a track-level event (sha256 hex)."""
+    key = f"{kind}|{camera_id}|{track_id}|{first_seen_s:.6f}|{run_id}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class EventRecorder:
+    """Stores sightings and publishes alerts; safe to share between threads of one process.
+
+    ``run_id`` tells apart runs whose media clock restarts (a live stream reconnecting): pass the
+    stream's start time for live sources, leave it empty for files so a replay is idempotent.
+    ``keep_read_snapshots``: keep the evidence image of every plate read, not only of hits.
+    ``clock``: the time the legal-basis and authorisation checks are made at (tests pin it).
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        media: MediaStore,
+        hotlist_match: HotlistMatch,
+        publish: Publish,
+        *,
+        run_id: str = "",
+        keep_read_snapshots: bool = False,
+        actor: Actor | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._sessions = session_factory
+        self._media = media
+        self._match = hotlist_match
+        self._publish = publish
+        self._run_id = run_id
+        self._keep_read_snapshots = keep_read_snapshots
+        self._actor = actor or Actor.system("recorder")
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"EventRecorder(media={self._media!r}, run_id={self._run_id!r})"
+
+    def _emit(self, event: AlertEvent) -> None:
+        try:
+            self._publish(event)
+        except Exception:  # the alert is stored; a sink failure must not lose it
+            log.exception("alert %s (camera %s): publishing failed", event.id, event.camera_id)
+
+    def _check_camera(self, session: Session, camera_id: str, purpose: str) -> None:
+        """Deny by default: an unregistered camera, or one without the basis, stores nothing."""
+        cam = session.get(CameraRow, camera_id)
+        if cam is None:
+            raise NotFoundError(f"camera {camera_id!r} is not registered; sighting not stored")
+        now = self._clock()
+        if purpose == "face":
+            auths = [authorisation_facts(a) for a in list_authorisations(session)]
+            decision = may_recognise_faces(camera_facts(cam), auths, now)
+        else:
+            decision = camera_may_analyse(camera_facts(cam), purpose, now)
+        if not decision.allowed:
+            raise PermissionDenied(f"{decision.reason}; sighting not stored")
+
+    def _existing_alert(self, session: Session, eid: str) -> int | None:
+        return session.scalar(select(AlertRow.id).where(AlertRow.event_id == eid))
+
+    def record_face_match(self, m: FaceMatch) -> int | None:
+        """Store a possible match as a pending alert; ``None`` when its subject was removed."""
+        eid = event_id("face", m.camera_id, m.track_id, m.first_seen_s, self._run_id)
+        with self._sessions() as session:
+            found = self._existing_alert(session, eid)
+            if found is not None:
+                return found
+            self._check_camera(session, m.camera_id, "face")
+            subject = session.get(SubjectRow, m.subject_id)
+            if subject is None or subject.watchlist_id != m.watchlist_id:
+                log.warning(
+                    "camera %s track %d: subject %d is no longer on watchlist %d; match dropped",
+                    m.camera_id,
+                    m.track_id,
+                    m.subject_id,
+                    m.watchlist_id,
+                )
+                return None
+            watchlist = session.get(WatchlistRow, m.watchlist_id)
+            snapshot = None
+            if m.evidence is not None:
+                snapshot = self._media.save_snapshot("face", eid, m.evidence)
+            row = AlertRow(
+                event_id=eid,
+                kind="face",
+                camera_id=m.camera_id,
+                subject_id=subject.id,
+                watchlist_id=m.watchlist_id,
+                subject_name=subject.name,
+                list_name=watchlist.name if watchlist else None,
+                score=float(m.score),
+                threshold=float(m.threshold),
+                track_id=m.track_id,
+                first_seen_s=m.first_seen_s,
+                last_seen_s=m.last_seen_s,
+                seen_at=from_unix(m.frame_wall_time),
+                snapshot_path=snapshot,
+                status="pending",
+            )
+            return self._insert_alert(session, row)
+
+    def _insert_alert(self, session: Session, row: AlertRow) -> int:
+        try:
+            session.add(row)
+            session.flush()
+            append(
+                session,
+                self._actor,
+                "alert.create",
+                f"alert:{row.id}",
+                details={
+                    "kind": row.kind,
+                    "camera_id": row.camera_id,
+                    "subject_id": row.subject_id,
+                    "plate": row.plate,
+                    "read": row.read,
+                    "score": row.score,
+                },
+            )
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            found = self._existing_alert(session, row.event_id)
+            if found is None:
+                raise
+            return found
+        self._emit(alert_event(row))
+        return row.id
+
+    def record_plate_read(self, r: PlateRead) -> tuple[int, int | None]:
+        """Store the read; when the hotlist matcher hits, hold it as evidence and alert."""
+        eid = event_id("plate", r.camera_id, r.track_id, r.first_seen_s, self._run_id)
+        hit_eid = event_id("hotlist", r.camera_id, r.track_id, r.first_seen_s, self._run_id)
+        with self._sessions() as session:
+            existing = session.scalar(select(PlateReadRow.id).where(PlateReadRow.event_id == eid))
+            if existing is not None:
+                return existing, self._existing_alert(session, hit_eid)
+            self._check_camera(session, r.camera_id, "plate")
+            hit = self._match(r)
+            last = from_unix(r.frame_wall_time)
+            span = dt.timedelta(seconds=max(0.0, r.last_seen_s - r.first_seen_s))
+            snapshot = None
+            if r.evidence is not None and (hit is not None or self._keep_read_snapshots):
+                snapshot = self._media.save_snapshot("plate", eid, r.evidence)
+            read = PlateReadRow(
+                event_id=eid,
+                camera_id=r.camera_id,
+                track_id=r.track_id,
+                plate=r.text,
+                confidence=float(r.confidence),
+                plate_format=r.plate_format,
+                votes=r.votes,
+                reads=r.reads,
+                first_seen_s=r.first_seen_s,
+                last_seen_s=r.last_seen_s,
+                first_seen_at=last - span,
+                last_seen_at=last,
+                snapshot_path=snapshot,
+                evidence_hold=hit is not None,
+            )
+            try:
+                session.add(read)
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                again = session.scalar(select(PlateReadRow.id).where(PlateReadRow.event_id == eid))
+                if again is None:
+                    raise
+                return again, self._existing_alert(session, hit_eid)
+            if hit is None:
+                session.commit()
+                return read.id, None
+            entry = session.execute(
+                select(HotlistEntryRow.id, HotlistRow.name)
+                .join(HotlistRow, HotlistRow.id == HotlistEntryRow.hotlist_id)
+                .where(HotlistEntryRow.hotlist_id == hit.hotlist_id)
+                .where(HotlistEntryRow.plate == hit.entry)
+            ).first()
+            alert = AlertRow(
+                event_id=hit_eid,
+                kind="plate",
+                camera_id=r.camera_id,
+                hotlist_entry_id=entry.id if entry else None,
+                plate_read_id=read.id,
+                list_name=entry.name if entry else None,
+                plate=hit.entry,
+                read=r.text,
+                score=float(r.confidence),
+                distance=int(hit.distance),
+                track_id=r.track_id,
+                first_seen_s=r.first_seen_s,
+                last_seen_s=r.last_seen_s,
+                seen_at=last,
+                snapshot_path=snapshot,
+                status="pending",
+            )
+            alert_id = self._insert_alert(session, alert)
+            read_id = session.scalar(select(PlateReadRow.id).where(PlateReadRow.event_id == eid))
+            if read_id is None:  # pragma: no cover - the alert's own transaction stored it
+                raise NotFoundError(f"plate read {eid} vanished while its alert was stored")
+            return read_id, alert_id
+
+    def record_face_count(self, c: FaceTrackCount) -> None:
+        """Add analysed-and-discarded face tracks to the camera's count for that UTC day."""
+        if c.tracks <= 0:
+            return
+        day = from_unix(c.wall_time).date()
+        with self._sessions() as session:
+            dialect = session.get_bind().dialect.name
+            values = {"camera_id": c.camera_id, "day": day, "tracks": c.tracks}
+            if dialect == "postgresql":
+                pg = postgresql.insert(FaceCountRow).values(**values)
+                stmt = pg.on_conflict_do_update(
+                    index_elements=["camera_id", "day"],
+                    set_={"tracks": FaceCountRow.tracks + pg.excluded.tracks},
+                )
+                session.execute(stmt)
+            elif dialect == "sqlite":
+                lite = sqlite.insert(FaceCountRow).values(**values)
+                stmt2 = lite.on_conflict_do_update(
+                    index_elements=["camera_id", "day"],
+                    set_={"tracks": FaceCountRow.tracks + lite.excluded.tracks},
+                )
+                session.execute(stmt2)
+            else:
+                done = session.execute(
+                    update(FaceCountRow)
+                    .where(FaceCountRow.camera_id == c.camera_id, FaceCountRow.day == day)
+                    .values(tracks=FaceCountRow.tracks + c.tracks)
+                )
+                if not getattr(done, "rowcount", 0):
+                    session.add(FaceCountRow(**values))
+            session.commit()

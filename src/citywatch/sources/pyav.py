@@ -1,0 +1,352 @@
+"""A camera source on PyAV (FFmpeg): RTSP, HTTP(S) and files, with sampling, reconnects and
+health.
+
+:meth:`CameraSource.frames` yields BGR :class:`~citywatch.vision.record.Frame` s sampled to the
+camera's ``analyse_fps`` by presentation time.  A network stream that fails or ends is reopened
+with exponential backoff until :meth:`CameraSource.stop`; a file ends (or loops); a file that
+cannot be opened is a permanent :class:`SourceError`.  Every message that leaves this module
+(exception, log line, health) is redacted: camera credentials never appear.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from enum import Enum
+
+import av
+import av.error
+import numpy as np
+from av.container import InputContainer
+from av.packet import Packet
+from av.video.stream import VideoStream
+
+from citywatch.config.camera import CameraConfig
+from citywatch.config.root import ConfigError, expand_env
+from citywatch.sources.backoff import Backoff
+from citywatch.sources.health import CameraHealth, HealthTracker, SourceState
+from citywatch.sources.redact import redact_text, redact_url, url_secrets
+from citywatch.sources.sampling import LagGate, PtsSampler
+from citywatch.vision.record import Frame
+
+log = logging.getLogger(__name__)
+
+NETWORK_SCHEMES = frozenset(
+    {"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp"}
+)
+# Consecutive packets that fail to decode before the connection (or file) is given up.
+MAX_DECODE_ERRORS = 100
+# Step assumed between frames when a stream gives no frame rate and no pts.
+DEFAULT_FRAME_STEP_S = 1.0 / 25.0
+
+
+class SourceError(RuntimeError):
+    """A source failed for good (a file missing or unreadable, a bad URL); the message names
+    the camera and the redacted URL."""
+
+
+class _End(Enum):
+    EOF = "eof"  # the file or stream ended
+    ERROR = "error"  # reading failed after it opened
+    OPEN_FAILED = "open_failed"
+    STOPPED = "stopped"
+
+
+@dataclass
+class _Pass:
+    """What one connection (or one pass over a file) ended with."""
+
+    end: _End = _End.EOF
+    frames: int = 0
+    error: str = ""
+
+
+def _scheme(url: str) -> str:
+    head, sep, _ = url.partition("://")
+    return head.lower() if sep else ""
+
+
+class CameraSource:
+    """Frames from one camera.  Single consumer: call :meth:`frames` once, from one thread;
+    :meth:`stop` and :attr:`health` may be called from any thread."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        *,
+        sleep: Callable[[float], object] | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        open_timeout_s: float = 10.0,
+        read_timeout_s: float = 10.0,
+        backoff: Backoff | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``sleep`` waits out a backoff delay; by default the wait ends at once on
+        :meth:`stop`.  A given ``sleep`` (tests) is called with the whole delay."""
+        self.camera_id = camera.id
+        raw = camera.url.get_secret_value()
+        try:
+            url = expand_env(raw, where=f"camera {camera.id!r} url", env=env)
+        except ConfigError as err:  # names the variable only, never a value
+            raise SourceError(str(err)) from None
+        self._url = url
+        self._secrets = url_secrets(url)
+        self.display_url = redact_url(url)
+        self._network = _scheme(url) in NETWORK_SCHEMES
+        self._loop = camera.loop
+        self._fps = camera.analyse_fps
+        self._keyframes_only = camera.keyframes_only
+        self._sleep = sleep
+        self._clock = clock
+        self._timeouts = (open_timeout_s, read_timeout_s)
+        self._backoff = backoff if backoff is not None else Backoff(rng=rng or random.Random())
+        self._stop = threading.Event()
+        self._health = HealthTracker(camera.id, clock=clock)
+        # Continuous media time across loops and reconnects.
+        self._pts_base = 0.0
+        self._last_pts = 0.0
+        self._frame_step = DEFAULT_FRAME_STEP_S
+        self._index = 0
+        self._opens = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"CameraSource(camera_id={self.camera_id!r}, url={self.display_url!r}, "
+            f"state={self._health.state.value!r})"
+        )
+
+    # --- public --------------------------------------------------------------------------
+    @property
+    def health(self) -> CameraHealth:
+        return self._health.snapshot()
+
+    @property
+    def is_live(self) -> bool:
+        return self._network
+
+    def stop(self) -> None:
+        """Make :meth:`frames` return promptly: at once from a backoff wait, after the current
+        packet while streaming (a blocked network read ends within ``read_timeout_s``)."""
+        self._stop.set()
+
+    def frames(self) -> Iterator[Frame]:
+        """Sampled BGR frames until the file ends (or, for a network stream or a looped
+        file, until :meth:`stop`).  Raises :class:`SourceError` when a file cannot be opened
+        or something unexpected breaks; decode errors of a readable file only end it."""
+        sampler = PtsSampler(self._fps)
+        lag = LagGate(max(0.5, 2.0 / self._fps)) if self._network else None
+        failure: str | None = None
+        try:
+            while not self._stop.is_set():
+                result = yield from self._one_pass(sampler, lag)
+                if result.end is _End.STOPPED or self._stop.is_set():
+                    break
+                if not self._network:
+                    if result.end is _End.OPEN_FAILED:
+                        self._health.set_state(SourceState.FAILED)
+                        failure = result.error
+                        break
+                    if self._loop and result.frames > 0 and result.end is _End.EOF:
+                        log.debug("camera %s: file ended, looping", self.camera_id)
+                        continue
+                    if self._loop and result.frames == 0:
+                        self._record(f"no frame decoded in a pass over {self.display_url}")
+                    self._health.set_state(SourceState.ENDED)
+                    log.info("camera %s: file %s ended", self.camera_id, self.display_url)
+                    return
+                self._wait_backoff(result)
+        except Exception as err:  # unexpected: fail for good, with a redacted message
+            self._record(f"source failed: {self._describe(err)}")
+            self._health.set_state(SourceState.FAILED)
+            failure = f"source failed: {self._describe(err)}"
+        finally:
+            if self._health.state not in (SourceState.ENDED, SourceState.FAILED):
+                self._health.set_state(SourceState.STOPPED)
+        if failure is not None:
+            # Raised outside the except block: no chained FFmpeg error (which holds the URL).
+            raise SourceError(f"camera {self.camera_id!r}: {failure}")
+
+    # --- internals ---------------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        # The whole URL becomes its redacted form (more useful than a bare mask).
+        return redact_text(text.replace(self._url, self.display_url), self._secrets)
+
+    def _describe(self, err: BaseException) -> str:
+        return f"{type(err).__name__}: {self._redact(str(err))}"
+
+    def _record(self, message: str) -> None:
+        self._health.error(message)
+        log.warning("camera %s: %s", self.camera_id, message)
+
+    def _wait_backoff(self, result: _Pass) -> None:
+        if result.frames > 0:
+            self._backoff.reset()
+        delay = self._backoff.next_delay()
+        self._health.reconnecting()
+        self._health.set_state(SourceState.BACKOFF)
+        log.info("camera %s: reconnecting to %s in %.2f s", self.camera_id, self.display_url, delay)
+        if self._sleep is None:
+            self._stop.wait(delay)
+        elif not self._stop.is_set():
+            self._sleep(delay)
+
+    def _options(self) -> dict[str, str]:
+        read_us = str(int(self._timeouts[1] * 1_000_000))
+        scheme = _scheme(self._url)
+        if scheme in ("rtsp", "rtsps"):
+            return {"rtsp_transport": "tcp", "timeout": read_us}
+        if scheme in ("http", "https"):
+            return {"rw_timeout": read_us}
+        return {}
+
+    def _open(self) -> tuple[InputContainer, VideoStream] | str:
+        """(container, video stream), or a redacted description of why it failed."""
+        self._health.set_state(SourceState.CONNECTING)
+        try:
+            container = av.open(self._url, options=self._options(), timeout=self._timeouts)
+        except (av.error.FFmpegError, OSError, ValueError) as err:
+            return f"cannot open {self.display_url}: {self._describe(err)}"
+        if not container.streams.video:
+            container.close()
+            return f"cannot open {self.display_url}: it holds no video stream"
+        stream = container.streams.video[0]
+        if self._keyframes_only:
+            stream.codec_context.skip_frame = "NONKEY"
+        if stream.average_rate:
+            self._frame_step = 1.0 / float(stream.average_rate)
+        # A looping file reopens every pass: log that quietly.
+        log.log(
+            logging.DEBUG if self._opens and not self._network else logging.INFO,
+            "camera %s: opened %s (%s %dx%d%s)",
+            self.camera_id,
+            self.display_url,
+            stream.codec_context.name,
+            stream.codec_context.width,
+            stream.codec_context.height,
+            ", keyframes only" if self._keyframes_only else "",
+        )
+        self._opens += 1
+        return container, stream
+
+    def _one_pass(self, sampler: PtsSampler, lag: LagGate | None) -> Generator[Frame, None, _Pass]:
+        """Open once, yield sampled frames until the end, an error or stop(); returns a
+        :class:`_Pass` (via ``yield from``)."""
+        opened = self._open()
+        if isinstance(opened, str):
+            self._record(opened)
+            return _Pass(_End.OPEN_FAILED, 0, opened)
+        container, stream = opened
+        result = _Pass()
+        if lag is not None:
+            lag.reset()
+        span = _Span()
+        duration_us: int | None = container.duration
+        try:
+            yield from self._decode(container, stream, sampler, lag, result, span)
+        finally:
+            container.close()
+            if result.frames > 0:
+                # The next pass (loop or reconnect) continues one frame step later.
+                self._pts_base = self._last_pts + self._frame_step
+        if result.end is _End.EOF and self._network:
+            result.error = result.error or f"stream {self.display_url} ended"
+        if result.end is _End.EOF and not self._network and not result.error:
+            result.error = span.truncation(duration_us)
+        if result.error:
+            self._record(result.error)
+        return result
+
+    def _decode(
+        self,
+        container: InputContainer,
+        stream: VideoStream,
+        sampler: PtsSampler,
+        lag: LagGate | None,
+        result: _Pass,
+        span: _Span,
+    ) -> Iterator[Frame]:
+        packets = container.demux(stream)
+        first_pts: float | None = None
+        decode_errors = 0
+        while True:
+            if self._stop.is_set():
+                result.end = _End.STOPPED
+                return
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except (av.error.FFmpegError, OSError) as err:
+                result.end, result.error = _End.ERROR, f"read failed: {self._describe(err)}"
+                return
+            span.add(packet)
+            try:
+                decoded = packet.decode()
+            except (av.error.FFmpegError, ValueError) as err:
+                decode_errors += 1
+                result.error = f"decode failed: {self._describe(err)}"
+                if decode_errors >= MAX_DECODE_ERRORS:
+                    result.end = _End.ERROR
+                    return
+                continue
+            decode_errors = 0
+            for vf in decoded:
+                raw = vf.time
+                if raw is None:  # no timestamps: count frames
+                    first = result.frames == 0
+                    pts_s = self._pts_base if first else self._last_pts + self._frame_step
+                else:
+                    if first_pts is None:  # line up with frames decoded without pts
+                        done = self._last_pts + self._frame_step - self._pts_base
+                        first_pts = float(raw) - (done if result.frames else 0.0)
+                    pts_s = self._pts_base + float(raw) - first_pts
+                pts_s = max(pts_s, self._last_pts)  # never backwards
+                self._last_pts = pts_s
+                result.frames += 1
+                wall = self._clock()
+                self._index += 1
+                self._health.decoded(wall)
+                if result.frames == 1:
+                    self._health.set_state(SourceState.STREAMING)
+                if not sampler.due(pts_s):
+                    continue
+                if lag is not None and lag.stale(pts_s, wall):
+                    self._health.dropped()
+                    continue
+                image = np.asarray(vf.to_ndarray(format="bgr24"), dtype=np.uint8)  # no copy
+                self._health.analysed(wall)
+                yield Frame(self.camera_id, self._index - 1, pts_s, wall, image)
+                if self._stop.is_set():
+                    result.end = _End.STOPPED
+                    return
+
+
+class _Span:
+    """The media time the demuxed packets of one file pass covered, to notice a file that
+    ends well before its stated duration (cut short) even when no packet failed to decode."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.end: float | None = None
+
+    def add(self, packet: Packet) -> None:
+        if packet.pts is None or packet.time_base is None:
+            return
+        t0 = float(packet.pts * packet.time_base)
+        t1 = t0 + float((packet.duration or 0) * packet.time_base)
+        self.start = t0 if self.start is None else min(self.start, t0)
+        self.end = t1 if self.end is None else max(self.end, t1)
+
+    def truncation(self, duration_us: int | None) -> str:
+        if not duration_us or self.start is None or self.end is None:
+            return ""
+        stated = duration_us / 1_000_000
+        covered = self.end - self.start
+        if covered >= stated - max(0.5, 0.1 * stated):
+            return ""
+        return f"file ended after {covered:.2f} s of its stated {stated:.2f} s (cut short?)"

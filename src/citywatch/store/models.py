@@ -1,0 +1,263 @@
+"""Database tables (SQLAlchemy 2 typed ORM).  Kept apart from any API schema.
+
+Every datetime column is aware UTC (:class:`UTCDateTime`).  The schema is created and changed by
+Alembic migrations only (``store/migrations``); a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from citywatch.store.types import UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ALERT_KINDS = ("face", "plate")
+ALERT_STATUSES = ("pending", "confirmed", "rejected")
+AUTHORISATION_STATUSES = ("active", "revoked")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012  (SQLAlchemy reads it at class creation)
+        dt.datetime: UTCDateTime(),
+        dt.date: Date(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+class CameraRow(Base):
+    __tablename__ = "cameras"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    url_redacted: Mapped[str] = mapped_column(String(2000))  # never the credentials
+    purposes: Mapped[list[str]] = mapped_column(JSON())
+    lat: Mapped[float | None] = mapped_column(Float())
+    lon: Mapped[float | None] = mapped_column(Float())
+    zone: Mapped[str] = mapped_column(String(200), default="")
+    withhold_location: Mapped[str] = mapped_column(String(500), default="")
+    legal_basis: Mapped[str] = mapped_column(String(500))
+    impact_assessment: Mapped[str] = mapped_column(String(500))
+    approved_on: Mapped[dt.date | None] = mapped_column(Date())
+    operator: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuthorisationRow(Base):
+    """A warrant-like authorisation for face recognition: who granted it, where, until when."""
+
+    __tablename__ = "authorisations"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'revoked')", name="status"),
+        CheckConstraint("ends_at > starts_at", name="period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(100), unique=True)
+    authority: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(500))
+    scope_cameras: Mapped[list[str]] = mapped_column(JSON())
+    scope_zones: Mapped[list[str]] = mapped_column(JSON())
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime]
+    urgent: Mapped[bool] = mapped_column(Boolean(), default=False)
+    confirmed_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WatchlistRow(Base):
+    __tablename__ = "watchlists"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    authorisation_id: Mapped[int] = mapped_column(
+        ForeignKey("authorisations.id", ondelete="RESTRICT")
+    )
+    max_subjects: Mapped[int] = mapped_column(Integer(), default=1000)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    authorisation: Mapped[AuthorisationRow] = relationship(lazy="joined")
+    subjects: Mapped[list[SubjectRow]] = relationship(
+        back_populates="watchlist", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class SubjectRow(Base):
+    __tablename__ = "subjects"
+    __table_args__ = (UniqueConstraint("watchlist_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    image_source: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    watchlist: Mapped[WatchlistRow] = relationship(back_populates="subjects")
+    embeddings: Mapped[list[SubjectEmbeddingRow]] = relationship(
+        back_populates="subject", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class SubjectEmbeddingRow(Base):
+    __tablename__ = "subject_embeddings"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), index=True
+    )
+    embedding: Mapped[bytes] = mapped_column(LargeBinary())  # float32, little-endian, L2-normed
+    dim: Mapped[int] = mapped_column(Integer())
+    model: Mapped[str] = mapped_column(String(100))
+    photo_path: Mapped[str | None] = mapped_column(String(500))  # relative to the media dir
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    subject: Mapped[SubjectRow] = relationship(back_populates="embeddings")
+
+
+class HotlistRow(Base):
+    __tablename__ = "hotlists"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class HotlistEntryRow(Base):
+    __tablename__ = "hotlist_entries"
+    __table_args__ = (UniqueConstraint("hotlist_id", "plate"),)
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    hotlist_id: Mapped[int] = mapped_column(ForeignKey("hotlists.id", ondelete="CASCADE"))
+    plate: Mapped[str] = mapped_column(String(20), index=True)  # normalised
+    raw: Mapped[str] = mapped_column(String(100))  # as the operator typed it
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PlateReadRow(Base):
+    """One plate track's voted read.  ``event_id`` makes replayed writes idempotent."""
+
+    __tablename__ = "plate_reads"
+    __table_args__ = (Index("ix_plate_reads_camera_id_last_seen_at", "camera_id", "last_seen_at"),)
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="RESTRICT"))
+    track_id: Mapped[int] = mapped_column(Integer())
+    plate: Mapped[str] = mapped_column(String(20), index=True)
+    confidence: Mapped[float] = mapped_column(Float())
+    plate_format: Mapped[str] = mapped_column(String(10), default="")
+    votes: Mapped[int] = mapped_column(Integer(), default=0)
+    reads: Mapped[int] = mapped_column(Integer(), default=0)
+    first_seen_s: Mapped[float] = mapped_column(Float())  # media time
+    last_seen_s: Mapped[float] = mapped_column(Float())
+    first_seen_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    snapshot_path: Mapped[str | None] = mapped_column(String(500))
+    evidence_hold: Mapped[bool] = mapped_column(Boolean(), default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AlertRow(Base):
+    """A possible watchlist match or hotlist hit, pending human review."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint("kind IN ('face', 'plate')", name="kind"),
+        CheckConstraint("status IN ('pending', 'confirmed', 'rejected')", name="status"),
+        Index("ix_alerts_camera_id_seen_at", "camera_id", "seen_at"),
+        Index("ix_alerts_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="RESTRICT"))
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("subjects.id", ondelete="SET NULL"))
+    watchlist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="SET NULL")
+    )
+    hotlist_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hotlist_entries.id", ondelete="SET NULL")
+    )
+    plate_read_id: Mapped[int | None] = mapped_column(
+        ForeignKey("plate_reads.id", ondelete="SET NULL")
+    )
+    subject_name: Mapped[str | None] = mapped_column(String(200))  # as it was at alert time
+    list_name: Mapped[str | None] = mapped_column(String(200))  # watchlist or hotlist name
+    plate: Mapped[str | None] = mapped_column(String(20))  # the hotlist entry that matched
+    read: Mapped[str | None] = mapped_column(String(20))  # what was read on the street
+    score: Mapped[float] = mapped_column(Float())
+    threshold: Mapped[float | None] = mapped_column(Float())
+    distance: Mapped[int | None] = mapped_column(Integer())
+    track_id: Mapped[int] = mapped_column(Integer())
+    first_seen_s: Mapped[float] = mapped_column(Float())
+    last_seen_s: Mapped[float] = mapped_column(Float())
+    seen_at: Mapped[dt.datetime]
+    snapshot_path: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[dt.datetime | None]
+    review_reason: Mapped[str | None] = mapped_column(Text())
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class FaceCountRow(Base):
+    """Faces analysed and discarded, per camera per UTC day: a count, nothing else."""
+
+    __tablename__ = "face_counts"
+
+    camera_id: Mapped[str] = mapped_column(
+        ForeignKey("cameras.id", ondelete="RESTRICT"), primary_key=True
+    )
+    day: Mapped[dt.date] = mapped_column(Date(), primary_key=True)
+    tracks: Mapped[int] = mapped_column(Integer(), default=0)
+
+
+class AuditLogRow(Base):
+    """Append-only, hash-chained.  Written only by :mod:`citywatch.audit.chain`."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(50))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(500))
+    details: Mapped[str] = mapped_column(Text())  # canonical JSON (sorted keys, no spaces)
+    reason: Mapped[str | None] = mapped_column(Text())  # reason or case reference
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

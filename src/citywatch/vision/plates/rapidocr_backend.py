@@ -1,0 +1,223 @@
+"""RapidOCR (PP-OCRv4 text detection and recognition, ONNX, shipped in the wheel) as plate back end.
+
+:class:`RapidOcrEngine` holds the ONNX sessions: build it once per worker and hand it to both
+:class:`RapidOcrTextDetector` and :class:`RapidOcrReader`.  The detector runs only the DB text
+detector, on the frame or on each motion region, at a fixed analysis scale; the reader runs only
+the recogniser, on padded crops of the full-resolution frame.  RapidOCR's own pipeline (which
+upscales every picture so its *shorter* side is 736 px, then reads every text line) is not used.
+Output becomes our types here; nothing else imports ``rapidocr_onnxruntime``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from citywatch.config.plates import PlateReaderConfig
+from citywatch.vision.record import Detections, FloatArray, ImageBGR
+
+_STRIDE = 32  # the detector's input sides must be multiples of this
+
+
+class BackendUnavailableError(RuntimeError):
+    """An optional model back end cannot be loaded; the message names the package."""
+
+
+class RapidOcrEngine:
+    """The RapidOCR ONNX sessions (text detector and recogniser), loaded once."""
+
+    def __init__(
+        self,
+        *,
+        threads: int = 1,
+        det_thresh: float = 0.3,
+        det_box_thresh: float = 0.3,
+        det_unclip_ratio: float = 1.6,
+    ) -> None:
+        try:
+            from rapidocr_onnxruntime import RapidOCR
+        except ImportError as err:  # pragma: no cover - depends on the installation
+            raise BackendUnavailableError(
+                "plate back end 'rapidocr' needs the package rapidocr-onnxruntime "
+                f"(pip install rapidocr-onnxruntime==1.4.4): {err}"
+            ) from err
+        ocr = RapidOCR(
+            intra_op_num_threads=threads,
+            inter_op_num_threads=1,
+            det_thresh=det_thresh,
+            det_box_thresh=det_box_thresh,
+            det_unclip_ratio=det_unclip_ratio,
+        )
+        self._det: Any = ocr.text_det
+        self._rec: Any = ocr.text_rec
+        self.threads = threads
+
+    @classmethod
+    def from_config(cls, cfg: PlateReaderConfig) -> RapidOcrEngine:
+        return cls(
+            threads=cfg.threads,
+            det_thresh=cfg.det_thresh,
+            det_box_thresh=cfg.det_box_thresh,
+            det_unclip_ratio=cfg.det_unclip_ratio,
+        )
+
+    def detect(self, image: ImageBGR, scale: float) -> tuple[FloatArray, FloatArray]:
+        """Text quadrilaterals (N, 4, 2) in ``image`` pixels and their scores (N,).
+
+        The detector sees ``image`` resized by ``scale`` (sides rounded to a multiple of 32).
+        """
+        h, w = image.shape[:2]
+        dh = max(_STRIDE, round(h * scale / _STRIDE) * _STRIDE)
+        dw = max(_STRIDE, round(w * scale / _STRIDE) * _STRIDE)
+        small = cv2.resize(image, (dw, dh), interpolation=cv2.INTER_AREA)
+        blob = (small.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(2, 0, 1)[None]
+        pred = self._det.infer(np.ascontiguousarray(blob))[0]
+        quads, scores = self._det.postprocess_op(pred, (h, w))
+        if len(quads) == 0:
+            return np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.float32)
+        return np.asarray(quads, np.float32).reshape(-1, 4, 2), np.asarray(scores, np.float32)
+
+    def recognise(self, crops: list[ImageBGR]) -> list[tuple[str, float]]:
+        """Text and mean character confidence (0..1) of each crop, in order."""
+        if not crops:
+            return []
+        results = self._rec(crops)[0]
+        return [(str(r[0]), float(r[1])) for r in results]
+
+
+def _scale_for(h: int, w: int, max_side: int) -> float:
+    return min(1.0, max_side / max(h, w))
+
+
+class RapidOcrTextDetector:
+    """PlateDetector: text boxes (axis-aligned xyxy) found by the DB detector.
+
+    With ``regions`` (moving areas, full-frame xyxy) only those areas are searched, each at the
+    scale the whole frame would have been searched at; without, the whole frame is.
+    """
+
+    name = "rapidocr"
+
+    def __init__(self, engine: RapidOcrEngine, *, max_side: int = 960) -> None:
+        self._engine = engine
+        self._max_side = max_side
+
+    def detect(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
+        h, w = image.shape[:2]
+        scale = _scale_for(h, w, self._max_side)
+        if regions is None:
+            windows = np.array([[0, 0, w, h]], np.float32)
+        else:
+            windows = np.asarray(regions, np.float32).reshape(-1, 4)
+        boxes: list[FloatArray] = []
+        scores: list[FloatArray] = []
+        for x0, y0, x1, y1 in _clip_windows(windows, w, h):
+            quads, sc = self._engine.detect(image[y0:y1, x0:x1], scale)
+            if len(quads):
+                xyxy = np.concatenate([quads.min(axis=1), quads.max(axis=1)], axis=1)
+                boxes.append(xyxy + np.array([x0, y0, x0, y0], np.float32))
+                scores.append(sc)
+        if not boxes:
+            return Detections.empty()
+        return Detections.from_boxes(np.concatenate(boxes), np.concatenate(scores))
+
+
+def _clip_windows(windows: FloatArray, w: int, h: int) -> list[tuple[int, int, int, int]]:
+    """Integer windows inside the frame, at least 16 px a side (smaller ones are skipped)."""
+    out = []
+    for x0, y0, x1, y1 in windows:
+        a, b = max(0, math.floor(x0)), max(0, math.floor(y0))
+        c, d = min(w, math.ceil(x1)), min(h, math.ceil(y1))
+        if c - a >= 16 and d - b >= 16:
+            out.append((a, b, c, d))
+    return out
+
+
+class RapidOcrReader:
+    """PlateReader: the recogniser alone, on each box padded a little, from the full frame."""
+
+    name = "rapidocr"
+
+    def __init__(
+        self,
+        engine: RapidOcrEngine,
+        *,
+        pad_x: float = 0.15,
+        pad_y: float = 0.15,
+        deskew: bool = False,
+        max_deskew_deg: float = 12.0,
+    ) -> None:
+        self._engine = engine
+        self._pad_x = pad_x
+        self._pad_y = pad_y
+        self._deskew = deskew
+        self._max_deskew = max_deskew_deg
+
+    @classmethod
+    def from_config(cls, engine: RapidOcrEngine, cfg: PlateReaderConfig) -> RapidOcrReader:
+        return cls(
+            engine,
+            pad_x=cfg.pad_x,
+            pad_y=cfg.pad_y,
+            deskew=cfg.deskew,
+            max_deskew_deg=cfg.max_deskew_deg,
+        )
+
+    def read(self, image: ImageBGR, xyxy: FloatArray) -> list[tuple[str, float]]:
+        crops = [
+            crop_padded(image, box, self._pad_x, self._pad_y)
+            for box in np.asarray(xyxy, np.float32).reshape(-1, 4)
+        ]
+        if self._deskew:
+            crops = [deskew(c, self._max_deskew) for c in crops]
+        return self._engine.recognise(crops)
+
+
+def crop_padded(image: ImageBGR, box: FloatArray, pad_x: float, pad_y: float) -> ImageBGR:
+    """The box grown by ``pad_x``/``pad_y`` times its height on each side, clipped to the frame
+    (never empty: at least 2x2 pixels)."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    bh = max(1.0, y1 - y0)
+    a = int(np.clip(math.floor(x0 - pad_x * bh), 0, w - 2))
+    b = int(np.clip(math.floor(y0 - pad_y * bh), 0, h - 2))
+    c = int(np.clip(math.ceil(x1 + pad_x * bh), a + 2, w))
+    d = int(np.clip(math.ceil(y1 + pad_y * bh), b + 2, h))
+    return image[b:d, a:c]
+
+
+def skew_angle(crop: ImageBGR, max_deg: float, step: float = 2.0) -> float:
+    """The rotation (degrees) that makes the text rows of ``crop`` most horizontal: the angle
+    whose horizontal projection of edge strength has the largest variance."""
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    scale = min(1.0, 64.0 / max(1, gray.shape[0]))
+    if scale < 1.0:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    edges = np.abs(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3))
+    h, w = edges.shape
+    centre = (w / 2.0, h / 2.0)
+    best, best_var = 0.0, -1.0
+    for angle in np.arange(-max_deg, max_deg + 1e-6, step):
+        m = cv2.getRotationMatrix2D(centre, float(angle), 1.0)
+        rot = cv2.warpAffine(edges, m, (w, h), flags=cv2.INTER_LINEAR)
+        var = float(np.var(rot.sum(axis=1)))
+        if var > best_var + 1e-6 or (abs(var - best_var) <= 1e-6 and abs(angle) < abs(best)):
+            best, best_var = float(angle), var
+    return best
+
+
+def deskew(crop: ImageBGR, max_deg: float) -> ImageBGR:
+    """``crop`` rotated by :func:`skew_angle` (unchanged when that is 0)."""
+    angle = skew_angle(crop, max_deg)
+    if angle == 0.0:
+        return crop
+    h, w = crop.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+    out: npt.NDArray[np.uint8] = cv2.warpAffine(
+        crop, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return out

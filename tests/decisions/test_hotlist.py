@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import random
+import string
+
+import numpy as np
+import pytest
+
+from citywatch.decisions.hotlist import HotlistMatcher
+from citywatch.vision.plates.formats import edit_distance
+
+ENTRIES = [
+    (1, 10, "56-JTT-5"),
+    (2, 10, "ZG 1234-AB"),
+    (3, 20, "BG 123-AB"),
+    (4, 20, "XS-NB-23"),
+]
+
+
+@pytest.mark.parametrize(
+    ("read", "entry_id", "distance", "differing"),
+    [
+        ("56JTT5", 1, 0, ()),  # exact
+        ("56-jtt-5", 1, 0, ()),  # separators and case ignored
+        ("56JTTS", 1, 0, (5,)),  # S/5 is a confusion: free, but shown
+        ("ZG1284AB", 2, 1, (4,)),  # one true substitution
+        ("ZG123AB", 2, 1, (5,)),  # one deletion
+        ("ZG12345AB", 2, 1, (6,)),  # one insertion
+        ("BG123A8", 3, 0, (6,)),  # B/8
+        ("8G12EAB", None, None, None),  # B/8 free, E/3 is not a confusion: 1 edit... and more
+        ("XSNB2", 4, 1, (4,)),
+        ("ABCDEF", None, None, None),
+    ],
+)
+def test_match_table(
+    read: str, entry_id: int | None, distance: int | None, differing: tuple[int, ...] | None
+) -> None:
+    m = HotlistMatcher(ENTRIES, max_distance=1)
+    got = m.match(read)
+    if entry_id is None:
+        assert got is None or got.distance > 0  # nothing exact
+        if read == "ABCDEF":
+            assert got is None
+        return
+    assert got is not None
+    assert (got.entry_id, got.distance, got.differing) == (entry_id, distance, differing)
+    assert got.hotlist_id == dict((e, h) for e, h, _ in ENTRIES)[entry_id]
+
+
+def test_distance_zero_budget_still_allows_confusions() -> None:
+    m = HotlistMatcher(ENTRIES, max_distance=0)
+    assert m.match("56JTTS") is not None
+    assert m.match("56JTTX") is None
+
+
+def test_confusion_cost_counts() -> None:
+    m = HotlistMatcher(ENTRIES, max_distance=1, confusion_cost=0.5)
+    one = m.match("56JTTS")
+    assert one is not None and one.cost == 0.5 and one.distance == 0
+    two = m.match("S6JTTS")  # two confusions: 1.0, still within budget
+    assert two is not None and two.cost == 1.0
+    assert m.match("S6JTTSX") is None  # two confusions and an insertion: 2.0
+
+
+def test_custom_confusion_table() -> None:
+    m = HotlistMatcher([(1, 1, "AB123")], max_distance=0, confusions={("E", "3"): 0.0})
+    assert m.match("AB12E") is not None
+    assert m.match("A8123") is None  # B/8 not configured here
+
+
+def test_exact_beats_fuzzy_and_ties_are_deterministic() -> None:
+    entries = [(7, 1, "56JTT5"), (3, 2, "56JTTS"), (5, 3, "56JTT6"), (2, 4, "56JTT6")]
+    m = HotlistMatcher(entries, max_distance=1)
+    got = m.match("56JTTS")
+    assert got is not None and got.entry_id == 3  # exact, though 7 matches at distance 0 too
+    ranked = m.match_all("56JTTS")
+    assert [r.entry_id for r in ranked] == [3, 7, 2, 5]
+    # same plate on two hotlists: the lower entry id
+    assert m.match("56JTT6") is not None and m.match("56JTT6").entry_id == 2  # type: ignore[union-attr]
+
+
+def test_bad_entries_and_budget_are_named() -> None:
+    with pytest.raises(ValueError, match="entry 9"):
+        HotlistMatcher([(9, 1, "--")])
+    with pytest.raises(ValueError, match="max_distance"):
+        HotlistMatcher([], max_distance=-1)
+    with pytest.raises(ValueError, match="confusion"):
+        HotlistMatcher([], confusions=["AA"])
+    assert HotlistMatcher([]).match("AB123") is None
+    assert HotlistMatcher(ENTRIES).match("") is None
+
+
+def levenshtein_all(plates: list[str], q: str) -> np.ndarray:
+    """Edit distance from ``q`` to every plate at once (numpy over the plates)."""
+    n = max(len(p) for p in plates)
+    codes = np.array([[ord(c) for c in p.ljust(n, "\0")] for p in plates], np.int32)
+    lens = np.array([len(p) for p in plates])
+    prev = np.tile(np.arange(n + 1), (len(plates), 1))
+    for i, ch in enumerate(q, 1):
+        cur = np.empty_like(prev)
+        cur[:, 0] = i
+        for j in range(1, n + 1):
+            cur[:, j] = np.minimum(
+                np.minimum(prev[:, j] + 1, cur[:, j - 1] + 1),
+                prev[:, j - 1] + (codes[:, j - 1] != ord(ch)),
+            )
+        prev = cur
+    return prev[np.arange(len(plates)), lens]
+
+
+@pytest.mark.parametrize("max_distance", [1, 2])
+def test_index_finds_what_brute_force_finds(max_distance: int) -> None:
+    """100k random plates: the pigeonhole index misses nothing a full scan finds."""
+    rng = random.Random(7)
+    alphabet = string.ascii_uppercase.replace("O", "").replace("I", "") + "23479"
+    plates = {"".join(rng.choices(alphabet, k=rng.randint(5, 8))) for _ in range(100_000)}
+    entries = [(i, 1, p) for i, p in enumerate(sorted(plates))]
+    m = HotlistMatcher(entries, max_distance=max_distance, confusions=[])
+    assert len(m) == len(entries)
+    queries = []
+    for _, _, p in rng.sample(entries, 30):
+        q = list(p)
+        for _ in range(max_distance):
+            op = rng.choice("sdi")
+            k = rng.randrange(len(q))
+            if op == "s":
+                q[k] = rng.choice(alphabet)
+            elif op == "d" and len(q) > 1:
+                del q[k]
+            else:
+                q.insert(k, rng.choice(alphabet))
+        queries.append("".join(q))
+    ordered = sorted(plates)
+    for q in queries:
+        found = {r.entry for r in m.match_all(q)}
+        dist = levenshtein_all(ordered, q)
+        truth = {ordered[i] for i in np.flatnonzero(dist <= max_distance)}
+        assert found == truth, q
+        assert all(edit_distance(p, q) <= max_distance for p in found)

@@ -1,0 +1,163 @@
+"""CameraSource against a real RTSP server (GStreamer, as a subprocess): read, lose the server,
+back off, reconnect when it returns; credentials work and never leak."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from citywatch.config.camera import CameraConfig
+from citywatch.sources import Backoff, CameraSource, SourceState
+from citywatch.vision.record import Frame
+from tests.sources.conftest import RtspServer
+
+pytestmark = pytest.mark.integration
+
+
+class Reader:
+    """Consumes a source in a thread, keeping frames and the monotonic time each came."""
+
+    def __init__(self, source: CameraSource, *, on_frame: Callable[[Frame], None] | None = None):
+        self.source = source
+        self.frames: list[tuple[float, Frame]] = []
+        self._on_frame = on_frame
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for frame in self.source.frames():
+            self.frames.append((time.monotonic(), frame))
+            if self._on_frame is not None:
+                self._on_frame(frame)
+
+    def wait_for(self, what: Callable[[], bool], timeout_s: float, why: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not what():
+            if time.monotonic() > deadline:
+                self.source.stop()
+                pytest.fail(
+                    f"timed out after {timeout_s} s waiting for {why}: {self.source.health}"
+                )
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self.source.stop()
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
+
+
+def _source(server: RtspServer, monkeypatch: pytest.MonkeyPatch, **kw: object) -> CameraSource:
+    monkeypatch.setenv("CW_TEST_RTSP_USER", server.user)
+    monkeypatch.setenv("CW_TEST_RTSP_PASSWORD", server.password)
+    url = f"rtsp://${{CW_TEST_RTSP_USER}}:${{CW_TEST_RTSP_PASSWORD}}@127.0.0.1:{server.port}/cam"
+    cam = CameraConfig(id="gate-1", url=url, analyse_fps=5)  # type: ignore[arg-type]
+    return CameraSource(
+        cam,
+        backoff=Backoff(0.2, 1.0, rng=random.Random(3)),
+        open_timeout_s=5,
+        read_timeout_s=3,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _assert_no_secret(server: RtspServer, source: CameraSource, *texts: str) -> None:
+    for text in (*texts, repr(source), str(source.health)):
+        assert server.password not in text
+        assert f"{server.user}:" not in text
+
+
+def test_reads_loses_server_backs_off_and_reconnects(
+    rtsp_server: RtspServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    source = _source(rtsp_server, monkeypatch)
+    reader = Reader(source)
+    try:
+        reader.wait_for(lambda: len(reader.frames) >= 5, 15, "first frames")
+        assert source.health.state is SourceState.STREAMING
+        frame = reader.frames[0][1]
+        assert frame.image.shape == (240, 320, 3)
+        # 25 fps sampled to 5: consecutive frames are 0.2 s of media time apart.
+        steps = [b.pts_s - a.pts_s for (_, a), (_, b) in itertools.pairwise(reader.frames)]
+        assert min(steps) == pytest.approx(0.2, abs=0.01)
+
+        rtsp_server.stop()
+        reader.wait_for(
+            lambda: (
+                source.health.reconnects >= 1
+                and source.health.state in (SourceState.BACKOFF, SourceState.CONNECTING)
+            ),
+            10,
+            "backoff after the server went away",
+        )
+        assert source.health.last_error
+        before = len(reader.frames)
+
+        rtsp_server.start()
+        up = time.monotonic()
+        reader.wait_for(lambda: len(reader.frames) >= before + 5, 15, "frames after restart")
+        reconnect_s = reader.frames[before][0] - up
+        h = source.health
+        assert h.state is SourceState.STREAMING
+        assert h.reconnects >= 1
+        pts = [f.pts_s for _, f in reader.frames]
+        assert pts == sorted(pts)
+        indices = [f.index for _, f in reader.frames]
+        assert indices == sorted(set(indices))
+        print(f"\nRTSP reconnect: first frame {reconnect_s:.2f} s after the server listened again")
+    finally:
+        reader.close()
+    assert source.health.state is SourceState.STOPPED
+    _assert_no_secret(rtsp_server, source, caplog.text, source.health.last_error)
+
+
+def test_wrong_password_backs_off_without_leaking_it(
+    rtsp_server: RtspServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = RtspServer(user=rtsp_server.user, password="not-the-pw-" + rtsp_server.password)
+    wrong.port = rtsp_server.port
+    source = _source(wrong, monkeypatch)
+    reader = Reader(source)
+    try:
+        reader.wait_for(lambda: source.health.reconnects >= 2, 10, "two failed tries")
+    finally:
+        reader.close()
+    assert reader.frames == []
+    assert "401" in source.health.last_error
+    _assert_no_secret(wrong, source, caplog.text, source.health.last_error)
+
+
+def test_slow_consumer_drops_stale_frames_instead_of_queueing(
+    rtsp_server: RtspServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stalled = threading.Event()
+
+    def stall_once(frame: Frame) -> None:
+        if not stalled.is_set() and frame.index > 50:
+            stalled.set()
+            time.sleep(2.0)  # analysis fell 2 s behind
+
+    source = _source(rtsp_server, monkeypatch)
+    reader = Reader(source, on_frame=stall_once)
+    try:
+        reader.wait_for(stalled.is_set, 15, "the stall")
+        n = len(reader.frames)
+        reader.wait_for(lambda: len(reader.frames) >= n + 5, 10, "frames after the stall")
+    finally:
+        reader.close()
+    h = source.health
+    assert h.frames_dropped >= 5  # ~2 s at 5 fps were due while stalled
+    # The first frame after the stall is fresh, not one that waited in a queue.
+    (_, a), (_, b) = reader.frames[n - 1], reader.frames[n]
+    assert b.pts_s - a.pts_s > 1.0

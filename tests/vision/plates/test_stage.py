@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from citywatch.config.plates import PlateFilterConfig, PlatesConfig
+from citywatch.vision.plates.base import PlateDetector, PlateReader
+from citywatch.vision.plates.stage import (
+    PlateStage,
+    build_plate_stage,
+    geometry_mask,
+    merge_lines,
+)
+from citywatch.vision.plates.tracking import PlateTracker
+from citywatch.vision.record import Detections, FloatArray, Frame, FrameRecord, ImageBGR, Motion
+
+
+class FakeDetector:
+    """Returns fixed boxes (those inside the regions, when regions are given)."""
+
+    name = "fake"
+
+    def __init__(self, boxes: list[tuple[float, float, float, float]]) -> None:
+        self.boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        self.calls: list[FloatArray | None] = []
+
+    def detect(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
+        self.calls.append(regions)
+        keep = np.ones(len(self.boxes), bool)
+        if regions is not None:
+            keep[:] = False
+            for x0, y0, x1, y1 in regions:
+                b = self.boxes
+                keep |= (b[:, 0] >= x0) & (b[:, 1] >= y0) & (b[:, 2] <= x1) & (b[:, 3] <= y1)
+        return Detections.from_boxes(self.boxes[keep], np.full(int(keep.sum()), 0.9))
+
+
+class FakeReader:
+    """Reads the text stored for a box (keyed by its left edge)."""
+
+    name = "fake"
+
+    def __init__(self, texts: dict[int, tuple[str, float]]) -> None:
+        self.texts = texts
+        self.read_boxes: list[FloatArray] = []
+
+    def read(self, image: ImageBGR, xyxy: FloatArray) -> list[tuple[str, float]]:
+        self.read_boxes.append(xyxy)
+        return [self.texts.get(int(b[0]), ("", 0.0)) for b in xyxy]
+
+
+def cfg(**filters: float) -> PlatesConfig:
+    c = PlatesConfig(formats=["NL", "EU"])
+    c.filters = PlateFilterConfig(**filters)
+    return c
+
+
+IMAGE = np.zeros((480, 640, 3), np.uint8)
+PLATE = (200.0, 400.0, 400.0, 440.0)  # 5:1
+SIGN = (50.0, 50.0, 250.0, 90.0)
+TALL = (500.0, 100.0, 520.0, 300.0)  # 1:10, a pole
+
+
+def make_record(k: int, motion: Motion | None = None) -> FrameRecord:
+    return FrameRecord(Frame("cam", k, 0.2 * k, 1000.0 + k, IMAGE), motion=motion)
+
+
+def test_fakes_follow_the_protocols() -> None:
+    assert isinstance(FakeDetector([]), PlateDetector)
+    assert isinstance(FakeReader({}), PlateReader)
+
+
+def test_reads_plates_and_drops_other_text() -> None:
+    det = FakeDetector([PLATE, SIGN, TALL])
+    reader = FakeReader({200: ("56-JTT-S", 0.95), 50: ("PARKING", 0.99), 500: ("1", 0.9)})
+    stage = PlateStage(det, reader, None, cfg())
+    plates = stage.read_plates(IMAGE)
+    assert plates.text == ("56JTT5",)
+    assert plates.text_score is not None and 0.5 < plates.text_score[0] <= 1.0
+    np.testing.assert_allclose(plates.xyxy[0], PLATE)
+    # the pole never reached the reader: geometry filtered it
+    assert all(int(b[0]) != 500 for b in reader.read_boxes[0])
+
+
+def test_low_scores_are_dropped() -> None:
+    det = FakeDetector([PLATE])
+    stage = PlateStage(det, FakeReader({200: ("56-JTT-5", 0.2)}), None, cfg(min_score=0.35))
+    assert len(stage.read_plates(IMAGE)) == 0
+
+
+def test_best_first_and_max_boxes() -> None:
+    # five plates on five rows (far apart: nothing merges)
+    boxes = [(10.0 + 10 * i, 10.0 + 60 * i, 90.0 + 10 * i, 30.0 + 60 * i) for i in range(5)]
+    texts = {10 + 10 * i: ("56-JTT-5", 0.5 + 0.1 * i) for i in range(5)}
+    det = FakeDetector(boxes)
+    reader = FakeReader(texts)
+    plates = PlateStage(det, reader, None, cfg(max_boxes=3)).read_plates(IMAGE)
+    assert len(reader.read_boxes[0]) == 3
+    assert plates.text_score is not None
+    assert list(plates.text_score) == sorted(plates.text_score, reverse=True)
+
+
+def test_process_skips_frames_without_motion() -> None:
+    det = FakeDetector([PLATE])
+    stage = PlateStage(det, FakeReader({200: ("56-JTT-5", 0.9)}), PlateTracker(), cfg())
+    rec = stage.process(make_record(0, Motion(moving=False, fraction=0.0)))
+    assert len(rec.plates) == 0 and det.calls == []
+    assert "plates" in rec.timings_ms
+
+
+def test_process_reads_only_moving_regions() -> None:
+    det = FakeDetector([PLATE, SIGN])
+    reader = FakeReader({200: ("56-JTT-5", 0.9), 50: ("XS-NB-23", 0.9)})
+    stage = PlateStage(det, reader, PlateTracker(), cfg())
+    region = np.array([[150, 350, 450, 470]], np.float32)
+    rec = stage.process(make_record(0, Motion(moving=True, fraction=0.1, regions=region)))
+    assert det.calls[0] is not None
+    np.testing.assert_array_equal(det.calls[0], region)
+    assert rec.plates.text == ("56JTT5",)
+    assert rec.plates.track_id[0] >= 1
+
+
+def test_process_without_motion_gate_searches_everything_and_tracks() -> None:
+    det = FakeDetector([PLATE])
+    stage = PlateStage(det, FakeReader({200: ("56-JTT-5", 0.9)}), PlateTracker(), cfg())
+    ids = [int(stage.process(make_record(k)).plates.track_id[0]) for k in range(3)]
+    assert det.calls == [None, None, None]
+    assert len(set(ids)) == 1
+
+
+def test_reader_returning_wrong_count_is_an_error() -> None:
+    class BadReader(FakeReader):
+        def read(self, image: ImageBGR, xyxy: FloatArray) -> list[tuple[str, float]]:
+            return []
+
+    stage = PlateStage(FakeDetector([PLATE]), BadReader({}), None, cfg())
+    with pytest.raises(RuntimeError, match="returned 0 reads for 1 boxes"):
+        stage.read_plates(IMAGE)
+
+
+def test_geometry_mask() -> None:
+    d = Detections.from_boxes([PLATE, TALL, (0, 0, 40, 5), (0, 0, 400, 200)], [1, 1, 1, 1])
+    mask = geometry_mask(d, 480, PlateFilterConfig())
+    assert mask.tolist() == [True, False, False, False]
+
+
+def test_merge_lines_joins_plate_fragments_only() -> None:
+    # "RK" "101" "AO" on one line, a sticker line below, a far box on the same line
+    d = Detections.from_boxes(
+        [(100, 50, 130, 70), (136, 51, 180, 70), (186, 50, 210, 69), (100, 90, 200, 105),
+         (400, 50, 430, 70)],
+        [0.6, 0.8, 0.7, 0.9, 0.5],
+    )  # fmt: skip
+    out = merge_lines(d)
+    assert len(out) == 3
+    rows = {tuple(np.round(b).astype(int).tolist()) for b in out.xyxy}
+    assert (100, 50, 210, 70) in rows
+    merged = int(np.flatnonzero(out.xyxy[:, 2] == 210)[0])
+    assert 0.6 < out.score[merged] < 0.8
+
+
+def test_unknown_backend_is_named() -> None:
+    c = PlatesConfig()
+    object.__setattr__(c.reader, "type", "nope")
+    with pytest.raises(ValueError, match="'nope' is not a known back end"):
+        build_plate_stage(c)
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="min_aspect"):
+        PlateFilterConfig(min_aspect=5, max_aspect=2)
+    with pytest.raises(ValueError, match="Extra inputs"):
+        PlatesConfig.model_validate({"bogus": 1})
+    with pytest.raises(ValueError, match="two different"):
+        PlatesConfig(confusions=["OO"])
+    with pytest.raises(ValueError):
+        PlatesConfig.model_validate({"formats": ["XX"]})
