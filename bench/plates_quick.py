@@ -94,12 +94,14 @@ def main() -> None:
     ap.add_argument("--formats", default="")
     ap.add_argument("--max-side", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--upscale", type=float, default=1.0)
     ap.add_argument("--fps", type=float, default=5.0)
     ap.add_argument("-v", action="store_true")
     args = ap.parse_args()
     for name in args.sets:
         cfg = PlatesConfig()
         cfg.reader.threads = args.threads
+        cfg.reader.det_max_upscale = args.upscale
         if args.max_side:
             cfg.reader.det_max_side = args.max_side
         default_formats = {"images_eu": "SK,CZ,DE,EU", "images_us": "US", "video_nl": "NL"}

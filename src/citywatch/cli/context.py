@@ -10,6 +10,7 @@ import getpass
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -32,7 +33,7 @@ class CliContext:
     config_path: Path | None
     database_url: str | None = None
     out: Console = field(default_factory=Console)
-    err: Console = field(default_factory=lambda: Console(stderr=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
     _config: CitywatchConfig | None = None
     _sessions: sessionmaker[Session] | None = None
 
@@ -75,6 +76,6 @@ class CliContext:
         name = os.environ.get(ENV_ACTOR) or f"cli:{getpass.getuser()}"
         return Actor(name=name, role=os.environ.get(ENV_ROLE, "admin"))
 
-    def fail(self, message: str, code: int = 2) -> typer.Exit:
+    def fail(self, message: str, code: int = 2) -> NoReturn:
         self.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
         raise typer.Exit(code)

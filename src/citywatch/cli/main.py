@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from citywatch.cli import admin, records
+from citywatch.cli import admin, demo, records, scan
 from citywatch.cli.context import CliContext
+from citywatch.engine.platform import CameraStart
 
 app = typer.Typer(
     name="citywatch",
@@ -30,6 +31,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 admin.register(app)
 records.register(app)
+scan.register(app)
+demo.register(app)
 
 
 @app.callback()
@@ -55,6 +58,8 @@ def main(
         handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
         force=True,
     )
+    # Migrations announce themselves at INFO on every command: keep that for --verbose.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = CliContext(config_path=config, database_url=database_url)
 
 
@@ -126,7 +131,7 @@ def run(
     platform.dispatcher.close()
 
 
-def _print_starts(c: CliContext, starts: list) -> None:  # type: ignore[type-arg]
+def _print_starts(c: CliContext, starts: list[CameraStart]) -> None:
     table = Table(title="cameras")
     for col in ("camera", "faces", "plates", "note"):
         table.add_column(col)
@@ -159,11 +164,3 @@ def _wait_until_interrupted(eng: object) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         eng.stop()
-
-
-# `scan` and `demo` live in their own modules to keep this file small.
-from citywatch.cli import demo as _demo  # noqa: E402
-from citywatch.cli import scan as _scan  # noqa: E402
-
-_scan.register(app)
-_demo.register(app)

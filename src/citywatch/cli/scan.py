@@ -94,9 +94,7 @@ def register(app: typer.Typer) -> None:
             console=c.err,
             transient=False,
         ) as progress:
-            tasks = {
-                v: progress.add_task(v.name, total=_expected_frames(v, fps)) for v in videos
-            }
+            tasks = {v: progress.add_task(v.name, total=_expected_frames(v, fps)) for v in videos}
             seen_problems = len(report.problems)
             scan_videos(
                 videos,

@@ -25,6 +25,13 @@ class PlateReaderConfig(Strict):
         description="The text detector sees the frame scaled so its longer side is at most this "
         "(motion regions are cut from the frame at the same scale)",
     )
+    det_max_upscale: float = Field(
+        default=1.0,
+        ge=1,
+        le=3,
+        description="A frame smaller than det_max_side may be enlarged up to this factor for the "
+        "text detector (it finds characters under ~20 px high poorly)",
+    )
     det_thresh: float = Field(
         default=0.3, gt=0, lt=1, description="Text detector pixel probability threshold"
     )

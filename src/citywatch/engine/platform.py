@@ -12,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy.orm import Session, sessionmaker
-
 from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.alerts.build import build_dispatcher
 from citywatch.alerts.dispatcher import Dispatcher
@@ -33,6 +32,7 @@ from citywatch.engine.sink import RecorderSink
 from citywatch.engine.worker import CameraWorker
 from citywatch.services.cameras import RegistrationError, register_camera
 from citywatch.services.events import EventRecorder
+from citywatch.sources.health import CameraHealth
 from citywatch.sources.pyav import CameraSource
 from citywatch.store.media import MediaStore
 from citywatch.vision.faces.stage import detect_faces
@@ -154,5 +154,12 @@ class Platform:
                 pace=cam.loop if pace is None else pace,
                 on_frame=refresher,
             )
-            runs.append(CameraRun(worker=worker, health=lambda s=source: s.health))
+            runs.append(CameraRun(worker=worker, health=_health_of(source)))
         return LocalEngine(runs, state_dir=self.config.store.state_dir)
+
+
+def _health_of(source: CameraSource) -> Callable[[], CameraHealth]:
+    def health() -> CameraHealth:
+        return source.health
+
+    return health

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from citywatch.decisions.types import FaceMatch, FaceTrackCount, PlateRead, Sighting
+from citywatch.services.common import NotFoundError, PermissionDenied
+
+log = logging.getLogger(__name__)
 
 
 class Recorder(Protocol):
-    def record_face_match(self, m: FaceMatch) -> int: ...
+    def record_face_match(self, m: FaceMatch) -> int | None: ...
 
     def record_plate_read(self, r: PlateRead) -> tuple[int, int | None]: ...
 
@@ -25,17 +29,25 @@ class RecorderSink:
 
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
+        self.refused = 0
 
     def handle(self, camera_id: str, sightings: list[Sighting]) -> None:
+        """Store a batch.  A refusal by policy (camera no longer registered or authorised) is
+        final for that sighting: it is dropped, logged, and the rest of the batch goes on.
+        Any other error (the database went away) propagates so the worker retries."""
         tracks = 0
         last_wall = 0.0
         for s in sightings:
-            if isinstance(s, FaceMatch):
-                self._recorder.record_face_match(s)
-            elif isinstance(s, PlateRead):
-                self._recorder.record_plate_read(s)
-            else:
-                tracks += s.tracks
-                last_wall = max(last_wall, s.wall_time)
+            try:
+                if isinstance(s, FaceMatch):
+                    self._recorder.record_face_match(s)
+                elif isinstance(s, PlateRead):
+                    self._recorder.record_plate_read(s)
+                else:
+                    tracks += s.tracks
+                    last_wall = max(last_wall, s.wall_time)
+            except (PermissionDenied, NotFoundError) as err:
+                self.refused += 1
+                log.warning("camera %s: result not stored: %s", camera_id, err)
         if tracks:
             self._recorder.record_face_count(FaceTrackCount(camera_id, tracks, last_wall))

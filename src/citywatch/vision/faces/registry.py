@@ -19,11 +19,12 @@ class FaceBackendError(RuntimeError):
 
 
 def _missing(kind: str, name: str, err: ImportError) -> FaceBackendError:
-    package = err.name or str(err)
-    if package.startswith("citywatch."):
+    module = err.name or str(err)
+    if module.startswith("citywatch."):
         return FaceBackendError(
-            f"face {kind} {name!r} is not available: module {package} is missing"
+            f"face {kind} {name!r} is not available: module {module} is missing"
         )
+    package = module.split(".")[0]
     return FaceBackendError(
         f"face {kind} {name!r} needs the Python package {package!r}, which is not installed "
         f"({err.__class__.__name__}: {err})"
@@ -90,8 +91,8 @@ def build_embedder(cfg: FaceEmbedderConfig, cache_dir: Path, *, threads: int = 1
         return factory(cache_dir, threads)
     except ImportError as err:
         raise _missing("embedder", cfg.type, err) from err
-    except FileNotFoundError as err:
-        raise FaceBackendError(f"face embedder {cfg.type!r}: {err}") from err
+    except (OSError, ValueError, RuntimeError) as err:  # model file missing or unreadable
+        raise FaceBackendError(f"face embedder {cfg.type!r} could not be built: {err}") from err
 
 
 def build_landmarker() -> FaceLandmarker:

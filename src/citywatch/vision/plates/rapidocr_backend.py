@@ -89,26 +89,34 @@ class RapidOcrEngine:
         return [(str(r[0]), float(r[1])) for r in results]
 
 
-def _scale_for(h: int, w: int, max_side: int) -> float:
-    return min(1.0, max_side / max(h, w))
+def _scale_for(h: int, w: int, max_side: int, max_upscale: float) -> float:
+    return min(max_upscale, max_side / max(h, w))
 
 
 class RapidOcrTextDetector:
     """PlateDetector: text boxes (axis-aligned xyxy) found by the DB detector.
 
-    With ``regions`` (moving areas, full-frame xyxy) only those areas are searched, each at the
-    scale the whole frame would have been searched at; without, the whole frame is.
+    The frame is searched scaled so that its longer side is ``max_side`` (never enlarged by more
+    than ``max_upscale``).  With ``regions`` (moving areas, full-frame xyxy) only those areas are
+    searched, each at the scale the whole frame would have been searched at.
     """
 
     name = "rapidocr"
 
-    def __init__(self, engine: RapidOcrEngine, *, max_side: int = 960) -> None:
+    def __init__(
+        self, engine: RapidOcrEngine, *, max_side: int = 960, max_upscale: float = 1.0
+    ) -> None:
         self._engine = engine
         self._max_side = max_side
+        self._max_upscale = max_upscale
+
+    @classmethod
+    def from_config(cls, engine: RapidOcrEngine, cfg: PlateReaderConfig) -> RapidOcrTextDetector:
+        return cls(engine, max_side=cfg.det_max_side, max_upscale=cfg.det_max_upscale)
 
     def detect(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
         h, w = image.shape[:2]
-        scale = _scale_for(h, w, self._max_side)
+        scale = _scale_for(h, w, self._max_side, self._max_upscale)
         if regions is None:
             windows = np.array([[0, 0, w, h]], np.float32)
         else:

@@ -147,7 +147,7 @@ def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader]:
     )
 
     engine = RapidOcrEngine.from_config(cfg.reader)
-    detector = RapidOcrTextDetector(engine, max_side=cfg.reader.det_max_side)
+    detector = RapidOcrTextDetector.from_config(engine, cfg.reader)
     return detector, RapidOcrReader.from_config(engine, cfg.reader)
 
 

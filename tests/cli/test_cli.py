@@ -1,0 +1,141 @@
+"""The CLI as a user meets it: help, bad config, the demo, the admin commands."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import typer
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from citywatch.cli.main import app
+
+
+def _commands(group, prefix=()):
+    for name, cmd in getattr(group, "commands", {}).items():
+        path = (*prefix, name)
+        if getattr(cmd, "commands", None):
+            yield from _commands(cmd, path)
+        else:
+            yield path
+
+
+def test_every_command_has_help_with_an_example():
+    root = get_command(app)
+    paths = list(_commands(root))
+    assert len(paths) >= 20
+    runner = CliRunner()
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, path
+        assert "Example" in result.output, f"{' '.join(path)} --help has no example"
+
+
+def test_unknown_config_key_is_reported_with_its_place(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("cameras:\n  - id: cam-1\n    url: a.mp4\n    fsp: 5\n")
+    result = CliRunner().invoke(app, ["-c", str(cfg), "cameras", "list"])
+    assert result.exit_code == 2
+    assert "cameras.0.fsp: unknown key" in result.output
+
+
+def test_wrong_type_is_reported(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("faces:\n  threshold: high\n")
+    result = CliRunner().invoke(app, ["-c", str(cfg), "alerts", "list"])
+    assert result.exit_code == 2
+    assert "faces.threshold" in result.output
+
+
+def test_camera_without_legal_basis_is_refused_by_name(run_cli, tmp_path):
+    result = run_cli(
+        "cameras",
+        "add",
+        "cam-7",
+        "--url",
+        str(tmp_path / "x.mp4"),
+        "--purpose",
+        "plate",
+        "--legal-basis",
+        "",
+        "--impact-assessment",
+        "DPIA-1",
+        "--approved-on",
+        "2026-01-01",
+    )
+    assert result.exit_code == 2
+    assert "cam-7" in result.output and "legal" in result.output
+
+
+def test_camera_password_in_url_is_refused_and_not_echoed(run_cli):
+    result = run_cli(
+        "cameras",
+        "add",
+        "cam-8",
+        "--url",
+        "rtsp://admin:hunter2@10.0.0.1/s",
+        "--purpose",
+        "plate",
+        "--legal-basis",
+        "Act",
+        "--impact-assessment",
+        "D-1",
+        "--approved-on",
+        "2026-01-01",
+    )
+    assert result.exit_code == 2
+    assert "hunter2" not in result.output and "${" in result.output
+
+
+def test_admin_flow_cameras_hotlists_search_and_audit(run_cli, cli_config):
+    ok = run_cli(
+        "cameras",
+        "add",
+        "cam-9",
+        "--url",
+        "rtsp://viewer:${CAM9_PW}@10.0.0.9/s",
+        "--purpose",
+        "plate",
+        "--legal-basis",
+        "Road Act 43",
+        "--impact-assessment",
+        "DPIA-9",
+        "--approved-on",
+        "2026-01-01",
+        "--lat",
+        "44.8",
+        "--lon",
+        "20.4",
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "CAM9_PW" in cli_config.read_text()
+    listed = run_cli("cameras", "list")
+    assert "cam-9" in listed.output and "Road Act 43" in listed.output
+    assert run_cli("hotlists", "add", "stolen", "BG 123-AB", "--reason", "stolen").exit_code == 0
+    hl = run_cli("hotlists", "list")
+    assert "stolen" in hl.output
+    refused = run_cli("plates", "search", "BG*")
+    assert refused.exit_code != 0
+    searched = run_cli("plates", "search", "BG*", "--case", "CASE-1")
+    assert searched.exit_code == 0, searched.output
+    verify = run_cli("audit", "verify")
+    assert verify.exit_code == 0 and "intact" in verify.output
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_demo_once_alerts_on_the_face_and_the_plate(tmp_path, monkeypatch):
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "models").symlink_to(repo / "var" / "models")
+    result = CliRunner().invoke(app, ["demo", "--no-serve", "--workdir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    m = re.search(r"demo summary: (\d+) face alert\(s\).*?(\d+) plate alert\(s\)", result.output)
+    assert m and int(m.group(1)) >= 1 and int(m.group(2)) >= 1, result.output
+    assert "CW123X" in result.output
+
+
+_ = typer

