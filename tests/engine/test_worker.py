@@ -19,7 +19,7 @@ class ListSource:
     def frames(self):
         for i in range(self.n):
             if self.fail_at == i:
-                raise RuntimeError("stream broke at frame %d" % i)
+                raise RuntimeError(f"stream broke at frame {i}")
             yield _frame(i)
 
     def stop(self):
