@@ -19,7 +19,9 @@ def test_every_face_blurred_and_input_untouched():
     for x1, y1, x2, y2 in BOXES.astype(int):
         face_in, face_out = img[y1:y2, x1:x2].astype(float), out[y1:y2, x1:x2].astype(float)
         # Noise has high local variance; a blurred face has almost none left.
-        assert np.abs(np.diff(face_out, axis=1)).mean() < 0.2 * np.abs(np.diff(face_in, axis=1)).mean()
+        assert (
+            np.abs(np.diff(face_out, axis=1)).mean() < 0.2 * np.abs(np.diff(face_in, axis=1)).mean()
+        )
     assert np.array_equal(out[150:, :], img[150:, :])  # far from any face: unchanged
 
 

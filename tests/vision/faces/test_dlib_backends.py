@@ -26,13 +26,15 @@ def test_normalise_rows():
 
 def test_models_are_found_without_importing_the_package():
     assert (models_dir() / "shape_predictor_5_face_landmarks.dat").is_file()
-    with pytest.raises(FileNotFoundError, match="no_such_model.dat"):
+    with pytest.raises(FileNotFoundError, match=r"no_such_model\.dat"):
         model_path("no_such_model.dat")
 
 
 @pytest.fixture(scope="module")
 def two_people(shared_data):
-    return cv2.imread(str(shared_data / "faces" / "watchlist_video" / "examples" / "two_people.jpg"))
+    return cv2.imread(
+        str(shared_data / "faces" / "watchlist_video" / "examples" / "two_people.jpg")
+    )
 
 
 @pytest.mark.integration

@@ -57,6 +57,10 @@ def test_box_outside_image_has_zero_sharpness():
     assert laplacian_variance(img, np.array([[60, 60, 90, 90]], np.float32))[0] == 0
 
 
+def _at(points: np.ndarray, x: float, y: float) -> np.ndarray:
+    return points + np.array([x, y], np.float32)
+
+
 def _turn(points: np.ndarray, nose_dx: float = 0.0, nose_dy: float = 0.0) -> np.ndarray:
     p = points.copy()
     p[4] += [nose_dx, nose_dy]
@@ -91,7 +95,7 @@ def _dets(boxes, scores, landmarks=None):
 
 def test_score_quality_zeroes_small_faces_and_keeps_them():
     img = _textured(400)
-    lm = np.stack([FRONTAL + [100, 100], FRONTAL * 0.2 + [10, 10]])
+    lm = np.stack([_at(FRONTAL, 100, 100), _at(FRONTAL * 0.2, 10, 10)])
     dets = _dets([[100, 100, 200, 200], [10, 10, 30, 30]], [0.9, 0.9], lm)
     out = score_quality(dets, img, FacesConfig(min_face_px=32))
     assert len(out) == 2
@@ -111,7 +115,7 @@ def test_min_sharpness_floor_zeroes_soft_faces():
 
 def test_quality_filter_drops_low_quality_and_keeps_fields_in_step():
     img = _textured(400)
-    lm = np.stack([FRONTAL + [100, 100], _turn(FRONTAL, nose_dx=40) + [250, 100]])
+    lm = np.stack([_at(FRONTAL, 100, 100), _at(_turn(FRONTAL, nose_dx=40), 250, 100)])
     dets = _dets([[100, 100, 200, 200], [250, 100, 350, 200]], [0.95, 0.95], lm)
     out = quality_filter(dets, img, FacesConfig(min_quality=0.3))
     assert len(out) == 1

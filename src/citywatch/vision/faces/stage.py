@@ -19,7 +19,7 @@ import numpy as np
 
 from citywatch.config.faces import FacesConfig
 from citywatch.vision.faces.base import FaceDetector, FaceLandmarker
-from citywatch.vision.faces.quality import score_quality
+from citywatch.vision.faces.quality import score_quality, usable
 from citywatch.vision.record import Detections, FrameRecord, ImageBGR, Motion
 from citywatch.vision.tracking import Tracker
 
@@ -30,10 +30,11 @@ def detect_faces(
     landmarker: FaceLandmarker | None,
     cfg: FacesConfig,
 ) -> Detections:
-    """Faces of a still image (enrolment, scanning a photo) with landmarks and quality; no
-    tracking.  Faces below the floors come back with quality 0: keep the ones
-    :func:`~citywatch.vision.faces.quality.usable` accepts."""
-    return _describe(image, detector.detect(image), landmarker, cfg)
+    """The usable faces of a still image (enrolment, scanning a photo): landmarks and quality
+    filled, faces below the floors (``min_face_px``, ``min_sharpness``, ``min_quality``)
+    dropped, no tracking."""
+    faces = _describe(image, detector.detect(image), landmarker, cfg)
+    return faces.select(usable(faces, cfg))
 
 
 def _describe(
@@ -80,7 +81,7 @@ class FaceStage:
         return _describe(image, self.detector.detect(image), self.landmarker, self.cfg)
 
     def detect_faces(self, image: ImageBGR) -> Detections:
-        """A still image, whole frame, no tracking (see :func:`detect_faces`)."""
+        """The usable faces of a still image, no tracking (see :func:`detect_faces`)."""
         return detect_faces(image, self.detector, self.landmarker, self.cfg)
 
     def process(self, record: FrameRecord) -> FrameRecord:

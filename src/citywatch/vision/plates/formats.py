@@ -56,6 +56,7 @@ MISSING_EVIDENCE = 0.97  # per boundary (of the first two) the read does not sho
 SHORT_PENALTY = 0.8  # per character a candidate is shorter than SHORT_LEN (short text is noise)
 SHORT_LEN = 5
 LOWERCASE_PENALTY = 0.85  # per lower-case letter in the raw read (plates are upper case)
+RANK_PENALTY = 0.98  # per place a format stands later in the caller's list
 MAX_TRIM = 2
 MAX_REPAIRS = 2  # fixes plus dropped characters: beyond this a fit is a guess
 
@@ -158,6 +159,7 @@ FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
                 "DE",
                 "Germany: district, seals, 1-2 letters, 1-4 digits (B AB 1234), 8 at most",
                 _layouts(*expand("L{1,3}*L{1,2}-D{1,4}", max_len=8)),
+                prior=0.9,  # so many layouts that repairs fit almost anything
             ),
             PlateFormat(
                 "SK",
@@ -172,7 +174,7 @@ FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
             PlateFormat(
                 "EU",
                 "Generic European: 4-8 letters and digits, at least one of each",
-                prior=0.75,
+                prior=0.8,
                 min_len=4,
                 max_len=8,
                 need_letter=True,
@@ -338,8 +340,9 @@ def normalise(
 ) -> list[Candidate]:
     """Every plate reading of ``raw`` that fits one of ``formats``, best first.
 
-    ``confidence`` (the OCR score, 0..1) scales every candidate's score.  The same text reached
-    through several formats keeps its best score; ties keep the earlier format in ``formats``.
+    ``confidence`` (the OCR score, 0..1) scales every candidate's score.  ``formats`` is in order
+    of preference: each later one weighs :data:`RANK_PENALTY` less.  The same text reached through
+    several formats keeps its best score.
     """
     fmts = [resolve([f])[0] if isinstance(f, str) else f for f in formats]
     text, gaps = clean(raw)
@@ -350,10 +353,10 @@ def normalise(
     best: dict[str, Candidate] = {}
     for rank, fmt in enumerate(fmts):
         found = _fit_generic(text, fmt) if fmt.generic else _fit_layouts(text, gaps, fmt)
-        # a tiny rank term keeps the caller's order of preference between equal fits
+        # the caller's order is preference: each later format weighs a little less
         for c in found:
             short = SHORT_PENALTY ** max(0, SHORT_LEN - len(c.text))
-            score = c.score * confidence * short * (1.0 - 1e-3 * rank)
+            score = c.score * confidence * short * RANK_PENALTY**rank
             scored = Candidate(score, c.text, c.format, c.fixes, c.trimmed)
             if c.text not in best or scored.score > best[c.text].score:
                 best[c.text] = scored

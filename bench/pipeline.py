@@ -1,0 +1,330 @@
+"""Pipeline throughput, latency and memory against a naive baseline measured in the same run.
+
+Scenes (from ../shared/data): a quiet indoor scene, a busy 1080p crowd, a plate scene (Dutch
+clips) and the Hamilton stage clip (two watchlisted people).  For each scene:
+
+* citywatch: the live pipeline (motion gate, tracking, track-level decisions, best-frames
+  embedding, plate reading in moving regions) at the analysed rate (5 fps);
+* naive: every frame of the video, full-frame face detection, an embedding for every face in
+  every frame matched on its own, full-frame OCR on every frame, no motion gate, no tracking.
+
+Throughput is CPU time per analysed frame (one thread), turned into analysed frames per second
+per core and camera streams per core (citywatch at 5 fps; naive at the camera's native rate).
+Latency comes from a paced run (frames released in real time): decoded frame -> alert handed to
+the sink, and first sighting -> alert.  Memory: resident set growth per running camera.
+
+    .venv/bin/python bench/pipeline.py [--out bench/out] [--naive-frames 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from citywatch.config.camera import CameraConfig
+from citywatch.config.root import CitywatchConfig, ModelsConfig
+from citywatch.decisions.gallery import Gallery
+from citywatch.decisions.hotlist import HotlistMatcher
+from citywatch.decisions.types import FaceMatch, PlateRead, Sighting
+from citywatch.engine.assemble import Models, Permissions, build_pipeline
+from citywatch.engine.platform import make_embed_faces
+from citywatch.engine.worker import CameraWorker
+from citywatch.sources.pyav import CameraSource
+from citywatch.vision.faces.stage import detect_faces
+from citywatch.vision.images import load_image
+from citywatch.vision.record import Frame
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = (REPO / ".." / "shared" / "data").resolve()
+HAMILTON = DATA / "faces/watchlist_video/examples/short_hamilton_clip.mp4"
+SUBJECTS = ("lin-manuel-miranda", "alex-lacamoire")
+
+
+@dataclass
+class Scene:
+    name: str
+    videos: list[Path]
+    faces: bool
+    plates: bool
+
+
+@dataclass
+class Result:
+    scene: str
+    mode: str
+    frames: int = 0
+    cpu_s: float = 0.0
+    native_fps: float = 0.0
+    analysed_fps: float = 5.0
+    found: set[str] = field(default_factory=set)
+
+    @property
+    def ms_per_frame(self) -> float:
+        return 1000.0 * self.cpu_s / max(1, self.frames)
+
+    @property
+    def fps_per_core(self) -> float:
+        return self.frames / self.cpu_s if self.cpu_s else 0.0
+
+    @property
+    def streams_per_core(self) -> float:
+        return self.fps_per_core / self.analysed_fps if self.analysed_fps else 0.0
+
+
+def scenes() -> list[Scene]:
+    nl = DATA / "plates/video_nl"
+    clips = [nl / "clips" / r["clip"] for r in csv.DictReader((nl / "per_clip_ground_truth.csv").open())]
+    return [
+        Scene("quiet", [DATA / "video/intel_sample_videos/one-by-one-person-detection.mp4"], True, True),
+        Scene("crowd", [DATA / "faces/crowd_video/video.mp4"], True, True),
+        Scene("plates", clips[:6], True, True),
+        Scene("hamilton", [HAMILTON], True, True),
+    ]
+
+
+def gallery_and_hotlist(models: Models, cfg: CitywatchConfig) -> tuple[Gallery, HotlistMatcher]:
+    embed = make_embed_faces(models, cfg)
+    ex = HAMILTON.parent
+    rows = [embed(load_image(ex / f"{s}.png"))[0] for s in SUBJECTS]
+    gallery = Gallery.build(np.stack(rows), [1, 2], list(SUBJECTS), [1, 1])
+    nl = DATA / "plates/video_nl/per_clip_ground_truth.csv"
+    plates = [(i, 1, r["plate"]) for i, r in enumerate(csv.DictReader(nl.open()), start=1)]
+    return gallery, HotlistMatcher(plates, max_distance=cfg.plates.max_distance)
+
+
+class Collect:
+    def __init__(self, hotlist: HotlistMatcher) -> None:
+        self.hotlist = hotlist
+        self.found: set[str] = set()
+        self.last_frame: Frame | None = None
+        self.latency_s: list[float] = []
+        self.since_first_s: list[float] = []
+        self.lock = threading.Lock()
+
+    def on_frame(self, frame: Frame) -> None:
+        self.last_frame = frame
+
+    def handle(self, camera_id: str, sightings: list[Sighting]) -> None:
+        now = time.time()
+        for s in sightings:
+            alert = False
+            if isinstance(s, FaceMatch):
+                self.found.add(s.subject_name)
+                alert = True
+            elif isinstance(s, PlateRead) and self.hotlist.match(s.text) is not None:
+                self.found.add(s.text)
+                alert = True
+            if alert and self.last_frame is not None:
+                with self.lock:
+                    self.latency_s.append(now - self.last_frame.wall_time)
+                    first_wall = self.last_frame.wall_time - (self.last_frame.pts_s - s.first_seen_s)
+                    self.since_first_s.append(now - first_wall)
+
+
+def run_citywatch(scene: Scene, cfg: CitywatchConfig, models: Models, gallery: Gallery,
+                  hotlist: HotlistMatcher, *, pace: bool = False) -> tuple[Result, Collect]:
+    res = Result(scene.name, "citywatch")
+    col = Collect(hotlist)
+    perms = Permissions(faces=scene.faces, plates=scene.plates)
+    for i, video in enumerate(scene.videos):
+        cam = CameraConfig(id=f"bench-{i}", url=SecretStr(str(video)), analyse_fps=5.0)
+        pipeline = build_pipeline(cam, cfg, models, perms, gallery)
+        worker = CameraWorker(cam.id, CameraSource(cam), pipeline, col, live=False, pace=pace,
+                              on_frame=col.on_frame)
+        t0 = time.thread_time()
+        stats = worker.run()
+        res.cpu_s += time.thread_time() - t0
+        res.frames += stats.analysed
+    res.found = col.found
+    return res, col
+
+
+def run_naive(scene: Scene, cfg: CitywatchConfig, models: Models, gallery: Gallery,
+              hotlist: HotlistMatcher, max_frames: int) -> Result:
+    import av
+
+    res = Result(scene.name, "naive")
+    detector, reader = models.plates
+    for video in scene.videos:
+        with av.open(str(video)) as container:
+            stream = container.streams.video[0]
+            res.native_fps = float(stream.average_rate or 25)
+            for n, vf in enumerate(container.decode(stream)):
+                if n >= max_frames:
+                    break
+                image = vf.to_ndarray(format="bgr24")
+                t0 = time.thread_time()
+                faces = detect_faces(image, models.face_detector, models.landmarker, cfg.faces)
+                if len(faces) and faces.landmarks is not None:
+                    emb = models.embedder.embed(image, faces.landmarks)
+                    idx, score = gallery.search(emb)
+                    for i, s in zip(idx, score, strict=True):
+                        if s >= cfg.faces.threshold:
+                            res.found.add(gallery.subject_names[int(i)])
+                boxes = detector.detect(image, None)
+                for text, _conf in reader.read(image, boxes.xyxy):
+                    if text and hotlist.match(text) is not None:
+                        res.found.add(text)
+                res.cpu_s += time.thread_time() - t0
+                res.frames += 1
+    res.analysed_fps = res.native_fps
+    return res
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def memory_per_camera(cfg: CitywatchConfig, models: Models, gallery: Gallery, n: int = 4) -> float:
+    """RSS growth per camera with ``n`` looped cameras running for a few seconds."""
+    from citywatch.engine.sink import RecorderSink  # noqa: F401  (same import cost as live)
+
+    base = rss_mb()
+    workers = []
+    perms = Permissions(faces=True, plates=True)
+    for i in range(n):
+        cam = CameraConfig(id=f"mem-{i}", url=SecretStr(str(HAMILTON)), loop=True, analyse_fps=5.0)
+        pipe = build_pipeline(cam, cfg, models, perms, gallery)
+        w = CameraWorker(cam.id, CameraSource(cam), pipe, Collect(HotlistMatcher([])), pace=True)
+        workers.append(w)
+        threading.Thread(target=w.run, daemon=True).start()
+    time.sleep(6.0)
+    grown = rss_mb() - base
+    for w in workers:
+        w.stop()
+    return grown / n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    ap.add_argument("--naive-frames", type=int, default=60, help="frames per video for naive")
+    args = ap.parse_args()
+    console = Console()
+    if not DATA.is_dir():
+        console.print(f"[red]no data at {DATA}[/]")
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    cfg = CitywatchConfig(models=ModelsConfig(cache_dir=REPO / "var" / "models"))
+    models = Models(cfg)
+    gallery, hotlist = gallery_and_hotlist(models, cfg)
+    results: list[Result] = []
+    with Progress(console=console, transient=True) as progress:
+        all_scenes = scenes()
+        task = progress.add_task("scenes", total=len(all_scenes) * 2 + 2)
+        for scene in all_scenes:
+            progress.update(task, description=f"citywatch: {scene.name}")
+            results.append(run_citywatch(scene, cfg, models, gallery, hotlist)[0])
+            progress.advance(task)
+            progress.update(task, description=f"naive: {scene.name}")
+            results.append(run_naive(scene, cfg, models, gallery, hotlist, args.naive_frames))
+            progress.advance(task)
+        progress.update(task, description="latency (paced, real time)")
+        paced = [run_citywatch(s, cfg, models, gallery, hotlist, pace=True)[1]
+                 for s in all_scenes if s.name in ("hamilton", "plates")]
+        progress.advance(task)
+        progress.update(task, description="memory per camera")
+        mem = memory_per_camera(cfg, models, gallery)
+        progress.advance(task)
+
+    lat = [x for c in paced for x in c.latency_s]
+    since = [x for c in paced for x in c.since_first_s]
+
+    def pct(xs: list[float], q: float) -> float:
+        return float(np.percentile(xs, q)) if xs else float("nan")
+
+    table = Table(title="pipeline throughput (one core, CPU time per analysed frame)")
+    for col in ("scene", "mode", "frames", "ms/frame", "frames/s/core", "streams/core", "found"):
+        table.add_column(col, justify="right")
+    summary: dict[str, object] = {}
+    for r in results:
+        table.add_row(r.scene, r.mode, str(r.frames), f"{r.ms_per_frame:.1f}",
+                      f"{r.fps_per_core:.1f}", f"{r.streams_per_core:.2f}",
+                      ",".join(sorted(r.found)) or "-")
+        key = f"{r.scene}_{r.mode}"
+        summary[f"{key}_ms_per_frame"] = round(r.ms_per_frame, 2)
+        summary[f"{key}_streams_per_core"] = round(r.streams_per_core, 3)
+    console.print(table)
+    by = {(r.scene, r.mode): r for r in results}
+    gains = {s.name: by[(s.name, "citywatch")].streams_per_core
+             / max(1e-9, by[(s.name, "naive")].streams_per_core) for s in scenes()}
+    mix_cw = statistics.harmonic_mean([by[(s, "citywatch")].streams_per_core for s in gains])
+    mix_nv = statistics.harmonic_mean([by[(s, "naive")].streams_per_core for s in gains])
+    ham_cw = {x for x in by[("hamilton", "citywatch")].found if x in SUBJECTS}
+    ham_nv = {x for x in by[("hamilton", "naive")].found if x in SUBJECTS}
+    summary.update(
+        {f"gain_{k}": round(v, 2) for k, v in gains.items()}
+        | {
+            "mix_streams_per_core_citywatch": round(mix_cw, 3),
+            "mix_streams_per_core_naive": round(mix_nv, 3),
+            "mix_gain": round(mix_cw / mix_nv, 2),
+            "hamilton_recall_citywatch": len(ham_cw) / len(SUBJECTS),
+            "hamilton_recall_naive": len(ham_nv) / len(SUBJECTS),
+            "latency_frame_to_alert_p50_s": round(pct(lat, 50), 3),
+            "latency_frame_to_alert_p95_s": round(pct(lat, 95), 3),
+            "latency_first_seen_to_alert_p50_s": round(pct(since, 50), 3),
+            "latency_first_seen_to_alert_p95_s": round(pct(since, 95), 3),
+            "alerts_timed": len(lat),
+            "rss_mb_per_camera": round(mem, 1),
+        }
+    )
+    t2 = Table(title="summary")
+    t2.add_column("metric")
+    t2.add_column("value", justify="right")
+    for k, v in summary.items():
+        if not k.endswith(("_ms_per_frame", "_streams_per_core")):
+            t2.add_row(k, str(v))
+    console.print(t2)
+    (args.out / "pipeline.json").write_text(json.dumps(summary, indent=2))
+    plot(args.out, results, lat, since)
+    console.print(f"wrote {args.out / 'pipeline.json'} and PNG plots in {args.out}")
+    return 0
+
+
+def plot(out: Path, results: list[Result], lat: list[float], since: list[float]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    names = sorted({r.scene for r in results})
+    x = np.arange(len(names))
+    for k, mode in enumerate(("naive", "citywatch")):
+        vals = [next(r.streams_per_core for r in results if r.scene == n and r.mode == mode)
+                for n in names]
+        axes[0].bar(x + (k - 0.5) * 0.38, vals, 0.38, label=mode)
+    axes[0].set_xticks(x, names)
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("camera streams per core")
+    axes[0].legend()
+    axes[0].set_title("throughput")
+    if lat:
+        axes[1].hist(lat, bins=20, alpha=0.7, label="decoded frame -> alert")
+    if since:
+        axes[1].hist(since, bins=20, alpha=0.7, label="first seen -> alert")
+    axes[1].set_xlabel("seconds")
+    axes[1].set_title("alert latency (paced at 5 fps)")
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(out / "pipeline.png", dpi=110)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
