@@ -60,7 +60,7 @@ def _record(t, faces, index=0):
 
 def _decider(gallery=None, **cfg):
     emb = FakeEmbedder()
-    conf = FacesConfig(**{"frames_per_track": 3, "track_lost_s": 1.0, **cfg})
+    conf = FacesConfig(**{"frames_per_track": 3, "track_lost_s": 1.0, "min_quality": 0.3, **cfg})
     g = _gallery() if gallery is None else gallery
     return FaceTrackDecider(g, emb, conf, "cam-1", clock=lambda: 5.0), emb
 

@@ -58,7 +58,9 @@ def test_vote_confidence_drops_with_disagreement() -> None:
     assert vote([("", 0.9)], NL) is None
 
 
-def plates_record(t: float, rows: list[tuple[int, str, float]], image_value: int = 0) -> FrameRecord:
+def plates_record(
+    t: float, rows: list[tuple[int, str, float]], image_value: int = 0
+) -> FrameRecord:
     image = np.full((48, 64, 3), image_value, np.uint8)
     rec = FrameRecord(Frame("cam", int(t * 10), t, 1000.0 + t, image))
     boxes = [(10.0 * i, 10.0, 10.0 * i + 40, 20.0) for i in range(len(rows))]
@@ -141,7 +143,7 @@ def test_voter_without_evidence() -> None:
 
 # --- integration: real clips, real OCR ---------------------------------------------------------
 
-CLIPS = ["Video13_2.avi", "Video143_2.avi", "Video4_2.avi"]
+CLIPS = ["Video10_2.avi", "Video13_2.avi", "Video143_2.avi", "Video4_2.avi"]
 
 
 @pytest.mark.integration

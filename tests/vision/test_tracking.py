@@ -35,3 +35,11 @@ def test_iou_table():
     a = np.array([[0, 0, 10, 10]], np.float32)
     b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
     assert _iou(a, b)[0].tolist() == pytest.approx([1.0, 1 / 3, 0.0])
+
+
+def test_iou_tracker_new_detection_before_a_matched_one_in_the_same_frame():
+    t = IouTracker()
+    t.update(Detections.from_boxes([[0, 0, 10, 10]], [0.5]), 0.0)
+    # the new (unmatched) box has the higher score, so it is handled first
+    out = t.update(Detections.from_boxes([[100, 100, 120, 120], [0, 0, 10, 10]], [0.9, 0.5]), 0.2)
+    assert out.track_id[1] == 1 and out.track_id[0] not in (-1, 1)

@@ -13,13 +13,17 @@ PlateFormatName = Literal["RS", "HR", "NL", "DE", "SK", "CZ", "EU", "US"]
 DEFAULT_CONFUSIONS = ["O0", "Q0", "D0", "I1", "B8", "S5", "Z2", "G6"]
 
 
+def _default_formats() -> list[PlateFormatName]:
+    return ["RS", "HR", "NL", "DE", "EU", "US"]
+
+
 class PlateReaderConfig(Strict):
     type: Literal["rapidocr"] = Field(default="rapidocr", description="Back end name")
     threads: int = Field(
         default=1, ge=1, le=64, description="ONNX Runtime intra-op threads per model session"
     )
     det_max_side: int = Field(
-        default=960,
+        default=640,
         ge=160,
         le=4096,
         description="The text detector sees the frame scaled so its longer side is at most this "
@@ -31,6 +35,17 @@ class PlateReaderConfig(Strict):
         le=3,
         description="A frame smaller than det_max_side may be enlarged up to this factor for the "
         "text detector (it finds characters under ~20 px high poorly)",
+    )
+    refine: bool = Field(
+        default=True,
+        description="Search each candidate plate again, enlarged, for its text line (finds the "
+        "characters inside a whole US-style plate; costs a small detector run per candidate)",
+    )
+    refine_height: int = Field(
+        default=96,
+        ge=32,
+        le=512,
+        description="Height (px) a candidate's window is scaled to for the refining search",
     )
     det_thresh: float = Field(
         default=0.3, gt=0, lt=1, description="Text detector pixel probability threshold"
@@ -129,7 +144,7 @@ class PlatesConfig(Strict):
     tracker: PlateTrackerConfig = Field(default_factory=PlateTrackerConfig)
     vote: PlateVoteConfig = Field(default_factory=PlateVoteConfig)
     formats: list[PlateFormatName] = Field(
-        default_factory=lambda: ["RS", "HR", "NL", "DE", "EU", "US"],
+        default_factory=_default_formats,
         min_length=1,
         description="Plate formats to normalise against, in order of preference",
     )

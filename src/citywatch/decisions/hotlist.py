@@ -183,7 +183,7 @@ class HotlistMatcher:
         key = plate_key(text)
         exact = self._exact.get(key)
         if exact:
-            entry_id, hotlist_id, entry, _ = min((self._entries[i] for i in exact))
+            entry_id, hotlist_id, entry, _ = min(self._entries[i] for i in exact)
             return HotlistMatchResult(entry_id, hotlist_id, entry, 0, 0.0, ())
         found = self.match_all(text)
         return found[0] if found else None

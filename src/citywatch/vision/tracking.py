@@ -101,7 +101,7 @@ class IouTracker:
         for i in np.argsort(-detections.score, kind="stable"):
             if iou.shape[1]:
                 row = iou[i].copy()
-                row[list(taken)] = -1
+                row[[j for j in taken if j < len(row)]] = -1
                 j = int(np.argmax(row))
                 if row[j] >= self._min_iou:
                     ids[i] = self._ids[j]

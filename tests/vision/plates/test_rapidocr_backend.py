@@ -8,6 +8,7 @@ import pytest
 
 from citywatch.config.plates import PlatesConfig
 from citywatch.vision.plates.base import PlateDetector, PlateReader
+from citywatch.vision.plates.formats import plate_key
 from citywatch.vision.plates.rapidocr_backend import (
     RapidOcrEngine,
     RapidOcrReader,
@@ -85,7 +86,8 @@ def test_detector_finds_the_plate_and_regions_give_the_same_box(
     path = shared_data / "plates" / "images_eu" / "test_002.jpg"
     image = cv2.imread(str(path))
     _, (x, y, w, h) = truth(path)
-    det = RapidOcrTextDetector(engine, max_side=960)
+    # characters here are ~18 px high: the detector wants them enlarged (x1.5)
+    det = RapidOcrTextDetector(engine, max_side=960, max_upscale=1.5)
     full = det.detect(image)
     centre = np.array([x + w / 2, y + h / 2])
 
@@ -104,6 +106,10 @@ def test_detector_finds_the_plate_and_regions_give_the_same_box(
     # a region elsewhere finds nothing of the plate
     away = det.detect(image, np.array([[0, 0, 100, 100]], np.float32))
     assert not any(b[0] <= centre[0] <= b[2] and b[1] <= centre[1] <= b[3] for b in away.xyxy)
+    # the refining detector scales a tight window to a fixed height and finds the line too
+    refiner = RapidOcrTextDetector(engine, max_upscale=4.0, window_height=96)
+    tight = np.array([[x - 0.15 * w, y - 0.3 * h, x + 1.15 * w, y + 1.3 * h]], np.float32)
+    np.testing.assert_allclose(covering(refiner.detect(image, tight).xyxy), box_full, atol=6)
 
 
 @pytest.mark.integration
@@ -113,7 +119,7 @@ def test_reader_reads_a_ground_truth_crop(shared_data: Path, engine: RapidOcrEng
     image = cv2.imread(str(path))
     reader = RapidOcrReader(engine, deskew=True)
     [(text, conf)] = reader.read(image, np.array([[x, y, x + w, y + h]], np.float32))
-    assert "".join(c for c in text if c.isalnum()) == plate
+    assert plate_key(text) == plate  # the EU band may read as a non-Latin glyph: dropped
     assert 0.5 < conf <= 1.0
 
 

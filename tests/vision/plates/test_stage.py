@@ -175,3 +175,48 @@ def test_config_rejects_bad_values() -> None:
         PlatesConfig(confusions=["OO"])
     with pytest.raises(ValueError):
         PlatesConfig.model_validate({"formats": ["XX"]})
+
+
+US_PLATE = (300.0, 200.0, 400.0, 250.0)  # a whole plate, 2:1
+US_LINE = (310.0, 215.0, 390.0, 237.0)  # its big characters
+US_STATE = (330.0, 202.0, 370.0, 212.0)  # the state name above, small
+
+
+def test_refiner_reads_the_line_inside_a_candidate() -> None:
+    det = FakeDetector([US_PLATE])
+    refiner = FakeDetector([US_LINE, US_STATE])
+    reader = FakeReader({300: ("CALIFORNIA 7ABC123", 0.9), 310: ("7ABC123", 0.9)})
+    stage = PlateStage(det, reader, None, cfg_us(), refiner=refiner)
+    plates = stage.read_plates(IMAGE)
+    assert plates.text == ("7ABC123",)
+    np.testing.assert_allclose(plates.xyxy[0], US_LINE)
+    # the refiner searched the candidate's window, grown around the candidate
+    [windows] = refiner.calls
+    assert windows is not None and windows[0][0] < 300 and windows[0][3] > 250
+    # the tiny state-name line was no line at all (under a quarter of the window high), and
+    # the line spans most of the candidate, so the candidate itself was not read
+    assert sorted(int(b[0]) for b in reader.read_boxes[0]) == [310]
+
+
+def test_refiner_falls_back_to_the_candidate() -> None:
+    det = FakeDetector([PLATE])
+    refiner = FakeDetector([])  # finds nothing
+    reader = FakeReader({200: ("56-JTT-5", 0.9)})
+    plates = PlateStage(det, reader, None, cfg(), refiner=refiner).read_plates(IMAGE)
+    assert plates.text == ("56JTT5",)
+    np.testing.assert_allclose(plates.xyxy[0], PLATE)
+
+
+def test_same_plate_from_two_candidates_is_reported_once() -> None:
+    # two candidates that do not merge (too little vertical overlap), both windows holding
+    # the one line the refiner finds
+    det = FakeDetector([PLATE, (180.0, 430.0, 420.0, 470.0)])
+    refiner = FakeDetector([PLATE])
+    reader = FakeReader({200: ("56-JTT-5", 0.9)})
+    plates = PlateStage(det, reader, None, cfg(), refiner=refiner).read_plates(IMAGE)
+    assert len(reader.read_boxes[0]) == 2  # read once per candidate ...
+    assert plates.text == ("56JTT5",)  # ... reported once
+
+
+def cfg_us() -> PlatesConfig:
+    return PlatesConfig(formats=["US"])

@@ -25,7 +25,10 @@ def test_box_iou() -> None:
 
 def test_parked_plate_keeps_its_id() -> None:
     tr = PlateTracker()
-    ids = [tr.update(dets((100 + k, 200, 200 + k, 230, "56JTT5")), 0.2 * k).track_id[0] for k in range(10)]
+    ids = [
+        tr.update(dets((100 + k, 200, 200 + k, 230, "56JTT5")), 0.2 * k).track_id[0]
+        for k in range(10)
+    ]
     assert len(set(ids)) == 1 and ids[0] >= 1
 
 
@@ -58,8 +61,9 @@ def test_velocity_prediction_follows_a_steady_car() -> None:
     # after two sightings the predicted box overlaps the next one, even with an unreadable text
     tr = PlateTracker(max_text_distance=0)
     ids = [
-        tr.update(dets((250 * k, 200, 250 * k + 100, 230, "56JTT5" if k < 2 else "")), 0.2 * k)
-        .track_id[0]
+        tr.update(
+            dets((250 * k, 200, 250 * k + 100, 230, "56JTT5" if k < 2 else "")), 0.2 * k
+        ).track_id[0]
         for k in range(4)
     ]
     assert len(set(ids)) == 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from itertools import product
 from types import MappingProxyType
 
@@ -36,11 +36,11 @@ LETTER_FOR_DIGIT = MappingProxyType(
 
 # Characters OCR emits for plate characters that are not plain ASCII (diacritics are handled by
 # Unicode decomposition; these have none).  Cyrillic look-alikes come from typed hotlists.
-_FOLD = str.maketrans(
+_FOLD = MappingProxyType(str.maketrans(
     {"Đ": "D", "đ": "d", "Ø": "0", "ø": "o", "ß": "B", "|": "I",
      "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P",
      "С": "C", "Т": "T", "Х": "X", "У": "Y", "І": "I"}
-)  # fmt: skip
+))  # fmt: skip
 _SEPARATORS = frozenset(" -_.,:;·•/\\'`\"")
 _LAYOUT_RE = re.compile(r"^[LDA*\-]+$")
 _REPEAT_RE = re.compile(r"([LDA])\{(\d),(\d)\}")
@@ -192,17 +192,17 @@ FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """One way to read a raw OCR string as a plate.  ``score`` (0..1) is the OCR confidence times
     how well the read fits the format; ``fixes`` counts repaired characters, ``trimmed`` the
     surplus characters dropped."""
 
+    text: str
+    format: str
     score: float
-    text: str = field(compare=False)
-    format: str = field(compare=False)
-    fixes: int = field(default=0, compare=False)
-    trimmed: int = field(default=0, compare=False)
+    fixes: int = 0
+    trimmed: int = 0
 
 
 def clean(raw: str) -> tuple[str, frozenset[int]]:
@@ -320,7 +320,7 @@ def _fit_layouts(text: str, gaps: frozenset[int], fmt: PlateFormat) -> list[Cand
             # a tiny rank term prefers the format's earlier (more common) layouts on a tie
             score = fmt.prior * FIX_PENALTY**fixes * (1.0 - 1e-4 * index)
             score *= _layout_score(layout, text, head, tail, emblem, gaps)
-            out.append(Candidate(score, plate, fmt.name, fixes, trimmed))
+            out.append(Candidate(plate, fmt.name, score, fixes, trimmed))
     return out
 
 
@@ -332,7 +332,7 @@ def _fit_generic(text: str, fmt: PlateFormat) -> list[Candidate]:
     if (fmt.need_letter and not has_letter) or (fmt.need_digit and not has_digit):
         return []
     score = fmt.prior * (1.0 if has_letter and has_digit else 0.6)
-    return [Candidate(score, text, fmt.name)]
+    return [Candidate(text, fmt.name, score)]
 
 
 def normalise(
@@ -350,17 +350,16 @@ def normalise(
         return []
     lower = sum(ch.islower() and ch.isascii() for ch in raw)
     confidence *= LOWERCASE_PENALTY**lower
-    best: dict[str, Candidate] = {}
+    by_text: dict[str, Candidate] = {}
     for rank, fmt in enumerate(fmts):
         found = _fit_generic(text, fmt) if fmt.generic else _fit_layouts(text, gaps, fmt)
         # the caller's order is preference: each later format weighs a little less
         for c in found:
             short = SHORT_PENALTY ** max(0, SHORT_LEN - len(c.text))
             score = c.score * confidence * short * RANK_PENALTY**rank
-            scored = Candidate(score, c.text, c.format, c.fixes, c.trimmed)
-            if c.text not in best or scored.score > best[c.text].score:
-                best[c.text] = scored
-    return sorted(best.values(), key=lambda c: (-c.score, c.text))
+            if c.text not in by_text or score > by_text[c.text].score:
+                by_text[c.text] = replace(c, score=score)
+    return sorted(by_text.values(), key=lambda c: (-c.score, c.text))
 
 
 def best(

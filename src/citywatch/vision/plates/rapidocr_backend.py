@@ -15,7 +15,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from citywatch.config.plates import PlateReaderConfig
 from citywatch.vision.record import Detections, FloatArray, ImageBGR
@@ -98,25 +97,41 @@ class RapidOcrTextDetector:
 
     The frame is searched scaled so that its longer side is ``max_side`` (never enlarged by more
     than ``max_upscale``).  With ``regions`` (moving areas, full-frame xyxy) only those areas are
-    searched, each at the scale the whole frame would have been searched at.
+    searched, each at the scale the whole frame would have been searched at -- or, with
+    ``window_height`` set (the refining pass around candidate plates), each scaled so that its
+    height becomes ``window_height`` pixels (enlarged by ``max_upscale`` at most).
     """
 
     name = "rapidocr"
 
     def __init__(
-        self, engine: RapidOcrEngine, *, max_side: int = 960, max_upscale: float = 1.0
+        self,
+        engine: RapidOcrEngine,
+        *,
+        max_side: int = 640,
+        max_upscale: float = 1.0,
+        window_height: int | None = None,
     ) -> None:
         self._engine = engine
         self._max_side = max_side
         self._max_upscale = max_upscale
+        self._window_height = window_height
 
     @classmethod
     def from_config(cls, engine: RapidOcrEngine, cfg: PlateReaderConfig) -> RapidOcrTextDetector:
         return cls(engine, max_side=cfg.det_max_side, max_upscale=cfg.det_max_upscale)
 
+    @classmethod
+    def refiner_from_config(
+        cls, engine: RapidOcrEngine, cfg: PlateReaderConfig
+    ) -> RapidOcrTextDetector:
+        return cls(
+            engine, max_side=cfg.det_max_side, max_upscale=4.0, window_height=cfg.refine_height
+        )
+
     def detect(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
         h, w = image.shape[:2]
-        scale = _scale_for(h, w, self._max_side, self._max_upscale)
+        frame_scale = _scale_for(h, w, self._max_side, self._max_upscale)
         if regions is None:
             windows = np.array([[0, 0, w, h]], np.float32)
         else:
@@ -124,6 +139,9 @@ class RapidOcrTextDetector:
         boxes: list[FloatArray] = []
         scores: list[FloatArray] = []
         for x0, y0, x1, y1 in _clip_windows(windows, w, h):
+            scale = frame_scale
+            if self._window_height is not None and regions is not None:
+                scale = min(self._max_upscale, self._window_height / (y1 - y0))
             quads, sc = self._engine.detect(image[y0:y1, x0:x1], scale)
             if len(quads):
                 xyxy = np.concatenate([quads.min(axis=1), quads.max(axis=1)], axis=1)
@@ -225,7 +243,5 @@ def deskew(crop: ImageBGR, max_deg: float) -> ImageBGR:
         return crop
     h, w = crop.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
-    out: npt.NDArray[np.uint8] = cv2.warpAffine(
-        crop, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    return out
+    out = cv2.warpAffine(crop, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return np.asarray(out, np.uint8)

@@ -20,9 +20,14 @@ import numpy as np
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
 from citywatch.vision.plates.base import PlateDetector, PlateReader
 from citywatch.vision.plates.formats import PlateFormat, best, resolve
-from citywatch.vision.plates.tracking import PlateTracker
+from citywatch.vision.plates.tracking import PlateTracker, box_iou
 from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR
 from citywatch.vision.tracking import Tracker
+
+REFINE_PAD_X = 0.15  # a candidate's window for the refining search: its box grown by these
+REFINE_PAD_Y = 0.3  # fractions of its width and height on each side
+REFINE_MIN_LINE = 0.25  # a refined text line is at least this fraction of the window high
+REFINE_SPAN = 0.6  # read the candidate itself too when no line spans this much of its width
 
 
 def geometry_mask(dets: Detections, frame_h: int, cfg: PlateFilterConfig) -> np.ndarray:
@@ -76,60 +81,119 @@ def merge_lines(dets: Detections, *, max_gap: float = 1.0, min_overlap: float = 
 
 
 class PlateStage:
+    """Plates in frames.  ``refiner`` (optional) is a second detector that searches each
+    candidate's window enlarged (``detect(image, windows)``) for the text line inside it."""
+
     def __init__(
         self,
         detector: PlateDetector,
         reader: PlateReader,
         tracker: Tracker | None,
         cfg: PlatesConfig,
+        *,
+        refiner: PlateDetector | None = None,
     ) -> None:
         self._detector = detector
         self._reader = reader
         self._tracker = tracker
+        self._refiner = refiner
         self._filters = cfg.filters
         self._formats: tuple[PlateFormat, ...] = resolve(cfg.formats)
 
-    def read_plates(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
-        """Every plate read in ``image`` (or in ``regions`` of it), best ``text_score`` first;
-        no tracking.  For stills, evaluation and tests."""
-        h = image.shape[0]
+    def _coarse(self, image: ImageBGR, regions: FloatArray | None) -> Detections:
         found = merge_lines(self._detector.detect(image, regions))
-        found = found.select(geometry_mask(found, h, self._filters))
+        found = found.select(geometry_mask(found, image.shape[0], self._filters))
         if len(found) > self._filters.max_boxes:
             found = found.select(np.argsort(-found.score, kind="stable")[: self._filters.max_boxes])
-        if len(found) == 0:
+        return found
+
+    def _refine(self, image: ImageBGR, coarse: Detections) -> tuple[FloatArray, list[int]]:
+        """Boxes to read, and for each the index of the candidate it belongs to: the text lines
+        the refiner finds in each candidate's window (at most three), and the candidate itself
+        when no line spans most of it."""
+        assert self._refiner is not None
+        h, w = image.shape[:2]
+        cw, ch = coarse.widths, coarse.heights
+        windows = np.stack(
+            [
+                np.maximum(0, coarse.xyxy[:, 0] - REFINE_PAD_X * cw),
+                np.maximum(0, coarse.xyxy[:, 1] - REFINE_PAD_Y * ch),
+                np.minimum(w, coarse.xyxy[:, 2] + REFINE_PAD_X * cw),
+                np.minimum(h, coarse.xyxy[:, 3] + REFINE_PAD_Y * ch),
+            ],
+            axis=1,
+        ).astype(np.float32)
+        fine = merge_lines(self._refiner.detect(image, windows))
+        centres = (fine.xyxy[:, :2] + fine.xyxy[:, 2:]) / 2.0
+        aspect = fine.widths / np.maximum(fine.heights, 1e-6)
+        boxes: list[FloatArray] = []
+        owner: list[int] = []
+        for k, (x0, y0, x1, y1) in enumerate(windows):
+            inside = (
+                (centres[:, 0] >= x0) & (centres[:, 0] <= x1)
+                & (centres[:, 1] >= y0) & (centres[:, 1] <= y1)
+                & (aspect >= self._filters.min_aspect) & (aspect <= self._filters.max_aspect)
+                & (fine.heights >= REFINE_MIN_LINE * (y1 - y0))
+            )  # fmt: skip
+            idx = np.flatnonzero(inside)
+            idx = idx[np.argsort(-(fine.widths[idx] * fine.score[idx]), kind="stable")][:3]
+            for i in idx:
+                boxes.append(fine.xyxy[i])
+                owner.append(k)
+            if len(idx) == 0 or fine.widths[idx].max() < REFINE_SPAN * cw[k]:
+                boxes.append(coarse.xyxy[k])
+                owner.append(k)
+        return np.asarray(boxes, np.float32).reshape(-1, 4), owner
+
+    def read_plates(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
+        """Every plate read in ``image`` (or in ``regions`` of it), best ``text_score`` first,
+        one per candidate; no tracking.  For stills, evaluation and tests."""
+        coarse = self._coarse(image, regions)
+        if len(coarse) == 0:
             return _with_text(Detections.empty(), [], [])
-        reads = self._reader.read(image, found.xyxy)
-        if len(reads) != len(found):
+        if self._refiner is None:
+            boxes, owner = coarse.xyxy, list(range(len(coarse)))
+        else:
+            boxes, owner = self._refine(image, coarse)
+        reads = self._reader.read(image, boxes)
+        if len(reads) != len(boxes):
             raise RuntimeError(
                 f"plate reader {self._reader.name!r} returned {len(reads)} reads "
-                f"for {len(found)} boxes"
+                f"for {len(boxes)} boxes"
             )
-        keep: list[int] = []
-        texts: list[str] = []
-        scores: list[float] = []
+        chosen: dict[int, tuple[float, str, int]] = {}  # candidate -> (score, text, box)
         for i, (raw, conf) in enumerate(reads):
             cand = best(raw, self._formats, conf)
             if cand is None or cand.score < self._filters.min_score:
                 continue
-            keep.append(i)
-            texts.append(cand.text)
-            scores.append(min(1.0, cand.score))
-        plates = _with_text(found.select(np.asarray(keep, np.int64)), texts, scores)
-        order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
-        return plates.select(order.astype(np.int64))
+            if owner[i] not in chosen or cand.score > chosen[owner[i]][0]:
+                chosen[owner[i]] = (cand.score, cand.text, i)
+        ranked = sorted(chosen.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        kept: list[tuple[int, float, str, int]] = []
+        for k, (score, text, i) in ranked:
+            # two windows may hold the same plate: keep the better read of it
+            if all(box_iou(boxes[i : i + 1], boxes[j : j + 1])[0, 0] < 0.5 for *_, j in kept):
+                kept.append((k, score, text, i))
+        plates = Detections.from_boxes(
+            boxes[[i for *_, i in kept]].reshape(-1, 4),
+            coarse.score[[k for k, *_ in kept]],
+            text=tuple(text for _, _, text, _ in kept),
+            text_score=[min(1.0, score) for _, score, _, _ in kept],
+        )
+        return plates
 
     def process(self, record: FrameRecord) -> FrameRecord:
+        """Fill ``record.plates`` (tracked).  Only moving regions are searched when the motion
+        gate ran; nothing when it saw no motion."""
         start = time.perf_counter()
         motion = record.motion
-        t = record.frame.pts_s
         if motion is not None and not motion.moving:
             plates = _with_text(Detections.empty(), [], [])
         else:
             regions = motion.regions if motion is not None and len(motion.regions) else None
             plates = self.read_plates(record.frame.image, regions)
         if self._tracker is not None:
-            plates = self._tracker.update(plates, t)
+            plates = self._tracker.update(plates, record.frame.pts_s)
         record.plates = plates
         record.timings_ms["plates"] = (time.perf_counter() - start) * 1000.0
         return record
@@ -139,7 +203,7 @@ def _with_text(dets: Detections, texts: list[str], scores: list[float]) -> Detec
     return replace(dets, text=tuple(texts), text_score=np.asarray(scores, np.float32))
 
 
-def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader]:
+def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader, PlateDetector]:
     from citywatch.vision.plates.rapidocr_backend import (
         RapidOcrEngine,
         RapidOcrReader,
@@ -148,11 +212,13 @@ def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader]:
 
     engine = RapidOcrEngine.from_config(cfg.reader)
     detector = RapidOcrTextDetector.from_config(engine, cfg.reader)
-    return detector, RapidOcrReader.from_config(engine, cfg.reader)
+    refiner = RapidOcrTextDetector.refiner_from_config(engine, cfg.reader)
+    return detector, RapidOcrReader.from_config(engine, cfg.reader), refiner
 
 
-BACKENDS: Mapping[str, Callable[[PlatesConfig], tuple[PlateDetector, PlateReader]]] = (
-    MappingProxyType({"rapidocr": _build_rapidocr})
+Backend = tuple[PlateDetector, PlateReader, PlateDetector]
+BACKENDS: Mapping[str, Callable[[PlatesConfig], Backend]] = MappingProxyType(
+    {"rapidocr": _build_rapidocr}
 )
 
 
@@ -164,6 +230,8 @@ def build_plate_stage(cfg: PlatesConfig, *, track: bool = True) -> PlateStage:
             f"plates.reader.type {cfg.reader.type!r} is not a known back end; "
             f"known: {', '.join(BACKENDS)}"
         )
-    detector, reader = builder(cfg)
+    detector, reader, refiner = builder(cfg)
     tracker = PlateTracker.from_config(cfg.tracker) if track else None
-    return PlateStage(detector, reader, tracker, cfg)
+    return PlateStage(
+        detector, reader, tracker, cfg, refiner=refiner if cfg.reader.refine else None
+    )

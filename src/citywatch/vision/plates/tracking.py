@@ -72,7 +72,9 @@ class PlateTracker:
     def __len__(self) -> int:
         return len(self._tracks)
 
-    def _cost(self, box: FloatArray, text: str, track: _Track, pred: FloatArray, iou: float) -> float:
+    def _cost(
+        self, box: FloatArray, text: str, track: _Track, pred: FloatArray, iou: float
+    ) -> float:
         """0..1 for overlap, 1..2 for a jump that reads alike, inf for no match."""
         if iou >= self._min_iou:
             return 1.0 - iou
