@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from citywatch.vision.boxes import box_iou
 from citywatch.vision.record import Detections
-from citywatch.vision.tracking import ByteTracker, IouTracker, _iou
+from citywatch.vision.tracking import ByteTracker, IouTracker
 
 
 def _walk(tracker, steps=6):
@@ -34,7 +35,7 @@ def test_iou_tracker_forgets_after_lost_time():
 def test_iou_table():
     a = np.array([[0, 0, 10, 10]], np.float32)
     b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
-    assert _iou(a, b)[0].tolist() == pytest.approx([1.0, 1 / 3, 0.0])
+    assert box_iou(a, b)[0].tolist() == pytest.approx([1.0, 1 / 3, 0.0])
 
 
 def test_iou_tracker_new_detection_before_a_matched_one_in_the_same_frame():

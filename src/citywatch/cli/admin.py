@@ -11,8 +11,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from citywatch.cli.context import DEFAULT_CONFIG, CliContext
-from citywatch.config.camera import CameraConfig
+from citywatch.cli.context import DEFAULT_CONFIG, ctx_of, dataclass_table
 from citywatch.config.root import ConfigError, parse_config
 from citywatch.services.common import ServiceError
 from citywatch.sources.redact import redact_url, url_secrets
@@ -28,12 +27,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(authorisations, name="authorisations")
     app.add_typer(watchlists, name="watchlists")
     app.add_typer(hotlists, name="hotlists")
-
-
-def _ctx(ctx: typer.Context) -> CliContext:
-    obj = ctx.find_root().obj
-    assert isinstance(obj, CliContext)
-    return obj
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -66,7 +59,7 @@ def cameras_add(
     """
     from citywatch.services.cameras import RegistrationError, register_camera
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     if url_secrets(url) and "${" not in url:
         c.fail(
             f"camera {camera_id!r}: the URL holds a password; write it as an environment "
@@ -116,7 +109,7 @@ def cameras_list(ctx: typer.Context) -> None:
     """
     from citywatch.services.cameras import list_cameras
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     with c.sessions()() as session:
         rows = list_cameras(session)
         table = Table(title="camera register")
@@ -147,7 +140,7 @@ def cameras_status(ctx: typer.Context) -> None:
 
     from citywatch.engine.local import read_health
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     health = read_health(c.config().store.state_dir)
     if not health:
         c.out.print("no camera health recorded yet (is `citywatch run` running?)")
@@ -193,7 +186,7 @@ def authorisations_create(
     """
     from citywatch.services.authorisations import create_authorisation
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
             row = create_authorisation(
@@ -221,7 +214,7 @@ def authorisations_list(ctx: typer.Context) -> None:
     """
     from citywatch.services.authorisations import list_authorisations
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     table = Table(title="authorisations")
     for col in ("reference", "authority", "purpose", "from", "to", "cameras", "zones", "status"):
         table.add_column(col)
@@ -256,7 +249,7 @@ def watchlists_create(
     """
     from citywatch.services.watchlists import create_watchlist
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
             create_watchlist(session, c.actor(), name, authorisation, max_subjects)
@@ -284,7 +277,7 @@ def watchlists_enrol(
     from citywatch.services.watchlists import enrol_subject
     from citywatch.vision.images import ImageError, load_image
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     images = []
     for p in photos:
         try:
@@ -310,17 +303,10 @@ def watchlists_list(ctx: typer.Context) -> None:
     """
     from citywatch.services.watchlists import list_watchlists
 
-    c = _ctx(ctx)
-    table = Table(title="watchlists")
+    c = ctx_of(ctx)
     with c.sessions()() as session:
         rows = list_watchlists(session)
-    if rows:
-        cols = list(rows[0].__dataclass_fields__)
-        for col in cols:
-            table.add_column(col.replace("_", " "))
-        for r in rows:
-            table.add_row(*(str(getattr(r, col)) for col in cols))
-    c.out.print(table)
+    c.out.print(dataclass_table("watchlists", rows))
 
 
 @watchlists.command("remove")
@@ -336,7 +322,7 @@ def watchlists_remove(
     """
     from citywatch.services.watchlists import remove_subject
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
             n = remove_subject(session, c.media(), c.actor(), watchlist, subject, reason=reason)
@@ -361,7 +347,7 @@ def hotlists_add(
     """
     from citywatch.services.hotlists import add_plate
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
             row = add_plate(session, c.actor(), hotlist, plate, reason)
@@ -383,7 +369,7 @@ def hotlists_import(
     """
     from citywatch.services.hotlists import import_plates
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
             n = import_plates(session, c.actor(), hotlist, file, reason=reason)
@@ -400,17 +386,7 @@ def hotlists_list(ctx: typer.Context) -> None:
     """
     from citywatch.services.hotlists import list_hotlists
 
-    c = _ctx(ctx)
-    table = Table(title="hotlists")
+    c = ctx_of(ctx)
     with c.sessions()() as session:
         rows = list_hotlists(session)
-    if rows:
-        cols = list(rows[0].__dataclass_fields__)
-        for col in cols:
-            table.add_column(col.replace("_", " "))
-        for r in rows:
-            table.add_row(*(str(getattr(r, col)) for col in cols))
-    c.out.print(table)
-
-
-_ = CameraConfig  # the config model `cameras add` validates against
+    c.out.print(dataclass_table("hotlists", rows))

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import getpass
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.audit.chain import Actor
@@ -79,3 +81,22 @@ class CliContext:
     def fail(self, message: str, code: int = 2) -> NoReturn:
         self.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
         raise typer.Exit(code)
+
+
+def ctx_of(ctx: typer.Context) -> CliContext:
+    """The :class:`CliContext` the root command made, from any sub-command."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliContext)
+    return obj
+
+
+def dataclass_table(title: str, rows: Sequence[object]) -> Table:
+    """A table with one column per dataclass field of the rows."""
+    table = Table(title=title)
+    if rows:
+        cols = [f.name for f in fields(rows[0])]  # type: ignore[arg-type]
+        for col in cols:
+            table.add_column(col.replace("_", " "))
+        for r in rows:
+            table.add_row(*(str(getattr(r, col)) for col in cols))
+    return table

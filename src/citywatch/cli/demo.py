@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 
-from citywatch.cli.context import CliContext
+from citywatch.cli.context import ctx_of
 
 
 def register(app: typer.Typer) -> None:
@@ -41,9 +41,7 @@ def register(app: typer.Typer) -> None:
         from citywatch.engine.platform import Platform
         from citywatch.services.alerts import alert_event, list_alerts
 
-        root = ctx.find_root().obj
-        assert isinstance(root, CliContext)
-        c = root
+        c = ctx_of(ctx)
         workdir.mkdir(parents=True, exist_ok=True)
         if not keep:
             (workdir / "citywatch.db").unlink(missing_ok=True)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from citywatch.cli.context import CliContext
+from citywatch.cli.context import ctx_of
 from citywatch.services.common import ServiceError
 
 alerts = typer.Typer(help="Alerts: possible matches waiting for review.", no_args_is_help=True)
@@ -21,12 +21,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(alerts, name="alerts")
     app.add_typer(plates, name="plates")
     app.add_typer(audit, name="audit")
-
-
-def _ctx(ctx: typer.Context) -> CliContext:
-    obj = ctx.find_root().obj
-    assert isinstance(obj, CliContext)
-    return obj
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -53,7 +47,7 @@ def alerts_list(
     """
     from citywatch.services.alerts import alert_event, list_alerts
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
             rows = list_alerts(
@@ -101,7 +95,7 @@ def alerts_show(
     """
     from citywatch.services.alerts import alert_event, get_alert
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
             event = alert_event(get_alert(session, c.actor(), alert_id))
@@ -126,7 +120,7 @@ def alerts_review(
     """
     from citywatch.services.alerts import review_alert
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
             row = review_alert(session, c.actor(), alert_id, decision, reason)
@@ -152,7 +146,7 @@ def plates_search(
     """
     from citywatch.services.search import search_plate_reads
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
             rows = search_plate_reads(
@@ -191,7 +185,7 @@ def audit_verify(ctx: typer.Context) -> None:
     """
     from citywatch.audit.chain import verify
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     with c.sessions()() as session:
         result = verify(session)
     if result.ok:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from citywatch.cli.context import CliContext
+from citywatch.cli.context import ctx_of
 
 
 def _expected_frames(video: Path, fps: float) -> int | None:
@@ -55,9 +55,7 @@ def register(app: typer.Typer) -> None:
         )
         from citywatch.services.common import unit_of_work
 
-        root = ctx.find_root().obj
-        assert isinstance(root, CliContext)
-        c = root
+        c = ctx_of(ctx)
         if not case.strip():
             c.fail("a scan is an investigation: give its case reference with --case")
         if watchlist is None and hotlist is None:

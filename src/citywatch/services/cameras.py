@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +12,7 @@ from citywatch.audit.chain import Actor, append
 from citywatch.config.camera import CameraConfig
 from citywatch.policy.register import CameraFacts, check_camera_registration
 from citywatch.services.common import NotFoundError, ServiceError, now_or, unit_of_work
+from citywatch.sources.redact import redact_url
 from citywatch.store.models import CameraRow
 
 
@@ -22,23 +22,6 @@ class RegistrationError(ServiceError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
-
-
-def redact_url(url: str) -> str:
-    """A camera URL fit for the database and logs: credentials and query values masked."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if not parts.scheme or len(parts.scheme) == 1 or not parts.netloc:
-        return url if "@" not in url else "<redacted path>"  # a file path (or C:\...)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = "&".join(
-        f"{kv.split('=', 1)[0]}=***" if "=" in kv else "***" for kv in parts.query.split("&") if kv
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def camera_facts(row: CameraRow) -> CameraFacts:

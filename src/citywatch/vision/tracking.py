@@ -11,26 +11,12 @@ from typing import Protocol
 
 import numpy as np
 
+from citywatch.vision.boxes import box_iou
 from citywatch.vision.record import Detections
 
 
 class Tracker(Protocol):
     def update(self, detections: Detections, t: float) -> Detections: ...
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of xyxy boxes, (len(a), len(b))."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
 
 
 class ByteTracker:
@@ -73,7 +59,7 @@ class ByteTracker:
         ids = np.full(len(detections), -1, np.int64)
         if len(out) and len(detections) and out.tracker_id is not None:
             # The tracker may reorder or drop boxes: map back by best IoU.
-            iou = _iou(detections.xyxy, np.asarray(out.xyxy, np.float32))
+            iou = box_iou(detections.xyxy, np.asarray(out.xyxy, np.float32))
             for j in range(len(out)):
                 i = int(np.argmax(iou[:, j]))
                 if iou[i, j] > 0.5 and int(out.tracker_id[j]) >= 0:
@@ -96,7 +82,7 @@ class IouTracker:
         alive = (t - self._seen) <= self._lost_s
         self._boxes, self._ids, self._seen = self._boxes[alive], self._ids[alive], self._seen[alive]
         ids = np.full(len(detections), -1, np.int64)
-        iou = _iou(detections.xyxy, self._boxes)
+        iou = box_iou(detections.xyxy, self._boxes)
         taken: set[int] = set()
         for i in np.argsort(-detections.score, kind="stable"):
             if iou.shape[1]:

