@@ -86,9 +86,16 @@ class Result:
 
 def scenes() -> list[Scene]:
     nl = DATA / "plates/video_nl"
-    clips = [nl / "clips" / r["clip"] for r in csv.DictReader((nl / "per_clip_ground_truth.csv").open())]
+    clips = [
+        nl / "clips" / r["clip"] for r in csv.DictReader((nl / "per_clip_ground_truth.csv").open())
+    ]
     return [
-        Scene("quiet", [DATA / "video/intel_sample_videos/one-by-one-person-detection.mp4"], True, True),
+        Scene(
+            "quiet",
+            [DATA / "video/intel_sample_videos/one-by-one-person-detection.mp4"],
+            True,
+            True,
+        ),
         Scene("crowd", [DATA / "faces/crowd_video/video.mp4"], True, True),
         Scene("plates", clips[:6], True, True),
         Scene("hamilton", [HAMILTON], True, True),
@@ -130,20 +137,30 @@ class Collect:
             if alert and self.last_frame is not None:
                 with self.lock:
                     self.latency_s.append(now - self.last_frame.wall_time)
-                    first_wall = self.last_frame.wall_time - (self.last_frame.pts_s - s.first_seen_s)
+                    first_wall = self.last_frame.wall_time - (
+                        self.last_frame.pts_s - s.first_seen_s
+                    )
                     self.since_first_s.append(now - first_wall)
 
 
-def run_citywatch(scene: Scene, cfg: CitywatchConfig, models: Models, gallery: Gallery,
-                  hotlist: HotlistMatcher, *, pace: bool = False) -> tuple[Result, Collect]:
+def run_citywatch(
+    scene: Scene,
+    cfg: CitywatchConfig,
+    models: Models,
+    gallery: Gallery,
+    hotlist: HotlistMatcher,
+    *,
+    pace: bool = False,
+) -> tuple[Result, Collect]:
     res = Result(scene.name, "citywatch")
     col = Collect(hotlist)
     perms = Permissions(faces=scene.faces, plates=scene.plates)
     for i, video in enumerate(scene.videos):
         cam = CameraConfig(id=f"bench-{i}", url=SecretStr(str(video)), analyse_fps=5.0)
         pipeline = build_pipeline(cam, cfg, models, perms, gallery)
-        worker = CameraWorker(cam.id, CameraSource(cam), pipeline, col, live=False, pace=pace,
-                              on_frame=col.on_frame)
+        worker = CameraWorker(
+            cam.id, CameraSource(cam), pipeline, col, live=False, pace=pace, on_frame=col.on_frame
+        )
         t0 = time.thread_time()
         stats = worker.run()
         res.cpu_s += time.thread_time() - t0
@@ -152,8 +169,14 @@ def run_citywatch(scene: Scene, cfg: CitywatchConfig, models: Models, gallery: G
     return res, col
 
 
-def run_naive(scene: Scene, cfg: CitywatchConfig, models: Models, gallery: Gallery,
-              hotlist: HotlistMatcher, max_frames: int) -> Result:
+def run_naive(
+    scene: Scene,
+    cfg: CitywatchConfig,
+    models: Models,
+    gallery: Gallery,
+    hotlist: HotlistMatcher,
+    max_frames: int,
+) -> Result:
     import av
 
     res = Result(scene.name, "naive")
@@ -236,8 +259,11 @@ def main() -> int:
             results.append(run_naive(scene, cfg, models, gallery, hotlist, args.naive_frames))
             progress.advance(task)
         progress.update(task, description="latency (paced, real time)")
-        paced = [run_citywatch(s, cfg, models, gallery, hotlist, pace=True)[1]
-                 for s in all_scenes if s.name in ("hamilton", "plates")]
+        paced = [
+            run_citywatch(s, cfg, models, gallery, hotlist, pace=True)[1]
+            for s in all_scenes
+            if s.name in ("hamilton", "plates")
+        ]
         progress.advance(task)
         progress.update(task, description="memory per camera")
         mem = memory_per_camera(cfg, models, gallery)
@@ -254,16 +280,25 @@ def main() -> int:
         table.add_column(col, justify="right")
     summary: dict[str, object] = {}
     for r in results:
-        table.add_row(r.scene, r.mode, str(r.frames), f"{r.ms_per_frame:.1f}",
-                      f"{r.fps_per_core:.1f}", f"{r.streams_per_core:.2f}",
-                      ",".join(sorted(r.found)) or "-")
+        table.add_row(
+            r.scene,
+            r.mode,
+            str(r.frames),
+            f"{r.ms_per_frame:.1f}",
+            f"{r.fps_per_core:.1f}",
+            f"{r.streams_per_core:.2f}",
+            ",".join(sorted(r.found)) or "-",
+        )
         key = f"{r.scene}_{r.mode}"
         summary[f"{key}_ms_per_frame"] = round(r.ms_per_frame, 2)
         summary[f"{key}_streams_per_core"] = round(r.streams_per_core, 3)
     console.print(table)
     by = {(r.scene, r.mode): r for r in results}
-    gains = {s.name: by[(s.name, "citywatch")].streams_per_core
-             / max(1e-9, by[(s.name, "naive")].streams_per_core) for s in scenes()}
+    gains = {
+        s.name: by[(s.name, "citywatch")].streams_per_core
+        / max(1e-9, by[(s.name, "naive")].streams_per_core)
+        for s in scenes()
+    }
     mix_cw = statistics.harmonic_mean([by[(s, "citywatch")].streams_per_core for s in gains])
     mix_nv = statistics.harmonic_mean([by[(s, "naive")].streams_per_core for s in gains])
     ham_cw = {x for x in by[("hamilton", "citywatch")].found if x in SUBJECTS}
@@ -307,8 +342,10 @@ def plot(out: Path, results: list[Result], lat: list[float], since: list[float])
     names = sorted({r.scene for r in results})
     x = np.arange(len(names))
     for k, mode in enumerate(("naive", "citywatch")):
-        vals = [next(r.streams_per_core for r in results if r.scene == n and r.mode == mode)
-                for n in names]
+        vals = [
+            next(r.streams_per_core for r in results if r.scene == n and r.mode == mode)
+            for n in names
+        ]
         axes[0].bar(x + (k - 0.5) * 0.38, vals, 0.38, label=mode)
     axes[0].set_xticks(x, names)
     axes[0].set_yscale("log")

@@ -28,7 +28,7 @@ def test_wrong_type_names_the_field():
 
 
 def test_duplicate_camera_ids_are_refused():
-    with pytest.raises(ConfigError, match="cam-1.*twice"):
+    with pytest.raises(ConfigError, match=r"cam-1.*twice"):
         parse_config({"cameras": [CAM, CAM]})
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from citywatch.config.plates import PlatesConfig
-from citywatch.vision.plates.base import PlateDetector, PlateReader
+from citywatch.vision.plates.base import PlateDetector, PlateReader, WindowRefiner
 from citywatch.vision.plates.formats import plate_key
 from citywatch.vision.plates.rapidocr_backend import (
     RapidOcrEngine,
@@ -75,6 +75,7 @@ def engine() -> RapidOcrEngine:
 @pytest.mark.integration
 def test_backend_follows_the_protocols(engine: RapidOcrEngine) -> None:
     assert isinstance(RapidOcrTextDetector(engine), PlateDetector)
+    assert isinstance(RapidOcrTextDetector(engine), WindowRefiner)
     assert isinstance(RapidOcrReader(engine), PlateReader)
     assert engine.recognise([]) == []
 
@@ -107,9 +108,8 @@ def test_detector_finds_the_plate_and_regions_give_the_same_box(
     away = det.detect(image, np.array([[0, 0, 100, 100]], np.float32))
     assert not any(b[0] <= centre[0] <= b[2] and b[1] <= centre[1] <= b[3] for b in away.xyxy)
     # the refining detector scales a tight window to a fixed height and finds the line too
-    refiner = RapidOcrTextDetector(engine, max_upscale=4.0, window_height=96)
     tight = np.array([[x - 0.15 * w, y - 0.3 * h, x + 1.15 * w, y + 1.3 * h]], np.float32)
-    np.testing.assert_allclose(covering(refiner.detect(image, tight).xyxy), box_full, atol=6)
+    np.testing.assert_allclose(covering(det.refine(image, tight).xyxy), box_full, atol=6)
 
 
 @pytest.mark.integration

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
-from citywatch.vision.plates.base import PlateDetector, PlateReader
+from citywatch.vision.plates.base import PlateDetector, PlateReader, WindowRefiner
 from citywatch.vision.plates.stage import (
     PlateStage,
     build_plate_stage,
@@ -33,6 +33,13 @@ class FakeDetector:
                 b = self.boxes
                 keep |= (b[:, 0] >= x0) & (b[:, 1] >= y0) & (b[:, 2] <= x1) & (b[:, 3] <= y1)
         return Detections.from_boxes(self.boxes[keep], np.full(int(keep.sum()), 0.9))
+
+
+class FakeRefiner(FakeDetector):
+    """A WindowRefiner: finds its fixed boxes inside the windows it is given."""
+
+    def refine(self, image: ImageBGR, windows: FloatArray) -> Detections:
+        return self.detect(image, windows)
 
 
 class FakeReader:
@@ -67,7 +74,21 @@ def make_record(k: int, motion: Motion | None = None) -> FrameRecord:
 
 def test_fakes_follow_the_protocols() -> None:
     assert isinstance(FakeDetector([]), PlateDetector)
+    assert not isinstance(FakeDetector([]), WindowRefiner)
+    assert isinstance(FakeRefiner([]), WindowRefiner)
     assert isinstance(FakeReader({}), PlateReader)
+
+
+def test_a_refining_detector_refines_unless_config_says_no() -> None:
+    det = FakeRefiner([PLATE])
+    reader = FakeReader({200: ("56-JTT-5", 0.9)})
+    PlateStage(det, reader, None, cfg()).read_plates(IMAGE)
+    assert len(det.calls) == 2  # detect, then refine
+    off = cfg()
+    off.reader.refine = False
+    det2 = FakeRefiner([PLATE])
+    PlateStage(det2, reader, None, off).read_plates(IMAGE)
+    assert len(det2.calls) == 1
 
 
 def test_reads_plates_and_drops_other_text() -> None:
@@ -184,7 +205,7 @@ US_STATE = (330.0, 202.0, 370.0, 212.0)  # the state name above, small
 
 def test_refiner_reads_the_line_inside_a_candidate() -> None:
     det = FakeDetector([US_PLATE])
-    refiner = FakeDetector([US_LINE, US_STATE])
+    refiner = FakeRefiner([US_LINE, US_STATE])
     reader = FakeReader({300: ("CALIFORNIA 7ABC123", 0.9), 310: ("7ABC123", 0.9)})
     stage = PlateStage(det, reader, None, cfg_us(), refiner=refiner)
     plates = stage.read_plates(IMAGE)
@@ -200,7 +221,7 @@ def test_refiner_reads_the_line_inside_a_candidate() -> None:
 
 def test_refiner_falls_back_to_the_candidate() -> None:
     det = FakeDetector([PLATE])
-    refiner = FakeDetector([])  # finds nothing
+    refiner = FakeRefiner([])  # finds nothing
     reader = FakeReader({200: ("56-JTT-5", 0.9)})
     plates = PlateStage(det, reader, None, cfg(), refiner=refiner).read_plates(IMAGE)
     assert plates.text == ("56JTT5",)
@@ -211,7 +232,7 @@ def test_same_plate_from_two_candidates_is_reported_once() -> None:
     # two candidates that do not merge (too little vertical overlap), both windows holding
     # the one line the refiner finds
     det = FakeDetector([PLATE, (180.0, 430.0, 420.0, 470.0)])
-    refiner = FakeDetector([PLATE])
+    refiner = FakeRefiner([PLATE])
     reader = FakeReader({200: ("56-JTT-5", 0.9)})
     plates = PlateStage(det, reader, None, cfg(), refiner=refiner).read_plates(IMAGE)
     assert len(reader.read_boxes[0]) == 2  # read once per candidate ...

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 
 from citywatch.config.plates import PlateTrackerConfig
-from citywatch.vision.plates.tracking import PlateTracker, box_iou
+from citywatch.vision.boxes import box_iou
+from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.record import Detections
 
 

@@ -23,3 +23,11 @@ class PlateReader(Protocol):
     name: str
 
     def read(self, image: ImageBGR, xyxy: FloatArray) -> list[tuple[str, float]]: ...
+
+
+@runtime_checkable
+class WindowRefiner(Protocol):
+    """Optional detector capability: search small ``windows`` (xyxy, around candidate plates)
+    each enlarged to a working size, for the text lines inside them."""
+
+    def refine(self, image: ImageBGR, windows: FloatArray) -> Detections: ...

@@ -11,6 +11,7 @@ Output becomes our types here; nothing else imports ``rapidocr_onnxruntime``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -93,13 +94,15 @@ def _scale_for(h: int, w: int, max_side: int, max_upscale: float) -> float:
 
 
 class RapidOcrTextDetector:
-    """PlateDetector: text boxes (axis-aligned xyxy) found by the DB detector.
+    """PlateDetector (and WindowRefiner): text boxes (axis-aligned xyxy) from the DB detector.
 
-    The frame is searched scaled so that its longer side is ``max_side`` (never enlarged by more
-    than ``max_upscale``).  With ``regions`` (moving areas, full-frame xyxy) only those areas are
-    searched, each at the scale the whole frame would have been searched at -- or, with
-    ``window_height`` set (the refining pass around candidate plates), each scaled so that its
-    height becomes ``window_height`` pixels (enlarged by ``max_upscale`` at most).
+    ``detect`` searches the frame scaled so that its longer side is ``max_side`` (never enlarged
+    by more than ``max_upscale``); with ``regions`` (moving areas, full-frame xyxy) only those
+    areas, each at the scale the whole frame would have been searched at.  ``refine`` searches
+    small windows around candidate plates, each scaled so that its height becomes
+    ``refine_height`` pixels (enlarged by ``refine_max_upscale`` at most): the detector finds
+    characters under ~20 px high poorly, and a whole US-style plate comes out as one box at the
+    frame's scale.
     """
 
     name = "rapidocr"
@@ -110,39 +113,47 @@ class RapidOcrTextDetector:
         *,
         max_side: int = 640,
         max_upscale: float = 1.0,
-        window_height: int | None = None,
+        refine_height: int = 96,
+        refine_max_upscale: float = 4.0,
     ) -> None:
         self._engine = engine
         self._max_side = max_side
         self._max_upscale = max_upscale
-        self._window_height = window_height
+        self._refine_height = refine_height
+        self._refine_max_upscale = refine_max_upscale
 
     @classmethod
     def from_config(cls, engine: RapidOcrEngine, cfg: PlateReaderConfig) -> RapidOcrTextDetector:
-        return cls(engine, max_side=cfg.det_max_side, max_upscale=cfg.det_max_upscale)
-
-    @classmethod
-    def refiner_from_config(
-        cls, engine: RapidOcrEngine, cfg: PlateReaderConfig
-    ) -> RapidOcrTextDetector:
         return cls(
-            engine, max_side=cfg.det_max_side, max_upscale=4.0, window_height=cfg.refine_height
+            engine,
+            max_side=cfg.det_max_side,
+            max_upscale=cfg.det_max_upscale,
+            refine_height=cfg.refine_height,
         )
 
     def detect(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
         h, w = image.shape[:2]
-        frame_scale = _scale_for(h, w, self._max_side, self._max_upscale)
+        scale = _scale_for(h, w, self._max_side, self._max_upscale)
         if regions is None:
             windows = np.array([[0, 0, w, h]], np.float32)
         else:
             windows = np.asarray(regions, np.float32).reshape(-1, 4)
+        return self._search(image, windows, lambda _: scale)
+
+    def refine(self, image: ImageBGR, windows: FloatArray) -> Detections:
+        def scale(window_h: int) -> float:
+            return min(self._refine_max_upscale, self._refine_height / window_h)
+
+        return self._search(image, np.asarray(windows, np.float32).reshape(-1, 4), scale)
+
+    def _search(
+        self, image: ImageBGR, windows: FloatArray, scale_for: Callable[[int], float]
+    ) -> Detections:
+        h, w = image.shape[:2]
         boxes: list[FloatArray] = []
         scores: list[FloatArray] = []
         for x0, y0, x1, y1 in _clip_windows(windows, w, h):
-            scale = frame_scale
-            if self._window_height is not None and regions is not None:
-                scale = min(self._max_upscale, self._window_height / (y1 - y0))
-            quads, sc = self._engine.detect(image[y0:y1, x0:x1], scale)
+            quads, sc = self._engine.detect(image[y0:y1, x0:x1], scale_for(y1 - y0))
             if len(quads):
                 xyxy = np.concatenate([quads.min(axis=1), quads.max(axis=1)], axis=1)
                 boxes.append(xyxy + np.array([x0, y0, x0, y0], np.float32))

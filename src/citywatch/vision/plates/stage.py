@@ -18,9 +18,10 @@ from types import MappingProxyType
 import numpy as np
 
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
-from citywatch.vision.plates.base import PlateDetector, PlateReader
+from citywatch.vision.boxes import box_iou
+from citywatch.vision.plates.base import PlateDetector, PlateReader, WindowRefiner
 from citywatch.vision.plates.formats import PlateFormat, best, resolve
-from citywatch.vision.plates.tracking import PlateTracker, box_iou
+from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR
 from citywatch.vision.tracking import Tracker
 
@@ -81,8 +82,9 @@ def merge_lines(dets: Detections, *, max_gap: float = 1.0, min_overlap: float = 
 
 
 class PlateStage:
-    """Plates in frames.  ``refiner`` (optional) is a second detector that searches each
-    candidate's window enlarged (``detect(image, windows)``) for the text line inside it."""
+    """Plates in frames.  With ``cfg.reader.refine`` and a detector that can
+    (:class:`~citywatch.vision.plates.base.WindowRefiner`), each candidate's window is searched
+    again, enlarged, for the text line inside it; ``refiner`` overrides which object does that."""
 
     def __init__(
         self,
@@ -91,12 +93,14 @@ class PlateStage:
         tracker: Tracker | None,
         cfg: PlatesConfig,
         *,
-        refiner: PlateDetector | None = None,
+        refiner: WindowRefiner | None = None,
     ) -> None:
         self._detector = detector
         self._reader = reader
         self._tracker = tracker
-        self._refiner = refiner
+        if refiner is None and cfg.reader.refine and isinstance(detector, WindowRefiner):
+            refiner = detector
+        self._refiner = refiner if cfg.reader.refine else None
         self._filters = cfg.filters
         self._formats: tuple[PlateFormat, ...] = resolve(cfg.formats)
 
@@ -123,7 +127,7 @@ class PlateStage:
             ],
             axis=1,
         ).astype(np.float32)
-        fine = merge_lines(self._refiner.detect(image, windows))
+        fine = merge_lines(self._refiner.refine(image, windows))
         centres = (fine.xyxy[:, :2] + fine.xyxy[:, 2:]) / 2.0
         aspect = fine.widths / np.maximum(fine.heights, 1e-6)
         boxes: list[FloatArray] = []
@@ -203,7 +207,7 @@ def _with_text(dets: Detections, texts: list[str], scores: list[float]) -> Detec
     return replace(dets, text=tuple(texts), text_score=np.asarray(scores, np.float32))
 
 
-def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader, PlateDetector]:
+def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader]:
     from citywatch.vision.plates.rapidocr_backend import (
         RapidOcrEngine,
         RapidOcrReader,
@@ -212,13 +216,11 @@ def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader, Plat
 
     engine = RapidOcrEngine.from_config(cfg.reader)
     detector = RapidOcrTextDetector.from_config(engine, cfg.reader)
-    refiner = RapidOcrTextDetector.refiner_from_config(engine, cfg.reader)
-    return detector, RapidOcrReader.from_config(engine, cfg.reader), refiner
+    return detector, RapidOcrReader.from_config(engine, cfg.reader)
 
 
-Backend = tuple[PlateDetector, PlateReader, PlateDetector]
-BACKENDS: Mapping[str, Callable[[PlatesConfig], Backend]] = MappingProxyType(
-    {"rapidocr": _build_rapidocr}
+BACKENDS: Mapping[str, Callable[[PlatesConfig], tuple[PlateDetector, PlateReader]]] = (
+    MappingProxyType({"rapidocr": _build_rapidocr})
 )
 
 
@@ -230,8 +232,6 @@ def build_plate_stage(cfg: PlatesConfig, *, track: bool = True) -> PlateStage:
             f"plates.reader.type {cfg.reader.type!r} is not a known back end; "
             f"known: {', '.join(BACKENDS)}"
         )
-    detector, reader, refiner = builder(cfg)
+    detector, reader = builder(cfg)
     tracker = PlateTracker.from_config(cfg.tracker) if track else None
-    return PlateStage(
-        detector, reader, tracker, cfg, refiner=refiner if cfg.reader.refine else None
-    )
+    return PlateStage(detector, reader, tracker, cfg)

@@ -15,21 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from citywatch.config.plates import PlateTrackerConfig
+from citywatch.vision.boxes import box_iou
 from citywatch.vision.plates.formats import edit_distance
 from citywatch.vision.record import Detections, FloatArray
-
-
-def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Pairwise IoU of xyxy boxes, shape (len(a), len(b))."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
 
 
 @dataclass(slots=True)
