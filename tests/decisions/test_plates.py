@@ -75,8 +75,9 @@ def plates_record(
 
 
 def voter(**vote_cfg: float) -> PlateTrackVoter:
+    """A voter that decides when tracks end (early reporting off unless asked for)."""
     cfg = PlatesConfig(formats=["NL"], min_reads=2)
-    cfg.vote = PlateVoteConfig(**vote_cfg)
+    cfg.vote = PlateVoteConfig(**{"early_votes": 0, **vote_cfg})
     return PlateTrackVoter(cfg, "cam", clock=lambda: 5000.0)
 
 
@@ -174,3 +175,17 @@ def test_video_nl_clips_alert_on_their_plate(shared_data: Path) -> None:
         hits = [matcher.match(r.text) for r in reads]
         plates = {rows[h.entry_id]["plate"] for h in hits if h is not None}
         assert plates == {truth[clip]}, (clip, [r.text for r in reads])
+
+
+def test_agreeing_reads_are_reported_early_and_only_once() -> None:
+    v = voter(early_votes=3, lost_s=60)
+    out = []
+    for k in range(10):
+        out += v.update(plates_record(0.2 * k, [(1, "56JTT5", 0.9), (2, "XSNB2", 0.9)]))
+    # track 1 agreed three times on a text that fits the NL format: reported at its 3rd read
+    assert [(r.track_id, r.text, r.reads, r.last_seen_s) for r in out] == [
+        (1, "56JTT5", 3, pytest.approx(0.4))
+    ]
+    # the track stays open (so it is not reported again); track 2 fits no format: waits
+    assert len(v) == 2
+    assert [r.track_id for r in v.flush()] == [2]

@@ -269,3 +269,42 @@ def test_a_concurrent_duplicate_returns_the_winner(
     with session_factory() as s:
         assert len(list(s.scalars(select(AlertRow)))) == 1
         assert verify(s).ok
+
+
+def test_a_new_track_of_an_alerted_subject_is_not_alerted_again_within_the_window(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    sid, wid = setup_subject(session, media)
+    rec = recorder(session_factory, media, published, repeat_window_s=120)
+    t0 = NOW.timestamp()
+    first = rec.record_face_match(face_match(subject_id=sid, watchlist_id=wid, track_id=1))
+    again = rec.record_face_match(
+        face_match(subject_id=sid, watchlist_id=wid, track_id=2, frame_wall_time=t0 + 30)
+    )
+    later = rec.record_face_match(
+        face_match(subject_id=sid, watchlist_id=wid, track_id=3, frame_wall_time=t0 + 600)
+    )
+    assert first is not None and again is None and later not in (None, first)
+    assert len(published) == 2
+
+
+def test_a_repeat_plate_sighting_is_stored_but_not_alerted_twice(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    entry = add_plate(session, ADMIN, "stolen", "AB123CD", "reported stolen")
+    rec = recorder(session_factory, media, published, Hotlist(entry.hotlist_id, {"AB123CD"}))
+    t0 = NOW.timestamp()
+    r1, a1 = rec.record_plate_read(plate_read(track_id=1))
+    r2, a2 = rec.record_plate_read(plate_read(track_id=2, frame_wall_time=t0 + 20))
+    assert a1 is not None and a2 is None and r1 != r2
+    with session_factory() as s:
+        held = s.scalars(select(PlateReadRow.evidence_hold).order_by(PlateReadRow.id)).all()
+    assert held == [True, True]  # both reads are kept as evidence of the hit
+    assert len(published) == 1

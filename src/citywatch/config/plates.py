@@ -136,6 +136,13 @@ class PlateVoteConfig(Strict):
     min_confidence: float = Field(
         default=0.0, ge=0, le=1, description="Voted reads below this confidence are dropped"
     )
+    early_votes: int = Field(
+        default=3,
+        ge=0,
+        le=1000,
+        description="Report a track as soon as this many identical reads fit a plate format, "
+        "instead of waiting for the car to leave (0 = only when the track ends)",
+    )
 
 
 class PlatesConfig(Strict):

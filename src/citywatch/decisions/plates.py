@@ -87,6 +87,7 @@ class _Track:
     best_box: Box = (0.0, 0.0, 0.0, 0.0)
     best_wall: float = 0.0
     best_image: ImageBGR | None = None
+    reported: bool = False  # decided early; later reads only keep the track alive
 
 
 class PlateTrackVoter:
@@ -107,6 +108,7 @@ class PlateTrackVoter:
         self._max_reads = cfg.vote.max_reads
         self._min_reads = cfg.min_reads
         self._min_conf = cfg.vote.min_confidence
+        self._early = cfg.vote.early_votes
         self._clock = clock
         self._keep_evidence = keep_evidence
         self._tracks: dict[int, _Track] = {}
@@ -120,6 +122,7 @@ class PlateTrackVoter:
         t = record.frame.pts_s
         plates = record.plates
         scores = plates.text_score
+        touched: set[int] = set()
         for i in range(len(plates)):
             tid = int(plates.track_id[i])
             text = plates.text[i] if plates.text else ""
@@ -130,6 +133,7 @@ class PlateTrackVoter:
             if tr is None:
                 tr = self._tracks[tid] = _Track(tid, t, t)
             tr.last_s = max(tr.last_s, t)
+            touched.add(tid)
             tr.count += 1
             item = (score, tr.count, text)
             if len(tr.reads) < self._max_reads:
@@ -142,6 +146,7 @@ class PlateTrackVoter:
                 tr.best_box = (x0, y0, x1, y1)
                 tr.best_wall = record.frame.wall_time
                 tr.best_image = record.frame.image if self._keep_evidence else None
+        early = self._decide_early(touched)
         ended = [tid for tid, tr in self._tracks.items() if t - tr.last_s > self._lost_s]
         if len(self._tracks) - len(ended) > self._max_tracks:
             open_ids = sorted(
@@ -149,7 +154,28 @@ class PlateTrackVoter:
                 key=lambda k: (self._tracks[k].last_s, k),
             )
             ended += open_ids[: len(open_ids) - self._max_tracks]
-        return self._decide(ended)
+        return early + self._decide(ended)
+
+    def _decide_early(self, track_ids: set[int]) -> list[PlateRead]:
+        """Tracks whose reads already agree: report now (a hotlist alert should not wait for
+        the car to drive away).  The track stays open so it is not reported twice."""
+        if self._early <= 0:
+            return []
+        out = []
+        for tid in sorted(track_ids):
+            tr = self._tracks[tid]
+            if tr.reported or tr.count < max(self._early, self._min_reads):
+                continue
+            result = vote([(text, score) for score, _, text in tr.reads], self._formats)
+            if (
+                result is not None
+                and result.votes >= self._early
+                and result.plate_format
+                and result.confidence >= self._min_conf
+            ):
+                tr.reported = True
+                out.append(self._read(tr, result))
+        return out
 
     def flush(self) -> list[PlateRead]:
         """Decide every open track now (end of stream, shutdown)."""
@@ -159,26 +185,27 @@ class PlateTrackVoter:
         out = []
         for tid in sorted(track_ids, key=lambda k: (self._tracks[k].first_s, k)):
             tr = self._tracks.pop(tid)
-            if tr.count < self._min_reads:
+            if tr.reported or tr.count < self._min_reads:
                 continue
             result = vote([(text, score) for score, _, text in tr.reads], self._formats)
             if result is None or result.confidence < self._min_conf:
                 continue
-            out.append(
-                PlateRead(
-                    camera_id=self._camera_id,
-                    track_id=tid,
-                    text=result.text,
-                    confidence=result.confidence,
-                    plate_format=result.plate_format,
-                    votes=result.votes,
-                    reads=tr.count,
-                    first_seen_s=tr.first_s,
-                    last_seen_s=tr.last_s,
-                    frame_wall_time=tr.best_wall,
-                    decided_wall_time=self._clock(),
-                    box=tr.best_box,
-                    evidence=tr.best_image,
-                )
-            )
+            out.append(self._read(tr, result))
         return out
+
+    def _read(self, tr: _Track, result: Vote) -> PlateRead:
+        return PlateRead(
+            camera_id=self._camera_id,
+            track_id=tr.track_id,
+            text=result.text,
+            confidence=result.confidence,
+            plate_format=result.plate_format,
+            votes=result.votes,
+            reads=tr.count,
+            first_seen_s=tr.first_s,
+            last_seen_s=tr.last_s,
+            frame_wall_time=tr.best_wall,
+            decided_wall_time=self._clock(),
+            box=tr.best_box,
+            evidence=tr.best_image,
+        )

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -74,6 +74,8 @@ class EventRecorder:
     stream's start time for live sources, leave it empty for files so a replay is idempotent.
     ``keep_read_snapshots``: keep the evidence image of every plate read, not only of hits.
     ``clock``: the time the legal-basis and authorisation checks are made at (tests pin it).
+    ``repeat_window_s``: a new track of a subject or plate already alerted on the same camera
+    this recently raises no new alert (0 = alert on every track).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class EventRecorder:
         keep_read_snapshots: bool = False,
         actor: Actor | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        repeat_window_s: float = 120.0,
     ) -> None:
         self._sessions = session_factory
         self._media = media
@@ -96,6 +99,7 @@ class EventRecorder:
         self._keep_read_snapshots = keep_read_snapshots
         self._actor = actor or Actor.system("recorder")
         self._clock = clock
+        self._repeat_window_s = repeat_window_s
 
     def __repr__(self) -> str:
         return f"EventRecorder(media={self._media!r}, run_id={self._run_id!r})"
@@ -123,8 +127,25 @@ class EventRecorder:
     def _existing_alert(self, session: Session, eid: str) -> int | None:
         return session.scalar(select(AlertRow.id).where(AlertRow.event_id == eid))
 
+    def _repeat_of(
+        self, session: Session, eid: str, camera_id: str, same: Any, at: dt.datetime
+    ) -> int | None:
+        """A recent alert of the same kind, camera and subject/plate: a new track of the same
+        person or car within ``repeat_window_s`` is the same event for the control room."""
+        if self._repeat_window_s <= 0:
+            return None
+        since = at - dt.timedelta(seconds=self._repeat_window_s)
+        return session.scalar(
+            select(AlertRow.id)
+            .where(AlertRow.camera_id == camera_id, AlertRow.event_id != eid, same)
+            .where(AlertRow.seen_at >= since, AlertRow.seen_at <= at)
+            .order_by(AlertRow.id.desc())
+            .limit(1)
+        )
+
     def record_face_match(self, m: FaceMatch) -> int | None:
-        """Store a possible match as a pending alert; ``None`` when its subject was removed."""
+        """Store a possible match as a pending alert.  ``None`` when its subject was removed,
+        or when the same subject was alerted on this camera within ``repeat_window_s``."""
         eid = event_id("face", m.camera_id, m.track_id, m.first_seen_s, self._run_id)
         with self._sessions() as session:
             found = self._existing_alert(session, eid)
@@ -140,6 +161,13 @@ class EventRecorder:
                     m.subject_id,
                     m.watchlist_id,
                 )
+                return None
+            seen_at = from_unix(m.frame_wall_time)
+            repeat = self._repeat_of(
+                session, eid, m.camera_id, AlertRow.subject_id == subject.id, seen_at
+            )
+            if repeat is not None:
+                log.info("camera %s track %d: repeat of alert %d", m.camera_id, m.track_id, repeat)
                 return None
             watchlist = session.get(WatchlistRow, m.watchlist_id)
             snapshot = None
@@ -158,7 +186,7 @@ class EventRecorder:
                 track_id=m.track_id,
                 first_seen_s=m.first_seen_s,
                 last_seen_s=m.last_seen_s,
-                seen_at=from_unix(m.frame_wall_time),
+                seen_at=seen_at,
                 snapshot_path=snapshot,
                 status="pending",
             )
@@ -232,7 +260,11 @@ class EventRecorder:
                 if again is None:
                     raise
                 return again, self._existing_alert(session, hit_eid)
-            if hit is None:
+            if hit is None or self._repeat_of(
+                session, hit_eid, r.camera_id, AlertRow.plate == hit.entry, last
+            ):
+                # no hit, or a repeat sighting of an alerted plate: the read is stored (and
+                # held as evidence when it hit), the control room is not alerted twice
                 session.commit()
                 return read.id, None
             entry = session.execute(
