@@ -139,3 +139,36 @@ def test_demo_once_alerts_on_the_face_and_the_plate(tmp_path, monkeypatch):
 
 
 _ = typer
+
+
+@pytest.mark.integration
+def test_run_analyses_the_cameras_of_a_config_file(cli_config, shared_data):
+    import yaml
+    from sqlalchemy import func, select
+
+    from citywatch.store.db import make_engine, make_session_factory
+    from citywatch.store.models import PlateReadRow
+
+    cfg = yaml.safe_load(cli_config.read_text())
+    clip = shared_data / "plates/video_nl/clips/Video13_2.avi"
+    cfg["cameras"] = [
+        {
+            "id": "lot-2",
+            "url": str(clip),
+            "purposes": ["plate"],
+            "legal_basis": "Parking Act 7",
+            "impact_assessment": "DPIA-P-2",
+            "approved_on": "2026-02-01",
+        }
+    ]
+    cli_config.write_text(yaml.safe_dump(cfg))
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["run", "-c", str(cli_config)])
+    assert result.exit_code == 0, result.output
+    assert "running 1 camera(s)" in result.output
+    sessions = make_session_factory(make_engine(cfg["store"]["database_url"]))
+    with sessions() as s:
+        plates = s.scalars(select(PlateReadRow.plate)).all()
+        assert s.scalar(select(func.count()).select_from(PlateReadRow)) >= 1
+    assert "23GSX6" in plates
+    health = (cli_config.parent / "health" / "lot-2.json").read_text()
+    assert '"state": "ended"' in health
