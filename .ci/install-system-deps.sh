@@ -2,6 +2,8 @@
 # Debian packages the integration tests need (idempotent: installs only what is missing).
 #   - GStreamer RTSP server for the system python (tests/sources/rtsp_server.py), with the
 #     plugins that encode (x264enc: ugly), packetise (rtph264pay: good) and parse (bad, libav).
+#   - Chromium (and a font) for the console's browser tests (tests/browser, Playwright drives
+#     /usr/bin/chromium through executable_path; no browser is ever downloaded).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -13,6 +15,8 @@ PACKAGES=(
   gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
+  chromium
+  fonts-dejavu-core
 )
 
 missing=()

@@ -1,0 +1,38 @@
+"""Settings of the HTTP server and its security knobs (passed to :func:`create_app`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """How the API and console behave.  The defaults are safe for a loopback-only server."""
+
+    #: Mark the session cookie ``Secure`` (set when served over TLS or behind a TLS proxy).
+    secure_cookies: bool = False
+    #: A session expires after this long without a request (sliding expiry) ...
+    session_idle: dt.timedelta = dt.timedelta(hours=1)
+    #: ... and at the latest this long after login.
+    session_max: dt.timedelta = dt.timedelta(hours=12)
+    #: Failed logins in a row before the account is locked ...
+    max_failed_logins: int = 5
+    #: ... for this long.
+    lockout: dt.timedelta = dt.timedelta(minutes=15)
+    #: Request bodies above this many bytes are refused with 413 (uploads included).
+    max_request_bytes: int = 32 * 1024 * 1024
+    #: Forwarded headers (X-Forwarded-For/Proto) are trusted only from this proxy address.
+    trusted_proxy: str | None = None
+    #: Map tiles for the console's camera map (``{z}/{x}/{y}``); None: markers without tiles.
+    map_tile_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.session_idle <= dt.timedelta(0) or self.session_max < self.session_idle:
+            raise ValueError("ApiSettings: need 0 < session_idle <= session_max")
+        if self.max_failed_logins < 1:
+            raise ValueError("ApiSettings: max_failed_logins must be at least 1")
+        if self.lockout <= dt.timedelta(0):
+            raise ValueError("ApiSettings: lockout must be positive")
+        if self.max_request_bytes < 1024:
+            raise ValueError("ApiSettings: max_request_bytes must be at least 1024")
