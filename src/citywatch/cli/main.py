@@ -75,7 +75,7 @@ def models_prepare(ctx: typer.Context) -> None:
 
     Example: citywatch models prepare
     """
-    from citywatch.vision.faces.dlib_onnx import ensure_onnx_model
+    from citywatch.vision.faces.dlib_onnx_cache import ensure_onnx_model
 
     c = _ctx(ctx)
     path = ensure_onnx_model(c.config().models.cache_dir)

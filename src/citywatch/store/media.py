@@ -6,14 +6,13 @@ checked to lie under the media root, so a stored path cannot be used to reach ot
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from citywatch.files import atomic_write_bytes
 from citywatch.vision.record import ImageBGR
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -55,17 +54,7 @@ class MediaStore:
         ok, buf = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
             raise MediaError(f"snapshot {rel}: JPEG encoding failed")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jpg", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.tobytes())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(target, buf.tobytes())
         return rel
 
     def path(self, rel: str) -> Path:

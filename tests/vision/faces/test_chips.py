@@ -106,7 +106,7 @@ def dlib_tools():  # type: ignore[no-untyped-def]
         import dlib
     except ImportError:
         require(False, "package dlib (dlib-bin) is not installed")
-    from citywatch.vision.faces.dlib_onnx import default_dat_path
+    from citywatch.vision.faces.dlib_onnx_cache import default_dat_path
 
     models = default_dat_path().parent
     predictor = models / "shape_predictor_5_face_landmarks.dat"

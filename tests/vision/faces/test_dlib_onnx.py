@@ -11,16 +11,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from citywatch.vision.faces import dlib_onnx
+from citywatch.vision.faces import dlib_onnx_cache
 from citywatch.vision.faces.base import FaceEmbedder
 from citywatch.vision.faces.chips import TEMPLATE_5, extract_chips
-from citywatch.vision.faces.dlib_onnx import (
-    DlibModelError,
-    _Reader,
-    default_dat_path,
-    ensure_onnx_model,
-    parse_dlib_resnet,
-)
+from citywatch.vision.faces.dlib_onnx import DlibModelError, _Reader, parse_dlib_resnet
+from citywatch.vision.faces.dlib_onnx_cache import default_dat_path, ensure_onnx_model
 from citywatch.vision.faces.onnx_dlib_embedder import (
     EmbedderSetupError,
     OnnxDlibEmbedder,
@@ -223,7 +218,7 @@ def test_cache_is_reused_and_regenerated_when_the_source_changes(
     assert out.stat().st_mtime_ns != 1
     assert _source_key(out) != first_key
 
-    monkeypatch.setattr(dlib_onnx, "CONVERTER_VERSION", "test-bump")
+    monkeypatch.setattr(dlib_onnx_cache, "CONVERTER_VERSION", "test-bump")
     assert _source_key(ensure_onnx_model(cache, source=src)).endswith("converter-test-bump")
     assert sorted(p.name for p in cache.iterdir()) == ["dlib_resnet_v1.onnx"]  # no temp files
 

@@ -17,11 +17,7 @@ of the residual blocks comes from the example network definition and is checked 
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -479,68 +475,3 @@ def build_onnx(parsed: ParsedNet) -> onnx.ModelProto:
     model.ir_version = 8  # opset 17's IR: loadable by older onnxruntime/OpenVINO builds too
     onnx.checker.check_model(model)
     return model
-
-
-# --------------------------------------------------------------------------------------------
-# Converting once, caching by source hash
-
-
-def default_dat_path() -> Path:
-    """The .dat inside the ``face-recognition-models`` package, found without importing it
-    (its ``__init__`` needs pkg_resources, which modern setuptools no longer ships)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise DlibModelError(
-            "package 'face-recognition-models' is not installed: it ships " + DAT_NAME
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "models" / DAT_NAME
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _cache_key(source_sha: str) -> str:
-    return f"{source_sha}/converter-{CONVERTER_VERSION}"
-
-
-def _cached_key(path: Path) -> str | None:
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # a half-written or foreign file: convert again
-        return None
-    return {p.key: p.value for p in model.metadata_props}.get("citywatch.source_key")
-
-
-def ensure_onnx_model(cache_dir: Path, *, source: Path | None = None) -> Path:
-    """Return ``cache_dir/dlib_resnet_v1.onnx``, converting ``source`` (default: the packaged
-    .dat) first when the file is missing or was made from different bytes or by another
-    converter version.  The write is atomic (temporary file, then rename)."""
-    source = default_dat_path() if source is None else Path(source)
-    if not source.is_file():
-        raise DlibModelError(f"dlib model not found at {source}")
-    cache_dir = Path(cache_dir)
-    target = cache_dir / ONNX_NAME
-    key = _cache_key(_sha256(source))
-    if target.is_file() and _cached_key(target) == key:
-        return target
-
-    log.info("converting %s to ONNX at %s", source, target)
-    model = build_onnx(parse_dlib_resnet(source))
-    helper.set_model_props(model, {"citywatch.source_key": key, "source": source.name})
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{ONNX_NAME}.", suffix=".tmp", dir=cache_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target

@@ -2,7 +2,7 @@
 
 Same chips and same network as dlib's ``compute_face_descriptor`` (raw descriptors agree to
 ~1e-7), ~30x faster than the BLAS-less ``dlib-bin`` wheel.  The model file comes from
-:func:`citywatch.vision.faces.dlib_onnx.ensure_onnx_model`.
+:func:`citywatch.vision.faces.dlib_onnx_cache.ensure_onnx_model`.
 
 Distances: dlib's raw descriptors are not unit length (norms 1.38-1.63, mean 1.5, on the 61
 faces of ``verification_pairs``), and dlib's rule "same person when Euclidean distance < 0.6"

@@ -53,7 +53,7 @@ def _dlib_embedder(cache_dir: Path, threads: int) -> FaceEmbedder:
 
 def _dlib_onnx_embedder(cache_dir: Path, threads: int) -> FaceEmbedder:
     # The ONNX graph is converted from dlib's .dat once and cached in ``cache_dir``.
-    from citywatch.vision.faces.dlib_onnx import ensure_onnx_model
+    from citywatch.vision.faces.dlib_onnx_cache import ensure_onnx_model
     from citywatch.vision.faces.onnx_dlib_embedder import OnnxDlibEmbedder
 
     embedder: FaceEmbedder = OnnxDlibEmbedder(ensure_onnx_model(cache_dir), threads=threads)
