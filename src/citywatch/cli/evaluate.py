@@ -1,0 +1,21 @@
+"""`citywatch eval ...` and `citywatch calibrate ...`: measured accuracy and operating points.
+
+The face commands live in :mod:`citywatch.cli.eval_faces`, the plate commands in
+:mod:`citywatch.cli.eval_plates`; both use the same pipeline code as live cameras.
+"""
+
+from __future__ import annotations
+
+import typer
+
+eval_app = typer.Typer(help="Measure accuracy on labelled data.", no_args_is_help=True)
+calibrate_app = typer.Typer(help="Choose operating points from measurements.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    from citywatch.cli import eval_faces, eval_plates
+
+    eval_faces.register(eval_app, calibrate_app)
+    eval_plates.register(eval_app, calibrate_app)
+    app.add_typer(eval_app, name="eval")
+    app.add_typer(calibrate_app, name="calibrate")

@@ -1,0 +1,1 @@
+"""Evaluation protocols shared by `citywatch eval` and the benchmarks (issue 3)."""
