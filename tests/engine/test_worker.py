@@ -128,3 +128,26 @@ def test_frame_slot_blocking_mode_applies_backpressure():
     assert slot.get().index == 0
     assert done.wait(1.0)
     assert slot.dropped == 0
+
+
+def test_local_engine_serves_the_latest_picture_as_jpeg(tmp_path):
+    from citywatch.engine.local import CameraRun, LocalEngine
+
+    class BigSource(ListSource):
+        def frames(self):
+            for i in range(3):
+                yield Frame("cam-1", i, i / 5, time.time(), np.full((720, 1280, 3), i, np.uint8))
+
+    w = CameraWorker("cam-1", BigSource(3), CountingPipeline(), Sink(), live=False)
+    engine = LocalEngine([CameraRun(worker=w, health=lambda: None)], state_dir=tmp_path)
+    assert engine.latest_jpeg("cam-1") is None  # nothing analysed yet
+    engine.start()
+    assert engine.wait(timeout=10)
+    jpeg = engine.latest_jpeg("cam-1", max_width=640)
+    assert jpeg is not None and jpeg[:2] == b"\xff\xd8"
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape == (360, 640, 3) and int(img.mean()) == 2  # the last frame, scaled
+    assert engine.latest_jpeg("other") is None
+    assert (tmp_path / "health" / "cam-1.json").is_file()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 
@@ -53,8 +53,14 @@ def build_sinks(
 
 
 def build_dispatcher(
-    cfg: AlertsConfig, console: Console | None, *, env: Mapping[str, str] | None = None
+    cfg: AlertsConfig,
+    console: Console | None,
+    *,
+    env: Mapping[str, str] | None = None,
+    extra_sinks: Sequence[AlertSink] = (),
 ) -> Dispatcher:
-    """The configured sinks behind one :class:`Dispatcher` with the configured queue and retry."""
+    """The configured sinks (plus ``extra_sinks``, e.g. the API's event hub) behind one
+    :class:`Dispatcher` with the configured queue and retry."""
     retry = RetryPolicy(cfg.retry.attempts, cfg.retry.base_delay_s, cfg.retry.max_delay_s)
-    return Dispatcher(build_sinks(cfg, console, env=env), max_queue=cfg.max_queue, retry=retry)
+    sinks = [*build_sinks(cfg, console, env=env), *extra_sinks]
+    return Dispatcher(sinks, max_queue=cfg.max_queue, retry=retry)

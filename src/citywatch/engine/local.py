@@ -17,6 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from citywatch.engine.worker import CameraWorker
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,19 @@ class LocalEngine:
             run.worker.run()
         except Exception:
             log.exception("camera %s: worker crashed", run.worker.camera_id)
+
+    def latest_jpeg(self, camera_id: str, *, max_width: int = 960) -> bytes | None:
+        """The camera's latest analysed picture as JPEG (live view), or None.  Held in
+        memory only; nothing is written."""
+        for run in self._runs:
+            if run.worker.camera_id == camera_id and run.worker.last_frame is not None:
+                image: np.ndarray = run.worker.last_frame.image
+                h, w = image.shape[:2]
+                if w > max_width:
+                    image = cv2.resize(image, (max_width, round(h * max_width / w)))
+                ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+                return buf.tobytes() if ok else None
+        return None
 
     def alive(self) -> bool:
         return any(t.is_alive() for t in self._threads)

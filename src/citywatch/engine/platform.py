@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.alerts.build import build_dispatcher
 from citywatch.alerts.dispatcher import Dispatcher
+from citywatch.alerts.sink import AlertSink
 from citywatch.audit.chain import Actor
 from citywatch.config.camera import CameraConfig
 from citywatch.config.root import CitywatchConfig
@@ -81,13 +82,16 @@ class Platform:
         sessions: sessionmaker[Session],
         actor: Actor,
         console: Console | None = None,
+        *,
+        extra_sinks: Sequence[AlertSink] = (),
     ) -> Platform:
+        """``extra_sinks`` get every alert too (the API's live event hub)."""
         return cls(
             config=config,
             sessions=sessions,
             media=MediaStore(config.store.media_dir),
             models=Models(config),
-            dispatcher=build_dispatcher(config.alerts, console),
+            dispatcher=build_dispatcher(config.alerts, console, extra_sinks=extra_sinks),
             actor=actor,
         )
 

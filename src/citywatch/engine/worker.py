@@ -128,6 +128,7 @@ class CameraWorker:
         # Bounded: a store that stays away for hours must not eat the machine's memory.
         self._pending: deque[Sighting] = deque(maxlen=pending_limit)
         self.stats = WorkerStats()
+        self.last_frame: Frame | None = None
 
     # --- reader side -------------------------------------------------------------------
     def _read(self) -> None:
@@ -182,6 +183,7 @@ class CameraWorker:
             log.exception("camera %s: frame %d analysis failed", self.camera_id, frame.index)
             return
         self.stats.analysed += 1
+        self.last_frame = frame  # for the operators' live view; replaced, never kept
         now = self._clock()
         self.stats.lag_s = max(0.0, now - frame.wall_time)
         self.stats.last_latency_ms = self.stats.lag_s * 1000.0
