@@ -81,3 +81,17 @@ def test_get_camera_unknown(session: Session) -> None:
 )
 def test_redact_url(url: str, redacted: str) -> None:
     assert redact_url(url) == redacted
+
+
+def test_live_views_are_audited_once_per_person_camera_and_window(session: Session) -> None:
+    from citywatch.audit.chain import Actor
+    from citywatch.services.cameras import record_live_view
+
+    register_camera(session, camera_cfg("cam-1"), ADMIN, now=NOW)
+    ops, other = Actor("ops", "operator"), Actor("ops-2", "operator")
+    for _ in range(5):  # a dashboard refreshing its picture
+        record_live_view(session, ops, "cam-1")
+    record_live_view(session, other, "cam-1")
+    record_live_view(session, ops, "cam-1", every=dt.timedelta(0))  # the window has passed
+    views = [a for a in audit_actions(session) if a == "camera.live_view"]
+    assert len(views) == 3

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from citywatch.api.hub import EventHub
 from citywatch.api.settings import ApiSettings
 from citywatch.config.root import CitywatchConfig
 from citywatch.store.media import MediaStore
-
-if TYPE_CHECKING:
-    from citywatch.api.hub import EventHub
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -41,7 +38,5 @@ def get_settings(request: Request) -> ApiSettings:
 
 
 def get_hub(request: Request) -> EventHub:
-    hub: Any = request.app.state.hub
-    if hub is None:
-        raise RuntimeError("no EventHub: create_app was given none and api.hub is missing")
-    return hub  # type: ignore[no-any-return]
+    hub: EventHub = request.app.state.hub
+    return hub

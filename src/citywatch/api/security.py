@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi import HTTPException, Request, status
-from fastapi.routing import APIRoute
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.routing import iter_route_contexts
 from starlette.concurrency import run_in_threadpool
 
 from citywatch.api.settings import ApiSettings
@@ -33,7 +33,9 @@ __all__ = [
     "Permission",
     "Principal",
     "Role",
+    "RouteEntry",
     "allowed",
+    "app_routes",
     "current_principal",
     "requires",
     "route_permission",
@@ -177,13 +179,39 @@ def _declared(dependant: Any, found: set[Permission]) -> None:
 def route_permission(route: object) -> Permission | None:
     """The permission a route declared with ``requires`` (None: it declared none).
 
-    A route that declares two different permissions is a mistake: ValueError names it.
+    ``route``: an :class:`APIRoute` or an entry of ``fastapi.routing.iter_route_contexts``
+    (which sees the dependencies a router was included with).  A route that declares two
+    different permissions is a mistake: ValueError names it.
     """
-    if not isinstance(route, APIRoute):
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
         return None
     found: set[Permission] = set()
-    _declared(route.dependant, found)
+    _declared(dependant, found)
     if len(found) > 1:
         names = ", ".join(sorted(p.value for p in found))
-        raise ValueError(f"route {route.path} declares several permissions: {names}")
+        raise ValueError(
+            f"route {getattr(route, 'path', route)} declares several permissions: {names}"
+        )
     return next(iter(found), None)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEntry:
+    """One served path of the app, as the route-walk test sees it."""
+
+    path: str
+    methods: frozenset[str]
+    permission: Permission | None
+    is_endpoint: bool  # False for mounts (static files)
+
+
+def app_routes(app: FastAPI) -> list[RouteEntry]:
+    """Every route of the app, routers included (FastAPI nests included routers)."""
+    out: list[RouteEntry] = []
+    for ctx in iter_route_contexts(app.routes):
+        path = ctx.path_format or ctx.path or ""
+        endpoint = getattr(ctx, "dependant", None) is not None
+        methods = frozenset(ctx.methods or ())
+        out.append(RouteEntry(path, methods, route_permission(ctx), endpoint))
+    return out

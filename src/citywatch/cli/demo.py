@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -9,8 +10,56 @@ from typing import Annotated
 
 import typer
 from rich.panel import Panel
+from sqlalchemy.orm import Session, sessionmaker
 
-from citywatch.cli.context import ctx_of
+from citywatch.audit.chain import Actor
+from citywatch.cli.context import CliContext, ctx_of
+
+DEMO_ROLES = ("operator", "investigator", "admin", "auditor")
+
+
+def _fresh(workdir: Path) -> None:
+    (workdir / "citywatch.db").unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        (workdir / f"citywatch.db{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(workdir / "media", ignore_errors=True)
+    shutil.rmtree(workdir / "health", ignore_errors=True)
+
+
+def _demo_users(sessions: sessionmaker[Session], actor: Actor) -> dict[str, str]:
+    """One user per role with a random password, shown once on the terminal."""
+    from citywatch.services.common import NotFoundError
+    from citywatch.services.users import create_user, get_user_by_name
+
+    logins: dict[str, str] = {}
+    with sessions() as session:
+        for role in DEMO_ROLES:
+            try:
+                get_user_by_name(session, role)
+                continue  # --keep: the password was shown when it was made
+            except NotFoundError:
+                pass
+            password = secrets.token_urlsafe(12)
+            create_user(session, actor, role, role, password)
+            logins[role] = password
+    return logins
+
+
+def _summary(c: CliContext, sessions: sessionmaker[Session], started: float) -> tuple[int, int]:
+    from citywatch.services.alerts import alert_event, list_alerts
+
+    with sessions() as session:
+        events = [alert_event(r) for r in list_alerts(session, c.actor(), limit=1000)]
+    faces = [e for e in events if e.kind == "face"]
+    plates = [e for e in events if e.kind == "plate"]
+    c.out.print(
+        f"demo summary: {len(faces)} face alert(s) "
+        f"({', '.join(sorted({e.subject_name or '' for e in faces})) or 'none'}), "
+        f"{len(plates)} plate alert(s) "
+        f"({', '.join(sorted({e.plate or '' for e in plates})) or 'none'}) "
+        f"in {time.monotonic() - started:.0f} s"
+    )
+    return len(faces), len(plates)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,8 +75,9 @@ def register(app: typer.Typer) -> None:
         keep: Annotated[
             bool, typer.Option(help="Keep the previous demo database instead of starting fresh")
         ] = False,
+        port: Annotated[int, typer.Option(min=1, max=65535, help="Console port")] = 8080,
     ) -> None:
-        """Three demo cameras, a watchlisted face and a hotlisted plate; alerts as they happen.
+        """Three demo cameras, a watchlisted face and a hotlisted plate, the operator console.
 
         Example: citywatch demo --no-serve
         """
@@ -38,18 +88,15 @@ def register(app: typer.Typer) -> None:
             enrol_demo_lists,
             prepare_footage,
         )
+        from citywatch.engine.assemble import Models
         from citywatch.engine.platform import Platform
-        from citywatch.services.alerts import alert_event, list_alerts
+        from citywatch.store.media import MediaStore
 
         c = ctx_of(ctx)
         workdir.mkdir(parents=True, exist_ok=True)
         if not keep:
-            (workdir / "citywatch.db").unlink(missing_ok=True)
-            for suffix in ("-wal", "-shm"):
-                (workdir / f"citywatch.db{suffix}").unlink(missing_ok=True)
-            shutil.rmtree(workdir / "media", ignore_errors=True)
-            shutil.rmtree(workdir / "health", ignore_errors=True)
-        t0 = time.monotonic()
+            _fresh(workdir)
+        started = time.monotonic()
         c.err.print("building demo footage (three cameras) ...")
         footage = prepare_footage(workdir)
         cfg = demo_config(workdir, footage, loop=not no_serve)
@@ -57,9 +104,9 @@ def register(app: typer.Typer) -> None:
         sessions = c.sessions()
         platform = Platform.create(cfg, sessions, c.actor(), c.err)
         platform.register_cameras()
-        enrol_demo_lists(sessions, platform.media, platform.models, cfg, footage, c.actor())
-        engine = platform.build_engine()
-        engine.start()
+        enrol_demo_lists(
+            sessions, MediaStore(cfg.store.media_dir), Models(cfg), cfg, footage, c.actor()
+        )
         db = cfg.store.database_url
         where = (
             f"database      {db}\n"
@@ -73,26 +120,38 @@ def register(app: typer.Typer) -> None:
             f"audit chain   citywatch --database-url {db} audit verify\n"
             f"camera health {(workdir / 'health').resolve()}/<camera>.json"
         )
-        c.out.print(Panel(where, title="citywatch demo: where to look", expand=False))
         if no_serve:
+            c.out.print(Panel(where, title="citywatch demo: where to look", expand=False))
+            engine = platform.build_engine()
+            engine.start()
             engine.wait()
             platform.dispatcher.close()
-        else:
-            c.out.print("[green]demo cameras running[/]: alerts print below. Ctrl-C to stop.")
-            from citywatch.cli.main import _wait_until_interrupted
+            faces, plates = _summary(c, sessions, started)
+            if not (faces and plates):
+                c.fail("the demo should alert on both the face and the plate", code=1)
+            return
 
-            _wait_until_interrupted(engine)
-            platform.dispatcher.close()
-        with sessions() as session:
-            events = [alert_event(r) for r in list_alerts(session, c.actor(), limit=1000)]
-        faces = [e for e in events if e.kind == "face"]
-        plates = [e for e in events if e.kind == "plate"]
+        from citywatch.cli.serve import serve
+
+        platform.dispatcher.close()  # `serve` runs the cameras with its own alert delivery
+        logins = _demo_users(sessions, c.actor())
+        accounts = "\n".join(f"{role:<13} {role} / {pw}" for role, pw in logins.items())
         c.out.print(
-            f"demo summary: {len(faces)} face alert(s) "
-            f"({', '.join(sorted({e.subject_name or '' for e in faces})) or 'none'}), "
-            f"{len(plates)} plate alert(s) "
-            f"({', '.join(sorted({e.plate or '' for e in plates})) or 'none'}) "
-            f"in {time.monotonic() - t0:.0f} s"
+            Panel(
+                f"console       http://127.0.0.1:{port}/\n{accounts}\n\n{where}",
+                title="citywatch demo: where to look (passwords are shown once)",
+                expand=False,
+            )
         )
-        if no_serve and not (faces and plates):
-            c.fail("the demo should alert on both the face and the plate", code=1)
+        serve(
+            ctx,
+            host="127.0.0.1",
+            port=port,
+            tls_cert=None,
+            tls_key=None,
+            trusted_proxy=None,
+            cameras=True,
+            map_tiles=None,
+            api_docs=False,
+        )
+        _summary(c, sessions, started)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from citywatch.cli import admin, demo, records, scan
+from citywatch.cli import admin, demo, records, scan, serve
 from citywatch.cli.context import CliContext
 from citywatch.engine.platform import CameraStart
 
@@ -33,6 +33,7 @@ admin.register(app)
 records.register(app)
 scan.register(app)
 demo.register(app)
+serve.register(app)
 
 
 @app.callback()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from citywatch.alerts.events import AlertEvent
@@ -21,7 +21,14 @@ from citywatch.services.common import (
     require_text,
     unit_of_work,
 )
-from citywatch.store.models import ALERT_KINDS, ALERT_STATUSES, AlertRow, PlateReadRow
+from citywatch.services.hotlists import normalise_plate
+from citywatch.store.models import (
+    ALERT_KINDS,
+    ALERT_STATUSES,
+    AlertRow,
+    PlateReadRow,
+    SubjectEmbeddingRow,
+)
 
 MAX_LIST = 1000
 ReviewDecision = Literal["confirm", "reject"]
@@ -61,8 +68,11 @@ def list_alerts(
     until: dt.datetime | None = None,
     before_id: int | None = None,
     limit: int = 100,
+    subject: str | None = None,
 ) -> list[AlertRow]:
-    """Newest first; ``before_id`` pages back.  The access is audited with its filters."""
+    """Newest first; ``before_id`` pages back.  The access is audited with its filters.
+
+    ``subject``: alerts on that watchlist subject (exact name) or hotlist plate (normalised)."""
     if kind is not None and kind not in ALERT_KINDS:
         raise ServiceError(f"alert kind {kind!r}: expected one of {', '.join(ALERT_KINDS)}")
     if status is not None and status not in ALERT_STATUSES:
@@ -82,6 +92,8 @@ def list_alerts(
         stmt = stmt.where(AlertRow.seen_at < aware(until, "until"))
     if before_id is not None:
         stmt = stmt.where(AlertRow.id < before_id)
+    if subject is not None:
+        stmt = stmt.where(subject_filter(subject))
     with unit_of_work(session):
         rows = list(session.scalars(stmt.order_by(AlertRow.id.desc()).limit(limit)))
         append(
@@ -97,10 +109,20 @@ def list_alerts(
                 "until": until,
                 "before_id": before_id,
                 "limit": limit,
+                "subject": subject,
                 "returned": [r.id for r in rows],
             },
         )
     return rows
+
+
+def subject_filter(subject: str) -> ColumnElement[bool]:
+    """Alerts on the subject of that name, or on that plate (compared normalised)."""
+    name = require_text(subject, "subject")
+    plate = normalise_plate(name)
+    if plate:
+        return or_(AlertRow.subject_name == name, AlertRow.plate == plate)
+    return AlertRow.subject_name == name
 
 
 def _get(session: Session, alert_id: int) -> AlertRow:
@@ -116,6 +138,36 @@ def get_alert(session: Session, actor: Actor, alert_id: int) -> AlertRow:
         row = _get(session, alert_id)
         append(session, actor, "alert.view", f"alert:{alert_id}", details={"kind": row.kind})
     return row
+
+
+def reference_photo(session: Session, actor: Actor, alert_id: int) -> str:
+    """The media path of the watchlist photo behind a face alert, audited as viewed.
+
+    Raises :class:`NotFoundError` when the alert is not a face alert, its subject was removed
+    since, or the subject has no stored photo."""
+    with unit_of_work(session):
+        row = _get(session, alert_id)
+        if row.kind != "face" or row.subject_id is None:
+            raise NotFoundError(f"alert {alert_id} has no watchlist subject (or it was removed)")
+        path = session.scalar(
+            select(SubjectEmbeddingRow.photo_path)
+            .where(
+                SubjectEmbeddingRow.subject_id == row.subject_id,
+                SubjectEmbeddingRow.photo_path.is_not(None),
+            )
+            .order_by(SubjectEmbeddingRow.id)
+            .limit(1)
+        )
+        if path is None:
+            raise NotFoundError(f"alert {alert_id}: the subject has no stored photo")
+        append(
+            session,
+            actor,
+            "subject.photo_view",
+            f"alert:{alert_id}",
+            details={"subject_id": row.subject_id},
+        )
+    return path
 
 
 def review_alert(
@@ -162,3 +214,13 @@ def pending_count(session: Session) -> int:
         select(func.count()).select_from(AlertRow).where(AlertRow.status == "pending")
     )
     return int(n or 0)
+
+
+def alert_counts(session: Session) -> dict[tuple[str, str], int]:
+    """Alerts per ``(kind, status)``: numbers only (metrics, statistics), not audited."""
+    rows = session.execute(
+        select(AlertRow.kind, AlertRow.status, func.count()).group_by(
+            AlertRow.kind, AlertRow.status
+        )
+    )
+    return {(str(kind), str(status)): int(n) for kind, status, n in rows}

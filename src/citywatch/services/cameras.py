@@ -13,7 +13,7 @@ from citywatch.config.camera import CameraConfig
 from citywatch.policy.register import CameraFacts, check_camera_registration
 from citywatch.services.common import NotFoundError, ServiceError, now_or, unit_of_work
 from citywatch.sources.redact import redact_url
-from citywatch.store.models import CameraRow
+from citywatch.store.models import AuditLogRow, CameraRow
 
 
 class RegistrationError(ServiceError):
@@ -86,4 +86,29 @@ def get_camera(session: Session, camera_id: str) -> CameraRow:
     row = session.get(CameraRow, camera_id)
     if row is None:
         raise NotFoundError(f"camera {camera_id!r} is not registered")
+    return row
+
+
+LIVE_VIEW_AUDIT_EVERY = dt.timedelta(minutes=10)
+
+
+def record_live_view(
+    session: Session, actor: Actor, camera_id: str, *, every: dt.timedelta = LIVE_VIEW_AUDIT_EVERY
+) -> CameraRow:
+    """A person looked at a camera's live picture: audited (a view of personal data).
+
+    A dashboard refreshes its pictures every few seconds; one entry per person and camera
+    every ``every`` says the same without drowning the log.  Audit time is the real clock."""
+    at = dt.datetime.now(dt.UTC)
+    target = f"camera:{camera_id}"
+    with unit_of_work(session):
+        row = get_camera(session, camera_id)
+        recent = session.scalar(
+            select(AuditLogRow.seq)
+            .where(AuditLogRow.action == "camera.live_view", AuditLogRow.target == target)
+            .where(AuditLogRow.actor == actor.name, AuditLogRow.at >= at - every)
+            .limit(1)
+        )
+        if recent is None:
+            append(session, actor, "camera.live_view", target, details={"since": at})
     return row

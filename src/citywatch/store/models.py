@@ -261,3 +261,60 @@ class AuditLogRow(Base):
     reason: Mapped[str | None] = mapped_column(Text())  # reason or case reference
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# --- People and machines that use the API (issue 4) ------------------------------------------
+
+USER_ROLES = ("admin", "operator", "investigator", "auditor")
+TOKEN_ROLES = (*USER_ROLES, "scraper")
+
+
+class UserRow(Base):
+    """A person who signs in to the console.  Only an Argon2id hash of the password is kept."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'operator', 'investigator', 'auditor')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled: Mapped[bool] = mapped_column(Boolean(), default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer(), default=0)
+    locked_until: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiTokenRow(Base):
+    """A bearer token for an integration.  Only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('admin', 'operator', 'investigator', 'auditor', 'scraper')", name="role"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class WebSessionRow(Base):
+    """A signed-in console session.  ``id`` is the SHA-256 of the cookie's secret."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

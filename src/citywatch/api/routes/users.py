@@ -1,0 +1,215 @@
+"""Users and API tokens (administrators only).  Every change and every listing is audited.
+
+A token's secret is in the response to ``POST /tokens`` and nowhere else, ever again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from citywatch.api.deps import get_session
+from citywatch.api.security import Permission, Principal, requires
+from citywatch.services import users
+from citywatch.services.common import NotFoundError, ServiceError
+
+router = APIRouter(tags=["users"])
+
+DbSession = Annotated[Session, Depends(get_session)]
+Admin = Annotated[Principal | None, Depends(requires(Permission.USERS_MANAGE))]
+Limit = Annotated[int, Query(ge=1, le=users.MAX_LIST, description="Page size")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")]
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+UserRole = Literal["admin", "operator", "investigator", "auditor"]
+TokenRole = Literal["admin", "operator", "investigator", "auditor", "scraper"]
+NAME_PATTERN = r"^[A-Za-z0-9._@-]{1,100}$"
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut, "description": "Refused (the message says why)"},
+    404: {"model": ErrorOut, "description": "No such user or token"},
+    409: {"model": ErrorOut, "description": "Name taken, already revoked, last administrator"},
+}
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    role: UserRole
+    password: str = Field(
+        min_length=users.MIN_PASSWORD,
+        max_length=users.MAX_PASSWORD,
+        pattern=r"\S",
+        description=f"At least {users.MIN_PASSWORD} characters, not all blank",
+    )
+
+    def __repr__(self) -> str:
+        return f"UserIn(name={self.name!r}, role={self.role!r}, password=***)"
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    disabled: bool
+    created_at: dt.datetime
+    locked_until: dt.datetime | None
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=1000)
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    role: TokenRole
+    expires_days: int = Field(ge=1, le=users.MAX_TOKEN_DAYS)
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    created_at: dt.datetime
+    created_by: str
+
+
+class NewTokenOut(BaseModel):
+    token: TokenOut
+    secret: str = Field(description="Shown once: store it now, it cannot be read again")
+
+
+def _user(u: users.UserInfo) -> UserOut:
+    return UserOut(
+        id=u.id,
+        name=u.name,
+        role=u.role,
+        disabled=u.disabled,
+        created_at=u.created_at,
+        locked_until=u.locked_until,
+    )
+
+
+def _token(t: users.TokenInfo) -> TokenOut:
+    return TokenOut(
+        id=t.id,
+        name=t.name,
+        role=t.role,
+        expires_at=t.expires_at,
+        revoked_at=t.revoked_at,
+        created_at=t.created_at,
+        created_by=t.created_by,
+    )
+
+
+def _who(principal: Principal | None) -> Principal:
+    if principal is None:  # requires() refused already; keeps the type checker honest
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in")
+    return principal
+
+
+def _refused(err: ServiceError) -> HTTPException:
+    code = 400
+    if isinstance(err, NotFoundError):
+        code = 404
+    elif isinstance(err, users.Conflict):
+        code = 409
+    return HTTPException(code, str(err))
+
+
+@router.get("/users", response_model=list[UserOut])
+def list_users(
+    principal: Admin,
+    session: DbSession,
+    role: UserRole | None = None,
+    disabled: bool | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[UserOut]:
+    """Users by name; filter by role or disabled state."""
+    rows = users.list_users(
+        session, _who(principal).actor(), role=role, disabled=disabled, limit=limit, offset=offset
+    )
+    return [_user(u) for u in rows]
+
+
+@router.post(
+    "/users", response_model=UserOut, status_code=status.HTTP_201_CREATED, responses=ERRORS
+)
+def create_user(body: UserIn, principal: Admin, session: DbSession) -> UserOut:
+    """A new console user (the password is hashed with Argon2id and never returned)."""
+    try:
+        u = users.create_user(session, _who(principal).actor(), body.name, body.role, body.password)
+    except ServiceError as err:
+        raise _refused(err) from None
+    return _user(u)
+
+
+@router.post("/users/{user_id}/disable", response_model=UserOut, responses=ERRORS)
+def disable_user(
+    user_id: Id, principal: Admin, session: DbSession, body: ReasonIn | None = None
+) -> UserOut:
+    """Disable a user and end their sessions at once."""
+    reason = body.reason if body is not None else ""
+    try:
+        u = users.disable_user(session, _who(principal).actor(), user_id, reason=reason)
+    except ServiceError as err:
+        raise _refused(err) from None
+    return _user(u)
+
+
+@router.get("/tokens", response_model=list[TokenOut])
+def list_tokens(
+    principal: Admin,
+    session: DbSession,
+    active: bool | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[TokenOut]:
+    """API tokens, newest first (never their secrets); ``active`` filters live or dead ones."""
+    rows = users.list_tokens(
+        session, _who(principal).actor(), active=active, limit=limit, offset=offset
+    )
+    return [_token(t) for t in rows]
+
+
+@router.post(
+    "/tokens", response_model=NewTokenOut, status_code=status.HTTP_201_CREATED, responses=ERRORS
+)
+def create_token(body: TokenIn, principal: Admin, session: DbSession) -> NewTokenOut:
+    """A new API token with a role and an expiry; the secret is in this response only."""
+    try:
+        new = users.create_token(
+            session, _who(principal).actor(), body.name, body.role, expires_days=body.expires_days
+        )
+    except ServiceError as err:
+        raise _refused(err) from None
+    return NewTokenOut(token=_token(new.info), secret=new.secret)
+
+
+@router.post("/tokens/{token_id}/revoke", response_model=TokenOut, responses=ERRORS)
+def revoke_token(
+    token_id: Id, principal: Admin, session: DbSession, body: ReasonIn | None = None
+) -> TokenOut:
+    """Revoke a token at once."""
+    reason = body.reason if body is not None else ""
+    try:
+        t = users.revoke_token(session, _who(principal).actor(), token_id, reason=reason)
+    except ServiceError as err:
+        raise _refused(err) from None
+    return _token(t)

@@ -1,0 +1,478 @@
+"""What the REST API takes and returns: ``XCreate`` / ``XPublic`` models, apart from the tables.
+
+Public models list their fields one by one, so nothing reaches a response by accident: never a
+camera URL with credentials (only the redacted form), a password hash, a token or an embedding,
+and never a media path (snapshots are served by id through their own routes).
+
+Every list is wrapped in :class:`Page`: ``items`` plus either a cursor (``next_before_id``:
+pass it as ``before_id`` to get the next, older page) or ``offset``/``limit``/``total``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Generic, Literal, TypeVar
+
+from fastapi import HTTPException, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from citywatch.alerts.events import LABELS
+from citywatch.api.security import Principal
+from citywatch.audit.chain import Actor
+from citywatch.config.camera import CameraConfig, Purpose
+from citywatch.sources.redact import redact_text
+from citywatch.store.models import AlertRow, AuthorisationRow, CameraRow, PlateReadRow
+
+T = TypeVar("T")
+
+API = "/api/v1"
+MAX_PAGE = 500
+Name = Field(min_length=1, max_length=200)
+Reason = Field(min_length=1, max_length=1000, description="Why (recorded in the audit log)")
+
+
+class Out(BaseModel):
+    """A response model (read-only view of a row)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class In(BaseModel):
+    """A request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(Out, Generic[T]):
+    """One page of a list."""
+
+    items: list[T]
+    limit: int = Field(description="Page size asked for")
+    next_before_id: int | None = Field(
+        default=None, description="Cursor lists: pass as before_id for the next (older) page"
+    )
+    offset: int | None = Field(default=None, description="Offset lists: where this page starts")
+    total: int | None = Field(default=None, description="Offset lists: items in all pages")
+
+
+def offset_page(items: Sequence[T], *, offset: int, limit: int) -> Page[T]:
+    """A page cut from a complete (already ordered) list."""
+    return Page[T](
+        items=list(items[offset : offset + limit]), limit=limit, offset=offset, total=len(items)
+    )
+
+
+class Error(Out):
+    """Every error response: ``detail`` says what was wrong (never a secret)."""
+
+    detail: Any
+
+
+def unprocessable(loc: Sequence[str | int], problems: Sequence[str], kind: str) -> HTTPException:
+    """A 422 shaped like FastAPI's validation errors: one entry per problem, at ``loc``."""
+    detail = [{"loc": list(loc), "msg": p, "type": kind} for p in problems]
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail)
+
+
+#: Error responses every protected route may answer (declared for the OpenAPI schema).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "Refused by a service rule"},
+    401: {"model": Error, "description": "No or unknown credential"},
+    403: {"model": Error, "description": "The role lacks the permission, or CSRF failed"},
+    404: {"model": Error, "description": "Not found"},
+    413: {"model": Error, "description": "Request body too large"},
+}
+
+
+# ---------------------------------------------------------------------------- health
+
+
+class HealthPublic(Out):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: bool = Field(description="The database answered")
+    cameras: dict[str, int] = Field(description="Number of cameras per source state")
+
+
+# ---------------------------------------------------------------------------- cameras
+
+
+class LocationModel(In):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class CameraWrite(In):
+    """A camera's registration.  ``url`` is write-only: only its redacted form is ever shown."""
+
+    name: str = Field(default="", max_length=200)
+    url: SecretStr = Field(
+        min_length=1, max_length=2000, description="Stream URL (write-only; may hold credentials)"
+    )
+    purposes: list[Purpose] = Field(default_factory=list, max_length=2)
+    location: LocationModel | None = None
+    zone: str = Field(default="", max_length=200)
+    withhold_location: str = Field(default="", max_length=500)
+    legal_basis: str = Field(default="", max_length=500)
+    impact_assessment: str = Field(default="", max_length=500)
+    approved_on: dt.date | None = None
+    operator: str = Field(default="", max_length=200)
+
+    def config(self, camera_id: str) -> CameraConfig:
+        data = self.model_dump(exclude={"url", "location"})
+        data["location"] = self.location.model_dump() if self.location else None
+        return CameraConfig.model_validate(
+            {**data, "id": camera_id, "url": self.url.get_secret_value()}
+        )
+
+
+class CameraCreate(CameraWrite):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class CameraPublic(Out):
+    id: str
+    name: str
+    url_redacted: str
+    purposes: list[str]
+    lat: float | None
+    lon: float | None
+    zone: str
+    withhold_location: str
+    legal_basis: str
+    impact_assessment: str
+    approved_on: dt.date | None
+    operator: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: CameraRow) -> CameraPublic:
+        return cls(
+            id=row.id,
+            name=row.name,
+            url_redacted=row.url_redacted,
+            purposes=list(row.purposes),
+            lat=row.lat,
+            lon=row.lon,
+            zone=row.zone,
+            withhold_location=row.withhold_location,
+            legal_basis=row.legal_basis,
+            impact_assessment=row.impact_assessment,
+            approved_on=row.approved_on,
+            operator=row.operator,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+class CameraHealthPublic(Out):
+    """How a camera's source and worker are doing (numbers and states only)."""
+
+    camera_id: str
+    state: str
+    input_fps: float | None = None
+    analysed_fps: float | None = None
+    reconnects: int | None = None
+    frames_dropped: int | None = None
+    lag_s: float | None = None
+    pending_results: int | None = None
+    last_error: str = ""
+
+    @classmethod
+    def of(cls, camera_id: str, record: dict[str, Any] | None) -> CameraHealthPublic:
+        rec = record if isinstance(record, dict) else {}
+        source = rec.get("source") if isinstance(rec.get("source"), dict) else {}
+        worker = rec.get("worker") if isinstance(rec.get("worker"), dict) else {}
+        assert isinstance(source, dict) and isinstance(worker, dict)
+        error = str(source.get("last_error") or worker.get("last_error") or rec.get("error") or "")
+        return cls(
+            camera_id=camera_id,
+            state=str(source.get("state") or ("error" if rec.get("error") else "unknown")),
+            input_fps=_num(source.get("input_fps")),
+            analysed_fps=_num(source.get("analysed_fps")),
+            reconnects=_int(source.get("reconnects")),
+            frames_dropped=_int(source.get("frames_dropped")),
+            lag_s=_num(worker.get("lag_s")),
+            pending_results=_int(rec.get("pending_results")),
+            last_error=redact_text(error)[:500],
+        )
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if value == value and abs(value) != float("inf") else None
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# ---------------------------------------------------------------------------- alerts
+
+
+AlertKind = Literal["face", "plate"]
+AlertStatus = Literal["pending", "confirmed", "rejected"]
+
+
+class AlertPublic(Out):
+    """A possible match (face) or hotlist hit (plate); a person confirms or rejects it."""
+
+    id: int
+    kind: str
+    label: str
+    status: str
+    camera_id: str
+    score: float
+    threshold: float | None
+    distance: int | None
+    subject_name: str | None
+    watchlist: str | None = Field(description="Watchlist (face) or hotlist (plate) name")
+    plate: str | None
+    read: str | None
+    track_id: int
+    first_seen_s: float
+    last_seen_s: float
+    seen_at: dt.datetime
+    snapshot_url: str | None
+    photo_url: str | None = Field(description="The watchlist reference photo (face alerts)")
+    reviewed_by: str | None
+    reviewed_at: dt.datetime | None
+    review_reason: str | None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: AlertRow) -> AlertPublic:
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            label=LABELS.get((row.kind, row.status), f"{row.kind} alert ({row.status})"),
+            status=row.status,
+            camera_id=row.camera_id,
+            score=row.score,
+            threshold=row.threshold,
+            distance=row.distance,
+            subject_name=row.subject_name,
+            watchlist=row.list_name,
+            plate=row.plate,
+            read=row.read,
+            track_id=row.track_id,
+            first_seen_s=row.first_seen_s,
+            last_seen_s=row.last_seen_s,
+            seen_at=row.seen_at,
+            snapshot_url=f"{API}/alerts/{row.id}/snapshot.jpg" if row.snapshot_path else None,
+            photo_url=(
+                f"{API}/alerts/{row.id}/photo.jpg"
+                if row.kind == "face" and row.subject_id is not None
+                else None
+            ),
+            reviewed_by=row.reviewed_by,
+            reviewed_at=row.reviewed_at,
+            review_reason=row.review_reason,
+            created_at=row.created_at,
+        )
+
+
+class ReviewIn(In):
+    decision: Literal["confirm", "reject"]
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+
+
+# ---------------------------------------------------------------------------- search
+
+CaseRef = Field(
+    min_length=1,
+    max_length=200,
+    pattern=r"\S",
+    description="Case reference the search is made for (recorded in the audit log)",
+)
+
+
+class PlateSearch(In):
+    """Plate reads by pattern (``*`` any run, ``?`` one character) or, fuzzy, near a plate."""
+
+    pattern: str = Field(min_length=1, max_length=50)
+    case_ref: str = CaseRef
+    fuzzy: bool = Field(default=False, description="Match plates within max_distance edits")
+    max_distance: int = Field(default=1, ge=0, le=2)
+    camera_id: str | None = Field(default=None, max_length=63)
+    zone: str | None = Field(default=None, max_length=200)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    offset: int = Field(default=0, ge=0, le=9_000)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _whole_plate_when_fuzzy(self) -> PlateSearch:
+        if self.fuzzy and any(ch in self.pattern for ch in "*?"):
+            raise ValueError("fuzzy search takes a whole plate, not a wildcard pattern")
+        return self
+
+
+class AlertSearch(In):
+    """History search of alerts by subject (name or plate), camera and time."""
+
+    case_ref: str = CaseRef
+    subject: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S")
+    camera_id: str | None = Field(default=None, max_length=63)
+    kind: Literal["face", "plate"] | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    before_id: int | None = Field(default=None, ge=1, le=2**62)
+    limit: int = Field(default=100, ge=1, le=MAX_PAGE)
+
+
+class PlateReadPublic(Out):
+    id: int
+    camera_id: str
+    plate: str
+    confidence: float
+    plate_format: str
+    votes: int
+    reads: int
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+    evidence_hold: bool
+    distance: int | None = Field(default=None, description="Fuzzy search: edits to the query")
+    snapshot_url: str | None = Field(description="Add ?case_ref=... to fetch it")
+
+    @classmethod
+    def of(cls, row: PlateReadRow, distance: int | None = None) -> PlateReadPublic:
+        return cls(
+            id=row.id,
+            camera_id=row.camera_id,
+            plate=row.plate,
+            confidence=row.confidence,
+            plate_format=row.plate_format,
+            votes=row.votes,
+            reads=row.reads,
+            first_seen_at=row.first_seen_at,
+            last_seen_at=row.last_seen_at,
+            evidence_hold=row.evidence_hold,
+            distance=distance,
+            snapshot_url=(
+                f"{API}/search/plates/{row.id}/snapshot.jpg" if row.snapshot_path else None
+            ),
+        )
+
+
+# ---------------------------------------------------------------------------- lists
+
+
+class WatchlistCreate(In):
+    name: str = Name
+    authorisation_reference: str = Field(min_length=1, max_length=100)
+    max_subjects: int = Field(default=1000, ge=1, le=1_000_000)
+
+
+class WatchlistPublic(Out):
+    id: int
+    name: str
+    authorisation_reference: str
+    max_subjects: int
+    subjects: int
+    created_at: dt.datetime
+
+
+class SubjectPublic(Out):
+    id: int
+    name: str
+    reason: str
+    image_source: str
+    photos: int
+    created_at: dt.datetime
+
+
+class EnrolPublic(Out):
+    subject_id: int
+    subject_name: str
+    watchlist: str
+    created: bool = Field(description="False: photos were added to an existing subject")
+    photos_added: int
+
+
+class RemovedPublic(Out):
+    removed: int = Field(description="How many items (photos, plates) were removed")
+
+
+class HotlistCreate(In):
+    name: str = Name
+    reason: str = Reason
+
+
+class HotlistPublic(Out):
+    id: int
+    name: str
+    reason: str
+    entries: int
+    created_at: dt.datetime
+
+
+class PlateAdd(In):
+    plate: str = Field(min_length=1, max_length=100)
+    reason: str = Reason
+
+
+class HotlistEntryPublic(Out):
+    id: int
+    plate: str
+    raw: str
+    reason: str
+    created_at: dt.datetime
+
+
+class ImportPublic(Out):
+    hotlist: str
+    added: int
+
+
+class AuthorisationCreate(In):
+    reference: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    authority: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    purpose: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    scope_cameras: list[str] = Field(default_factory=list, max_length=1000)
+    scope_zones: list[str] = Field(default_factory=list, max_length=1000)
+    urgent: bool = False
+
+
+class AuthorisationPublic(Out):
+    id: int
+    reference: str
+    authority: str
+    purpose: str
+    scope_cameras: list[str]
+    scope_zones: list[str]
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    urgent: bool
+    confirmed_at: dt.datetime | None
+    status: str
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: AuthorisationRow) -> AuthorisationPublic:
+        return cls(
+            id=row.id,
+            reference=row.reference,
+            authority=row.authority,
+            purpose=row.purpose,
+            scope_cameras=list(row.scope_cameras),
+            scope_zones=list(row.scope_zones),
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            urgent=row.urgent,
+            confirmed_at=row.confirmed_at,
+            status=row.status,
+            created_at=row.created_at,
+        )
+
+
+def actor_of(principal: Principal | None) -> Actor:
+    """The audit actor of a protected route's principal (``requires`` never gives None there)."""
+    if principal is None:  # pragma: no cover - requires() refuses before the route runs
+        raise RuntimeError("a protected route ran without a principal")
+    return principal.actor()

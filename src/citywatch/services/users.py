@@ -1,0 +1,522 @@
+"""Users, API tokens and console sessions: who may sign in, and with what.
+
+Passwords are kept only as Argon2id hashes; API tokens and session cookies only as SHA-256
+hashes of their random secrets (a token's secret is handed out once, when it is created).
+Repeated failed logins lock the account for a while; the lockout is audited like every other
+auth event (``auth.login``, ``auth.login_failed``, ``auth.lockout``, ``auth.logout``,
+``token.create``, ``token.revoke``, ``user.create``, ``user.disable``), in the same
+transaction as the change it describes.  Nothing here logs, returns or audits a password or a
+secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from citywatch.audit.chain import Actor, append
+from citywatch.policy.access import Role
+from citywatch.services.common import NotFoundError, ServiceError, now_or, unit_of_work
+from citywatch.store.models import ApiTokenRow, UserRow, WebSessionRow
+
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024  # hashing a megabyte of "password" is a denial of service
+MAX_TOKEN_DAYS = 365
+MAX_LIST = 1000
+TOKEN_PREFIX = "cwt_"  # noqa: S105  (a marker, not a secret)
+USER_ROLES = frozenset({Role.ADMIN, Role.OPERATOR, Role.INVESTIGATOR, Role.AUDITOR})
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
+#: Sliding expiry is written at most this often, not on every request.
+TOUCH_EVERY = dt.timedelta(seconds=30)
+
+
+class Conflict(ServiceError):
+    """The change clashes with the current state (a name taken, a token already revoked)."""
+
+
+class AuthError(ServiceError):
+    """Sign-in refused.  The message never says whether the name exists."""
+
+
+class LockedOut(AuthError):
+    """Too many failed sign-ins: the account is locked until ``until``."""
+
+    def __init__(self, until: dt.datetime) -> None:
+        super().__init__("too many failed sign-ins: try again later")
+        self.until = until
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    max_failures: int = 5
+    lockout: dt.timedelta = dt.timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    id: int
+    name: str
+    role: str
+    disabled: bool
+    created_at: dt.datetime
+    locked_until: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    id: int
+    name: str
+    role: str
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    created_at: dt.datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    """A created token; ``secret`` exists only here and is never shown again."""
+
+    info: TokenInfo
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A resolved console session."""
+
+    user: UserInfo
+    csrf: str = field(repr=False)
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """A session just opened; ``cookie`` is the secret the browser keeps."""
+
+    cookie: str = field(repr=False)
+    live: LiveSession
+
+
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()  # Argon2id with the library's (RFC 9106 low-memory) parameters
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _user_info(row: UserRow) -> UserInfo:
+    return UserInfo(row.id, row.name, row.role, row.disabled, row.created_at, row.locked_until)
+
+
+def _token_info(row: ApiTokenRow) -> TokenInfo:
+    return TokenInfo(
+        row.id,
+        row.name,
+        row.role,
+        row.expires_at,
+        row.revoked_at,
+        row.created_at,
+        row.created_by,
+    )
+
+
+def _check_name(name: str, what: str) -> str:
+    clean = name.strip()
+    if not 1 <= len(clean) <= 100 or not set(clean) <= _NAME_CHARS:
+        raise ServiceError(f"{what} {clean[:100]!r}: 1-100 letters, digits and . _ - @ only")
+    return clean
+
+
+def check_password(password: str) -> None:
+    """The password policy (length only: NIST 800-63B; no composition rules)."""
+    if len(password) < MIN_PASSWORD:
+        raise ServiceError(f"password too short: at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise ServiceError(f"password too long: at most {MAX_PASSWORD} characters")
+    if not password.strip():
+        raise ServiceError("password must not be blank")
+
+
+def _role(role: str | Role, allowed: frozenset[Role], what: str) -> Role:
+    try:
+        r = Role(role)
+    except ValueError:
+        r = None
+    if r is None or r not in allowed:
+        names = ", ".join(sorted(x.value for x in allowed))
+        raise ServiceError(f"{what} role {str(role)!r}: expected one of {names}")
+    return r
+
+
+# --- users ------------------------------------------------------------------------------------
+
+
+def create_user(
+    session: Session, actor: Actor, name: str, role: str | Role, password: str
+) -> UserInfo:
+    """A new user with an Argon2id password hash (audited ``user.create``)."""
+    name = _check_name(name, "user name")
+    r = _role(role, USER_ROLES, "user")
+    check_password(password)
+    digest = _hasher().hash(password)
+    with unit_of_work(session):
+        if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
+            raise Conflict(f"user {name!r} already exists")
+        row = UserRow(name=name, role=r.value, password_hash=digest)
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise Conflict(f"user {name!r} already exists") from None
+        append(session, actor, "user.create", f"user:{row.id}", details={"name": name, "role": r})
+    return _user_info(row)
+
+
+def _page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MAX_LIST or offset < 0:
+        raise ServiceError(f"limit must be 1..{MAX_LIST} and offset >= 0, got {limit}, {offset}")
+
+
+def list_users(
+    session: Session,
+    actor: Actor,
+    *,
+    role: str | None = None,
+    disabled: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[UserInfo]:
+    """Users by name, filtered and paged (audited ``user.list``)."""
+    _page(limit, offset)
+    stmt = select(UserRow)
+    if role is not None:
+        stmt = stmt.where(UserRow.role == _role(role, USER_ROLES, "user").value)
+    if disabled is not None:
+        stmt = stmt.where(UserRow.disabled.is_(disabled))
+    stmt = stmt.order_by(UserRow.name).limit(limit).offset(offset)
+    with unit_of_work(session):
+        rows = session.scalars(stmt).all()
+        filters = {"role": role, "disabled": disabled, "limit": limit, "offset": offset}
+        append(session, actor, "user.list", "users", details={**filters, "count": len(rows)})
+    return [_user_info(r) for r in rows]
+
+
+def disable_user(session: Session, actor: Actor, user_id: int, *, reason: str = "") -> UserInfo:
+    """Disable a user and end their sessions (audited ``user.disable``).
+
+    The last enabled administrator cannot be disabled: nobody could manage users any more."""
+    with unit_of_work(session):
+        row = session.get(UserRow, user_id)
+        if row is None:
+            raise NotFoundError(f"user {user_id} does not exist")
+        if not row.disabled and row.role == Role.ADMIN.value:
+            admins = session.scalar(
+                select(func.count(UserRow.id)).where(
+                    UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False)
+                )
+            )
+            if (admins or 0) <= 1:
+                raise Conflict(f"user {row.name!r} is the last enabled administrator")
+        row.disabled = True
+        session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == row.id))
+        append(
+            session,
+            actor,
+            "user.disable",
+            f"user:{row.id}",
+            details={"name": row.name},
+            reason=reason.strip() or None,
+        )
+    return _user_info(row)
+
+
+def get_user(session: Session, user_id: int) -> UserInfo:
+    row = session.get(UserRow, user_id)
+    if row is None:
+        raise NotFoundError(f"user {user_id} does not exist")
+    return _user_info(row)
+
+
+def get_user_by_name(session: Session, name: str) -> UserInfo:
+    row = session.scalar(select(UserRow).where(UserRow.name == name.strip()))
+    if row is None:
+        raise NotFoundError(f"user {name.strip()[:100]!r} does not exist")
+    return _user_info(row)
+
+
+# --- signing in -------------------------------------------------------------------------------
+
+
+def authenticate(
+    session: Session,
+    name: str,
+    password: str,
+    *,
+    policy: LoginPolicy | None = None,
+    client: str = "",
+    now: dt.datetime | None = None,
+) -> UserInfo:
+    """The user, when ``password`` is right; otherwise :class:`AuthError` (audited).
+
+    ``policy.max_failures`` failures in a row lock the account for ``policy.lockout``
+    (audited ``auth.lockout``); a locked account is refused without checking the password.
+    An unknown name costs the same hashing time as a known one.
+    """
+    policy = policy or LoginPolicy()
+    at = now_or(now)
+    hasher = _hasher()
+    shown = name.strip()[:100]
+    details: dict[str, str | None] = {"name": shown, "client": client[:100]}
+    row = session.scalar(select(UserRow).where(UserRow.name == shown)) if shown else None
+    if row is None:
+        # An unknown name is not recorded: people type their password into the name field,
+        # and the audit log keeps everything for ever.
+        details = {"name": None, "client": client[:100]}
+        # Equal work for unknown names, so timing does not reveal which names exist.
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            hasher.verify(_DUMMY_HASH, password[:MAX_PASSWORD])
+        with unit_of_work(session):
+            append(session, Actor.system("auth"), "auth.login_failed", "user:?", details=details)
+        raise AuthError("wrong user name or password")
+    actor = Actor(row.name, row.role)
+    target = f"user:{row.id}"
+    if row.locked_until is not None and row.locked_until > at:
+        until = row.locked_until
+        with unit_of_work(session):
+            append(
+                session, actor, "auth.login_failed", target, details={**details, "why": "locked"}
+            )
+        raise LockedOut(until)
+    ok = False
+    if len(password) <= MAX_PASSWORD:
+        try:
+            ok = hasher.verify(row.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            ok = False
+    if ok and not row.disabled:
+        with unit_of_work(session):
+            row.failed_logins = 0
+            row.locked_until = None
+            if hasher.check_needs_rehash(row.password_hash):
+                row.password_hash = hasher.hash(password)
+            append(session, actor, "auth.login", target, details=details)
+        return _user_info(row)
+    locked: dt.datetime | None = None
+    with unit_of_work(session):
+        why = "disabled" if ok else "password"
+        append(session, actor, "auth.login_failed", target, details={**details, "why": why})
+        if not ok:
+            row.failed_logins += 1
+            if row.failed_logins >= policy.max_failures:
+                locked = at + policy.lockout
+                row.locked_until = locked
+                row.failed_logins = 0
+                append(
+                    session,
+                    Actor.system("auth"),
+                    "auth.lockout",
+                    target,
+                    details={"name": row.name, "until": locked, "failures": policy.max_failures},
+                )
+    if locked is not None:
+        raise LockedOut(locked)
+    raise AuthError("wrong user name or password")
+
+
+# A valid Argon2id hash (default parameters) of a random string nobody knows.
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$Ydpm1dxenSTIUnI6PqKpkQ$"
+    "NwF1ujGw+qxXD6c+bHhrsKyxXg49G5ETIEf4AWwsx74"
+)
+
+
+def create_session(
+    session: Session,
+    user: UserInfo,
+    *,
+    idle: dt.timedelta,
+    max_age: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> NewSession:
+    """Open a console session for an authenticated user (the sign-in itself is audited by
+    :func:`authenticate`)."""
+    at = now_or(now)
+    cookie = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    expires = min(at + idle, at + max_age)
+    with unit_of_work(session):
+        # Expired sessions of anyone are swept on every sign-in: the table stays small.
+        session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at <= at))
+        session.add(
+            WebSessionRow(
+                id=_sha256(cookie),
+                user_id=user.id,
+                csrf=csrf,
+                created_at=at,
+                expires_at=expires,
+                last_seen_at=at,
+            )
+        )
+    return NewSession(cookie, LiveSession(user, csrf, expires))
+
+
+def resolve_session(
+    session: Session,
+    cookie: str,
+    *,
+    idle: dt.timedelta,
+    max_age: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> LiveSession | None:
+    """The live session behind a cookie (its expiry slides forward), or None."""
+    at = now_or(now)
+    if not cookie or len(cookie) > 200:
+        return None
+    with unit_of_work(session):
+        row = session.get(WebSessionRow, _sha256(cookie))
+        if row is None:
+            return None
+        user = session.get(UserRow, row.user_id)
+        if row.expires_at <= at or user is None or user.disabled:
+            session.delete(row)
+            return None
+        if at - row.last_seen_at >= TOUCH_EVERY:
+            row.last_seen_at = at
+            row.expires_at = min(at + idle, row.created_at + max_age)
+        return LiveSession(_user_info(user), row.csrf, row.expires_at)
+
+
+def end_session(session: Session, cookie: str) -> bool:
+    """Sign out (audited ``auth.logout``); False when the session was already gone."""
+    if not cookie or len(cookie) > 200:
+        return False
+    with unit_of_work(session):
+        row = session.get(WebSessionRow, _sha256(cookie))
+        if row is None:
+            return False
+        user = session.get(UserRow, row.user_id)
+        if user is not None:
+            actor = Actor(user.name, user.role)
+            append(session, actor, "auth.logout", f"user:{user.id}")
+        session.delete(row)
+    return True
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+def create_token(
+    session: Session,
+    actor: Actor,
+    name: str,
+    role: str | Role,
+    *,
+    expires_days: int,
+    now: dt.datetime | None = None,
+) -> NewToken:
+    """A new bearer token (audited ``token.create``).  The secret is returned once only."""
+    name = _check_name(name, "token name")
+    r = _role(role, frozenset(Role), "token")
+    if not 1 <= expires_days <= MAX_TOKEN_DAYS:
+        raise ServiceError(f"token expiry: 1..{MAX_TOKEN_DAYS} days, got {expires_days}")
+    at = now_or(now)
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with unit_of_work(session):
+        if session.scalar(select(ApiTokenRow.id).where(ApiTokenRow.name == name)) is not None:
+            raise Conflict(f"token {name!r} already exists")
+        row = ApiTokenRow(
+            name=name,
+            role=r.value,
+            token_hash=_sha256(secret),
+            expires_at=at + dt.timedelta(days=expires_days),
+            created_at=at,
+            created_by=actor.name,
+        )
+        session.add(row)
+        session.flush()
+        append(
+            session,
+            actor,
+            "token.create",
+            f"token:{row.id}",
+            details={"name": name, "role": r, "expires_at": row.expires_at},
+        )
+    return NewToken(_token_info(row), secret)
+
+
+def resolve_token(
+    session: Session, secret: str, *, now: dt.datetime | None = None
+) -> TokenInfo | None:
+    """The live token with this secret, or None (unknown, expired or revoked)."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        return None
+    row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == _sha256(secret)))
+    if row is None or row.revoked_at is not None or row.expires_at <= now_or(now):
+        return None
+    return _token_info(row)
+
+
+def list_tokens(
+    session: Session,
+    actor: Actor,
+    *,
+    active: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    now: dt.datetime | None = None,
+) -> list[TokenInfo]:
+    """Tokens, newest first, filtered and paged (audited ``token.list``); never the secrets.
+
+    ``active``: True for live tokens only, False for expired or revoked ones only."""
+    _page(limit, offset)
+    at = now_or(now)
+    stmt = select(ApiTokenRow)
+    live = ApiTokenRow.revoked_at.is_(None) & (ApiTokenRow.expires_at > at)
+    if active is True:
+        stmt = stmt.where(live)
+    elif active is False:
+        stmt = stmt.where(~live)
+    stmt = stmt.order_by(ApiTokenRow.id.desc()).limit(limit).offset(offset)
+    with unit_of_work(session):
+        rows = session.scalars(stmt).all()
+        filters = {"active": active, "limit": limit, "offset": offset}
+        append(session, actor, "token.list", "tokens", details={**filters, "count": len(rows)})
+    return [_token_info(r) for r in rows]
+
+
+def revoke_token(
+    session: Session,
+    actor: Actor,
+    token_id: int,
+    *,
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> TokenInfo:
+    """Revoke a token at once (audited ``token.revoke``); revoking twice is refused."""
+    with unit_of_work(session):
+        row = session.get(ApiTokenRow, token_id)
+        if row is None:
+            raise NotFoundError(f"token {token_id} does not exist")
+        if row.revoked_at is not None:
+            raise Conflict(f"token {row.name!r} is already revoked")
+        row.revoked_at = now_or(now)
+        append(
+            session,
+            actor,
+            "token.revoke",
+            f"token:{row.id}",
+            details={"name": row.name},
+            reason=reason.strip() or None,
+        )
+    return _token_info(row)
