@@ -70,6 +70,10 @@ def test_public_routes_are_few_and_known(api_app: FastAPI) -> None:
         "/api/v1/auth/login",
         "/api/v1/health",
         "/login",
+        "/public",
+        "/public/register",
+        "/public/register.geojson",
+        "/public/register.csv",
     }
     assert public <= allowed_public, f"unexpected public routes: {public - allowed_public}"
 

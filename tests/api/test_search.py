@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from citywatch.api.app import create_app
 from citywatch.api.security import Role
 from citywatch.audit.chain import Actor
+from citywatch.config.retention import RetentionConfig
 from citywatch.config.root import CitywatchConfig, StoreConfig
 from citywatch.services import users
 from citywatch.store.db import make_engine, make_session_factory
+from citywatch.store.types import utcnow
 from tests.api.routes_support import Headers, audit_rows, headers, seeded
-from tests.services.helpers import seed_alerts
+from tests.services.helpers import NOW, seed_alerts
 from tests.store.db_fixtures import _truncate_pg, pg_database_url
 
 __all__ = ["headers", "pg_database_url", "seeded"]
@@ -22,6 +24,19 @@ __all__ = ["headers", "pg_database_url", "seeded"]
 SETUP = Actor("test-setup", "admin")
 
 CASE = "CASE-2025-0042"
+
+
+def _wide_window() -> RetentionConfig:
+    """The seeded reads are dated 2025-06-01: widen the access window so that the searches
+    here reach them (the window itself is tested in tests/api/test_access.py)."""
+    days = (utcnow() - NOW).days + 30
+    return RetentionConfig(access_window_days=days, plate_read_days=days + 1)
+
+
+@pytest.fixture
+def api_config(api_config: CitywatchConfig) -> CitywatchConfig:
+    api_config.retention = _wide_window()
+    return api_config
 
 
 def _plates(client: TestClient, headers: Headers, **body: Any) -> Any:
@@ -159,7 +174,8 @@ def test_searches_on_postgresql(pg_database_url: str, tmp_path: Path) -> None:
         _truncate_pg(engine)
         sessions = make_session_factory(engine)
         config = CitywatchConfig(
-            store=StoreConfig(database_url=pg_database_url, media_dir=tmp_path / "media")
+            store=StoreConfig(database_url=pg_database_url, media_dir=tmp_path / "media"),
+            retention=_wide_window(),
         )
         app = create_app(config, sessions)
         with sessions() as s:

@@ -53,3 +53,11 @@ def test_unreadable_and_non_mapping_files(tmp_path):
     p.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_config(p)
+
+
+def test_the_example_config_in_the_repository_is_valid():
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "citywatch.example.yaml")
+    assert {c.id for c in cfg.cameras} == {"junction-12", "station-hall"}
+    assert cfg.cameras[1].privacy_masks[0].reason

@@ -22,6 +22,14 @@ P = Permission
         (Role.AUDITOR, P.AUDIT_READ, True),
         (Role.AUDITOR, P.ALERTS_READ, False),  # no faces, no plates
         (Role.AUDITOR, P.LIVE_VIEW, False),
+        (Role.SUPERVISOR, P.ACCESS_APPROVE, True),
+        (Role.SUPERVISOR, P.SELF, True),
+        (Role.SUPERVISOR, P.PLATES_SEARCH, False),  # approves, never searches
+        (Role.SUPERVISOR, P.ALERTS_READ, False),
+        (Role.SUPERVISOR, P.AUDIT_READ, False),
+        (Role.INVESTIGATOR, P.ACCESS_APPROVE, False),  # never approves (a second person does)
+        (Role.ADMIN, P.ACCESS_APPROVE, False),
+        (Role.AUDITOR, P.ACCESS_APPROVE, False),
         ("scraper", P.METRICS_READ, True),
         ("scraper", P.SELF, False),
     ],
@@ -34,3 +42,8 @@ def test_no_role_sees_personal_data_and_the_audit_log_at_once():
     personal = {P.ALERTS_READ, P.PLATES_SEARCH, P.LIVE_VIEW, P.WATCHLISTS_READ}
     for role, grants in GRANTS.items():
         assert not (P.AUDIT_READ in grants and grants & personal), role
+
+
+def test_no_role_both_asks_for_and_approves_access_to_old_reads():
+    for role, grants in GRANTS.items():
+        assert not (P.PLATES_SEARCH in grants and P.ACCESS_APPROVE in grants), role

@@ -13,7 +13,7 @@ from citywatch.services.authorisations import (
     live_authorisations,
     revoke_authorisation,
 )
-from citywatch.services.common import ServiceError
+from citywatch.services.common import PermissionDenied, ServiceError
 from tests.services.helpers import ADMIN, NOW, add_authorisation, add_camera, audit_actions
 
 DAY = dt.timedelta(days=1)
@@ -64,12 +64,18 @@ def test_live_window_revoke_and_urgent(session: Session) -> None:
     add_authorisation(session, "W-past", starts=NOW - 10 * DAY, ends=NOW - DAY)
     add_authorisation(session, "W-future", starts=NOW + DAY, ends=NOW + 2 * DAY)
     add_authorisation(session, "W-now")
-    add_authorisation(session, "W-urgent", urgent=True, starts=NOW - 3 * DAY)
-    assert [a.reference for a in live_authorisations(session, NOW)] == ["W-now"]
-    confirm_authorisation(session, ADMIN, "W-urgent", now=NOW)
+    add_authorisation(session, "W-late", urgent=True, starts=NOW - 3 * DAY)
+    add_authorisation(session, "W-urgent", urgent=True, starts=NOW - DAY / 2)
     assert [a.reference for a in live_authorisations(session, NOW)] == ["W-now", "W-urgent"]
+    with pytest.raises(PermissionDenied, match=r"deadline .* has passed"):
+        confirm_authorisation(session, ADMIN, "W-late", now=NOW)
+    confirm_authorisation(session, ADMIN, "W-urgent", now=NOW)
+    live = [a.reference for a in live_authorisations(session, NOW + 2 * DAY)]
+    assert live == ["W-now", "W-urgent"]
     with pytest.raises(ServiceError, match="already confirmed"):
         confirm_authorisation(session, ADMIN, "W-urgent", now=NOW)
+    with pytest.raises(ServiceError, match="not urgent"):
+        confirm_authorisation(session, ADMIN, "W-now", now=NOW)
     with pytest.raises(ServiceError, match="reason"):
         revoke_authorisation(session, ADMIN, "W-now", reason=" ")
     revoke_authorisation(session, ADMIN, "W-now", reason="case closed")

@@ -55,7 +55,7 @@ def test_search_requires_a_case_reference(
 
 
 def test_search_is_audited_with_pattern_and_case(session: Session, ids: dict[str, int]) -> None:
-    rows = search_plate_reads(session, INVESTIGATOR, "ab-12*", case_ref="CASE-2025-001")
+    rows = search_plate_reads(session, INVESTIGATOR, "ab-12*", case_ref="CASE-2025-001", now=NOW)
     assert [r.id for r in rows] == [ids["hit_read"]]
     last = list(entries(session))[-1]
     assert (last.action, last.actor, last.reason) == (
@@ -68,7 +68,7 @@ def test_search_is_audited_with_pattern_and_case(session: Session, ids: dict[str
 
 def test_search_wildcards_and_filters(session: Session, ids: dict[str, int]) -> None:
     def found(pattern: str, **kw: object) -> list[int]:
-        rows = search_plate_reads(session, INVESTIGATOR, pattern, case_ref="C-1", **kw)  # type: ignore[arg-type]
+        rows = search_plate_reads(session, INVESTIGATOR, pattern, case_ref="C-1", now=NOW, **kw)  # type: ignore[arg-type]
         return [r.id for r in rows]
 
     both = [ids["other_read"], ids["hit_read"]]  # newest first
@@ -93,7 +93,8 @@ def test_search_refuses_patterns_that_match_everything(session: Session) -> None
 def test_get_plate_read_is_audited(session: Session, ids: dict[str, int]) -> None:
     with pytest.raises(SearchError):
         get_plate_read(session, INVESTIGATOR, ids["hit_read"], case_ref="")
-    row = get_plate_read(session, INVESTIGATOR, ids["hit_read"], case_ref="C-7")
+    # the seeded reads are dated NOW (2025-06-01): searched "at" NOW they are within the window
+    row = get_plate_read(session, INVESTIGATOR, ids["hit_read"], case_ref="C-7", now=NOW)
     assert isinstance(row, PlateReadRow) and row.plate == "AB123CD"
     last = list(entries(session))[-1]
     assert (last.action, last.reason) == ("plate_read.view", "C-7")

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citywatch.alerts.dispatcher import Dispatcher
-from citywatch.api.console import pages
+from citywatch.api.console import pages, public_pages
 from citywatch.api.hub import EventHub
 from citywatch.api.middleware import (
     SWAGGER_CSP,
@@ -36,6 +36,7 @@ from citywatch.api.middleware import (
     content_security_policy,
 )
 from citywatch.api.routes import (
+    access,
     alerts,
     auth,
     cameras,
@@ -43,6 +44,7 @@ from citywatch.api.routes import (
     health,
     lists,
     metrics,
+    public,
     search,
     uploads,
     users,
@@ -71,9 +73,10 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     lists.router,
     events.router,
     uploads.router,
+    access.router,
 )
 #: Mounted without the prefix (``/metrics`` for Prometheus).
-ROOT_ROUTERS: tuple[APIRouter, ...] = (metrics.router,)
+ROOT_ROUTERS: tuple[APIRouter, ...] = (metrics.router, public.router)
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 
 
@@ -136,6 +139,7 @@ def create_app(
     for router in ROOT_ROUTERS:
         app.include_router(router)
     app.include_router(pages.router)
+    app.include_router(public_pages.router)
     app.mount("/static", StaticFiles(directory=CONSOLE_DIR / "static"), name="static")
 
     _add_error_handlers(app)

@@ -1,9 +1,236 @@
-"""Placeholder until the commands land (issue 3)."""
+"""`citywatch eval faces`, `citywatch eval face-pairs`, `citywatch calibrate faces`.
+
+Thin: load the data, build the live face back ends from the config, call
+:mod:`citywatch.eval`, print with Rich, write JSON / PNG / the model card.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar, cast
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from citywatch.cli.context import CliContext, ctx_of
+from citywatch.config.root import CitywatchConfig
+
+if TYPE_CHECKING:
+    from citywatch.eval.face_data import Layout
+
+T = TypeVar("T")
+
+LayoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--layout",
+        help="auto | aligned (crops already aligned, all one size) | photo (detect faces)",
+    ),
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, help="Inference threads (default: all CPU cores)"),
+]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the flat metrics here")]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write PNG plots into this folder")]
+
+
+def _threads(value: int | None) -> int:
+    return value if value is not None else max(1, os.cpu_count() or 1)
+
+
+def _layout(c: CliContext, value: str) -> Layout:
+    if value not in ("auto", "aligned", "photo"):
+        c.fail(f"--layout must be auto, aligned or photo, got {value!r}")
+    return cast("Layout", value)
+
+
+@contextmanager
+def _progress(c: CliContext, label: str, total: int) -> Iterator[Callable[[int], None]]:
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=c.err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _config(c: CliContext) -> CitywatchConfig:
+    from citywatch.eval.model_card import ModelCardError, ThresholdRefused, apply_model_card
+
+    try:
+        config, _ = apply_model_card(c.config())
+    except (ModelCardError, ThresholdRefused) as err:
+        c.fail(str(err))
+    return config
+
+
+def _run(c: CliContext, what: str, fn: Callable[[], T]) -> T:
+    from citywatch.eval.face_data import FaceDataError
+    from citywatch.vision.faces.registry import FaceBackendError
+
+    try:
+        return fn()
+    except (FaceDataError, FaceBackendError, ValueError) as err:
+        c.fail(f"{what}: {err}")
 
 
 def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
-    return None
+    @eval_app.command("faces")
+    def eval_faces(
+        ctx: typer.Context,
+        identities: Annotated[
+            Path, typer.Option("--identities", help="Folder of <identity>/<image> files")
+        ],
+        json_out: JsonOpt = None,
+        plot: PlotOpt = None,
+        layout: LayoutOpt = "auto",
+        threads: ThreadsOpt = None,
+    ) -> None:
+        """Verification (LFW-style 10 folds) and open-set identification on labelled faces.
+
+        Example: citywatch eval faces --identities ../shared/data/faces/identities
+        --json faces.json --plot plots/
+        """
+        from citywatch.eval.common import write_json
+        from citywatch.eval.face_data import FacePipeline, load_identities
+        from citywatch.eval.face_report import print_identity_report, write_identity_plots
+        from citywatch.eval.faces import evaluate_identities
+
+        c = ctx_of(ctx)
+        chosen = _layout(c, layout)
+        data = _run(c, "identities", lambda: load_identities(identities))
+        config = _config(c)
+        pipeline = _run(
+            c, "face models", lambda: FacePipeline.from_config(config, threads=_threads(threads))
+        )
+        with _progress(c, "embedding faces", len(data)) as advance:
+            report = _run(
+                c,
+                str(identities),
+                lambda: evaluate_identities(data, pipeline, layout=chosen, progress=advance),
+            )
+        report.metrics["threads"] = _threads(threads)
+        print_identity_report(c.out, report)
+        if json_out is not None:
+            write_json(json_out, report.metrics)
+            c.err.print(f"metrics written to {json_out}")
+        if plot is not None:
+            files = write_identity_plots(report, plot)
+            c.err.print(f"{len(files)} plots written to {plot}")
+
+    @eval_app.command("face-pairs")
+    def eval_face_pairs(
+        ctx: typer.Context,
+        pairs: Annotated[
+            Path, typer.Option("--pairs", help="CSV with img1,img2,same (paths relative to it)")
+        ],
+        json_out: JsonOpt = None,
+        plot: PlotOpt = None,
+        layout: LayoutOpt = "auto",
+        threads: ThreadsOpt = None,
+    ) -> None:
+        """Verification on labelled photo pairs, face detection included.
+
+        Example: citywatch eval face-pairs
+        --pairs ../shared/data/faces/verification_pairs/pairs_pivot.csv --json pairs.json
+        """
+        from citywatch.eval.common import write_json
+        from citywatch.eval.face_data import FacePipeline, load_pairs
+        from citywatch.eval.face_pairs import evaluate_pairs
+        from citywatch.eval.face_report import print_pairs_report, write_pairs_plots
+
+        c = ctx_of(ctx)
+        chosen = _layout(c, layout)
+        data = _run(c, "pairs", lambda: load_pairs(pairs))
+        config = _config(c)
+        pipeline = _run(
+            c, "face models", lambda: FacePipeline.from_config(config, threads=_threads(threads))
+        )
+        with _progress(c, "embedding photos", len(data.files)) as advance:
+            report = _run(
+                c,
+                str(pairs),
+                lambda: evaluate_pairs(data, pipeline, layout=chosen, progress=advance),
+            )
+        report.metrics["threads"] = _threads(threads)
+        print_pairs_report(c.out, report)
+        if json_out is not None:
+            write_json(json_out, report.metrics)
+            c.err.print(f"metrics written to {json_out}")
+        if plot is not None:
+            files = write_pairs_plots(report, plot, config.faces.threshold)
+            c.err.print(f"{len(files)} plots written to {plot}")
+
+    @calibrate_app.command("faces")
+    def calibrate_faces(
+        ctx: typer.Context,
+        identities: Annotated[
+            Path, typer.Option("--identities", help="Folder of <identity>/<image> files")
+        ],
+        target_fpir: Annotated[
+            float,
+            typer.Option("--target-fpir", min=1e-6, max=0.5, help="False positive rate allowed"),
+        ] = 0.003,
+        card: Annotated[
+            Path | None,
+            typer.Option("--card", help="Model card to write (default: faces.model_card)"),
+        ] = None,
+        json_out: JsonOpt = None,
+        plot: PlotOpt = None,
+        layout: LayoutOpt = "auto",
+        threads: ThreadsOpt = None,
+    ) -> None:
+        """Choose the face threshold for a target FPIR and write it into a model card.
+
+        Example: citywatch calibrate faces --identities ../shared/data/faces/identities
+        --target-fpir 0.003 --card var/model_card.json
+        """
+        from citywatch.eval.common import metrics_table, write_json
+        from citywatch.eval.face_data import FacePipeline, load_identities
+        from citywatch.eval.face_report import print_identity_report, write_identity_plots
+        from citywatch.eval.faces import evaluate_identities
+        from citywatch.eval.model_card import calibrate
+
+        c = ctx_of(ctx)
+        chosen = _layout(c, layout)
+        base = c.config()
+        target = card if card is not None else base.faces.model_card
+        if target is None:
+            c.fail("where should the model card go? give --card PATH or set faces.model_card")
+        data = _run(c, "identities", lambda: load_identities(identities))
+        pipeline = _run(
+            c, "face models", lambda: FacePipeline.from_config(base, threads=_threads(threads))
+        )
+        with _progress(c, "embedding faces", len(data)) as advance:
+            report = _run(
+                c,
+                str(identities),
+                lambda: evaluate_identities(data, pipeline, layout=chosen, progress=advance),
+            )
+        result = _run(c, "calibration", lambda: calibrate(report, target_fpir=target_fpir))
+        print_identity_report(c.out, report)
+        c.out.print(
+            metrics_table(
+                f"Operating point for FPIR {target_fpir:g}",
+                {
+                    "threshold (equitable point)": result.threshold,
+                    "threshold over all searches": result.overall_threshold,
+                    **{f"threshold {k}": v for k, v in result.group_thresholds.items()},
+                    **result.rates,
+                },
+            )
+        )
+        result.save(target)
+        c.err.print(f"model card written to {target}")
+        if json_out is not None:
+            write_json(json_out, {**report.metrics, "threshold": result.threshold})
+        if plot is not None:
+            write_identity_plots(report, plot)

@@ -1,9 +1,184 @@
-"""Placeholder until the commands land (issue 3)."""
+"""`citywatch eval plates` and `citywatch eval plate-clips`: measured plate accuracy.
+
+Both run the configured plate back end through the code live cameras run (the plate stage;
+for clips the whole camera pipeline with motion gate, tracker, voter and hotlist matcher),
+print a Rich table, and write ``--json`` (flat keys) and ``--plot`` PNGs on request.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Literal
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from citywatch.cli.context import CliContext, ctx_of
+
+
+def _progress(c: CliContext) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=c.err,
+        transient=True,
+    )
+
+
+def _formats(c: CliContext, formats: str) -> None:
+    """Override the configured plate formats with a comma-separated list (validated)."""
+    if not formats:
+        return
+    from pydantic import ValidationError
+
+    from citywatch.config.plates import PlatesConfig
+
+    cfg = c.config()
+    try:
+        plates = PlatesConfig.model_validate(
+            {**cfg.plates.model_dump(), "formats": [f.strip() for f in formats.split(",")]}
+        )
+    except ValidationError as err:
+        c.fail(f"--formats {formats!r}: {err.errors()[0]['msg']}")
+    c.use_config(cfg.model_copy(update={"plates": plates}))
 
 
 def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
-    return None
+    """Add ``plates`` and ``plate-clips`` to ``eval_app`` (plates have nothing to calibrate
+    yet: ``calibrate_app`` is left as it is)."""
+
+    @eval_app.command("plates")
+    def eval_plates(
+        ctx: typer.Context,
+        images: Annotated[
+            Path, typer.Option(help="Folder of photos with openalpr-style NAME.txt truth")
+        ],
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the flat metrics here")
+        ] = None,
+        plot: Annotated[Path | None, typer.Option(help="Write PNG plots into this folder")] = None,
+        subset: Annotated[
+            str, typer.Option(help="all, or one stable half of the photos: a or b")
+        ] = "all",
+        formats: Annotated[
+            str, typer.Option(help="Plate formats to use instead of the config's, e.g. SK,CZ,EU")
+        ] = "",
+        errors: Annotated[bool, typer.Option(help="List every plate read wrong")] = False,
+    ) -> None:
+        """Plate reading on still photos: exact_rate, char_accuracy, found_rate, ms_per_image.
+
+        Example: citywatch eval plates --images ../shared/data/plates/images_eu --json eu.json
+        --plot plots/
+        """
+        from citywatch.eval.common import print_metrics, rows_table, write_json
+        from citywatch.eval.plates import (
+            TruthError,
+            evaluate_photos,
+            load_photos,
+            outcome_rows,
+        )
+        from citywatch.vision.plates.stage import build_plate_stage
+
+        c = ctx_of(ctx)
+        if subset not in ("all", "a", "b"):
+            c.fail(f"--subset {subset!r}: expected all, a or b")
+        half: Literal["all", "a", "b"] = subset  # type: ignore[assignment]
+        _formats(c, formats)
+        try:
+            photos = load_photos(images, half)
+        except TruthError as err:
+            c.fail(str(err))
+        cfg = c.config()
+        stage = build_plate_stage(cfg.plates, track=False)
+        with _progress(c) as progress:
+            task = progress.add_task(images.name, total=len(photos))
+            report = evaluate_photos(
+                photos,
+                stage.read_plates,
+                on_photo=lambda _p: progress.advance(task),
+            )
+        metrics = report.metrics(images.name, half)
+        metrics["formats"] = ",".join(cfg.plates.formats)
+        metrics["backend"] = cfg.plates.reader.type
+        if errors:
+            c.out.print(rows_table("plates read wrong", outcome_rows(report)))
+        print_metrics(c.out, f"plates: {images}", metrics)
+        if json_out is not None:
+            write_json(json_out, metrics)
+            c.err.print(f"metrics written to {json_out}", highlight=False)
+        if plot is not None:
+            from citywatch.eval.plate_plots import write_plate_plots
+
+            paths = write_plate_plots(plot, report, name=images.name)
+            c.err.print(f"plots written: {', '.join(str(p) for p in paths.values())}")
+
+    @eval_app.command("plate-clips")
+    def eval_plate_clips(
+        ctx: typer.Context,
+        clips: Annotated[Path, typer.Option(help="Folder of video clips")],
+        ground_truth: Annotated[
+            Path, typer.Option(help="CSV with the columns clip,plate (more are ignored)")
+        ],
+        fps: Annotated[float, typer.Option(help="Frames analysed per second of video")] = 5.0,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the flat metrics here")
+        ] = None,
+        plot: Annotated[Path | None, typer.Option(help="Write PNG plots into this folder")] = None,
+        formats: Annotated[
+            str, typer.Option(help="Plate formats to use instead of the config's, e.g. NL")
+        ] = "",
+        details: Annotated[bool, typer.Option(help="List every clip with its reads")] = False,
+    ) -> None:
+        """Hotlist alerts on clips through the live pipeline: clip_hit_rate, false_alerts,
+        ms_per_frame.  Every true plate is put on the hotlist.
+
+        Example: citywatch eval plate-clips --clips ../shared/data/plates/video_nl/clips
+        --ground-truth ../shared/data/plates/video_nl/per_clip_ground_truth.csv --json nl.json
+        """
+        from citywatch.engine.assemble import Models
+        from citywatch.eval.common import print_metrics, rows_table, write_json
+        from citywatch.eval.plate_clips import evaluate_clips, load_clip_truth, outcome_rows
+        from citywatch.eval.plates import TruthError
+
+        c = ctx_of(ctx)
+        if not 0 < fps <= 60:
+            c.fail(f"--fps {fps}: expected a value in (0, 60]")
+        _formats(c, formats)
+        try:
+            truth = load_clip_truth(ground_truth)
+        except TruthError as err:
+            c.fail(str(err))
+        cfg = c.config()
+        models = Models(cfg)
+        with _progress(c) as progress:
+            task = progress.add_task(clips.name, total=len(truth))
+            try:
+                report = evaluate_clips(
+                    clips,
+                    truth,
+                    cfg,
+                    models,
+                    analyse_fps=fps,
+                    on_clip=lambda _o: progress.advance(task),
+                )
+            except TruthError as err:
+                c.fail(str(err))
+        metrics = report.metrics(clips.name)
+        metrics["formats"] = ",".join(cfg.plates.formats)
+        metrics["analyse_fps"] = fps
+        for o in report.outcomes:
+            if o.problem:
+                c.err.print(f"[yellow]warning:[/] {o.clip}: {o.problem}", highlight=False)
+        if details:
+            c.out.print(rows_table("clips", outcome_rows(report)))
+        print_metrics(c.out, f"plate clips: {clips}", metrics)
+        if json_out is not None:
+            write_json(json_out, metrics)
+            c.err.print(f"metrics written to {json_out}", highlight=False)
+        if plot is not None:
+            from citywatch.eval.plate_plots import plot_clips
+
+            path = plot_clips(plot / f"{clips.name}_clips.png", report, title=str(clips.name))
+            c.err.print(f"plot written: {path}")

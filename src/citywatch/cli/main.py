@@ -14,7 +14,17 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from citywatch.cli import admin, demo, records, scan, serve
+from citywatch.cli import (
+    admin,
+    audit_cmds,
+    authorisation_cmds,
+    demo,
+    evaluate,
+    records,
+    report,
+    scan,
+    serve,
+)
 from citywatch.cli.context import CliContext
 from citywatch.engine.platform import CameraStart
 
@@ -31,9 +41,13 @@ app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 admin.register(app)
 records.register(app)
+audit_cmds.register(records.audit)
+authorisation_cmds.register(admin.authorisations)
 scan.register(app)
 demo.register(app)
 serve.register(app)
+report.register(app)
+evaluate.register(app)
 
 
 @app.callback()
@@ -117,7 +131,10 @@ def run(
         c.config_path = config
     if engine != "local":
         c.fail(f"engine {engine!r} is not available in this version; use 'local'")
-    platform = Platform.create(c.config(), c.sessions(), c.actor(), c.err)
+    try:
+        platform = Platform.create(c.config(), c.sessions(), c.actor(), c.err)
+    except ValueError as err:  # a broken model card or a refused face threshold
+        c.fail(str(err))
     starts = platform.register_cameras()
     eng = platform.build_engine()
     _print_starts(c, starts)

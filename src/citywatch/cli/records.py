@@ -159,6 +159,7 @@ def plates_search(
                 since=_utc(since),
                 until=_utc(until),
                 limit=limit,
+                window=c.config().retention.access_window,
             )
             table = Table(title=f"plate reads matching {pattern!r} ({len(rows)})")
             for col in ("id", "plate", "conf", "camera", "first seen (UTC)", "last seen (UTC)"):
@@ -175,23 +176,3 @@ def plates_search(
     except ServiceError as err:
         c.fail(str(err))
     c.out.print(table)
-
-
-@audit.command("verify")
-def audit_verify(ctx: typer.Context) -> None:
-    """Check the hash chain; exits 1 naming the first broken entry.
-
-    Example: citywatch audit verify
-    """
-    from citywatch.audit.chain import verify
-
-    c = ctx_of(ctx)
-    with c.sessions()() as session:
-        result = verify(session)
-    if result.ok:
-        c.out.print(f"[green]audit chain intact[/]: {result.entries} entries")
-        return
-    c.err.print(
-        f"[bold red]audit chain broken[/] at entry {result.first_broken_seq}: {result.problem}"
-    )
-    raise typer.Exit(1)

@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
             load_watchlist_dir,
             scan_videos,
         )
+        from citywatch.eval.model_card import apply_model_card
         from citywatch.services.common import unit_of_work
 
         c = ctx_of(ctx)
@@ -63,7 +64,10 @@ def register(app: typer.Typer) -> None:
         for v in videos:
             if not v.is_file():
                 c.fail(f"video {v} does not exist")
-        cfg = c.config()
+        try:
+            cfg, _point = apply_model_card(c.config())
+        except ValueError as err:  # a broken card or a refused threshold
+            c.fail(str(err))
         models = Models(cfg)
         report = ScanReport()
         try:

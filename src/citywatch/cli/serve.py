@@ -85,7 +85,10 @@ def _start_platform(c: CliContext, hub: EventHub, *, cameras: bool) -> _Platform
     cfg = c.config()
     if not (cameras and cfg.cameras):
         return _Platform(make_embed_faces(Models(cfg), cfg))
-    platform = Platform.create(cfg, c.sessions(), c.actor(), c.err, extra_sinks=[hub])
+    try:
+        platform = Platform.create(cfg, c.sessions(), c.actor(), c.err, extra_sinks=[hub])
+    except ValueError as err:  # a broken model card or a refused face threshold
+        c.fail(str(err))
     embed = make_embed_faces(platform.models, cfg)
     starts = platform.register_cameras()
     engine = platform.build_engine()
@@ -238,7 +241,7 @@ def _read_password(from_stdin: bool) -> str:
 def users_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Sign-in name")],
-    role: Annotated[str, typer.Option(help="admin, operator, investigator or auditor")],
+    role: Annotated[str, typer.Option(help="admin, operator, investigator, auditor or supervisor")],
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
     ] = False,
@@ -316,7 +319,9 @@ def users_disable(
 def tokens_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="What the token is for, e.g. prometheus")],
-    role: Annotated[str, typer.Option(help="admin, operator, investigator, auditor or scraper")],
+    role: Annotated[
+        str, typer.Option(help="admin, operator, investigator, auditor, supervisor or scraper")
+    ],
     expires_days: Annotated[int, typer.Option(help="Days until it expires (1-365)")],
 ) -> None:
     """Create an API token; its secret is printed once and cannot be shown again.

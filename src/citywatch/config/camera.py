@@ -4,7 +4,9 @@ again in the service layer by :mod:`citywatch.policy.register`; here only the sh
 from __future__ import annotations
 
 import datetime as dt
+import math
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -19,6 +21,47 @@ class Purpose(StrEnum):
 class Location(Strict):
     lat: float = Field(ge=-90, le=90, description="WGS84 latitude")
     lon: float = Field(ge=-180, le=180, description="WGS84 longitude")
+
+
+#: A coordinate normalised to the frame: 0 is the left (top) edge, 1 the right (bottom) edge.
+Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+MAX_MASKS = 32
+MAX_MASK_POINTS = 64
+
+
+class PrivacyMask(Strict):
+    """A region of the picture that is never analysed or stored: the window of a home, the
+    entrance of a clinic or a place of worship.  Its pixels are blacked out on every frame
+    before the motion gate and the detectors see it, so nothing can be detected there and no
+    snapshot or live picture shows it."""
+
+    reason: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"\S",
+        description="Why this region is masked (e.g. 'windows of homes, Main St 3-7')",
+    )
+    points: list[tuple[Unit, Unit]] = Field(
+        min_length=3,
+        max_length=MAX_MASK_POINTS,
+        description="Polygon corners as [x, y] in 0..1 of the frame width and height",
+    )
+
+    @field_validator("points")
+    @classmethod
+    def _has_area(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if polygon_area(v) <= 1e-9:
+            raise ValueError("the polygon has no area (its points lie on one line)")
+        return v
+
+
+def polygon_area(points: list[tuple[float, float]]) -> float:
+    """Area of a simple polygon (shoelace formula), in the units of its coordinates."""
+    twice = sum(
+        x1 * y2 - x2 * y1
+        for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True)
+    )
+    return abs(twice) / 2.0 if math.isfinite(twice) else 0.0
 
 
 class CameraConfig(Strict):
@@ -45,6 +88,11 @@ class CameraConfig(Strict):
     )
     approved_on: dt.date | None = Field(default=None, description="Date the camera was approved")
     operator: str = Field(default="", max_length=200, description="Who runs the camera")
+    privacy_masks: list[PrivacyMask] = Field(
+        default_factory=list,
+        max_length=MAX_MASKS,
+        description="Regions never analysed or stored (blacked out before any analysis)",
+    )
 
     @field_validator("purposes")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -19,6 +20,36 @@ def _default_formats() -> list[PlateFormatName]:
 
 class PlateReaderConfig(Strict):
     type: Literal["rapidocr"] = Field(default="rapidocr", description="Back end name")
+    decoder: Literal["constrained", "greedy"] = Field(
+        default="constrained",
+        description="constrained: decode the recogniser's per-character probabilities "
+        "against the plate formats; greedy: its best guess, repaired by fixed rules",
+    )
+    rec_model: Path | None = Field(
+        default=None,
+        description="A PP-OCR style CTC recogniser (.onnx) to use instead of the one shipped "
+        "in rapidocr-onnxruntime (constrained decoder only)",
+    )
+    rec_keys: Path | None = Field(
+        default=None,
+        description="Its character list, one per line, when the model carries none",
+    )
+    stretches: list[float] = Field(
+        default_factory=lambda: [1.0],
+        min_length=1,
+        max_length=4,
+        description="Read each plate widened by each of these factors and let the reads vote "
+        "(narrow plate fonts read better widened; constrained decoder only)",
+    )
+
+    @field_validator("stretches")
+    @classmethod
+    def _stretches(cls, value: list[float]) -> list[float]:
+        for s in value:
+            if not 0.5 <= s <= 3.0:
+                raise ValueError(f"stretch {s} is outside 0.5..3")
+        return value
+
     threads: int = Field(
         default=1, ge=1, le=64, description="ONNX Runtime intra-op threads per model session"
     )
@@ -68,6 +99,39 @@ class PlateReaderConfig(Strict):
     max_deskew_deg: float = Field(
         default=12.0, ge=1, le=45, description="Largest tilt the deskew step tries"
     )
+
+
+class PlateDetectorConfig(Strict):
+    """Where plates are searched: the reader's own text detector, or a plate detector."""
+
+    type: Literal["text", "yolo"] = Field(
+        default="text",
+        description="text: the reader's text detector; yolo: a YOLO-style plate detector "
+        "(ONNX, from `model`)",
+    )
+    model: Path | None = Field(default=None, description="The YOLO-style plate detector (.onnx)")
+    input_size: int = Field(
+        default=640, ge=64, le=4096, description="Square input side the model expects (px)"
+    )
+    output: Literal["auto", "rows", "columns"] = Field(
+        default="auto",
+        description="Output layout: rows [1, N, 5+K] (cx, cy, w, h, objectness, classes: "
+        "YOLOv5/v7), columns [1, 4+K, N] (cx, cy, w, h, classes: YOLOv8/11), or auto",
+    )
+    score_thresh: float = Field(default=0.35, gt=0, lt=1, description="Smallest plate score")
+    nms_iou: float = Field(default=0.45, gt=0, le=1, description="Overlap merged by NMS")
+    providers: list[str] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"],
+        min_length=1,
+        description="onnxruntime execution providers in order of preference (CUDA, OpenVINO "
+        "... when installed)",
+    )
+
+    @model_validator(mode="after")
+    def _model_for_yolo(self) -> PlateDetectorConfig:
+        if self.type == "yolo" and self.model is None:
+            raise ValueError("plates.detector.type 'yolo' needs plates.detector.model (.onnx)")
+        return self
 
 
 class PlateFilterConfig(Strict):
@@ -147,6 +211,7 @@ class PlateVoteConfig(Strict):
 
 class PlatesConfig(Strict):
     reader: PlateReaderConfig = Field(default_factory=PlateReaderConfig)
+    detector: PlateDetectorConfig = Field(default_factory=PlateDetectorConfig)
     filters: PlateFilterConfig = Field(default_factory=PlateFilterConfig)
     tracker: PlateTrackerConfig = Field(default_factory=PlateTrackerConfig)
     vote: PlateVoteConfig = Field(default_factory=PlateVoteConfig)

@@ -15,6 +15,7 @@ from citywatch.config.base import Strict
 from citywatch.config.camera import CameraConfig
 from citywatch.config.faces import FacesConfig
 from citywatch.config.plates import PlatesConfig
+from citywatch.config.retention import RetentionConfig
 
 
 class ConfigError(ValueError):
@@ -45,6 +46,7 @@ class CitywatchConfig(Strict):
     faces: FacesConfig = Field(default_factory=FacesConfig)
     plates: PlatesConfig = Field(default_factory=PlatesConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from citywatch.engine.pipeline import CameraPipeline
 from citywatch.vision.faces.base import FaceDetector, FaceEmbedder, FaceLandmarker
 from citywatch.vision.faces.registry import build_detector, build_embedder, build_landmarker
 from citywatch.vision.faces.stage import FaceStage
+from citywatch.vision.masks import PrivacyMasker
 from citywatch.vision.motion import MotionGate
 from citywatch.vision.plates.base import PlateDetector, PlateReader
 from citywatch.vision.plates.stage import BACKENDS as PLATE_BACKENDS
@@ -120,5 +121,13 @@ def build_pipeline(
         plate_voter=voter,
         # Plate evidence is stored: blur the faces in it, whether or not faces are analysed.
         redactor=models.face_detector if plate_stage is not None else None,
+        masker=privacy_masker(camera),
         clock=clock,
     )
+
+
+def privacy_masker(camera: CameraConfig) -> PrivacyMasker | None:
+    """The camera's privacy masks, or None when it has none."""
+    if not camera.privacy_masks:
+        return None
+    return PrivacyMasker([m.points for m in camera.privacy_masks])

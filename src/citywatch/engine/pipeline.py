@@ -1,9 +1,13 @@
-"""One camera's analysis: motion gate -> faces -> plates -> track-level decisions.
+"""One camera's analysis: privacy masks -> motion gate -> faces -> plates -> decisions.
 
 The pipeline is built from the camera's config and explicit dependencies (models, gallery,
 tracker factories), holds no globals, and returns :mod:`decisions.types` sightings for the
 service layer.  Which stages exist is decided by policy before construction: a camera that is
 not registered (or not authorised) for faces has no face stage at all.
+
+The camera's privacy masks are blacked out first, on a copy of the frame: every later stage,
+the evidence snapshots and the live view (the worker keeps ``record.frame``) see the masked
+picture only.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from citywatch.decisions.plates import PlateTrackVoter
 from citywatch.decisions.types import FaceMatch, FaceTrackCount, PlateRead, Sighting
 from citywatch.vision.faces.base import FaceDetector
 from citywatch.vision.faces.stage import FaceStage
+from citywatch.vision.masks import PrivacyMasker
 from citywatch.vision.motion import MotionGate
 from citywatch.vision.plates.stage import PlateStage
 from citywatch.vision.record import Frame, FrameRecord, ImageBGR
@@ -41,7 +46,8 @@ class PipelineCounters:
 class CameraPipeline:
     """Stages for one camera.  ``faces``/``face_decider`` are both set or both None; same for
     plates.  ``redactor`` finds faces to blur in plate evidence even on plate-only cameras
-    (detection for redaction, never recognition)."""
+    (detection for redaction, never recognition).  ``masker`` blacks out the camera's
+    privacy masks before anything else looks at the frame."""
 
     camera_id: str
     motion: MotionGate | None
@@ -50,11 +56,19 @@ class CameraPipeline:
     plates: PlateStage | None
     plate_voter: PlateTrackVoter | None
     redactor: FaceDetector | None = None
+    masker: PrivacyMasker | None = None
     clock: Clock = time.time
     counters: PipelineCounters = field(default_factory=PipelineCounters)
 
     def process(self, frame: Frame) -> tuple[FrameRecord, list[Sighting]]:
+        """Analyse one frame.  ``record.frame`` is the masked frame: pass that on (live view),
+        never the input."""
+        t0 = time.perf_counter()
+        if self.masker is not None:
+            frame = self.masker.apply_frame(frame)
         record = FrameRecord(frame=frame)
+        if self.masker is not None:
+            self._time(record, "mask", t0)
         out: list[Sighting] = []
         c = self.counters
         c.frames += 1

@@ -48,10 +48,15 @@ def make_embed_faces(models: Models, config: CitywatchConfig) -> Callable[[Image
     photo and a bystander's face must not be turned into biometrics at all."""
 
     def embed_faces(image: ImageBGR) -> FloatArray:
-        faces = detect_faces(image, models.face_detector, models.landmarker, config.faces)
         dim = models.embedder.dim
+        # Count every face the detector sees, however small or poor: a bystander in the
+        # corner of a portrait makes it a group photo, refused without embedding anyone.
+        seen = len(models.face_detector.detect(image))
+        if seen != 1:
+            return np.zeros((seen, dim), np.float32)
+        faces = detect_faces(image, models.face_detector, models.landmarker, config.faces)
         if len(faces) != 1 or faces.landmarks is None:
-            return np.zeros((len(faces), dim), np.float32)
+            return np.zeros((0, dim), np.float32)  # the one face is not good enough
         return models.embedder.embed(image, faces.landmarks)
 
     return embed_faces
@@ -85,7 +90,14 @@ class Platform:
         *,
         extra_sinks: Sequence[AlertSink] = (),
     ) -> Platform:
-        """``extra_sinks`` get every alert too (the API's live event hub)."""
+        """``extra_sinks`` get every alert too (the API's live event hub).
+
+        The face threshold comes from the model card when one is configured; a looser one is
+        refused unless an override reason is given, and the override is audited."""
+        from citywatch.eval.model_card import apply_and_audit
+
+        config, point = apply_and_audit(config, sessions, actor)
+        log.info("faces: %s", point.describe())
         return cls(
             config=config,
             sessions=sessions,

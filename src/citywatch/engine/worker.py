@@ -32,6 +32,9 @@ class FrameSourceLike(Protocol):
 
 
 class PipelineLike(Protocol):
+    """``process`` returns the frame's record; ``record.frame`` is the picture as analysed
+    (privacy masks applied), the only one the worker passes on."""
+
     def process(self, frame: Frame) -> tuple[FrameRecord, list[Sighting]]: ...
 
     def flush(self) -> list[Sighting]: ...
@@ -175,7 +178,7 @@ class CameraWorker:
 
     def _analyse(self, frame: Frame) -> None:
         try:
-            _, sightings = self._pipeline.process(frame)
+            record, sightings = self._pipeline.process(frame)
         except Exception as err:
             # One bad frame must not stop the camera; the error is kept for its health.
             self.stats.errors += 1
@@ -183,12 +186,15 @@ class CameraWorker:
             log.exception("camera %s: frame %d analysis failed", self.camera_id, frame.index)
             return
         self.stats.analysed += 1
-        self.last_frame = frame  # for the operators' live view; replaced, never kept
+        # The frame as analysed (privacy masks blacked out), never the decoded one: the live
+        # view must not show what the masks hide.  Replaced on each frame, never kept.
+        seen = record.frame
+        self.last_frame = seen
         now = self._clock()
         self.stats.lag_s = max(0.0, now - frame.wall_time)
         self.stats.last_latency_ms = self.stats.lag_s * 1000.0
         if self._on_frame is not None:
-            self._on_frame(frame)
+            self._on_frame(seen)
         self._emit(sightings)
 
     def _emit(self, sightings: list[Sighting]) -> None:

@@ -3,7 +3,9 @@
 Every API route declares one :class:`Permission`; a principal holds one role; a role grants a
 fixed set of permissions.  Duties are separated on purpose: an administrator manages cameras,
 lists and users but cannot search history or review alerts; an auditor reads the audit log and
-statistics but sees no faces and no plates.
+statistics but sees no faces and no plates; a supervisor approves an investigator's request to
+view plate reads older than the access window (a second person: never their own request) and
+sees nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ class Role(StrEnum):
     OPERATOR = "operator"
     INVESTIGATOR = "investigator"
     AUDITOR = "auditor"
+    SUPERVISOR = "supervisor"  # the second person who approves access to old plate reads
     SCRAPER = "scraper"  # a metrics scraper's API token: /metrics and nothing else
 
 
@@ -28,6 +31,7 @@ class Permission(StrEnum):
     ALERTS_REVIEW = "alerts.review"
     ALERTS_SEARCH = "alerts.search"  # history search of alerts, with a case reference
     PLATES_SEARCH = "plates.search"  # history search of plate reads, with a case reference
+    ACCESS_APPROVE = "access.approve"  # approve or deny access to plate reads past the window
     WATCHLISTS_READ = "watchlists.read"
     WATCHLISTS_WRITE = "watchlists.write"
     HOTLISTS_READ = "hotlists.read"
@@ -69,6 +73,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.AUDITOR: frozenset(
         {_P.CAMERAS_READ, _P.AUTHORISATIONS_READ, _P.AUDIT_READ, _P.STATS_READ, _P.SELF}
     ),
+    Role.SUPERVISOR: frozenset({_P.ACCESS_APPROVE, _P.SELF}),
     Role.SCRAPER: frozenset({_P.METRICS_READ}),
 }
 

@@ -1,9 +1,10 @@
-"""Authorisations for face recognition: created, confirmed, revoked (all audited)."""
+"""Authorisations for face recognition: created, confirmed, refused, revoked (all audited)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,19 +13,27 @@ from citywatch.audit.chain import Actor, append
 from citywatch.policy.authorisation import (
     AuthorisationFacts,
     authorisation_is_live,
+    confirmation_deadline,
+    may_confirm,
     may_recognise_faces,
+    may_refuse,
 )
 from citywatch.policy.decision import Decision
 from citywatch.services.cameras import camera_facts
 from citywatch.services.common import (
     NotFoundError,
+    PermissionDenied,
     ServiceError,
     aware,
     now_or,
     require_text,
     unit_of_work,
 )
+from citywatch.store.media import MediaStore
 from citywatch.store.models import AuthorisationRow, CameraRow
+
+if TYPE_CHECKING:
+    from citywatch.services.lifecycle import DeletionReport
 
 
 def authorisation_facts(row: AuthorisationRow) -> AuthorisationFacts:
@@ -114,17 +123,57 @@ def get_authorisation(session: Session, reference: str) -> AuthorisationRow:
 def confirm_authorisation(
     session: Session, actor: Actor, reference: str, *, now: dt.datetime | None = None
 ) -> AuthorisationRow:
-    """Record the written confirmation of an urgent authorisation."""
+    """Record the written confirmation of an urgent authorisation (before its deadline)."""
     at = now_or(now)
     with unit_of_work(session):
         row = get_authorisation(session, reference)
-        if not row.urgent:
-            raise ServiceError(f"authorisation {reference!r} is not urgent: nothing to confirm")
-        if row.confirmed_at is not None:
-            raise ServiceError(f"authorisation {reference!r} was already confirmed")
+        facts = authorisation_facts(row)
+        decision = may_confirm(facts, at)
+        if not decision:
+            raise PermissionDenied(decision.reason)
         row.confirmed_at = at
-        append(session, actor, "authorisation.confirm", f"authorisation:{reference}")
+        append(
+            session,
+            actor,
+            "authorisation.confirm",
+            f"authorisation:{reference}",
+            details={"deadline": confirmation_deadline(facts), "confirmed_at": at},
+        )
     return row
+
+
+def refuse_authorisation(
+    session: Session,
+    media: MediaStore,
+    actor: Actor,
+    reference: str,
+    *,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> DeletionReport:
+    """Record that an urgent authorisation was refused: it is void at once, and every alert,
+    snapshot and watchlist entry made under it is deleted (rows now, files after the commit).
+    The refusal and the counts deleted are one audit entry."""
+    from citywatch.services.lifecycle import delete_files, purge_under
+
+    why = require_text(reason, f"refusing authorisation {reference!r}: a reason")
+    at = now_or(now)
+    with unit_of_work(session):
+        row = get_authorisation(session, reference)
+        decision = may_refuse(authorisation_facts(row), at)
+        if not decision:
+            raise PermissionDenied(decision.reason)
+        row.status = "revoked"
+        deleted = purge_under(session, row)
+        append(
+            session,
+            actor,
+            "authorisation.refuse",
+            f"authorisation:{reference}",
+            details={"deleted": deleted.counts.as_details()},
+            reason=why,
+        )
+    return delete_files(media, deleted, f"authorisation {reference!r}")
 
 
 def revoke_authorisation(

@@ -21,7 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from citywatch.alerts.events import AlertEvent
 from citywatch.audit.chain import Actor, append
 from citywatch.decisions.types import FaceMatch, FaceTrackCount, PlateRead
-from citywatch.policy.authorisation import may_recognise_faces
+from citywatch.policy.authorisation import (
+    authorisation_is_live,
+    covers_camera,
+    may_recognise_faces,
+)
 from citywatch.policy.register import camera_may_analyse
 from citywatch.services.alerts import alert_event
 from citywatch.services.authorisations import authorisation_facts, list_authorisations
@@ -124,6 +128,27 @@ class EventRecorder:
         if not decision.allowed:
             raise PermissionDenied(f"{decision.reason}; sighting not stored")
 
+    def _check_watchlist(self, session: Session, m: FaceMatch) -> None:
+        """The match's watchlist must be bound to an authorisation that is live now and covers
+        this camera: a worker handed a gallery of another camera's watchlists (or an outdated
+        one) stores nothing, even when some other authorisation covers the camera."""
+        cam = session.get(CameraRow, m.camera_id)
+        wl = session.get(WatchlistRow, m.watchlist_id)
+        if cam is None or wl is None:
+            raise NotFoundError(
+                f"camera {m.camera_id!r} / watchlist {m.watchlist_id}: not found; "
+                "sighting not stored"
+            )
+        facts = authorisation_facts(wl.authorisation)
+        if not covers_camera(facts, cam.id, cam.zone):
+            raise PermissionDenied(
+                f"camera {cam.id!r}: watchlist {wl.name!r} is held under authorisation "
+                f"{facts.reference!r}, which does not cover this camera; sighting not stored"
+            )
+        live = authorisation_is_live(facts, self._clock())
+        if not live:
+            raise PermissionDenied(f"watchlist {wl.name!r}: {live.reason}; sighting not stored")
+
     def _existing_alert(self, session: Session, eid: str) -> int | None:
         return session.scalar(select(AlertRow.id).where(AlertRow.event_id == eid))
 
@@ -162,6 +187,7 @@ class EventRecorder:
                     m.watchlist_id,
                 )
                 return None
+            self._check_watchlist(session, m)
             seen_at = from_unix(m.frame_wall_time)
             repeat = self._repeat_of(
                 session, eid, m.camera_id, AlertRow.subject_id == subject.id, seen_at

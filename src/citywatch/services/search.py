@@ -1,5 +1,11 @@
 """Searching plate reads: only with a case reference, always audited.
 
+Reads last seen within the access window (default 90 days) are searched with the case
+reference alone; older ones only under an approved access request of the same investigator for
+the same case (:mod:`citywatch.services.access_requests`).  A search that asks for a period
+before the window without one, or a view of an old read, is refused (403) and the refusal is
+audited; a search without ``since`` stays within the window.
+
 Patterns use ``*`` (any run of characters) and ``?`` (one character); everything else is
 matched literally after the same normalisation as the reads (upper case, no separators).
 """
@@ -9,15 +15,24 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from citywatch.audit.chain import Actor, append
 from citywatch.config.plates import DEFAULT_CONFUSIONS
 from citywatch.decisions.hotlist import HotlistMatcher
+from citywatch.policy.retention import (
+    DEFAULT_ACCESS_WINDOW,
+    AccessGrant,
+    access_cutoff,
+    may_view_read,
+)
+from citywatch.services.access_requests import grant_clause, live_grants, refuse
 from citywatch.services.alerts import subject_filter
-from citywatch.services.common import NotFoundError, ServiceError, aware, unit_of_work
+from citywatch.services.common import NotFoundError, ServiceError, aware, now_or, unit_of_work
 from citywatch.store.models import ALERT_KINDS, AlertRow, CameraRow, PlateReadRow
 from citywatch.vision.plates.formats import plate_key
 
@@ -62,6 +77,68 @@ def _case_ref(case_ref: str | None) -> str:
     return ref
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """Which reads a search may return: the window, widened by the actor's grants for the case."""
+
+    actor: Actor
+    case_ref: str
+    now: dt.datetime
+    window: dt.timedelta
+    cutoff: dt.datetime
+    grants: list[AccessGrant]
+
+    @property
+    def clause(self) -> ColumnElement[bool]:
+        return grant_clause(self.cutoff, self.grants)
+
+    def allows(self, row: PlateReadRow) -> bool:
+        """The pure policy's word on one row (a second guard behind the SQL clause)."""
+        return bool(
+            may_view_read(
+                row.last_seen_at, self.actor.name, self.case_ref, self.grants, self.now, self.window
+            )
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {"window_from": self.cutoff, "access_requests": [g.request_id for g in self.grants]}
+
+
+def _scope(
+    session: Session,
+    actor: Actor,
+    case_ref: str,
+    window: dt.timedelta,
+    now: dt.datetime | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    details: dict[str, Any],
+) -> _Scope:
+    """The reads this search may see; refused (and audited) when it asks for a period before
+    the window without an approved access request for the case."""
+    at = now_or(now)
+    cutoff = access_cutoff(at, window)
+    grants = live_grants(session, actor, case_ref, at)
+    old_since = since is not None and aware(since, "since") < cutoff
+    old_until = until is not None and aware(until, "until") <= cutoff
+    if (old_since or old_until) and not grants:
+        message = (
+            f"plate reads before {cutoff:%Y-%m-%d %H:%M} UTC are older than the "
+            f"{window.days}-day access window: they need an access request for case "
+            f"{case_ref!r} approved by a second person"
+        )
+        raise refuse(
+            session,
+            actor,
+            "plate_read.access_denied",
+            "plate_reads",
+            message,
+            details={**details, "window_from": cutoff},
+            reason=case_ref,
+        )
+    return _Scope(actor, case_ref, at, window, cutoff, grants)
+
+
 def _read_filters(
     stmt: Select[PlateReadRow],
     camera_id: str | None,
@@ -93,8 +170,12 @@ def search_plate_reads(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 1000,
+    window: dt.timedelta = DEFAULT_ACCESS_WINDOW,
+    now: dt.datetime | None = None,
 ) -> list[PlateReadRow]:
-    """Reads whose plate matches ``pattern`` (newest first), audited with pattern and case."""
+    """Reads whose plate matches ``pattern`` (newest first), audited with pattern and case.
+
+    Reads older than ``window`` only under an approved access request (see the module)."""
     ref = _case_ref(case_ref)
     norm = normalise_pattern(pattern)
     literal = sum(1 for ch in norm if ch not in "*?")
@@ -106,8 +187,20 @@ def search_plate_reads(
     if not 1 <= limit <= MAX_RESULTS:
         raise SearchError(f"limit must be 1..{MAX_RESULTS}, got {limit}")
     like = like_pattern(norm)
+    asked: dict[str, Any] = {
+        "pattern": pattern,
+        "normalised": norm,
+        "camera_id": camera_id,
+        "zone": zone,
+        "since": since,
+        "until": until,
+        "limit": limit,
+    }
+    scope = _scope(session, actor, ref, window, now, since, until, asked)
     stmt = _read_filters(
-        select(PlateReadRow).where(PlateReadRow.plate.like(like, escape=LIKE_ESCAPE)),
+        select(PlateReadRow)
+        .where(PlateReadRow.plate.like(like, escape=LIKE_ESCAPE))
+        .where(scope.clause),
         camera_id,
         zone,
         since,
@@ -115,35 +208,56 @@ def search_plate_reads(
     )
     stmt = stmt.order_by(PlateReadRow.last_seen_at.desc(), PlateReadRow.id.desc()).limit(limit)
     with unit_of_work(session):
-        rows = list(session.scalars(stmt))
+        rows = [r for r in session.scalars(stmt) if scope.allows(r)]
         append(
             session,
             actor,
             "plate_read.search",
             f"plates:{norm}",
-            details={
-                "pattern": pattern,
-                "normalised": norm,
-                "camera_id": camera_id,
-                "zone": zone,
-                "since": since,
-                "until": until,
-                "limit": limit,
-                "results": len(rows),
-            },
+            details={**asked, **scope.details(), "results": len(rows)},
             reason=ref,
         )
     return rows
 
 
-def get_plate_read(session: Session, actor: Actor, read_id: int, *, case_ref: str) -> PlateReadRow:
-    """One plate read, audited with the case reference."""
+def get_plate_read(
+    session: Session,
+    actor: Actor,
+    read_id: int,
+    *,
+    case_ref: str,
+    window: dt.timedelta = DEFAULT_ACCESS_WINDOW,
+    now: dt.datetime | None = None,
+) -> PlateReadRow:
+    """One plate read, audited with the case reference; an old one only under an approved
+    access request for the case (a refusal is audited)."""
     ref = _case_ref(case_ref)
+    at = now_or(now)
     with unit_of_work(session):
         row = session.get(PlateReadRow, read_id)
         if row is None:
             raise NotFoundError(f"plate read {read_id} does not exist")
-        append(session, actor, "plate_read.view", f"plate_read:{read_id}", reason=ref)
+        grants = live_grants(session, actor, ref, at)
+        verdict = may_view_read(row.last_seen_at, actor.name, ref, grants, at, window)
+        if verdict:
+            append(
+                session,
+                actor,
+                "plate_read.view",
+                f"plate_read:{read_id}",
+                details={"access_requests": [g.request_id for g in grants]} if grants else None,
+                reason=ref,
+            )
+    if not verdict:
+        raise refuse(
+            session,
+            actor,
+            "plate_read.access_denied",
+            f"plate_read:{read_id}",
+            f"plate read {read_id}: {verdict.reason}",
+            details={"window_from": access_cutoff(at, window)},
+            reason=ref,
+        )
     return row
 
 
@@ -180,9 +294,12 @@ def search_plate_reads_fuzzy(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 1000,
+    window: dt.timedelta = DEFAULT_ACCESS_WINDOW,
+    now: dt.datetime | None = None,
 ) -> list[tuple[PlateReadRow, int]]:
     """Reads within ``max_distance`` edits of ``plate`` (OCR confusions such as ``O``/``0`` are
-    free, as in hotlist matching): ``(read, edits)``, newest first, audited with the case."""
+    free, as in hotlist matching): ``(read, edits)``, newest first, audited with the case.
+    Reads older than ``window`` only under an approved access request."""
     ref = _case_ref(case_ref)
     key = plate_key(plate)
     if not 0 <= max_distance <= MAX_FUZZY_DISTANCE:
@@ -204,10 +321,23 @@ def search_plate_reads_fuzzy(
         for p in _fuzzy_likes(key, max_distance, confusable)
     ]
     length = func.length(PlateReadRow.plate)
+    asked: dict[str, Any] = {
+        "pattern": plate,
+        "normalised": key,
+        "fuzzy": True,
+        "max_distance": max_distance,
+        "camera_id": camera_id,
+        "zone": zone,
+        "since": since,
+        "until": until,
+        "limit": limit,
+    }
+    scope = _scope(session, actor, ref, window, now, since, until, asked)
     stmt = _read_filters(
         select(PlateReadRow)
         .where(or_(*likes))
-        .where(length >= len(key) - max_distance, length <= len(key) + max_distance),
+        .where(length >= len(key) - max_distance, length <= len(key) + max_distance)
+        .where(scope.clause),
         camera_id,
         zone,
         since,
@@ -218,7 +348,7 @@ def search_plate_reads_fuzzy(
         out: list[tuple[PlateReadRow, int]] = []
         for row in session.scalars(stmt.limit(MAX_FUZZY_CANDIDATES)):
             hit = matcher.match(row.plate)
-            if hit is not None:
+            if hit is not None and scope.allows(row):
                 out.append((row, hit.distance))
                 if len(out) >= limit:
                     break
@@ -227,18 +357,7 @@ def search_plate_reads_fuzzy(
             actor,
             "plate_read.search",
             f"plates:{key}",
-            details={
-                "pattern": plate,
-                "normalised": key,
-                "fuzzy": True,
-                "max_distance": max_distance,
-                "camera_id": camera_id,
-                "zone": zone,
-                "since": since,
-                "until": until,
-                "limit": limit,
-                "results": len(out),
-            },
+            details={**asked, **scope.details(), "results": len(out)},
             reason=ref,
         )
     return out

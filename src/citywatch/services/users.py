@@ -33,7 +33,9 @@ MAX_PASSWORD = 1024  # hashing a megabyte of "password" is a denial of service
 MAX_TOKEN_DAYS = 365
 MAX_LIST = 1000
 TOKEN_PREFIX = "cwt_"  # noqa: S105  (a marker, not a secret)
-USER_ROLES = frozenset({Role.ADMIN, Role.OPERATOR, Role.INVESTIGATOR, Role.AUDITOR})
+USER_ROLES = frozenset(
+    {Role.ADMIN, Role.OPERATOR, Role.INVESTIGATOR, Role.AUDITOR, Role.SUPERVISOR}
+)
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 #: Sliding expiry is written at most this often, not on every request.
 TOUCH_EVERY = dt.timedelta(seconds=30)

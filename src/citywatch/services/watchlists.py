@@ -1,5 +1,9 @@
 """Watchlists: bound to an authorisation; subjects enrolled from photos with exactly one face.
 
+A watchlist can be created and filled only while its authorisation is scheduled or live, and
+only up to its size limit (``max_subjects``).  When the authorisation ends, the lifecycle sweep
+(:mod:`citywatch.services.lifecycle`) destroys its subjects, embeddings and photos.
+
 A photo with no face, or with several (bystanders), is refused and nothing of it is stored.
 The gallery a camera worker loads holds only subjects of watchlists whose authorisation is live
 and covers that camera.
@@ -21,6 +25,7 @@ from citywatch.policy.authorisation import (
     authorisation_is_live,
     covers_camera,
     may_recognise_faces,
+    may_use_for_watchlists,
 )
 from citywatch.services.authorisations import authorisation_facts, get_authorisation
 from citywatch.services.cameras import camera_facts
@@ -115,20 +120,23 @@ class GalleryData:
         )
 
 
-def _get_watchlist(session: Session, name: str) -> WatchlistRow:
-    row = session.scalar(select(WatchlistRow).where(WatchlistRow.name == name))
+def _get_watchlist(session: Session, name: str, *, for_update: bool = False) -> WatchlistRow:
+    """``for_update``: lock the row (PostgreSQL) so concurrent enrolments cannot both pass the
+    size limit; SQLite serialises writers on its own."""
+    stmt = select(WatchlistRow).where(WatchlistRow.name == name)
+    if for_update:
+        stmt = stmt.with_for_update(of=WatchlistRow)
+    row = session.scalar(stmt)
     if row is None:
         raise NotFoundError(f"watchlist {name!r} does not exist")
     return row
 
 
 def _usable(auth: AuthorisationRow, now: dt.datetime, what: str) -> None:
-    if auth.status != "active":
-        raise PermissionDenied(f"{what}: authorisation {auth.reference!r} is {auth.status}")
-    if now >= auth.ends_at:
-        raise PermissionDenied(
-            f"{what}: authorisation {auth.reference!r} ended at {auth.ends_at.isoformat()}"
-        )
+    """Deny unless the authorisation is scheduled or live (not ended, revoked or void)."""
+    decision = may_use_for_watchlists(authorisation_facts(auth), now)
+    if not decision:
+        raise PermissionDenied(f"{what}: {decision.reason}")
 
 
 def create_watchlist(
@@ -142,11 +150,7 @@ def create_watchlist(
 ) -> WatchlistRow:
     """A watchlist bound to an existing, not revoked, not ended authorisation."""
     wl = require_text(name, "watchlist name")
-    if not 1 <= max_subjects <= MAX_WATCHLIST_SUBJECTS:
-        raise ServiceError(
-            f"watchlist {wl!r}: max_subjects must be 1..{MAX_WATCHLIST_SUBJECTS}, "
-            f"got {max_subjects}"
-        )
+    _check_limit(wl, max_subjects)
     at = now_or(now)
     with unit_of_work(session):
         auth = get_authorisation(session, authorisation_reference)
@@ -164,6 +168,14 @@ def create_watchlist(
             details={"authorisation": auth.reference, "max_subjects": max_subjects},
         )
     return row
+
+
+def _check_limit(wl: str, max_subjects: int) -> None:
+    if not 1 <= max_subjects <= MAX_WATCHLIST_SUBJECTS:
+        raise ServiceError(
+            f"watchlist {wl!r}: max_subjects must be 1..{MAX_WATCHLIST_SUBJECTS}, "
+            f"got {max_subjects}"
+        )
 
 
 def _embedding(label: str, image: ImageBGR, embed_faces: EmbedFaces) -> tuple[FloatArray, str]:
@@ -246,7 +258,7 @@ def enrol_subject(
     saved: list[str] = []
     try:
         with unit_of_work(session):
-            wl = _get_watchlist(session, watchlist_name)
+            wl = _get_watchlist(session, watchlist_name, for_update=True)
             _usable(wl.authorisation, at, f"watchlist {wl.name!r}")
             subject = session.scalar(
                 select(SubjectRow).where(SubjectRow.watchlist_id == wl.id, SubjectRow.name == name)

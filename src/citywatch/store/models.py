@@ -265,7 +265,7 @@ class AuditLogRow(Base):
 
 # --- People and machines that use the API (issue 4) ------------------------------------------
 
-USER_ROLES = ("admin", "operator", "investigator", "auditor")
+USER_ROLES = ("admin", "operator", "investigator", "auditor", "supervisor")
 TOKEN_ROLES = (*USER_ROLES, "scraper")
 
 
@@ -274,7 +274,9 @@ class UserRow(Base):
 
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'operator', 'investigator', 'auditor')", name="role"),
+        CheckConstraint(
+            "role IN ('admin', 'operator', 'investigator', 'auditor', 'supervisor')", name="role"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer(), primary_key=True)
@@ -293,7 +295,8 @@ class ApiTokenRow(Base):
     __tablename__ = "api_tokens"
     __table_args__ = (
         CheckConstraint(
-            "role IN ('admin', 'operator', 'investigator', 'auditor', 'scraper')", name="role"
+            "role IN ('admin', 'operator', 'investigator', 'auditor', 'supervisor', 'scraper')",
+            name="role",
         ),
     )
 
@@ -318,3 +321,36 @@ class WebSessionRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime]
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- Accountability (issue 5) ----------------------------------------------------------------
+
+ACCESS_REQUEST_STATUSES = ("pending", "approved", "denied")
+
+
+class AccessRequestRow(Base):
+    """An investigator's request to view plate reads older than the access window, for one
+    case and one period of reads; usable only once a second person approved it."""
+
+    __tablename__ = "access_requests"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'denied')", name="status"),
+        CheckConstraint("reads_until > reads_from", name="period"),
+        Index("ix_access_requests_requested_by_case_ref", "requested_by", "case_ref"),
+        Index("ix_access_requests_status_requested_at", "status", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text())
+    reads_from: Mapped[dt.datetime]
+    reads_until: Mapped[dt.datetime]
+    requested_by: Mapped[str] = mapped_column(String(200))  # the audit actor's name
+    requested_role: Mapped[str] = mapped_column(String(50))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_role: Mapped[str | None] = mapped_column(String(50))
+    decided_at: Mapped[dt.datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(Text())
+    expires_at: Mapped[dt.datetime | None]  # approved requests: usable until then

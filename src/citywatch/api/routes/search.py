@@ -58,6 +58,7 @@ def search_plates(
             since=body.since,
             until=body.until,
             limit=want,
+            window=config.retention.access_window,
         )
         items = [PlateReadPublic.of(row, distance) for row, distance in found]
     else:
@@ -71,6 +72,7 @@ def search_plates(
             since=body.since,
             until=body.until,
             limit=want,
+            window=config.retention.access_window,
         )
         items = [PlateReadPublic.of(row) for row in rows]
     page = items[body.offset : want]
@@ -104,11 +106,18 @@ def plate_read_snapshot(
     read_id: Annotated[int, Path(ge=1, le=2**62)],
     case_ref: Annotated[str, Query(min_length=1, max_length=200, pattern=r"\S")],
     session: DbSession,
+    config: Config,
     media: Annotated[MediaStore, Depends(get_media)],
     principal: Annotated[Principal | None, Depends(requires(Permission.PLATES_SEARCH))],
 ) -> Response:
     """The evidence picture of one plate read (audited with the case reference)."""
-    row = search.get_plate_read(session, actor_of(principal), read_id, case_ref=case_ref)
+    row = search.get_plate_read(
+        session,
+        actor_of(principal),
+        read_id,
+        case_ref=case_ref,
+        window=config.retention.access_window,
+    )
     if not row.snapshot_path:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"plate read {read_id} has no snapshot")
     return jpeg_response(media, row.snapshot_path, f"plate read {read_id} snapshot")

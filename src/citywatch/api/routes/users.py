@@ -24,8 +24,8 @@ Admin = Annotated[Principal | None, Depends(requires(Permission.USERS_MANAGE))]
 Limit = Annotated[int, Query(ge=1, le=users.MAX_LIST, description="Page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")]
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
-UserRole = Literal["admin", "operator", "investigator", "auditor"]
-TokenRole = Literal["admin", "operator", "investigator", "auditor", "scraper"]
+UserRole = Literal["admin", "operator", "investigator", "auditor", "supervisor"]
+TokenRole = Literal["admin", "operator", "investigator", "auditor", "supervisor", "scraper"]
 NAME_PATTERN = r"^[A-Za-z0-9._@-]{1,100}$"
 
 

@@ -62,6 +62,12 @@ def _similarity(src: F64, dst: F64) -> tuple[F64, F64]:
     return c * r, mean_d - c * r @ mean_s
 
 
+def similarity_transform(src: F64, dst: F64) -> tuple[F64, F64]:
+    """Least-squares similarity taking (K, 2) points ``src`` onto ``dst``:
+    ``dst ~ src @ M.T + t``."""
+    return _similarity(np.asarray(src, np.float64), np.asarray(dst, np.float64))
+
+
 def _chip_details(points: F64, size: int, padding: float) -> tuple[Rect, float]:
     """dlib's chip_details(from_points, to_points, dims): the image rectangle and angle."""
     template = (padding + TEMPLATE_5) / (2 * padding + 1) * size

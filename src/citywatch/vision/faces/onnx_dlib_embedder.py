@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from citywatch.vision.faces.chips import extract_chips
+from citywatch.vision.faces.onnx_session import no_spinning
+from citywatch.vision.faces.onnx_session import pick_providers as _pick_providers
 from citywatch.vision.record import FloatArray, ImageBGR
 
 log = logging.getLogger(__name__)
@@ -30,22 +32,6 @@ CHIP_PADDING = 0.25
 
 class EmbedderSetupError(RuntimeError):
     """The ONNX model or onnxruntime could not be loaded."""
-
-
-def _pick_providers(wanted: list[str] | None, available: list[str]) -> list[str]:
-    """The requested providers that this onnxruntime build has, in order, CPU always last."""
-    if not wanted:
-        return ["CPUExecutionProvider"]
-    picked = [p for p in wanted if p in available and p != "CPUExecutionProvider"]
-    missing = [p for p in wanted if p not in available]
-    if missing:
-        log.warning(
-            "onnxruntime providers %s not available (have %s); using %s",
-            missing,
-            available,
-            [*picked, "CPUExecutionProvider"],
-        )
-    return [*picked, "CPUExecutionProvider"]
 
 
 class OnnxDlibEmbedder:
@@ -84,6 +70,8 @@ class OnnxDlibEmbedder:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads > 1:
+            no_spinning(opts)
         chosen = _pick_providers(providers, ort.get_available_providers())
         try:
             self._session = ort.InferenceSession(str(path), opts, providers=chosen)
@@ -127,8 +115,10 @@ class OnnxDlibEmbedder:
         if lm.shape[0] == 0:
             return np.zeros((0, self.dim), np.float32)
         chips = extract_chips(image, lm, size=CHIP_SIZE, padding=CHIP_PADDING)
-        desc = self.raw_descriptors(chips)
-        if self._flip:
-            desc = (desc + self.raw_descriptors(chips[:, :, ::-1])) / np.float32(2)
+        if self._flip:  # mirrored chips ride in the same batches as the originals
+            both = self.raw_descriptors(np.concatenate([chips, chips[:, :, ::-1]]))
+            desc = (both[: len(chips)] + both[len(chips) :]) / np.float32(2)
+        else:
+            desc = self.raw_descriptors(chips)
         norms = np.linalg.norm(desc, axis=1, keepdims=True)
         return (desc / np.maximum(norms, 1e-12)).astype(np.float32)

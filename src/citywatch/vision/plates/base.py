@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from citywatch.vision.plates.formats import Candidate, PlateFormat
 from citywatch.vision.record import Detections, FloatArray, ImageBGR
 
 
@@ -31,3 +33,14 @@ class WindowRefiner(Protocol):
     each enlarged to a working size, for the text lines inside them."""
 
     def refine(self, image: ImageBGR, windows: FloatArray) -> Detections: ...
+
+
+@runtime_checkable
+class FormatReader(Protocol):
+    """Optional reader capability: read each box straight into plate candidates for
+    ``formats``, best first (format-constrained decoding of the recogniser's probabilities
+    instead of fixing its best guess afterwards).  One list per box, empty when nothing fits."""
+
+    def read_formatted(
+        self, image: ImageBGR, xyxy: FloatArray, formats: Sequence[PlateFormat]
+    ) -> list[list[Candidate]]: ...

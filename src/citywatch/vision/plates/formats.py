@@ -12,14 +12,21 @@ each layout of the requested formats, and repairs what a layout makes certain: a
 letter must stand becomes ``O``, an ``S`` where a digit must stand becomes ``5`` (the confusion
 tables below).  It may also drop up to two surplus characters: at the start (the blue EU band's
 country code), at the end, or at an emblem slot.  Each repair lowers the candidate's score.
-Generic formats (``EU``, ``US``) fix nothing: they only say which lengths and mixes are plates.
+Generic formats (``EU``) fix nothing: they only say which lengths and mixes are plates.  A
+format may have both: layouts, and a generic rule that is used at a lower weight (``fallback``)
+when no layout fits (``US``: the states' serial formats, then any 5-8 letters and digits).
+
+With ``alternatives`` (what else the recogniser saw at each character, with its probability
+relative to the character read) a repair is scored by that probability instead of a fixed
+penalty: a ``G`` where a digit must stand becomes ``6`` only as far as the recogniser itself
+found ``6`` likely there (see :mod:`citywatch.vision.plates.decode`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import product
 from types import MappingProxyType
@@ -59,6 +66,12 @@ LOWERCASE_PENALTY = 0.85  # per lower-case letter in the raw read (plates are up
 RANK_PENALTY = 0.98  # per place a format stands later in the caller's list
 MAX_TRIM = 2
 MAX_REPAIRS = 2  # fixes plus dropped characters: beyond this a fit is a guess
+TABLE_PRIOR = 0.2  # with alternatives: least weight of a repair the confusion tables list
+MIN_ALTERNATIVE = 0.02  # with alternatives: a repair less likely than this is no repair
+
+#: Per character of a cleaned read: other symbols the recogniser saw there, each with its
+#: probability relative to the character read (which itself counts 1.0).
+Alternatives = Sequence[Mapping[str, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +82,10 @@ class Layout:
     classes: str  # "L", "D" or "A" per character
     boundaries: frozenset[int]  # index i: a boundary before character i
     emblems: frozenset[int]  # index i: an emblem slot before character i
+    weight: float = 1.0  # how common this layout is within its format (the most common: 1)
 
     @classmethod
-    def parse(cls, spec: str) -> Layout:
+    def parse(cls, spec: str, weight: float = 1.0) -> Layout:
         if not _LAYOUT_RE.match(spec):
             raise ValueError(f"plate layout {spec!r}: only L, D, A, '-' and '*' are allowed")
         classes: list[str] = []
@@ -86,7 +100,9 @@ class Layout:
                 boundaries.add(len(classes))
                 if ch == "*":
                     emblems.add(len(classes))
-        return cls(spec, "".join(classes), frozenset(boundaries), frozenset(emblems))
+        if not 0.0 < weight <= 1.0:
+            raise ValueError(f"plate layout {spec!r}: weight must be in (0, 1], got {weight}")
+        return cls(spec, "".join(classes), frozenset(boundaries), frozenset(emblems), weight)
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -101,10 +117,12 @@ class PlateFormat:
     layouts: tuple[Layout, ...] = ()
     prior: float = 1.0  # how far a fit to this format is trusted, relative to others
     letters: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # letters this format uses
-    min_len: int = 0  # generic formats only
+    min_len: int = 0  # the generic rule: lengths and mixes that are plates
     max_len: int = 0
     need_letter: bool = False
     need_digit: bool = False
+    fallback: float = 0.0  # with layouts: weight of the generic rule (0 = layouts only)
+    trim: float = 1.0  # extra weight per character dropped (US plates carry no country band)
 
     @property
     def generic(self) -> bool:
@@ -135,6 +153,29 @@ _NL_SIDECODES = (
     "LL-DD-DD", "DD-DD-LL", "DD-LL-DD", "LL-DD-LL", "LL-LL-DD", "DD-LL-LL", "DD-LLL-D",
     "D-LLL-DD", "LL-DDD-L", "L-DDD-LL", "LLL-DD-L", "L-DD-LLL", "D-LL-DDD", "DDD-LL-D",
 )  # fmt: skip
+
+# Standard-issue passenger serials of the US states and DC (public state formats), with an
+# emblem slot where letters and digits change (the Texas star, Missouri's sticker, Alaska's
+# flag stand there and read as a character), each with how many of the 751 plates of 51 states in the
+# development set crops_us have that shape.  A layout weighs (count / most common) ** 1/3,
+# at least US_RARE: a rare shape still wins on a clear read, but not on a doubtful repair.
+_US_SERIALS = (
+    ("DDD*LLL", 137), ("LLL*DDD", 107), ("LLL*DDDD", 67), ("LL*DDDD", 27), ("DDDD*LL", 23),
+    ("LL*DDD", 20), ("LLL*DD*L", 19), ("D*LLL*DDD", 19), ("L*DDDDDD", 15), ("D*LL*DDD", 13),
+    ("LL*D*L*DDD", 9), ("L*DDD*LL", 8), ("DD*LL*DD", 8), ("D*L*DDDD*L", 5), ("DDD*LL*D", 5),
+    ("D*L*DDDD", 5), ("DDDDD*L", 5), ("LL*D*L*D*L", 4), ("D*LLL*DD", 4), ("D*LL*DDDD", 3),
+    ("DD*L*DDD*L", 2), ("L*DD*LLL", 2), ("LLLL*DD", 1), ("DD*L*DDD", 1), ("LL*DDDDD", 1),
+    ("DDDDDD", 26), ("DDDDDDD", 18),
+)  # fmt: skip
+US_RARE = 0.6
+US_FALLBACK = 0.3  # weight of a US read that fits no serial (vanity plates, old series)
+US_TRIM = 0.3  # extra weight per character dropped at the ends of a US read
+
+
+def _weighted(counts: Sequence[tuple[str, int]], floor: float) -> tuple[Layout, ...]:
+    top = max(n for _, n in counts)
+    return tuple(Layout.parse(spec, max(floor, (n / top) ** (1 / 3))) for spec, n in counts)
+
 
 FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
     {
@@ -182,10 +223,13 @@ FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
             ),
             PlateFormat(
                 "US",
-                "Generic North American: 4-8 letters and digits",
-                prior=0.7,
+                "United States: the states' standard serials (CA 1ABC234, NY ABC-1234, "
+                "MO AB1-C2D ...), else any 4-7 letters and digits",
+                _weighted(_US_SERIALS, US_RARE),
                 min_len=4,
-                max_len=8,
+                max_len=7,
+                fallback=US_FALLBACK,
+                trim=US_TRIM,
             ),
         )
     }
@@ -237,32 +281,52 @@ def resolve(names: Iterable[str]) -> tuple[PlateFormat, ...]:
     return tuple(out)
 
 
-def _fit(text: str, layout: Layout, letters: str) -> tuple[str, int] | None:
-    """Repair ``text`` (same length as ``layout``) to the layout; None when it cannot fit."""
+def _repair(
+    ch: str, cls: str, letters: str, alts: Mapping[str, float] | None
+) -> tuple[str, float] | None:
+    """The symbol of class ``cls`` (``L``/``D``) to stand for ``ch``, and its weight: the
+    confusion tables' choice at :data:`FIX_PENALTY` without alternatives; with them, the most
+    likely symbol of the class the recogniser saw there, at its relative probability (a pair
+    the tables list weighs at least :data:`TABLE_PRIOR`: OCR confuses those even when sure)."""
+    if cls == "L":
+        table = [c for c in LETTER_FOR_DIGIT.get(ch, "") if c in letters]
+    else:
+        digit = DIGIT_FOR_LETTER.get(ch)
+        table = [digit] if digit is not None else []
+    if alts is None:
+        return (table[0], FIX_PENALTY) if table else None
+    best_c, best_w = "", 0.0
+    for c, w in alts.items():
+        fits = (c.isalpha() and c in letters) if cls == "L" else c.isdigit()
+        if fits and w > best_w:
+            best_c, best_w = c, w
+    if table and best_w < TABLE_PRIOR:
+        best_c = max(table, key=lambda c: alts.get(c, 0.0))
+        best_w = TABLE_PRIOR
+    if not best_c or best_w < MIN_ALTERNATIVE:
+        return None
+    return best_c, min(1.0, best_w)
+
+
+def _fit(
+    text: str, layout: Layout, letters: str, alts: Alternatives | None = None
+) -> tuple[str, int, float] | None:
+    """Repair ``text`` (same length as ``layout``) to the layout: (plate, repairs, weight of
+    the repairs); None when it cannot fit."""
     out = []
     fixes = 0
-    for ch, cls in zip(text, layout.classes, strict=True):
-        if cls == "A":
+    weight = 1.0
+    for i, (ch, cls) in enumerate(zip(text, layout.classes, strict=True)):
+        if cls == "A" or (cls == "L" and ch.isalpha()) or (cls == "D" and ch.isdigit()):
             out.append(ch)
-        elif cls == "L":
-            if ch.isalpha():
-                out.append(ch)
-            else:
-                alt = next((c for c in LETTER_FOR_DIGIT.get(ch, "") if c in letters), None)
-                if alt is None:
-                    return None
-                out.append(alt)
-                fixes += 1
-        else:  # "D"
-            if ch.isdigit():
-                out.append(ch)
-            else:
-                digit = DIGIT_FOR_LETTER.get(ch)
-                if digit is None:
-                    return None
-                out.append(digit)
-                fixes += 1
-    return "".join(out), fixes
+            continue
+        fixed = _repair(ch, cls, letters, alts[i] if alts is not None else None)
+        if fixed is None:
+            return None
+        out.append(fixed[0])
+        weight *= fixed[1]
+        fixes += 1
+    return "".join(out), fixes, weight
 
 
 def _trims(m: int, layout: Layout) -> Iterable[tuple[int, int, int | None]]:
@@ -303,22 +367,38 @@ def _layout_score(
     return score * GAP_MISMATCH ** len(inner - layout.boundaries) * MISSING_EVIDENCE**missing
 
 
-def _fit_layouts(text: str, gaps: frozenset[int], fmt: PlateFormat) -> list[Candidate]:
+def _fit_layouts(
+    text: str,
+    gaps: frozenset[int],
+    fmt: PlateFormat,
+    alts: Alternatives | None = None,
+    sure: Sequence[float] | None = None,
+) -> list[Candidate]:
     out = []
     for index, layout in enumerate(fmt.layouts):
         for head, tail, emblem in _trims(len(text), layout):
-            body = text[head : len(text) - tail]
+            keep = list(range(head, len(text) - tail))
             if emblem is not None:
-                body = body[:emblem] + body[emblem + 1 :]
-            fitted = _fit(body, layout, fmt.letters)
+                del keep[emblem]
+            body = "".join(text[k] for k in keep)
+            fitted = _fit(body, layout, fmt.letters, [alts[k] for k in keep] if alts else None)
             if fitted is None:
                 continue
-            plate, fixes = fitted
+            plate, fixes, weight = fitted
             trimmed = head + tail + (emblem is not None)
             if fixes + trimmed > MAX_REPAIRS:
                 continue
+            if fmt.trim < 1.0:
+                # dropping a character the recogniser was sure of costs more in a format
+                # whose plates rarely carry extra marks
+                dropped = [*range(head), *range(len(text) - tail, len(text))]
+                if emblem is not None:
+                    dropped.append(head + emblem)
+                for k in dropped:
+                    certain = sure[k] if sure is not None else 1.0
+                    weight *= fmt.trim + (1.0 - fmt.trim) * (1.0 - certain)
             # a tiny rank term prefers the format's earlier (more common) layouts on a tie
-            score = fmt.prior * FIX_PENALTY**fixes * (1.0 - 1e-4 * index)
+            score = fmt.prior * layout.weight * weight * (1.0 - 1e-4 * index)
             score *= _layout_score(layout, text, head, tail, emblem, gaps)
             out.append(Candidate(plate, fmt.name, score, fixes, trimmed))
     return out
@@ -332,27 +412,55 @@ def _fit_generic(text: str, fmt: PlateFormat) -> list[Candidate]:
     if (fmt.need_letter and not has_letter) or (fmt.need_digit and not has_digit):
         return []
     score = fmt.prior * (1.0 if has_letter and has_digit else 0.6)
+    if not fmt.generic:
+        score *= fmt.fallback
     return [Candidate(text, fmt.name, score)]
 
 
+def _fit_format(
+    text: str,
+    gaps: frozenset[int],
+    fmt: PlateFormat,
+    alts: Alternatives | None,
+    sure: Sequence[float] | None,
+) -> list[Candidate]:
+    if fmt.generic:
+        return _fit_generic(text, fmt)
+    found = _fit_layouts(text, gaps, fmt, alts, sure)
+    if fmt.fallback > 0:
+        found += _fit_generic(text, fmt)
+    return found
+
+
 def normalise(
-    raw: str, formats: Sequence[str | PlateFormat], confidence: float = 1.0
+    raw: str,
+    formats: Sequence[str | PlateFormat],
+    confidence: float = 1.0,
+    alternatives: Alternatives | None = None,
+    sure: Sequence[float] | None = None,
 ) -> list[Candidate]:
     """Every plate reading of ``raw`` that fits one of ``formats``, best first.
 
     ``confidence`` (the OCR score, 0..1) scales every candidate's score.  ``formats`` is in order
     of preference: each later one weighs :data:`RANK_PENALTY` less.  The same text reached through
-    several formats keeps its best score.
+    several formats keeps its best score.  ``alternatives``, one mapping per character of
+    :func:`clean`'s text, lets repairs follow the recogniser's probabilities; ``sure``, the
+    recogniser's probability of each character, makes dropping a sure one cost more.
     """
     fmts = [resolve([f])[0] if isinstance(f, str) else f for f in formats]
     text, gaps = clean(raw)
     if not text:
         return []
+    for name, per_char in (("alternatives", alternatives), ("sure", sure)):
+        if per_char is not None and len(per_char) != len(text):
+            raise ValueError(
+                f"normalise: {len(per_char)} {name} for the {len(text)} characters of {text!r}"
+            )
     lower = sum(ch.islower() and ch.isascii() for ch in raw)
     confidence *= LOWERCASE_PENALTY**lower
     by_text: dict[str, Candidate] = {}
     for rank, fmt in enumerate(fmts):
-        found = _fit_generic(text, fmt) if fmt.generic else _fit_layouts(text, gaps, fmt)
+        found = _fit_format(text, gaps, fmt, alternatives, sure)
         # the caller's order is preference: each later format weighs a little less
         for c in found:
             short = SHORT_PENALTY ** max(0, SHORT_LEN - len(c.text))

@@ -19,8 +19,8 @@ import numpy as np
 
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
 from citywatch.vision.boxes import box_iou
-from citywatch.vision.plates.base import PlateDetector, PlateReader, WindowRefiner
-from citywatch.vision.plates.formats import PlateFormat, best, resolve
+from citywatch.vision.plates.base import FormatReader, PlateDetector, PlateReader, WindowRefiner
+from citywatch.vision.plates.formats import Candidate, PlateFormat, best, resolve
 from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR
 from citywatch.vision.tracking import Tracker
@@ -149,6 +149,20 @@ class PlateStage:
                 owner.append(k)
         return np.asarray(boxes, np.float32).reshape(-1, 4), owner
 
+    def _read(self, image: ImageBGR, boxes: FloatArray) -> list[Candidate | None]:
+        """The best plate candidate of each box (None where nothing fits a format)."""
+        if isinstance(self._reader, FormatReader):
+            found = self._reader.read_formatted(image, boxes, self._formats)
+            out = [c[0] if c else None for c in found]
+        else:
+            out = [best(raw, self._formats, conf) for raw, conf in self._reader.read(image, boxes)]
+        if len(out) != len(boxes):
+            raise RuntimeError(
+                f"plate reader {self._reader.name!r} returned {len(out)} reads "
+                f"for {len(boxes)} boxes"
+            )
+        return out
+
     def read_plates(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
         """Every plate read in ``image`` (or in ``regions`` of it), best ``text_score`` first,
         one per candidate; no tracking.  For stills, evaluation and tests."""
@@ -159,15 +173,8 @@ class PlateStage:
             boxes, owner = coarse.xyxy, list(range(len(coarse)))
         else:
             boxes, owner = self._refine(image, coarse)
-        reads = self._reader.read(image, boxes)
-        if len(reads) != len(boxes):
-            raise RuntimeError(
-                f"plate reader {self._reader.name!r} returned {len(reads)} reads "
-                f"for {len(boxes)} boxes"
-            )
         chosen: dict[int, tuple[float, str, int]] = {}  # candidate -> (score, text, box)
-        for i, (raw, conf) in enumerate(reads):
-            cand = best(raw, self._formats, conf)
+        for i, cand in enumerate(self._read(image, boxes)):
             if cand is None or cand.score < self._filters.min_score:
                 continue
             if owner[i] not in chosen or cand.score > chosen[owner[i]][0]:
@@ -208,15 +215,30 @@ def _with_text(dets: Detections, texts: list[str], scores: list[float]) -> Detec
 
 
 def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader]:
+    """RapidOCR's text detector finds text (or refines a plate detector's boxes); the reader
+    is the CTC recogniser with format-constrained decoding, or RapidOCR's greedy reader."""
+    from citywatch.vision.plates.ppocr import CtcPlateReader, CtcRecogniser
     from citywatch.vision.plates.rapidocr_backend import (
         RapidOcrEngine,
         RapidOcrReader,
         RapidOcrTextDetector,
     )
 
-    engine = RapidOcrEngine.from_config(cfg.reader)
-    detector = RapidOcrTextDetector.from_config(engine, cfg.reader)
-    return detector, RapidOcrReader.from_config(engine, cfg.reader)
+    r = cfg.reader
+    engine = RapidOcrEngine.from_config(r)
+    text = RapidOcrTextDetector.from_config(engine, r)
+    detector: PlateDetector = text
+    if cfg.detector.type == "yolo":
+        from citywatch.vision.plates.yolo import RefinedDetector, YoloPlateDetector
+
+        detector = RefinedDetector(YoloPlateDetector.from_config(cfg.detector), text)
+    reader: PlateReader
+    if r.decoder == "constrained":
+        rec = CtcRecogniser(r.rec_model, keys_path=r.rec_keys, threads=r.threads)
+        reader = CtcPlateReader(rec, pad_x=r.pad_x, pad_y=r.pad_y, stretches=r.stretches)
+    else:
+        reader = RapidOcrReader.from_config(engine, r)
+    return detector, reader
 
 
 BACKENDS: Mapping[str, Callable[[PlatesConfig], tuple[PlateDetector, PlateReader]]] = (

@@ -1,0 +1,209 @@
+"""A PP-OCR style CTC text recogniser run directly with onnxruntime, and the plate reader
+built on it.
+
+By default the model is the PP-OCRv4 recogniser that ships inside the ``rapidocr-onnxruntime``
+wheel (``models/ch_PP-OCRv4_rec_infer.onnx``); any recogniser exported the same way (input
+``[N, 3, 48, W]`` BGR scaled to -1..1, output ``[N, W/8, C]`` probabilities, its character list
+in the model's ``character`` metadata or in a keys file) can be given by path instead.  The
+output becomes :class:`~citywatch.vision.plates.ctc.CharProbs` here, at the edge: nothing else
+sees the model's 6,625-symbol alphabet.
+
+:class:`CtcPlateReader` reads each box at one or more horizontal stretches (US plates use
+narrow fonts the recogniser reads better widened) and decodes the probabilities against the
+plate formats (:func:`~citywatch.vision.plates.ctc.decode`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from citywatch.vision.plates.ctc import ALPHABET, CharProbs, Slot, decode, greedy, slots
+from citywatch.vision.plates.formats import Candidate, PlateFormat
+from citywatch.vision.record import FloatArray, ImageBGR
+
+HEIGHT = 48  # the recogniser's input height
+MIN_WIDTH = 320  # narrower lines are padded to this (as PP-OCR does)
+MAX_WIDTH = 1280
+SEPARATORS = " -.·:_"
+
+
+class RecogniserError(RuntimeError):
+    """The recogniser model cannot be loaded or does not look like a CTC recogniser."""
+
+
+def default_model_path() -> Path:
+    """The PP-OCRv4 recogniser inside the rapidocr-onnxruntime wheel."""
+    try:
+        import rapidocr_onnxruntime
+    except ImportError as err:  # pragma: no cover - depends on the installation
+        raise RecogniserError(
+            "the default plate recogniser ships in the package rapidocr-onnxruntime "
+            f"(pip install rapidocr-onnxruntime==1.4.4), or set plates.reader.rec_model: {err}"
+        ) from err
+    return Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_PP-OCRv4_rec_infer.onnx"
+
+
+def _columns(characters: Sequence[str]) -> tuple[list[list[int]], list[int], list[int]]:
+    """For the model's classes (blank first): the columns of each plate symbol (upper and
+    lower case), of the separators, and of blank."""
+    index: dict[str, list[int]] = {}
+    for i, ch in enumerate(characters):
+        index.setdefault(ch, []).append(i)
+    sym = [index.get(c, []) + (index.get(c.lower(), []) if c.isalpha() else []) for c in ALPHABET]
+    missing = [c for c, cols in zip(ALPHABET, sym, strict=True) if not cols]
+    if missing:
+        raise RecogniserError(f"recogniser alphabet lacks plate symbols {''.join(missing)}")
+    seps = [i for c in SEPARATORS for i in index.get(c, [])]
+    return sym, seps, [0]
+
+
+class CtcRecogniser:
+    """A CTC text recogniser: crops in, :class:`CharProbs` out."""
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        keys_path: Path | None = None,
+        threads: int = 1,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+    ) -> None:
+        import onnxruntime as ort
+
+        path = Path(model_path) if model_path is not None else default_model_path()
+        if not path.is_file():
+            raise RecogniserError(f"plate recogniser model {path} does not exist")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        try:
+            self._session: Any = ort.InferenceSession(str(path), opts, providers=list(providers))
+        except Exception as err:
+            raise RecogniserError(f"plate recogniser model {path}: {err}") from None
+        if keys_path is not None:
+            chars = Path(keys_path).read_text(encoding="utf-8").splitlines()
+        else:
+            meta = self._session.get_modelmeta().custom_metadata_map
+            if "character" not in meta:
+                raise RecogniserError(
+                    f"plate recogniser model {path} has no 'character' metadata; "
+                    "give its keys file (plates.reader.rec_keys)"
+                )
+            chars = meta["character"].splitlines()
+        # PP-OCR: blank first, then the keys, then a space
+        self.characters = ["<blank>", *chars, " "]
+        self._sym, self._sep, _ = _columns(self.characters)
+        self._input = self._session.get_inputs()[0].name
+        self.path = path
+
+    def _tensor(self, crops: Sequence[ImageBGR], stretch: float) -> tuple[FloatArray, list[int]]:
+        widths = []
+        for c in crops:
+            h, w = c.shape[:2]
+            widths.append(min(MAX_WIDTH, max(1, math.ceil(HEIGHT * stretch * w / max(h, 1)))))
+        width = max(MIN_WIDTH, max(widths))
+        batch = np.zeros((len(crops), 3, HEIGHT, width), np.float32)
+        for i, (c, w) in enumerate(zip(crops, widths, strict=True)):
+            img = c if c.ndim == 3 else cv2.cvtColor(c, cv2.COLOR_GRAY2BGR)
+            small = cv2.resize(img, (w, HEIGHT), interpolation=cv2.INTER_LINEAR)
+            batch[i, :, :, :w] = (small.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(2, 0, 1)
+        return batch, widths
+
+    def probabilities(self, crops: Sequence[ImageBGR], *, stretch: float = 1.0) -> list[CharProbs]:
+        """Per crop, the per-step probabilities (steps over the padding dropped).  Crops of
+        similar width are batched together."""
+        out: list[CharProbs | None] = [None] * len(crops)
+        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
+        for start in range(0, len(order), 6):
+            idx = order[start : start + 6]
+            batch, widths = self._tensor([crops[i] for i in idx], stretch)
+            probs = self._session.run(None, {self._input: batch})[0]
+            steps = probs.shape[1]
+            for j, i in enumerate(idx):
+                t = max(1, min(steps, math.ceil(widths[j] * steps / batch.shape[3]) + 1))
+                p = probs[j, :t]
+                chars = np.stack([p[:, cols].sum(axis=1) for cols in self._sym], axis=1)
+                gap = p[:, self._sep].sum(axis=1) if self._sep else np.zeros(t, np.float32)
+                blank = p[:, 0]
+                other = np.clip(1.0 - chars.sum(axis=1) - gap - blank, 0.0, 1.0)
+                out[i] = CharProbs(
+                    chars.astype(np.float32),
+                    blank.astype(np.float32),
+                    gap.astype(np.float32),
+                    other.astype(np.float32),
+                )
+        return [o for o in out if o is not None]
+
+
+def merge_candidates(per_variant: Sequence[Sequence[Candidate]]) -> list[Candidate]:
+    """Candidates of several reads of one box: each text scored by the mean of its score over
+    the reads (0 where a read did not produce it), so a text the reads agree on wins."""
+    if len(per_variant) == 1:
+        return list(per_variant[0])
+    total: dict[str, float] = {}
+    first: dict[str, Candidate] = {}
+    for cands in per_variant:
+        for c in cands:
+            total[c.text] = total.get(c.text, 0.0) + c.score
+            if c.text not in first or c.score > first[c.text].score:
+                first[c.text] = c
+    n = len(per_variant)
+    merged = [
+        Candidate(t, first[t].format, total[t] / n, first[t].fixes, first[t].trimmed) for t in total
+    ]
+    return sorted(merged, key=lambda c: (-c.score, c.text))
+
+
+class CtcPlateReader:
+    """PlateReader and FormatReader: padded crops of the full frame, read at each of
+    ``stretches``, decoded against the plate formats."""
+
+    name = "ctc"
+
+    def __init__(
+        self,
+        recogniser: CtcRecogniser,
+        *,
+        pad_x: float = 0.15,
+        pad_y: float = 0.15,
+        stretches: Sequence[float] = (1.0,),
+    ) -> None:
+        from citywatch.vision.plates.rapidocr_backend import crop_padded
+
+        self._rec = recogniser
+        self._crop = crop_padded
+        self._pad_x, self._pad_y = pad_x, pad_y
+        if not stretches or any(s <= 0 for s in stretches):
+            raise ValueError(f"stretches must be positive, got {list(stretches)}")
+        self._stretches = tuple(stretches)
+
+    def _slots(self, image: ImageBGR, xyxy: FloatArray) -> list[list[list[Slot]]]:
+        """Per stretch, per box: the slots."""
+        boxes = np.asarray(xyxy, np.float32).reshape(-1, 4)
+        crops = [self._crop(image, b, self._pad_x, self._pad_y) for b in boxes]
+        if not crops:
+            return [[] for _ in self._stretches]
+        return [
+            [slots(p) for p in self._rec.probabilities(crops, stretch=s)] for s in self._stretches
+        ]
+
+    def read(self, image: ImageBGR, xyxy: FloatArray) -> list[tuple[str, float]]:
+        """Greedy text and confidence of each box at the first stretch (the plain reading)."""
+        return [greedy(s) for s in self._slots(image, xyxy)[0]]
+
+    def read_formatted(
+        self, image: ImageBGR, xyxy: FloatArray, formats: Sequence[PlateFormat]
+    ) -> list[list[Candidate]]:
+        """Plate candidates of each box, best first (empty when nothing fits a format)."""
+        per_stretch = self._slots(image, xyxy)
+        n = len(per_stretch[0])
+        return [
+            merge_candidates([decode(per_stretch[k][i], formats) for k in range(len(per_stretch))])
+            for i in range(n)
+        ]
