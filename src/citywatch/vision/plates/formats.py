@@ -156,9 +156,10 @@ _NL_SIDECODES = (
 
 # Standard-issue passenger serials of the US states and DC (public state formats), with an
 # emblem slot where letters and digits change (the Texas star, Missouri's sticker, Alaska's
-# flag stand there and read as a character), each with how many of the 751 plates of 51 states in the
-# development set crops_us have that shape.  A layout weighs (count / most common) ** 1/3,
-# at least US_RARE: a rare shape still wins on a clear read, but not on a doubtful repair.
+# flag stand there and read as a character), each with how many of the 751 plates of 51
+# states in the development set crops_us have that shape.  A layout weighs
+# (count / most common) ** 1/3, at least US_RARE: a rare shape still wins on a clear read,
+# but not on a doubtful repair.
 _US_SERIALS = (
     ("DDD*LLL", 137), ("LLL*DDD", 107), ("LLL*DDDD", 67), ("LL*DDDD", 27), ("DDDD*LL", 23),
     ("LL*DDD", 20), ("LLL*DD*L", 19), ("D*LLL*DDD", 19), ("L*DDDDDD", 15), ("D*LL*DDD", 13),
