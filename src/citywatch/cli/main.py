@@ -141,11 +141,13 @@ def run(
     if not eng.runs:
         c.fail("no camera could be started", code=1)
     eng.start()
+    housekeeping = platform.start_housekeeping()
     c.out.print(
         f"[green]running {len(eng.runs)} camera(s)[/]; alerts print here; "
         f"health: citywatch cameras status; stop with Ctrl-C"
     )
     _wait_until_interrupted(eng)
+    housekeeping.stop()
     platform.dispatcher.close()
 
 

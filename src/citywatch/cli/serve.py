@@ -63,11 +63,14 @@ class _Platform:
     embed_faces: Any
     engine: LocalEngine | None = None
     dispatcher: Dispatcher | None = None
+    housekeeping: Any = None  # the retention and authorisation-lifecycle scheduler
 
     def health(self) -> dict[str, Any]:
         return self.engine.snapshot() if self.engine is not None else {}
 
     def stop(self) -> None:
+        if self.housekeeping is not None:
+            self.housekeeping.stop()
         if self.engine is not None:
             self.engine.stop()
         if self.dispatcher is not None:
@@ -84,7 +87,11 @@ def _start_platform(c: CliContext, hub: EventHub, *, cameras: bool) -> _Platform
 
     cfg = c.config()
     if not (cameras and cfg.cameras):
-        return _Platform(make_embed_faces(Models(cfg), cfg))
+        from citywatch.engine.platform import start_housekeeping
+        from citywatch.store.media import MediaStore
+
+        housekeeping = start_housekeeping(cfg, c.sessions(), MediaStore(cfg.store.media_dir))
+        return _Platform(make_embed_faces(Models(cfg), cfg), housekeeping=housekeeping)
     try:
         platform = Platform.create(cfg, c.sessions(), c.actor(), c.err, extra_sinks=[hub])
     except ValueError as err:  # a broken model card or a refused face threshold
@@ -97,7 +104,7 @@ def _start_platform(c: CliContext, hub: EventHub, *, cameras: bool) -> _Platform
             c.err.print(f"[yellow]camera {s.camera.id}:[/] {s.error}", highlight=False)
     engine.start()
     c.out.print(f"[green]{len(engine.runs)} camera(s) running[/]")
-    return _Platform(embed, engine, platform.dispatcher)
+    return _Platform(embed, engine, platform.dispatcher, platform.start_housekeeping())
 
 
 def _settings(

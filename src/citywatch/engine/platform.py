@@ -33,6 +33,8 @@ from citywatch.engine.sink import RecorderSink
 from citywatch.engine.worker import CameraWorker
 from citywatch.services.cameras import RegistrationError, register_camera
 from citywatch.services.events import EventRecorder
+from citywatch.services.lifecycle import LifecycleSweeper
+from citywatch.services.retention import RetentionScheduler
 from citywatch.sources.health import CameraHealth
 from citywatch.sources.pyav import CameraSource
 from citywatch.store.media import MediaStore
@@ -60,6 +62,19 @@ def make_embed_faces(models: Models, config: CitywatchConfig) -> Callable[[Image
         return models.embedder.embed(image, faces.landmarks)
 
     return embed_faces
+
+
+def start_housekeeping(
+    config: CitywatchConfig, sessions: sessionmaker[Session], media: MediaStore
+) -> RetentionScheduler:
+    """The retention sweep and the authorisation lifecycle sweep (lapsed urgent
+    authorisations purged, expired watchlists destroyed), started on the configured schedule."""
+    lifecycle = LifecycleSweeper(sessions, media)
+    scheduler = RetentionScheduler.from_config(
+        config.retention, sessions, media, jobs=[lifecycle.run]
+    )
+    scheduler.start()
+    return scheduler
 
 
 @dataclass
@@ -106,6 +121,9 @@ class Platform:
             dispatcher=build_dispatcher(config.alerts, console, extra_sinks=extra_sinks),
             actor=actor,
         )
+
+    def start_housekeeping(self) -> RetentionScheduler:
+        return start_housekeeping(self.config, self.sessions, self.media)
 
     def register_cameras(self) -> list[CameraStart]:
         """Register every configured camera.  A refused camera (no legal basis, ...) is
