@@ -129,11 +129,77 @@ def test_frames_filter_by_permission_and_send_heartbeats() -> None:
 
     op = asyncio.run(frames(operator))
     assert op[0].startswith("retry: 5000")
-    assert op[1].startswith("id: 1\nevent: alert\ndata: {")
+    assert op[1].startswith("id: ") and "-1\nevent: alert\ndata: {" in op[1]
     assert op[2] == ": heartbeat\n\n"  # the audit-only message was not sent
     assert all("secret" not in f for f in op)
     aud = asyncio.run(frames(auditor))
     assert "event: secret" in aud[1] and all("event: alert" not in f for f in aud)
+
+
+def _drain(sub: Any) -> list[int]:
+    out: list[int] = []
+    while not sub.queue.empty():
+        out.append(sub.queue.get_nowait().data["id"])
+    return out
+
+
+def test_a_returning_subscriber_gets_what_it_missed_once_and_in_order() -> None:
+    async def run() -> dict[str, list[int]]:
+        hub = EventHub(replay_size=3)
+        first = hub.subscribe()
+        for i in range(1, 6):
+            hub.publish(_event(i))
+        await asyncio.sleep(0)  # let the loop deliver
+        seen = _drain(first)
+        assert seen == [1, 2, 3, 4, 5]
+        last_id = f"{hub.epoch}-2"
+        first.close()  # the stream broke after the client had read message 2
+        back = hub.subscribe(last_id)
+        hub.publish(_event(6))
+        await asyncio.sleep(0)
+        # an id from before a server restart; 3 has left the replay buffer (size 3)
+        other_epoch = hub.subscribe("deadbeef-2")
+        garbage = hub.subscribe("not-an-id")
+        fresh = hub.subscribe()
+        return {
+            "back": _drain(back),
+            "restart": _drain(other_epoch),
+            "garbage": _drain(garbage),
+            "fresh": _drain(fresh),
+        }
+
+    got = asyncio.run(run())
+    assert got["back"] == [3, 4, 5, 6]  # 3-5 replayed, then 6 live; nothing twice
+    assert got["restart"] == [4, 5, 6]  # everything still kept
+    assert got["garbage"] == [] and got["fresh"] == []
+
+
+def test_the_stream_resumes_from_last_event_id(
+    api_app: FastAPI, client: TestClient, headers: Headers
+) -> None:
+    hub = EventHub()
+    api_app.state.hub = hub
+    hub.publish(_event(1))
+    hub.publish(_event(2))
+    sent = {**headers(Role.OPERATOR), "Last-Event-ID": f"{hub.epoch}-1"}
+    result: dict[str, Any] = {}
+
+    def listen() -> None:
+        result["r"] = client.get("/api/v1/events/stream", headers=sent)
+
+    t = threading.Thread(target=listen)
+    t.start()
+    deadline = time.monotonic() + 10
+    while hub.stats().subscribers == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    hub.publish(_event(3))
+    hub.close()
+    t.join(10)
+    r = result["r"]
+    assert r.status_code == 200
+    ids = [json.loads(line[6:])["id"] for line in r.text.splitlines() if line.startswith("data: ")]
+    assert ids == [2, 3]
+    assert f"id: {hub.epoch}-2\n" in r.text
 
 
 def test_format_message_hides_media_paths() -> None:

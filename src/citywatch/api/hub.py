@@ -6,6 +6,11 @@ route).  Each subscriber has a bounded queue on its own event loop; an event is 
 ``loop.call_soon_threadsafe``.  A subscriber that cannot keep up loses its *oldest* waiting
 events (fresh alerts matter more than stale ones) and the loss is counted.
 
+A browser whose stream broke reconnects with ``Last-Event-ID``; the hub keeps the last
+``replay_size`` messages and hands a returning subscriber those it missed.  Event ids are
+``<epoch>-<seq>``: the epoch is new for every hub (every server start), so an id from before a
+restart replays everything still kept instead of silently skipping the new messages.
+
 Every message carries the permission a principal needs to receive it, so the stream route can
 filter per subscriber (deny by default).
 """
@@ -15,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +32,7 @@ from citywatch.policy.access import Permission
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 256
+DEFAULT_REPLAY_SIZE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,12 @@ class HubMessage:
     event: str
     data: dict[str, Any]
     permission: Permission = Permission.LIVE_VIEW
+    epoch: str = ""
+
+    @property
+    def event_id(self) -> str:
+        """The SSE ``id``: ``<epoch>-<seq>`` (just the number for a message without epoch)."""
+        return f"{self.epoch}-{self.seq}" if self.epoch else str(self.seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +113,16 @@ class EventHub:
 
     name = "hub"
 
-    def __init__(self, *, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(
+        self, *, queue_size: int = DEFAULT_QUEUE_SIZE, replay_size: int = DEFAULT_REPLAY_SIZE
+    ) -> None:
         if queue_size < 1:
             raise ValueError(f"EventHub: queue_size must be at least 1, got {queue_size}")
+        if replay_size < 0:
+            raise ValueError(f"EventHub: replay_size must be >= 0, got {replay_size}")
         self._queue_size = queue_size
+        self.epoch = secrets.token_hex(4)
+        self._recent: deque[HubMessage] = deque(maxlen=replay_size)
         self._lock = threading.Lock()
         self._subs: list[Subscription] = []
         self._seq = itertools.count(1)
@@ -117,16 +137,33 @@ class EventHub:
     def closed(self) -> bool:
         return self._closed
 
-    def subscribe(self) -> Subscription:
-        """A new subscription on the running event loop (call from async code)."""
+    def subscribe(self, last_event_id: str | None = None) -> Subscription:
+        """A new subscription on the running event loop (call from async code).
+
+        With ``last_event_id`` (the browser's ``Last-Event-ID`` after a broken stream) the
+        kept messages published after that one are queued first, in order, none twice."""
         loop = asyncio.get_running_loop()
         sub = Subscription(self, loop, asyncio.Queue(maxsize=self._queue_size))
         with self._lock:
             if self._closed:
                 sub.closed = True
-            else:
-                self._subs.append(sub)
+                return sub
+            self._subs.append(sub)
+            backlog = self._missed(last_event_id) if last_event_id is not None else []
+        for message in backlog:  # we are on sub.loop: later publishes arrive after these
+            sub._offer(message)
         return sub
+
+    def _missed(self, last_event_id: str) -> list[HubMessage]:
+        """Kept messages after ``last_event_id``; all kept ones for an id of another epoch
+        (the server restarted); none for an id that cannot be read."""
+        epoch, _, seq_text = last_event_id.strip().rpartition("-")
+        if not seq_text.isdigit() or len(seq_text) > 18:
+            return []
+        if epoch != self.epoch:
+            return list(self._recent)
+        last = int(seq_text)
+        return [m for m in self._recent if m.seq > last]
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
@@ -145,7 +182,8 @@ class EventHub:
         with self._lock:
             if self._closed:
                 return
-            message = HubMessage(next(self._seq), event, data, permission)
+            message = HubMessage(next(self._seq), event, data, permission, self.epoch)
+            self._recent.append(message)
             self._published += 1
             subs = list(self._subs)
         for sub in subs:

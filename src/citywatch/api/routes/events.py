@@ -3,7 +3,8 @@
 Each message is ``event: alert`` (or ``alert.reviewed``) with an ``id`` and one line of JSON
 ``data``; a comment line (``: heartbeat``) every few seconds keeps proxies from closing an idle
 stream.  Messages are filtered per subscriber by the permission each carries (deny by default).
-The stream ends when the client goes away or the hub closes (server shutdown).
+The stream ends when the client goes away or the hub closes (server shutdown).  A client that
+reconnects with ``Last-Event-ID`` first gets the messages it missed that the hub still keeps.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def format_message(message: HubMessage) -> str:
         data["snapshot_url"] = f"{API}/alerts/{data.get('id')}/snapshot.jpg"
     data.pop("snapshot_path", None)  # media paths stay on the server
     body = json.dumps(data, separators=(",", ":"), default=str)
-    return f"id: {message.seq}\nevent: {message.event}\ndata: {body}\n\n"
+    return f"id: {message.event_id}\nevent: {message.event}\ndata: {body}\n\n"
 
 
 async def event_frames(
@@ -60,6 +61,12 @@ async def event_frames(
         sub.close()
 
 
+def _last_event_id(request: Request) -> str | None:
+    """The ``Last-Event-ID`` header (browsers send it when they reconnect), bounded."""
+    value = request.headers.get("last-event-id")
+    return value[:64] if value else None
+
+
 @router.get("/stream", response_class=StreamingResponse, responses=SSE)
 async def stream(
     request: Request,
@@ -71,7 +78,7 @@ async def stream(
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no live events on this server")
     heartbeat = float(getattr(request.app.state, "sse_heartbeat_s", DEFAULT_HEARTBEAT_S))
     return StreamingResponse(
-        event_frames(hub.subscribe(), principal, heartbeat),
+        event_frames(hub.subscribe(_last_event_id(request)), principal, heartbeat),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
