@@ -61,3 +61,10 @@ def test_the_example_config_in_the_repository_is_valid():
     cfg = load_config(Path(__file__).resolve().parents[2] / "citywatch.example.yaml")
     assert {c.id for c in cfg.cameras} == {"junction-12", "station-hall"}
     assert cfg.cameras[1].privacy_masks[0].reason
+
+
+def test_the_alert_repeat_window_is_configurable_and_bounded():
+    assert parse_config({}).alerts.repeat_window_s == 120.0
+    assert parse_config({"alerts": {"repeat_window_s": 0}}).alerts.repeat_window_s == 0.0
+    with pytest.raises(ConfigError, match=r"alerts\.repeat_window_s"):
+        parse_config({"alerts": {"repeat_window_s": -5}})

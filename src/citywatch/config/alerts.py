@@ -48,3 +48,13 @@ class AlertsConfig(Strict):
         default=1000, ge=1, le=1_000_000, description="Alerts waiting per sink; oldest dropped"
     )
     retry: RetryConfig = Field(default_factory=RetryConfig, description="Delivery retries")
+    repeat_window_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=86_400,
+        description=(
+            "A new track of a subject or plate already alerted on the same camera within this "
+            "many seconds is stored as a sighting of that alert, not a new alert (0: every track "
+            "alerts)"
+        ),
+    )

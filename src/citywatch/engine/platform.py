@@ -175,6 +175,7 @@ class Platform:
                 hotlist,
                 self.dispatcher.publish,
                 run_id=f"{self.now().timestamp():.0f}" if is_live else "",
+                repeat_window_s=self.config.alerts.repeat_window_s,
             )
             refresher = PipelineRefresher(
                 cam, self.config, self.models, self.sessions, pipeline, refresh_s=refresh_s
