@@ -7,7 +7,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,6 +27,11 @@ from citywatch.cli import (
 )
 from citywatch.cli.context import CliContext
 from citywatch.engine.platform import CameraStart
+
+if TYPE_CHECKING:
+    from citywatch.engine.local import LocalEngine
+    from citywatch.engine.platform import Platform
+    from citywatch.engine.ray_engine import RayEngine
 
 app = typer.Typer(
     name="citywatch",
@@ -116,25 +121,45 @@ def run(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Config file (same as the global -c)")
     ] = None,
-    engine: Annotated[str, typer.Option(help="Engine: 'local' (threads in this process)")] = (
-        "local"
-    ),
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Engine: 'local' (threads in this process) or 'ray' (camera actors on a Ray "
+            "cluster, PostgreSQL store); default: engine.kind of the config"
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster: 'auto' (the cluster `ray start` made here) or HOST:PORT; "
+            "default: engine.ray.address, else a private cluster in this process"
+        ),
+    ] = None,
 ) -> None:
     """Run the cameras of a config file until Ctrl-C.
 
     Example: citywatch run -c citywatch.yaml
+
+    Example (cluster): RAY_AUTH_MODE=token citywatch run -c citywatch.yaml --engine ray
+    --address auto
     """
     from citywatch.engine.platform import Platform
 
     c = _ctx(ctx)
     if config is not None:
         c.config_path = config
-    if engine != "local":
-        c.fail(f"engine {engine!r} is not available in this version; use 'local'")
+    kind = engine or c.config().engine.kind
+    if kind not in ("local", "ray"):
+        c.fail(f"unknown engine {kind!r}; use 'local' or 'ray'")
+    if kind == "local" and address is not None:
+        c.fail("--address is for --engine ray")
     try:
         platform = Platform.create(c.config(), c.sessions(), c.actor(), c.err)
     except ValueError as err:  # a broken model card or a refused face threshold
         c.fail(str(err))
+    if kind == "ray":
+        _run_on_ray(c, platform, address)
+        return
     starts = platform.register_cameras()
     eng = platform.build_engine()
     _print_starts(c, starts)
@@ -147,6 +172,31 @@ def run(
         f"health: citywatch cameras status; stop with Ctrl-C"
     )
     _wait_until_interrupted(eng)
+    housekeeping.stop()
+    platform.dispatcher.close()
+
+
+def _run_on_ray(c: CliContext, platform: Platform, address: str | None) -> None:
+    from citywatch.engine.ray_engine import RayEngineError
+    from citywatch.engine.ray_platform import start_ray
+
+    try:
+        ray_run = start_ray(platform, address)
+    except RayEngineError as err:
+        c.fail(str(err))
+    _print_starts(c, ray_run.starts)
+    for note in ray_run.notes:
+        c.err.print(f"[yellow]{note}[/]")
+    if not ray_run.engine.runs:
+        ray_run.stop()
+        c.fail("no camera could be started", code=1)
+    housekeeping = platform.start_housekeeping()
+    c.out.print(
+        f"[green]running {len(ray_run.engine.runs)} camera(s) on Ray[/]; alerts print here; "
+        f"health: citywatch cameras status; stop with Ctrl-C"
+    )
+    _wait_until_interrupted(ray_run.engine)
+    ray_run.listener.stop()
     housekeeping.stop()
     platform.dispatcher.close()
 
@@ -166,10 +216,7 @@ def _print_starts(c: CliContext, starts: list[CameraStart]) -> None:
     c.out.print(table)
 
 
-def _wait_until_interrupted(eng: object) -> None:
-    from citywatch.engine.local import LocalEngine
-
-    assert isinstance(eng, LocalEngine)
+def _wait_until_interrupted(eng: LocalEngine | RayEngine) -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

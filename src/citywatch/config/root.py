@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, model_validator
 from citywatch.config.alerts import AlertsConfig
 from citywatch.config.base import Strict
 from citywatch.config.camera import CameraConfig
+from citywatch.config.engine import EngineConfig
 from citywatch.config.faces import FacesConfig
 from citywatch.config.plates import PlatesConfig
 from citywatch.config.retention import RetentionConfig
@@ -47,6 +48,7 @@ class CitywatchConfig(Strict):
     plates: PlatesConfig = Field(default_factory=PlatesConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

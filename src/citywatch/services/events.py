@@ -64,10 +64,26 @@ Publish = Callable[[AlertEvent], None]
 
 
 def event_id(
-    kind: str, camera_id: str, track_id: int, first_seen_s: float, run_id: str = ""
+    kind: str,
+    camera_id: str,
+    track_id: int,
+    first_seen_s: float,
+    run_id: str = "",
+    *,
+    content: str = "",
 ) -> str:
-    """Deterministic id of a track-level event (sha256 hex)."""
-    key = f"{kind}|{camera_id}|{track_id}|{first_seen_s:.6f}|{run_id}"
+    """Deterministic id of a track-level event (sha256 hex).
+
+    ``content`` is what the track showed (the plate read, the subject).  With it the id is
+    (kind, camera, media time of the first sighting, run, content) and the tracker's number is
+    left out: a camera worker restarted on another node (a Ray actor) that re-analyses the
+    same footage numbers its tracks afresh, yet must write the same ids, and a different
+    sighting that happens to share the first-seen time still gets its own id because it shows
+    something else.  Without ``content`` the track number is part of the key."""
+    if content:
+        key = f"{kind}|{camera_id}|{first_seen_s:.6f}|{run_id}|{content}"
+    else:
+        key = f"{kind}|{camera_id}|{track_id}|{first_seen_s:.6f}|{run_id}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
@@ -80,6 +96,9 @@ class EventRecorder:
     ``clock``: the time the legal-basis and authorisation checks are made at (tests pin it).
     ``repeat_window_s``: a new track of a subject or plate already alerted on the same camera
     this recently raises no new alert (0 = alert on every track).
+    ``replayable``: key events by what the track showed (subject, plate read) instead of the
+    tracker's number, for workers that may be restarted and re-analyse the same footage (the
+    Ray engine's camera actors): see :func:`event_id`.
     """
 
     def __init__(
@@ -94,6 +113,7 @@ class EventRecorder:
         actor: Actor | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         repeat_window_s: float = 120.0,
+        replayable: bool = False,
     ) -> None:
         self._sessions = session_factory
         self._media = media
@@ -104,9 +124,18 @@ class EventRecorder:
         self._actor = actor or Actor.system("recorder")
         self._clock = clock
         self._repeat_window_s = repeat_window_s
+        self._replayable = replayable
 
     def __repr__(self) -> str:
         return f"EventRecorder(media={self._media!r}, run_id={self._run_id!r})"
+
+    def _key(self, sighting: FaceMatch | PlateRead) -> str:
+        """The content part of the event id ('' = key by track number)."""
+        if not self._replayable:
+            return ""
+        if isinstance(sighting, FaceMatch):
+            return f"subject:{sighting.subject_id}"
+        return f"plate:{sighting.text}"
 
     def _emit(self, event: AlertEvent) -> None:
         try:
@@ -171,7 +200,9 @@ class EventRecorder:
     def record_face_match(self, m: FaceMatch) -> int | None:
         """Store a possible match as a pending alert.  ``None`` when its subject was removed,
         or when the same subject was alerted on this camera within ``repeat_window_s``."""
-        eid = event_id("face", m.camera_id, m.track_id, m.first_seen_s, self._run_id)
+        eid = event_id(
+            "face", m.camera_id, m.track_id, m.first_seen_s, self._run_id, content=self._key(m)
+        )
         with self._sessions() as session:
             found = self._existing_alert(session, eid)
             if found is not None:
@@ -248,8 +279,11 @@ class EventRecorder:
 
     def record_plate_read(self, r: PlateRead) -> tuple[int, int | None]:
         """Store the read; when the hotlist matcher hits, hold it as evidence and alert."""
-        eid = event_id("plate", r.camera_id, r.track_id, r.first_seen_s, self._run_id)
-        hit_eid = event_id("hotlist", r.camera_id, r.track_id, r.first_seen_s, self._run_id)
+        key = self._key(r)
+        eid = event_id("plate", r.camera_id, r.track_id, r.first_seen_s, self._run_id, content=key)
+        hit_eid = event_id(
+            "hotlist", r.camera_id, r.track_id, r.first_seen_s, self._run_id, content=key
+        )
         with self._sessions() as session:
             existing = session.scalar(select(PlateReadRow.id).where(PlateReadRow.event_id == eid))
             if existing is not None:

@@ -1,0 +1,67 @@
+"""How cameras are run: the embedded engine (threads in one process) or Ray (a cluster)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from citywatch.config.base import Strict
+
+
+class RayEngineConfig(Strict):
+    address: str = Field(
+        default="",
+        description="Ray cluster to join: 'auto' (the local `ray start` cluster), HOST:PORT, or "
+        "empty to start a private single-node cluster in this process",
+    )
+    namespace: str = Field(default="citywatch", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    cpus_per_camera: float = Field(
+        default=1.0, gt=0, le=64, description="Ray CPUs reserved by each camera actor"
+    )
+    gpus_per_camera: float = Field(
+        default=0.0,
+        ge=0,
+        le=8,
+        description="Ray GPUs reserved by each camera actor (a fraction shares a GPU); 0 = CPU",
+    )
+    max_restarts: int = Field(
+        default=-1, ge=-1, description="Restarts of a dead camera actor (-1 = without limit)"
+    )
+    max_task_retries: int = Field(
+        default=-1, ge=-1, description="Retries of a call to an actor that died (-1 = no limit)"
+    )
+    health_every_s: float = Field(
+        default=2.0, gt=0, le=300, description="How often the supervisor polls camera actors"
+    )
+    replace_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="An actor that answers no health poll for this long is killed and placed "
+        "again (Ray's own restart covers a dead node; this covers a hung one)",
+    )
+    db_pool_size: int = Field(
+        default=2, ge=1, le=50, description="Database connections kept per camera actor"
+    )
+    db_max_overflow: int = Field(
+        default=2, ge=0, le=50, description="Extra connections a camera actor may open at peaks"
+    )
+    include_dashboard: bool = Field(
+        default=False, description="Start Ray's dashboard (private cluster only; loopback only)"
+    )
+    allow_sqlite: bool = Field(
+        default=False,
+        description="Allow a SQLite store with Ray (one machine only; PostgreSQL otherwise)",
+    )
+    alert_channel: str = Field(
+        default="citywatch_alerts",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL LISTEN/NOTIFY channel that fans alerts out across nodes",
+    )
+
+
+class EngineConfig(Strict):
+    kind: Literal["local", "ray"] = Field(
+        default="local", description="'local': threads in this process; 'ray': a Ray cluster"
+    )
+    ray: RayEngineConfig = Field(default_factory=RayEngineConfig)

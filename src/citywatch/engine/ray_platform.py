@@ -1,0 +1,71 @@
+"""`citywatch run --engine ray`: the platform's cameras as Ray actors, alerts fanned back.
+
+The driver (this process) registers the cameras, checks policy for the start table, joins the
+cluster, places one actor per camera and listens for the alerts any node stores, handing each
+to the configured sinks (console, webhooks, MQTT) once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from citywatch.engine.fanout import AlertListener
+from citywatch.engine.platform import CameraStart, Platform
+from citywatch.engine.ray_engine import RayEngine, build_ray_engine, check_store, connect
+from citywatch.engine.runtime import camera_permissions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RayRun:
+    engine: RayEngine
+    listener: AlertListener
+    starts: list[CameraStart]
+    notes: list[str]
+
+    def stop(self) -> None:
+        self.engine.stop()
+        self.listener.stop()
+
+
+def start_ray(
+    platform: Platform,
+    address: str | None = None,
+    *,
+    live: bool | None = None,
+    pace: bool | None = None,
+    run_id: str | None = None,
+) -> RayRun:
+    """Register, check, connect, place and listen.  Raises
+    :class:`~citywatch.engine.ray_engine.RayEngineError` when the store does not fit."""
+    ray_cfg = platform.config.engine.ray
+    notes = [n for n in [check_store(platform.config, ray_cfg)] if n]
+    starts = platform.starts or platform.register_cameras()
+    for start in starts:
+        if start.error:
+            continue
+        with platform.sessions() as session:
+            start.permissions = camera_permissions(session, start.camera, platform.now())
+        if not (start.permissions.faces or start.permissions.plates):
+            start.error = f"camera {start.camera.id!r}: nothing may be analysed"
+            log.warning("%s (%s)", start.error, start.permissions.reasons)
+    done = connect(ray_cfg, address)
+    notes.append(f"ray: {done['address']}, auth {done['auth']}")
+    engine = build_ray_engine(
+        platform.config,
+        [s.camera.id for s in starts if not s.error],
+        ray_cfg,
+        run_id=run_id,
+        live=live,
+        pace=pace,
+    )
+    bind = platform.sessions.kw["bind"]
+    assert isinstance(bind, Engine)
+    listener = AlertListener(bind, platform.dispatcher.publish, channel=ray_cfg.alert_channel)
+    listener.start()
+    engine.start()
+    return RayRun(engine, listener, starts, notes)
