@@ -157,10 +157,15 @@ class AlertListener:
                 backoff = min(30.0, backoff * 2)
 
     def _listen(self) -> None:
-        raw: Any = self._engine.raw_connection()
+        import psycopg
+
+        # A connection of its own, outside the pool: it stays LISTENing for the listener's
+        # life, and the catch-up queries must never wait for it (or it for them).
+        url = self._engine.url.set(drivername="postgresql")
+        conn: Any = psycopg.connect(
+            url.render_as_string(hide_password=False), autocommit=True, connect_timeout=10
+        )
         try:
-            conn = raw.driver_connection  # psycopg 3
-            conn.autocommit = True
             conn.execute(f'LISTEN "{self._channel}"')
             self.catch_up()  # what was stored while we were not listening
             while not self._stop.is_set():
@@ -170,4 +175,4 @@ class AlertListener:
                 self.notifications += got
                 self.catch_up()
         finally:
-            raw.invalidate()  # a LISTENing connection never goes back into the pool
+            conn.close()

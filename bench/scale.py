@@ -1,0 +1,403 @@
+"""Scaling: analysed frames/s and alert latency for 1, 2 and 4 worker processes (Ray actors)
+and growing camera counts, with the scaling efficiency against the single-worker run measured
+in the same run; plus the per-stage cost of one analysed frame and the store's write rate.
+
+Each worker is a Ray actor (one process, its own models) running camera workers on threads,
+the same :class:`~citywatch.engine.worker.CameraWorker` the engines run.  Cameras are the
+demo street and square scenes (640x360, a hotlisted plate on the street), looped and read as
+fast as the worker analyses them (no pacing, every sampled frame analysed): throughput is the
+capacity of that many worker processes.  Alert latency: from the moment the frame that
+completed a hotlisted plate's track was decoded to the moment the worker handed the read to
+its sink (queueing in the worker included; the database write and fan-out are measured
+separately below).
+
+Efficiency(W, C) = throughput(W workers, C cameras) / (W x throughput(1 worker, C cameras)).
+A worker process needs about one core; on a machine with fewer cores than workers the extra
+workers share cores and efficiency falls accordingly (the table prints the core count).
+
+    .venv/bin/python bench/scale.py [--workers 1 2 4] [--cameras 2 4 8] [--seconds 8]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--out bench/out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from citywatch.config.root import CitywatchConfig, parse_config  # noqa: E402
+
+ANALYSE_FPS = 5.0
+
+
+def _config(clips: dict[str, Path], cameras: int) -> CitywatchConfig:
+    names = sorted(clips)
+    cams = [
+        {
+            "id": f"cam-{i:03d}",
+            "url": str(clips[names[i % len(names)]]),
+            "loop": True,
+            "analyse_fps": ANALYSE_FPS,
+            "purposes": ["plate"],
+        }
+        for i in range(cameras)
+    ]
+    return parse_config(
+        {
+            "models": {"cache_dir": str(REPO / "var" / "models")},
+            "alerts": {"console": False},
+            "cameras": cams,
+        }
+    )
+
+
+class BenchWorker:
+    """One worker process: its own models, one camera worker thread per assigned camera."""
+
+    def __init__(self, config: CitywatchConfig, camera_ids: list[str], plate: str) -> None:
+        from citywatch.engine.assemble import Models, Permissions, build_pipeline
+        from citywatch.engine.worker import CameraWorker
+        from citywatch.sources.pyav import CameraSource
+
+        self._plate = plate.replace("-", "").replace(" ", "")
+        self.latencies: list[float] = []
+        self._lock = threading.Lock()
+        models = Models(config)
+        models.plates  # noqa: B018 - load before the clock starts
+        perms = Permissions(faces=False, plates=True)
+        self.pipelines = []
+        self.workers = []
+        for cam in [c for c in config.cameras if c.id in camera_ids]:
+            pipeline = build_pipeline(cam, config, models, perms, None)
+            self.pipelines.append(pipeline)
+            worker = CameraWorker(cam.id, CameraSource(cam), pipeline, self, live=False, pace=False)
+            self.workers.append(worker)
+
+    def handle(self, camera_id: str, sightings: list[Any]) -> None:
+        now = time.time()
+        with self._lock:
+            for s in sightings:
+                if getattr(s, "text", None) == self._plate:
+                    self.latencies.append(now - s.frame_wall_time)
+
+    def run(self, seconds: float) -> dict[str, Any]:
+        threads = [threading.Thread(target=w.run, daemon=True) for w in self.workers]
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for t in threads:
+            t.start()
+        time.sleep(seconds)
+        analysed = sum(w.stats.analysed for w in self.workers)
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        for w in self.workers:
+            w.stop()
+        for t in threads:
+            t.join(10)
+        stages: dict[str, float] = {}
+        frames = 0
+        for p in self.pipelines:
+            frames += p.counters.frames
+            for k, v in p.counters.stage_ms.items():
+                stages[k] = stages.get(k, 0.0) + v
+        return {
+            "analysed": analysed,
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "latencies": list(self.latencies),
+            "stage_ms": stages,
+            "frames": frames,
+        }
+
+
+def run_grid(
+    clips: dict[str, Path], plate: str, workers: list[int], cameras: list[int], seconds: float
+) -> list[dict[str, Any]]:
+    import ray
+
+    remote: Any = ray.remote(num_cpus=1)(BenchWorker)
+    rows: list[dict[str, Any]] = []
+    for c in cameras:
+        cfg = _config(clips, c)
+        ids = [cam.id for cam in cfg.cameras]
+        for w in workers:
+            if w > c:
+                continue
+            actors = [remote.remote(cfg, ids[i::w], plate) for i in range(w)]
+            results = ray.get([a.run.remote(seconds) for a in actors])
+            for a in actors:
+                ray.kill(a)
+            analysed = sum(r["analysed"] for r in results)
+            wall = max(r["wall_s"] for r in results)
+            lat = [x for r in results for x in r["latencies"]]
+            stages: dict[str, float] = {}
+            frames = sum(r["frames"] for r in results)
+            for r in results:
+                for k, v in r["stage_ms"].items():
+                    stages[k] = stages.get(k, 0.0) + v
+            rows.append(
+                {
+                    "workers": w,
+                    "cameras": c,
+                    "fps": analysed / wall,
+                    "cpu_ms_per_frame": 1000.0 * sum(r["cpu_s"] for r in results) / analysed
+                    if analysed
+                    else 0.0,
+                    "alert_latency_p50_s": statistics.median(lat) if lat else None,
+                    "alert_latency_max_s": max(lat) if lat else None,
+                    "alerts": len(lat),
+                    "stage_ms_per_frame": {k: v / frames for k, v in stages.items()}
+                    if frames
+                    else {},
+                }
+            )
+            base = next(r for r in rows if r["cameras"] == c and r["workers"] == 1)
+            rows[-1]["speedup"] = rows[-1]["fps"] / base["fps"]
+            rows[-1]["efficiency"] = rows[-1]["speedup"] / w
+    return rows
+
+
+def decode_cost(path: Path, seconds: float = 3.0) -> dict[str, float]:
+    """CPU ms to decode one frame of the clip, and of one keyframe-only frame."""
+    import av
+
+    out: dict[str, float] = {}
+    for mode in ("all", "keyframes"):
+        frames, cpu0, t0 = 0, time.process_time(), time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            with av.open(str(path)) as c:
+                s = c.streams.video[0]
+                s.thread_type = "NONE"
+                if mode == "keyframes":
+                    s.codec_context.skip_frame = "NONKEY"
+                for f in c.decode(s):
+                    f.to_ndarray(format="bgr24")
+                    frames += 1
+        out[f"decode_{mode}_ms"] = 1000.0 * (time.process_time() - cpu0) / max(1, frames)
+    return out
+
+
+def store_rate(database_url: str, n: int = 300) -> dict[str, float]:
+    """Plate reads written per second through the recorder (one connection), and the time
+    from an alert's commit to its delivery by a LISTEN/NOTIFY listener."""
+    import secrets
+
+    from sqlalchemy import create_engine, text
+
+    from citywatch.audit.chain import Actor
+    from citywatch.config.camera import CameraConfig
+    from citywatch.decisions.types import HotlistHit, PlateRead
+    from citywatch.engine.fanout import AlertListener, PgNotifier
+    from citywatch.services.cameras import register_camera
+    from citywatch.services.events import EventRecorder
+    from citywatch.store.db import make_engine, make_session_factory, upgrade_database
+    from citywatch.store.media import MediaStore
+
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    name = f"citywatch_bench_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.url.set(database=name)
+    try:
+        upgrade_database(url)
+        engine = make_engine(url, pool_size=2, max_overflow=0)
+        sessions = make_session_factory(engine)
+        cam = CameraConfig.model_validate(
+            {
+                "id": "bench-1",
+                "url": "rtsp://127.0.0.1:9/x",
+                "purposes": ["plate"],
+                "legal_basis": "bench",
+                "impact_assessment": "bench",
+                "approved_on": "2026-01-01",
+            }
+        )
+        with sessions() as s:
+            register_camera(s, cam, Actor.system("bench"))
+        sent: dict[int, float] = {}
+        got: list[float] = []
+
+        def deliver(event: Any) -> None:
+            got.append(time.perf_counter() - sent.get(event.id, time.perf_counter()))
+
+        listen_engine = make_engine(url, pool_size=1, max_overflow=0)  # the driver's own
+        listener = AlertListener(listen_engine, deliver, poll_s=1.0).start()
+        notifier = PgNotifier(engine)
+
+        def publish(event: Any) -> None:
+            sent[event.id] = time.perf_counter()
+            notifier.publish(event)
+
+        def hit(r: PlateRead) -> HotlistHit | None:
+            return HotlistHit(r, 0, r.text, 0) if r.text.startswith("HOT") else None
+
+        rec = EventRecorder(
+            sessions, MediaStore(Path(tempfile.mkdtemp())), hit, publish, repeat_window_s=0
+        )
+        t0 = time.perf_counter()
+        for i in range(n):
+            rec.record_plate_read(
+                PlateRead(
+                    "bench-1",
+                    i,
+                    ("HOT" if i % 10 == 0 else "AB") + f"{i:05d}",
+                    0.9,
+                    "",
+                    3,
+                    4,
+                    float(i),
+                    float(i) + 1,
+                    time.time(),
+                    time.time(),
+                    (0.0, 0.0, 1.0, 1.0),
+                )
+            )
+        wall = time.perf_counter() - t0
+        deadline = time.monotonic() + 10
+        while len(got) < n // 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        listener.stop()
+        engine.dispose()
+        listen_engine.dispose()
+        return {
+            "reads_per_s_one_connection": n / wall,
+            "alerts_stored": n // 10,
+            "alerts_delivered": len(got),
+            "fanout_latency_p50_ms": 1000 * statistics.median(got) if got else -1.0,
+            "fanout_latency_max_ms": 1000 * max(got) if got else -1.0,
+        }
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def plot(out: Path, rows: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for w in sorted({r["workers"] for r in rows}):
+        mine = [r for r in rows if r["workers"] == w]
+        xs = [r["cameras"] for r in mine]
+        axes[0].plot(xs, [r["fps"] for r in mine], "o-", label=f"{w} worker(s)")
+        axes[1].plot(xs, [r["efficiency"] for r in mine], "o-", label=f"{w} worker(s)")
+        axes[2].plot(
+            xs, [r["alert_latency_p50_s"] or float("nan") for r in mine], "o-", label=f"{w}"
+        )
+    axes[0].set_ylabel("analysed frames/s (all cameras)")
+    axes[1].set_ylabel("efficiency vs 1 worker")
+    axes[1].axhline(1.0, color="grey", lw=0.5)
+    axes[2].set_ylabel("alert latency p50 (s)")
+    for ax in axes:
+        ax.set_xlabel("cameras")
+        ax.legend()
+    fig.suptitle(f"citywatch scaling on {os.cpu_count()} cores (Ray actors)")
+    fig.tight_layout()
+    fig.savefig(out / "scale.png", dpi=110)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--cameras", type=int, nargs="+", default=[2, 4, 8])
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    args = ap.parse_args()
+    if 1 not in args.workers:
+        ap.error("--workers must include 1 (the baseline)")
+    console = Console()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from citywatch.demo.footage import make_demo_videos
+    from citywatch.engine.ray_engine import refresh_ray_auth
+
+    footage = make_demo_videos(args.out / "scale-footage", seconds=8, fps=10, size=(640, 360))
+    clips = {"street": footage.path("cam-street"), "square": footage.path("cam-square")}
+    costs = decode_cost(clips["street"])
+
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    refresh_ray_auth()
+    ray.init(
+        num_cpus=max(args.workers),
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        configure_logging=False,
+    )
+    try:
+        rows = run_grid(clips, footage.plate_text, args.workers, args.cameras, args.seconds)
+    finally:
+        ray.shutdown()
+    try:
+        store = store_rate(args.database_url)
+    except Exception as err:  # no PostgreSQL here: the rest of the bench stands
+        console.print(f"[yellow]store rate skipped: {type(err).__name__}: {err}[/]")
+        store = {}
+
+    table = Table(title=f"scaling, {os.cpu_count()} cores, {args.seconds:.0f} s per run")
+    for col in ("cameras", "workers", "frames/s", "speedup", "efficiency", "CPU ms/frame"):
+        table.add_column(col, justify="right")
+    table.add_column("alert latency p50 / max (s)", justify="right")
+    for r in rows:
+        p50, mx = r["alert_latency_p50_s"], r["alert_latency_max_s"]
+        table.add_row(
+            str(r["cameras"]),
+            str(r["workers"]),
+            f"{r['fps']:.1f}",
+            f"{r['speedup']:.2f}",
+            f"{r['efficiency']:.2f}",
+            f"{r['cpu_ms_per_frame']:.1f}",
+            "-" if p50 is None else f"{p50:.2f} / {mx:.2f} ({r['alerts']})",
+        )
+    console.print(table)
+    stage_rows = [r for r in rows if r["workers"] == 1]
+    stages = Table(title="per analysed frame (1 worker), CPU ms")
+    stages.add_column("stage")
+    stages.add_column("ms", justify="right")
+    for k, v in costs.items():
+        stages.add_row(k, f"{v:.2f}")
+    if stage_rows:
+        for k, v in sorted(stage_rows[-1]["stage_ms_per_frame"].items()):
+            stages.add_row(k, f"{v:.2f}")
+    console.print(stages)
+    if store:
+        console.print(store)
+    summary = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+        },
+        "seconds": args.seconds,
+        "analyse_fps": ANALYSE_FPS,
+        "decode": costs,
+        "runs": rows,
+        "store": store,
+    }
+    (args.out / "scale.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    plot(args.out, rows)
+    console.print(f"wrote {args.out / 'scale.json'} and {args.out / 'scale.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
