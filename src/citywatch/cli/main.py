@@ -223,6 +223,9 @@ def _wait_until_interrupted(eng: LocalEngine | RayEngine) -> None:
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
+    # Ctrl-C takes the same orderly path (a KeyboardInterrupt raised inside a library call
+    # could leave the engine half stopped).
+    previous_int = signal.signal(signal.SIGINT, on_signal)
     try:
         while not stop.is_set() and eng.alive():
             stop.wait(0.5)
@@ -230,4 +233,5 @@ def _wait_until_interrupted(eng: LocalEngine | RayEngine) -> None:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         eng.stop()

@@ -282,10 +282,13 @@ class RayEngine:
             self._thread.join(timeout)
         with self._lock:
             refs = {cam: p.handle.stop.remote() for cam, p in self._placed.items()}
+            # one deadline for all: a camera whose actor is dead or restarting is not waited
+            # for camera by camera
+            ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout)
             for cam, ref in refs.items():
                 p = self._placed[cam]
                 try:
-                    p.record = ray.get(ref, timeout=timeout)
+                    p.record = ray.get(ref, timeout=0.1)
                 except Exception as err:
                     log.warning("camera %s: did not stop cleanly: %s", cam, type(err).__name__)
                 p.state = "stopped"
