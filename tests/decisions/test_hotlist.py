@@ -45,6 +45,27 @@ def test_match_table(
     assert got.hotlist_id == dict((e, h) for e, h, _ in ENTRIES)[entry_id]
 
 
+@pytest.mark.parametrize(
+    ("read", "changes", "explain"),
+    [
+        ("56JTT5", (), "exact"),
+        ("56JTTS", ((5, "S", "5"),), "S read for 5 at 6"),
+        ("ZG1284AB", ((4, "8", "3"),), "8 read for 3 at 5"),
+        ("ZG123AB", ((5, "", "4"),), "4 missing at 6"),
+        ("ZG12345AB", ((6, "5", ""),), "extra 5 read at 7"),
+        ("8G12EAB", ((0, "8", "B"), (4, "E", "3")), "8 read for B at 1; E read for 3 at 5"),
+    ],
+)
+def test_fuzzy_hit_says_which_characters_differed(
+    read: str, changes: tuple[tuple[int, str, str], ...], explain: str
+) -> None:
+    got = HotlistMatcher(ENTRIES, max_distance=1).match(read)
+    assert got is not None
+    assert got.changes == changes
+    assert got.explain() == explain
+    assert {pos for pos, a, _ in changes if a} <= set(got.differing)
+
+
 def test_distance_zero_budget_still_allows_confusions() -> None:
     m = HotlistMatcher(ENTRIES, max_distance=0)
     assert m.match("56JTTS") is not None

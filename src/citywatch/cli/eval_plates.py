@@ -97,10 +97,18 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
             report = evaluate_photos(
                 photos,
                 stage.read_plates,
+                formats=stage.formats,
                 on_photo=lambda _p: progress.advance(task),
             )
         metrics = report.metrics(images.name, half)
         metrics["formats"] = ",".join(cfg.plates.formats)
+        if metrics["plates_fitting_no_format"]:
+            c.err.print(
+                f"[yellow]note:[/] {metrics['plates_fitting_no_format']} of {metrics['plates']} "
+                f"true plates fit none of the formats {metrics['formats']} (only generic "
+                "rules can read them): set --formats to the region's",
+                highlight=False,
+            )
         metrics["backend"] = cfg.plates.reader.type
         if errors:
             c.out.print(rows_table("plates read wrong", outcome_rows(report)))

@@ -35,11 +35,20 @@ class PlateReaderConfig(Strict):
         description="Its character list, one per line, when the model carries none",
     )
     stretches: list[float] = Field(
-        default_factory=lambda: [1.0],
+        default_factory=lambda: [1.0, 1.4],
         min_length=1,
         max_length=4,
         description="Read each plate widened by each of these factors and let the reads vote "
-        "(narrow plate fonts read better widened; constrained decoder only)",
+        "(narrow plate fonts read better widened; constrained decoder only; each costs one "
+        "recogniser run per box)",
+    )
+
+    sure_score: float = Field(
+        default=0.75,
+        ge=0,
+        le=1,
+        description="A plate whose first read scores at least this is not read again at the "
+        "other stretches (saves time on clear plates; 1 = always read at every stretch)",
     )
 
     @field_validator("stretches")
@@ -79,10 +88,14 @@ class PlateReaderConfig(Strict):
         description="Height (px) a candidate's window is scaled to for the refining search",
     )
     det_thresh: float = Field(
-        default=0.3, gt=0, lt=1, description="Text detector pixel probability threshold"
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Text detector pixel probability threshold (low: faint, small plates "
+        "become candidates; the format fit after reading drops what is not a plate)",
     )
     det_box_thresh: float = Field(
-        default=0.3, gt=0, lt=1, description="Mean probability a text box needs to be kept"
+        default=0.2, gt=0, lt=1, description="Mean probability a text box needs to be kept"
     )
     det_unclip_ratio: float = Field(
         default=1.6, ge=1, le=4, description="How far the detector grows each text box"
@@ -153,10 +166,11 @@ class PlateFilterConfig(Strict):
         default=8, ge=1, le=100, description="Most boxes read per frame (by detector score)"
     )
     min_score: float = Field(
-        default=0.35,
+        default=0.2,
         ge=0,
         le=1,
-        description="Smallest candidate score (OCR confidence x format fit) kept as a plate",
+        description="Smallest candidate score (OCR confidence x format fit) kept as a plate "
+        "(a clear US read that fits no state serial scores about 0.3 x confidence)",
     )
 
     @model_validator(mode="after")

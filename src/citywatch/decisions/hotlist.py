@@ -32,6 +32,23 @@ class HotlistMatchResult:
     distance: int  # true edits: substitutions of non-confusable pairs, insertions, deletions
     cost: float  # weighted cost (confusable swaps at confusion_cost)
     differing: tuple[int, ...]  # positions in the (normalised) read that differ from the entry
+    # what differed, in read order: (position in the read, read character, entry character);
+    # "" for a character one side lacks (the position is where it would stand in the read)
+    changes: tuple[tuple[int, str, str], ...] = ()
+
+    def explain(self) -> str:
+        """The differences for a person: ``"0 read for O at 7"``, ``"exact"`` when none."""
+        if not self.changes:
+            return "exact"
+        parts = []
+        for pos, got, want in self.changes:
+            if not want:
+                parts.append(f"extra {got} read at {pos + 1}")
+            elif not got:
+                parts.append(f"{want} missing at {pos + 1}")
+            else:
+                parts.append(f"{got} read for {want} at {pos + 1}")
+        return "; ".join(parts)
 
 
 def _pairs(
@@ -113,8 +130,11 @@ class HotlistMatcher:
                     found.update(self._index.get((n, p, canon[start : start + width]), ()))
         return found
 
-    def _cost(self, a: str, b: str) -> tuple[float, int, tuple[int, ...]] | None:
-        """(weighted cost, true edits, differing positions in ``a``) or None when over budget."""
+    def _cost(
+        self, a: str, b: str
+    ) -> tuple[float, int, tuple[int, ...], tuple[tuple[int, str, str], ...]] | None:
+        """(weighted cost, true edits, differing positions in ``a``, the changes) or None when
+        over budget."""
         n, m = len(a), len(b)
         inf = float("inf")
         # dp[i][j]: (cost, edits) to turn a[:i] into b[:j]
@@ -143,6 +163,7 @@ class HotlistMatcher:
             return None
         # walk back to find the positions of ``a`` that differ
         differing: set[int] = set()
+        changes: list[tuple[int, str, str]] = []
         i, j = n, m
         while i > 0 or j > 0:
             if i > 0 and j > 0:
@@ -151,15 +172,18 @@ class HotlistMatcher:
                 if (pc + c, pe + (c >= 1.0)) == dp[i][j]:
                     if a[i - 1] != b[j - 1]:
                         differing.add(i - 1)
+                        changes.append((i - 1, a[i - 1], b[j - 1]))
                     i, j = i - 1, j - 1
                     continue
             if i > 0 and (dp[i - 1][j][0] + 1, dp[i - 1][j][1] + 1) == dp[i][j]:
                 differing.add(i - 1)  # a character of the read the entry lacks
+                changes.append((i - 1, a[i - 1], ""))
                 i -= 1
             else:
                 differing.add(min(i, n - 1))  # a character the read lacks, at or before i
+                changes.append((i, "", b[j - 1]))
                 j -= 1
-        return cost, edits, tuple(sorted(differing))
+        return cost, edits, tuple(sorted(differing)), tuple(changes[::-1])
 
     def match_all(self, text: str) -> list[HotlistMatchResult]:
         """Every entry within budget, best first (exact, cost, edits, entry id)."""
@@ -172,8 +196,10 @@ class HotlistMatcher:
             scored = self._cost(key, entry)
             if scored is None:
                 continue
-            cost, edits, differing = scored
-            result = HotlistMatchResult(entry_id, hotlist_id, entry, edits, cost, differing)
+            cost, edits, differing, changes = scored
+            result = HotlistMatchResult(
+                entry_id, hotlist_id, entry, edits, cost, differing, changes
+            )
             ranked.append(((entry != key, cost, edits, entry_id), result))
         ranked.sort(key=lambda r: r[0])
         return [r for _, r in ranked]

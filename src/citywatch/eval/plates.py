@@ -14,6 +14,10 @@ count as one symbol (the truth files mix them); nothing else is folded.
   read there).
 * ``found_rate``: share of true plates with any read near their box.
 * ``ms_per_image``: mean wall time of ``read_plates`` (decoding the file not included).
+* ``exact_rate_<format>``: per format of the truth plates (the formats the reads were decoded
+  against: a plate that fits none counts as ``other``, and ``plates_fitting_no_format`` says
+  how many: a high count means the configured formats are not the region's);
+  ``exact_rate_shape_<LD...>``: per letter/digit shape of the truth (US serials differ by shape).
 
 Data can be split in two stable halves (``a``/``b`` by a hash of the file name) so that a
 method tuned on one half is reported on the other.
@@ -40,6 +44,7 @@ from citywatch.vision.record import Detections, FloatArray, ImageBGR
 Subset = Literal["all", "a", "b"]
 NEAR_GROW = 0.25  # a read is near a true box when its centre lies in the box grown by this
 NEAR_MAX_WIDTH = 3.0  # ... and it is at most this many times as wide as the true box
+MIN_SHAPE_PLATES = 3  # shapes with fewer true plates are reported together as "other"
 
 
 class TruthError(ValueError):
@@ -137,6 +142,11 @@ def plate_format(text: str, formats: Iterable[PlateFormat] = FORMATS.values()) -
     return "/".join(sorted(names)) or "other"
 
 
+def plate_shape(text: str) -> str:
+    """``L`` for each letter and ``D`` for each digit of the plate (``AB1C2D`` -> ``LLDLDL``)."""
+    return "".join("D" if ch.isdigit() else "L" for ch in _key(text))
+
+
 # -- data -------------------------------------------------------------------------------
 
 
@@ -209,6 +219,7 @@ class PlateOutcome:
     exact: bool
     char_accuracy: float
     plate_format: str
+    shape: str = ""
 
 
 def score_photo(
@@ -234,6 +245,7 @@ def score_photo(
                 exact=same_plate(read, tp.text),
                 char_accuracy=char_accuracy(read, tp.text),
                 plate_format=plate_format(tp.text, fmts),
+                shape=plate_shape(tp.text),
             )
         )
     return out
@@ -261,19 +273,25 @@ class PlateImageReport:
         out["ms_per_image"] = float(np.mean(self.ms))
         out["ms_per_image_p95"] = float(np.percentile(self.ms, 95))
         out["extra_reads_per_image"] = self.extra_reads / max(1, len(self.ms))
+        out["plates_fitting_no_format"] = sum(o.plate_format == "other" for o in self.outcomes)
         for fmt, rate, count in self.by_format():
             out[f"exact_rate_{fmt}"] = rate
             out[f"plates_{fmt}"] = count
+        for shape, rate, count in self.by_shape():
+            out[f"exact_rate_shape_{shape}"] = rate
+            out[f"plates_shape_{shape}"] = count
         return out
+
+    def by_shape(self, min_plates: int = MIN_SHAPE_PLATES) -> list[tuple[str, float, int]]:
+        """(shape, exact rate, plates) per letter/digit shape of the truth, most plates first;
+        shapes with fewer than ``min_plates`` plates together as ``other`` (last)."""
+        counts = Counter(o.shape for o in self.outcomes)
+        groups = {s: (s if n >= min_plates else "other") for s, n in counts.items()}
+        return _rates([(groups[o.shape], o.exact) for o in self.outcomes])
 
     def by_format(self) -> list[tuple[str, float, int]]:
         """(format, exact rate, plates) per format of the truth, most plates first."""
-        counts = Counter(o.plate_format for o in self.outcomes)
-        rows = []
-        for fmt, count in counts.most_common():
-            right = sum(o.exact for o in self.outcomes if o.plate_format == fmt)
-            rows.append((fmt, right / count, count))
-        return rows
+        return _rates([(o.plate_format, o.exact) for o in self.outcomes])
 
     def confusions(self) -> Counter[tuple[str, str]]:
         """(true, read) character pairs over every read that was found but not exact."""
@@ -282,6 +300,14 @@ class PlateImageReport:
             if o.found and not o.exact:
                 pairs.update(substitutions(o.read, o.truth))
         return pairs
+
+
+def _rates(items: Sequence[tuple[str, bool]]) -> list[tuple[str, float, int]]:
+    """(group, share of True, count) per group, most items first (``other`` last)."""
+    counts = Counter(g for g, _ in items)
+    right = Counter(g for g, ok in items if ok)
+    order = sorted(counts, key=lambda g: (g == "other", -counts[g], g))
+    return [(g, right[g] / counts[g], counts[g]) for g in order]
 
 
 ReadPlates = Callable[[ImageBGR], Detections]

@@ -24,12 +24,12 @@ found ``6`` likely there (see :mod:`citywatch.vision.plates.decode`).
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import product
 from types import MappingProxyType
+
+from citywatch.vision.plates.layouts import Layout, PlateFormat, expand
 
 # Where a layout demands a digit and OCR gave a letter (or the other way round), these letters
 # stand for these digits.  Order in a value is preference (the first letter the format allows).
@@ -49,8 +49,6 @@ _FOLD = MappingProxyType(str.maketrans(
      "С": "C", "Т": "T", "Х": "X", "У": "Y", "І": "I"}
 ))  # fmt: skip
 _SEPARATORS = frozenset(" -_.,:;·•/\\'`\"")
-_LAYOUT_RE = re.compile(r"^[LDA*\-]+$")
-_REPEAT_RE = re.compile(r"([LDA])\{(\d),(\d)\}")
 
 FIX_PENALTY = 0.9  # per character repaired by the confusion tables
 HEAD_PENALTY = 0.88  # per surplus character dropped at the start (often the EU band's code)
@@ -68,81 +66,14 @@ MAX_TRIM = 2
 MAX_REPAIRS = 2  # fixes plus dropped characters: beyond this a fit is a guess
 TABLE_PRIOR = 0.2  # with alternatives: least weight of a repair the confusion tables list
 MIN_ALTERNATIVE = 0.02  # with alternatives: a repair less likely than this is no repair
+# Glyph twins: plate fonts draw these alike (a recogniser picks one with confidence and
+# gives the other no probability), so a repair between them weighs TWIN_PRIOR at least
+TWINS = frozenset({("O", "0"), ("0", "O"), ("I", "1"), ("1", "I")})
+TWIN_PRIOR = FIX_PENALTY
 
 #: Per character of a cleaned read: other symbols the recogniser saw there, each with its
 #: probability relative to the character read (which itself counts 1.0).
 Alternatives = Sequence[Mapping[str, float]]
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """One plate shape: ``classes`` per character, and where the boundaries and emblems are."""
-
-    spec: str
-    classes: str  # "L", "D" or "A" per character
-    boundaries: frozenset[int]  # index i: a boundary before character i
-    emblems: frozenset[int]  # index i: an emblem slot before character i
-    weight: float = 1.0  # how common this layout is within its format (the most common: 1)
-
-    @classmethod
-    def parse(cls, spec: str, weight: float = 1.0) -> Layout:
-        if not _LAYOUT_RE.match(spec):
-            raise ValueError(f"plate layout {spec!r}: only L, D, A, '-' and '*' are allowed")
-        classes: list[str] = []
-        boundaries: set[int] = set()
-        emblems: set[int] = set()
-        for ch in spec:
-            if ch in "LDA":
-                classes.append(ch)
-            else:
-                if not classes:
-                    raise ValueError(f"plate layout {spec!r}: starts with a boundary")
-                boundaries.add(len(classes))
-                if ch == "*":
-                    emblems.add(len(classes))
-        if not 0.0 < weight <= 1.0:
-            raise ValueError(f"plate layout {spec!r}: weight must be in (0, 1], got {weight}")
-        return cls(spec, "".join(classes), frozenset(boundaries), frozenset(emblems), weight)
-
-    def __len__(self) -> int:
-        return len(self.classes)
-
-
-@dataclass(frozen=True, slots=True)
-class PlateFormat:
-    """A named plate format: either explicit layouts, or a generic length/mix rule."""
-
-    name: str
-    description: str
-    layouts: tuple[Layout, ...] = ()
-    prior: float = 1.0  # how far a fit to this format is trusted, relative to others
-    letters: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # letters this format uses
-    min_len: int = 0  # the generic rule: lengths and mixes that are plates
-    max_len: int = 0
-    need_letter: bool = False
-    need_digit: bool = False
-    fallback: float = 0.0  # with layouts: weight of the generic rule (0 = layouts only)
-    trim: float = 1.0  # extra weight per character dropped (US plates carry no country band)
-
-    @property
-    def generic(self) -> bool:
-        return not self.layouts
-
-
-def expand(spec: str, *, max_len: int = 10) -> tuple[str, ...]:
-    """Expand ``X{a,b}`` repeats into plain layouts: ``L{1,2}D`` -> ``LD``, ``LLD``."""
-    parts = _REPEAT_RE.split(spec)
-    # parts: literal, sym, lo, hi, literal, sym, lo, hi, ..., literal
-    literals = parts[0::4]
-    reps = [(parts[i], int(parts[i + 1]), int(parts[i + 2])) for i in range(1, len(parts), 4)]
-    out = []
-    for counts in product(*[range(lo, hi + 1) for _, lo, hi in reps]):
-        s = literals[0]
-        for (sym, _, _), n, lit in zip(reps, counts, literals[1:], strict=True):
-            s += sym * n + lit
-        if sum(ch in "LDA" for ch in s) <= max_len:
-            out.append(s)
-    return tuple(out)
 
 
 def _layouts(*specs: str) -> tuple[Layout, ...]:
@@ -288,7 +219,8 @@ def _repair(
     """The symbol of class ``cls`` (``L``/``D``) to stand for ``ch``, and its weight: the
     confusion tables' choice at :data:`FIX_PENALTY` without alternatives; with them, the most
     likely symbol of the class the recogniser saw there, at its relative probability (a pair
-    the tables list weighs at least :data:`TABLE_PRIOR`: OCR confuses those even when sure)."""
+    the tables list weighs at least :data:`TABLE_PRIOR`: OCR confuses those even when sure;
+    :data:`TWINS` at least :data:`TWIN_PRIOR`)."""
     if cls == "L":
         table = [c for c in LETTER_FOR_DIGIT.get(ch, "") if c in letters]
     else:
@@ -301,9 +233,11 @@ def _repair(
         fits = (c.isalpha() and c in letters) if cls == "L" else c.isdigit()
         if fits and w > best_w:
             best_c, best_w = c, w
-    if table and best_w < TABLE_PRIOR:
-        best_c = max(table, key=lambda c: alts.get(c, 0.0))
-        best_w = TABLE_PRIOR
+    if table:
+        c = max(table, key=lambda c: alts.get(c, 0.0))
+        prior = TWIN_PRIOR if (ch, c) in TWINS else TABLE_PRIOR
+        if best_w < prior:
+            best_c, best_w = c, prior
     if not best_c or best_w < MIN_ALTERNATIVE:
         return None
     return best_c, min(1.0, best_w)

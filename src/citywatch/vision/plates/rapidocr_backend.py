@@ -34,8 +34,8 @@ class RapidOcrEngine:
         self,
         *,
         threads: int = 1,
-        det_thresh: float = 0.3,
-        det_box_thresh: float = 0.3,
+        det_thresh: float = 0.2,
+        det_box_thresh: float = 0.2,
         det_unclip_ratio: float = 1.6,
     ) -> None:
         try:

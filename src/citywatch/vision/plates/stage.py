@@ -104,6 +104,11 @@ class PlateStage:
         self._filters = cfg.filters
         self._formats: tuple[PlateFormat, ...] = resolve(cfg.formats)
 
+    @property
+    def formats(self) -> tuple[PlateFormat, ...]:
+        """The plate formats reads are decoded against, in order of preference."""
+        return self._formats
+
     def _coarse(self, image: ImageBGR, regions: FloatArray | None) -> Detections:
         found = merge_lines(self._detector.detect(image, regions))
         found = found.select(geometry_mask(found, image.shape[0], self._filters))
@@ -235,7 +240,9 @@ def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader]:
     reader: PlateReader
     if r.decoder == "constrained":
         rec = CtcRecogniser(r.rec_model, keys_path=r.rec_keys, threads=r.threads)
-        reader = CtcPlateReader(rec, pad_x=r.pad_x, pad_y=r.pad_y, stretches=r.stretches)
+        reader = CtcPlateReader(
+            rec, pad_x=r.pad_x, pad_y=r.pad_y, stretches=r.stretches, sure_score=r.sure_score
+        )
     else:
         reader = RapidOcrReader.from_config(engine, r)
     return detector, reader

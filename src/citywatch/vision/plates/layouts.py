@@ -1,0 +1,83 @@
+"""Plate layouts (one plate shape spelled one symbol per character) and formats (named sets of
+layouts or a generic rule), as data.  :mod:`citywatch.vision.plates.formats` describes the
+notation, holds the known formats and fits reads to them; it re-exports these names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import product
+
+_LAYOUT_RE = re.compile(r"^[LDA*\-]+$")
+_REPEAT_RE = re.compile(r"([LDA])\{(\d),(\d)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """One plate shape: ``classes`` per character, and where the boundaries and emblems are."""
+
+    spec: str
+    classes: str  # "L", "D" or "A" per character
+    boundaries: frozenset[int]  # index i: a boundary before character i
+    emblems: frozenset[int]  # index i: an emblem slot before character i
+    weight: float = 1.0  # how common this layout is within its format (the most common: 1)
+
+    @classmethod
+    def parse(cls, spec: str, weight: float = 1.0) -> Layout:
+        if not _LAYOUT_RE.match(spec):
+            raise ValueError(f"plate layout {spec!r}: only L, D, A, '-' and '*' are allowed")
+        classes: list[str] = []
+        boundaries: set[int] = set()
+        emblems: set[int] = set()
+        for ch in spec:
+            if ch in "LDA":
+                classes.append(ch)
+            else:
+                if not classes:
+                    raise ValueError(f"plate layout {spec!r}: starts with a boundary")
+                boundaries.add(len(classes))
+                if ch == "*":
+                    emblems.add(len(classes))
+        if not 0.0 < weight <= 1.0:
+            raise ValueError(f"plate layout {spec!r}: weight must be in (0, 1], got {weight}")
+        return cls(spec, "".join(classes), frozenset(boundaries), frozenset(emblems), weight)
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+
+@dataclass(frozen=True, slots=True)
+class PlateFormat:
+    """A named plate format: either explicit layouts, or a generic length/mix rule."""
+
+    name: str
+    description: str
+    layouts: tuple[Layout, ...] = ()
+    prior: float = 1.0  # how far a fit to this format is trusted, relative to others
+    letters: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # letters this format uses
+    min_len: int = 0  # the generic rule: lengths and mixes that are plates
+    max_len: int = 0
+    need_letter: bool = False
+    need_digit: bool = False
+    fallback: float = 0.0  # with layouts: weight of the generic rule (0 = layouts only)
+    trim: float = 1.0  # extra weight per character dropped (US plates carry no country band)
+
+    @property
+    def generic(self) -> bool:
+        return not self.layouts
+
+
+def expand(spec: str, *, max_len: int = 10) -> tuple[str, ...]:
+    """Expand ``X{a,b}`` repeats into plain layouts: ``L{1,2}D`` -> ``LD``, ``LLD``."""
+    parts = _REPEAT_RE.split(spec)
+    # parts: literal, sym, lo, hi, literal, sym, lo, hi, ..., literal
+    literals = parts[0::4]
+    reps = [(parts[i], int(parts[i + 1]), int(parts[i + 2])) for i in range(1, len(parts), 4)]
+    out = []
+    for counts in product(*[range(lo, hi + 1) for _, lo, hi in reps]):
+        s = literals[0]
+        for (sym, _, _), n, lit in zip(reps, counts, literals[1:], strict=True):
+            s += sym * n + lit
+        if sum(ch in "LDA" for ch in s) <= max_len:
+            out.append(s)
+    return tuple(out)
