@@ -156,3 +156,18 @@ def test_alerts_from_every_node_reach_every_listener_exactly_once(
         engine.dispose()
     silent_engine.dispose()
     listen_engine.dispose()
+
+
+def test_a_listener_delivers_only_what_is_stored_after_it_started(
+    db_url: str, media: MediaStore
+) -> None:
+    _cameras(db_url, "cam-1")
+    rec, engine = _recorder(db_url, media, lambda e: None, "r")
+    rec.record_plate_read(plate_read(text="CW123X", first_seen_s=1.0))
+    hub = Hub()
+    listener = AlertListener(engine, hub, poll_s=0.2).start()
+    rec.record_plate_read(plate_read(text="ZZ999ZZ", first_seen_s=500.0))
+    _wait(lambda: len(hub.events) >= 1, "the new alert")
+    listener.stop()
+    assert [e.plate for e in hub.events] == ["ZZ999ZZ"]  # the older alert is not replayed
+    engine.dispose()

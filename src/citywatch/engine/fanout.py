@@ -98,8 +98,15 @@ class AlertListener:
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> AlertListener:
         if not self._from_start:
+            # What is stored already was delivered by whoever ran then: remember it as seen
+            # (not just the highest id: a transaction still in flight may hold a lower one).
             with self._sessions() as session:
                 self._high = int(session.scalar(select(func.max(AlertRow.id))) or 0)
+                self._seen = set(
+                    session.scalars(
+                        select(AlertRow.id).where(AlertRow.id > self._high - self._lookback)
+                    ).all()
+                )
         self._thread = threading.Thread(target=self._run, name="alert-listener", daemon=True)
         self._thread.start()
         return self
