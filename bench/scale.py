@@ -191,6 +191,73 @@ def decode_cost(path: Path, seconds: float = 3.0) -> dict[str, float]:
     return out
 
 
+def stage_costs(workdir: Path, sizes: list[tuple[int, int]]) -> dict[str, dict[str, float]]:
+    """CPU ms of each stage on one frame (one thread), per frame size: decode (H.264), motion
+    gate, face detection, landmarks + embedding (per face), plate detection (full frame) and
+    OCR (per plate)."""
+    import av
+
+    from citywatch.config.root import CitywatchConfig as Cfg
+    from citywatch.config.root import ModelsConfig
+    from citywatch.demo.footage import make_demo_videos
+    from citywatch.engine.assemble import Models
+    from citywatch.vision.motion import MotionGate
+
+    def cpu_ms(fn: Any, items: list[Any]) -> float:
+        fn(items[0])  # warm up
+        t0 = time.process_time()
+        for it in items:
+            fn(it)
+        return 1000.0 * (time.process_time() - t0) / len(items)
+
+    models = Models(Cfg(models=ModelsConfig(cache_dir=REPO / "var" / "models", threads=1)))
+    detector, reader = models.plates
+    out: dict[str, dict[str, float]] = {}
+    for w, h in sizes:
+        footage = make_demo_videos(workdir / f"stages-{w}x{h}", seconds=3, fps=10, size=(w, h))
+        frames: dict[str, list[Any]] = {}
+        for cam in ("cam-street", "cam-entrance"):
+            with av.open(str(footage.path(cam))) as c:
+                frames[cam] = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+        street, entrance = frames["cam-street"], frames["cam-entrance"]
+
+        def decode(path: Path) -> None:
+            with av.open(str(path)) as c:
+                c.streams.video[0].thread_type = "NONE"
+                for f in c.decode(video=0):
+                    f.to_ndarray(format="bgr24")
+
+        t0 = time.process_time()
+        decode(footage.path("cam-street"))
+        dec = 1000.0 * (time.process_time() - t0) / len(street)
+        gate = MotionGate()
+        motion = cpu_ms(gate.update, street)
+        face_det = cpu_ms(models.face_detector.detect, entrance)
+        faces = [(img, models.face_detector.detect(img).xyxy) for img in entrance]
+        faces = [(img, xy[:1]) for img, xy in faces if len(xy)]
+
+        def embed(item: tuple[Any, Any]) -> None:
+            img, xy = item
+            models.embedder.embed(img, models.landmarker.landmarks(img, xy))
+
+        emb = cpu_ms(embed, faces) if faces else float("nan")
+        plate_det = cpu_ms(detector.detect, street)
+        plates = [(img, detector.detect(img).xyxy) for img in street]
+        plates = [(img, xy[:1]) for img, xy in plates if len(xy)]
+        ocr = cpu_ms(lambda it: reader.read(it[0], it[1]), plates) if plates else float("nan")
+        out[f"{w}x{h}"] = {
+            "decode_ms": dec,
+            "motion_ms": motion,
+            "face_detect_ms": face_det,
+            "face_embed_ms_per_face": emb,
+            "plate_detect_ms": plate_det,
+            "ocr_ms_per_plate": ocr,
+            "faces_measured": float(len(faces)),
+            "plates_measured": float(len(plates)),
+        }
+    return out
+
+
 def store_rate(database_url: str, n: int = 300) -> dict[str, float]:
     """Plate reads written per second through the recorder (one connection), and the time
     from an alert's commit to its delivery by a LISTEN/NOTIFY listener."""
@@ -320,6 +387,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    ap.add_argument(
+        "--stage-sizes",
+        nargs="*",
+        default=["1280x720", "1920x1080"],
+        help="frame sizes (WxH) for the per-stage costs; none to skip",
+    )
+    ap.add_argument("--stages-only", action="store_true", help="only the per-stage costs")
     args = ap.parse_args()
     if 1 not in args.workers:
         ap.error("--workers must include 1 (the baseline)")
@@ -329,6 +403,19 @@ def main() -> int:
     from citywatch.demo.footage import make_demo_videos
     from citywatch.engine.ray_engine import refresh_ray_auth
 
+    sizes = [tuple(int(v) for v in x.split("x")) for x in args.stage_sizes]
+    stages_by_size = stage_costs(args.out, sizes) if sizes else {}  # type: ignore[arg-type]
+    if stages_by_size:
+        st = Table(title="CPU ms per analysed frame and stage (one thread)")
+        st.add_column("stage")
+        for size in stages_by_size:
+            st.add_column(size, justify="right")
+        for key in next(iter(stages_by_size.values())):
+            st.add_row(key, *(f"{v[key]:.1f}" for v in stages_by_size.values()))
+        console.print(st)
+    if args.stages_only:
+        (args.out / "stages.json").write_text(json.dumps(stages_by_size, indent=2))
+        return 0
     footage = make_demo_videos(args.out / "scale-footage", seconds=8, fps=10, size=(640, 360))
     clips = {"street": footage.path("cam-street"), "square": footage.path("cam-square")}
     costs = decode_cost(clips["street"])
@@ -390,6 +477,7 @@ def main() -> int:
         "seconds": args.seconds,
         "analyse_fps": ANALYSE_FPS,
         "decode": costs,
+        "stages": stages_by_size,
         "runs": rows,
         "store": store,
     }
