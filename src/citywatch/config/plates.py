@@ -69,6 +69,15 @@ class PlateReaderConfig(Strict):
         description="The text detector sees the frame scaled so its longer side is at most this "
         "(motion regions are cut from the frame at the same scale)",
     )
+    det_retry_side: int | None = Field(
+        default=960,
+        ge=160,
+        le=4096,
+        description="When nothing is read in a frame, search it again scaled so its longer "
+        "side is this (finds plates too small for det_max_side; costs a larger detector run "
+        "on frames without a plate; frames no larger than det_max_side are not searched "
+        "again; null = no second search)",
+    )
     det_max_upscale: float = Field(
         default=1.0,
         ge=1,

@@ -133,3 +133,36 @@ def test_read_plates_on_eu_images(shared_data: Path) -> None:
         found = stage.read_plates(cv2.imread(str(path)))
         assert len(found) >= 1, name
         assert found.text[0] == plate, (name, found.text)
+
+
+class ScaleEngine:
+    """Stands in for RapidOcrEngine: records the scales the detector asks for."""
+
+    def __init__(self) -> None:
+        self.scales: list[float] = []
+
+    def detect(self, image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        self.scales.append(scale)
+        return np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.float32)
+
+
+@pytest.mark.parametrize(
+    ("shape", "retry_side", "scales"),
+    [
+        ((720, 1280), 960, [0.5, 0.75]),  # a 720p frame: searched again at 3/4 size
+        ((480, 640), 960, [1.0]),  # never enlarged (max_upscale 1): no second search
+        ((720, 1280), 640, [0.5]),  # not larger: no second search
+    ],
+)
+def test_detect_at_searches_only_at_a_larger_scale(
+    shape: tuple[int, int], retry_side: int, scales: list[float]
+) -> None:
+    from typing import cast
+
+    engine = ScaleEngine()
+    det = RapidOcrTextDetector(cast(RapidOcrEngine, engine), max_side=640)
+    image = np.zeros((*shape, 3), np.uint8)
+    det.detect(image)
+    found = det.detect_at(image, None, retry_side)
+    assert len(found) == 0
+    assert engine.scales == pytest.approx(scales)

@@ -241,3 +241,51 @@ def test_same_plate_from_two_candidates_is_reported_once() -> None:
 
 def cfg_us() -> PlatesConfig:
     return PlatesConfig(formats=["US"])
+
+
+class ZoomingDetector(FakeDetector):
+    """A ZoomDetector: its fixed boxes at the normal scale, ``small`` ones only zoomed in."""
+
+    def __init__(
+        self,
+        boxes: list[tuple[float, float, float, float]],
+        small: list[tuple[float, float, float, float]],
+    ) -> None:
+        super().__init__(boxes)
+        self.small = FakeDetector(small)
+        self.zoomed: list[int] = []
+
+    def detect_at(self, image: ImageBGR, regions: FloatArray | None, max_side: int) -> Detections:
+        self.zoomed.append(max_side)
+        return self.small.detect(image, regions)
+
+
+@pytest.mark.parametrize(
+    ("boxes", "texts", "retry", "zoomed", "read"),
+    [
+        # nothing readable at the normal scale: searched again zoomed in, and the plate read
+        ([SIGN], {200: ("56-JTT-5", 0.9)}, 960, [960], ("56JTT5",)),
+        # a plate read at once: no second search
+        ([PLATE], {200: ("56-JTT-5", 0.9)}, 960, [], ("56JTT5",)),
+        # retry switched off
+        ([SIGN], {200: ("56-JTT-5", 0.9)}, None, [], ()),
+    ],
+)
+def test_second_search_only_when_nothing_was_read(
+    boxes: list[tuple[float, float, float, float]],
+    texts: dict[int, tuple[str, float]],
+    retry: int | None,
+    zoomed: list[int],
+    read: tuple[str, ...],
+) -> None:
+    from citywatch.vision.plates.base import ZoomDetector
+
+    det = ZoomingDetector(boxes, [PLATE])
+    assert isinstance(det, ZoomDetector)
+    c = cfg()
+    c.reader.refine = False
+    c.reader.det_retry_side = retry
+    stage = PlateStage(det, FakeReader(texts), None, c)
+    plates = stage.read_plates(IMAGE)
+    assert det.zoomed == zoomed
+    assert plates.text == read

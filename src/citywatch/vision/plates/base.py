@@ -36,6 +36,17 @@ class WindowRefiner(Protocol):
 
 
 @runtime_checkable
+class ZoomDetector(Protocol):
+    """Optional detector capability: :meth:`PlateDetector.detect` at another analysis scale
+    (the frame scaled so its longer side is ``max_side``), to look again for small plates;
+    empty when that scale would be no larger than the one ``detect`` uses."""
+
+    def detect_at(
+        self, image: ImageBGR, regions: FloatArray | None, max_side: int
+    ) -> Detections: ...
+
+
+@runtime_checkable
 class FormatReader(Protocol):
     """Optional reader capability: read each box straight into plate candidates for
     ``formats``, best first (format-constrained decoding of the recogniser's probabilities

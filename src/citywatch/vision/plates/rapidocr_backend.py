@@ -133,7 +133,19 @@ class RapidOcrTextDetector:
 
     def detect(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
         h, w = image.shape[:2]
-        scale = _scale_for(h, w, self._max_side, self._max_upscale)
+        return self._scaled(image, regions, _scale_for(h, w, self._max_side, self._max_upscale))
+
+    def detect_at(self, image: ImageBGR, regions: FloatArray | None, max_side: int) -> Detections:
+        """:meth:`detect` with the frame scaled so its longer side is ``max_side`` instead;
+        nothing when that scale is no larger than :meth:`detect`'s (nothing new to find)."""
+        h, w = image.shape[:2]
+        scale = _scale_for(h, w, max_side, self._max_upscale)
+        if scale <= _scale_for(h, w, self._max_side, self._max_upscale):
+            return Detections.empty()
+        return self._scaled(image, regions, scale)
+
+    def _scaled(self, image: ImageBGR, regions: FloatArray | None, scale: float) -> Detections:
+        h, w = image.shape[:2]
         if regions is None:
             windows = np.array([[0, 0, w, h]], np.float32)
         else:

@@ -19,7 +19,13 @@ import numpy as np
 
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
 from citywatch.vision.boxes import box_iou
-from citywatch.vision.plates.base import FormatReader, PlateDetector, PlateReader, WindowRefiner
+from citywatch.vision.plates.base import (
+    FormatReader,
+    PlateDetector,
+    PlateReader,
+    WindowRefiner,
+    ZoomDetector,
+)
 from citywatch.vision.plates.formats import Candidate, PlateFormat, best, resolve
 from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR
@@ -29,6 +35,7 @@ REFINE_PAD_X = 0.15  # a candidate's window for the refining search: its box gro
 REFINE_PAD_Y = 0.3  # fractions of its width and height on each side
 REFINE_MIN_LINE = 0.25  # a refined text line is at least this fraction of the window high
 REFINE_SPAN = 0.6  # read the candidate itself too when no line spans this much of its width
+REFINE_MAX_GAP = 1.0  # inside a window, pieces of one line this far apart (x height) join
 
 
 def geometry_mask(dets: Detections, frame_h: int, cfg: PlateFilterConfig) -> np.ndarray:
@@ -103,14 +110,21 @@ class PlateStage:
         self._refiner = refiner if cfg.reader.refine else None
         self._filters = cfg.filters
         self._formats: tuple[PlateFormat, ...] = resolve(cfg.formats)
+        self._retry_side = cfg.reader.det_retry_side
 
     @property
     def formats(self) -> tuple[PlateFormat, ...]:
         """The plate formats reads are decoded against, in order of preference."""
         return self._formats
 
-    def _coarse(self, image: ImageBGR, regions: FloatArray | None) -> Detections:
-        found = merge_lines(self._detector.detect(image, regions))
+    def _coarse(
+        self, image: ImageBGR, regions: FloatArray | None, max_side: int | None = None
+    ) -> Detections:
+        if max_side is not None and isinstance(self._detector, ZoomDetector):
+            found = self._detector.detect_at(image, regions, max_side)
+        else:
+            found = self._detector.detect(image, regions)
+        found = merge_lines(found)
         found = found.select(geometry_mask(found, image.shape[0], self._filters))
         if len(found) > self._filters.max_boxes:
             found = found.select(np.argsort(-found.score, kind="stable")[: self._filters.max_boxes])
@@ -132,7 +146,7 @@ class PlateStage:
             ],
             axis=1,
         ).astype(np.float32)
-        fine = merge_lines(self._refiner.refine(image, windows))
+        fine = merge_lines(self._refiner.refine(image, windows), max_gap=REFINE_MAX_GAP)
         centres = (fine.xyxy[:, :2] + fine.xyxy[:, 2:]) / 2.0
         aspect = fine.widths / np.maximum(fine.heights, 1e-6)
         boxes: list[FloatArray] = []
@@ -170,8 +184,15 @@ class PlateStage:
 
     def read_plates(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
         """Every plate read in ``image`` (or in ``regions`` of it), best ``text_score`` first,
-        one per candidate; no tracking.  For stills, evaluation and tests."""
-        coarse = self._coarse(image, regions)
+        one per candidate; no tracking.  For stills, evaluation and tests.  When nothing is
+        read and ``det_retry_side`` is set, the frame is searched again at that larger scale
+        (plates too small for the first search)."""
+        plates = self._read_candidates(image, self._coarse(image, regions))
+        if len(plates) == 0 and self._retry_side and isinstance(self._detector, ZoomDetector):
+            plates = self._read_candidates(image, self._coarse(image, regions, self._retry_side))
+        return plates
+
+    def _read_candidates(self, image: ImageBGR, coarse: Detections) -> Detections:
         if len(coarse) == 0:
             return _with_text(Detections.empty(), [], [])
         if self._refiner is None:
