@@ -12,12 +12,23 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from citywatch.config.root import CitywatchConfig
 from citywatch.engine.fanout import AlertListener
 from citywatch.engine.platform import CameraStart, Platform
 from citywatch.engine.ray_engine import RayEngine, build_ray_engine, check_store, connect
 from citywatch.engine.runtime import camera_permissions
 
 log = logging.getLogger(__name__)
+
+
+def wants_gpu(config: CitywatchConfig) -> bool:
+    """Whether any ONNX back end of the config asks for the CUDA provider."""
+    asked = [
+        *config.faces.detector.providers,
+        *config.faces.embedder.providers,
+        *config.plates.detector.providers,
+    ]
+    return any("CUDA" in str(p) for p in asked)
 
 
 @dataclass
@@ -44,6 +55,11 @@ def start_ray(
     :class:`~citywatch.engine.ray_engine.RayEngineError` when the store does not fit."""
     ray_cfg = platform.config.engine.ray
     notes = [n for n in [check_store(platform.config, ray_cfg)] if n]
+    if wants_gpu(platform.config) and ray_cfg.gpus_per_camera == 0:
+        notes.append(
+            "a model asks for CUDA but engine.ray.gpus_per_camera is 0: camera actors are "
+            "placed without a GPU (set e.g. 0.1 to share one GPU among ten cameras)"
+        )
     starts = platform.starts or platform.register_cameras()
     for start in starts:
         if start.error:
