@@ -289,3 +289,17 @@ def test_second_search_only_when_nothing_was_read(
     plates = stage.read_plates(IMAGE)
     assert det.zoomed == zoomed
     assert plates.text == read
+
+
+def test_refiner_reads_only_the_tallest_lines_of_a_window() -> None:
+    # a state name above the serial, high enough to count as a line but much smaller than it
+    slogan = (330.0, 185.0, 370.0, 207.0)
+    serial = (310.0, 210.0, 390.0, 250.0)
+    det = FakeDetector([US_PLATE])
+    refiner = FakeRefiner([serial, slogan])
+    reader = FakeReader({310: ("7ABC123", 0.9)})
+    c = cfg_us()
+    c.reader.det_retry_side = None
+    PlateStage(det, reader, None, c, refiner=refiner).read_plates(IMAGE)
+    heights = sorted(float(b[3] - b[1]) for b in reader.read_boxes[0])
+    assert heights == [40.0]

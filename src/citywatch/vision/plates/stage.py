@@ -36,6 +36,7 @@ REFINE_PAD_Y = 0.3  # fractions of its width and height on each side
 REFINE_MIN_LINE = 0.25  # a refined text line is at least this fraction of the window high
 REFINE_SPAN = 0.6  # read the candidate itself too when no line spans this much of its width
 REFINE_MAX_GAP = 1.0  # inside a window, pieces of one line this far apart (x height) join
+REFINE_REL_HEIGHT = 0.6  # lines less than this fraction of the window's tallest are not read
 
 
 def geometry_mask(dets: Detections, frame_h: int, cfg: PlateFilterConfig) -> np.ndarray:
@@ -159,6 +160,10 @@ class PlateStage:
                 & (fine.heights >= REFINE_MIN_LINE * (y1 - y0))
             )  # fmt: skip
             idx = np.flatnonzero(inside)
+            if len(idx):
+                # a plate's serial is its tallest text: state names, slogans, dealer frames
+                # are smaller
+                idx = idx[fine.heights[idx] >= REFINE_REL_HEIGHT * fine.heights[idx].max()]
             idx = idx[np.argsort(-(fine.widths[idx] * fine.score[idx]), kind="stable")][:3]
             for i in idx:
                 boxes.append(fine.xyxy[i])
