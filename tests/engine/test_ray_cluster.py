@@ -1,6 +1,7 @@
 """The Ray engine on a three-node cluster on this machine, with the local PostgreSQL and
-cameras served over RTSP: a node is killed mid-run, its cameras resume on the other node,
-and the plate reads and alerts stored equal those of an undisturbed run.
+cameras served over RTSP: a node is killed mid-run, its cameras resume on the other node, a
+new node joins and a camera is moved onto it, and the plate reads and alerts stored equal
+those of an undisturbed run.
 
 Scenario (deterministic): the demo street scene (a car with the hotlisted plate, twice) on two
 cameras and the square scene (a plate on no hotlist) on a third, each padded with black and
@@ -150,6 +151,19 @@ def _one_run(
             _wait(resumed, RESUME_WITHIN_S, "the dead node's cameras to resume elsewhere")
             out["resumed_s"] = time.monotonic() - t0
             out["victims"] = victims
+            # a fresh node joins: rebalancing moves one camera onto it (3 cameras, 2 nodes)
+            fresh = cluster.cluster.add_node(num_cpus=3)
+            _wait(lambda: eng.rebalance() > 0, 60, "a camera to be moved to the new node")
+
+            def on_fresh() -> bool:
+                s = snap()
+                return any(
+                    s[c]["engine"]["node_id"] == fresh.node_id and _analysed(s[c]) >= 1
+                    for c in cams
+                )
+
+            _wait(on_fresh, RESUME_WITHIN_S, "a camera analysing on the new node")
+            out["moved"] = [c for c in cams if snap()[c]["engine"]["node_id"] == fresh.node_id]
         _wait(
             lambda: all(_analysed(snap()[c]) >= DONE_FRAMES for c in cams),
             180,
@@ -212,7 +226,8 @@ def test_a_dead_nodes_cameras_resume_and_nothing_is_lost_or_duplicated(
     for run in (calm, killed):
         assert run["delivered"] == run["alert_ids"]
     # the victims' health tells the story: they changed node, analysis resumed
-    for cam in killed["victims"]:
+    assert len(killed["moved"]) == 1  # one camera moved onto the node that joined
+    for cam in [*killed["victims"], *killed["moved"]]:
         h = killed["health"][cam]
         assert h["engine"]["node_changes"] >= 1
         assert h["worker"]["analysed"] >= DONE_FRAMES

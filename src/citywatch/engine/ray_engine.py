@@ -163,11 +163,18 @@ class RayEngine:
             "scheduling_strategy": "SPREAD",
         }
 
-    def _place(self, spec: ActorSpec, generation: int = 1) -> Any:
+    def _place(self, spec: ActorSpec, generation: int = 1, node_id: str = "") -> Any:
+        """Create the camera's actor; ``node_id``: prefer that node (soft: a later restart
+        may still go anywhere)."""
         import ray
 
+        options = self._options(spec, generation)
+        if node_id:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=True)
         remote_cls: Any = ray.remote(CameraActor)
-        return remote_cls.options(**self._options(spec, generation)).remote(spec)
+        return remote_cls.options(**options).remote(spec)
 
     def start(self) -> None:
         for spec in self._specs:
@@ -175,14 +182,14 @@ class RayEngine:
         self._thread = threading.Thread(target=self._supervise, name="ray-supervisor", daemon=True)
         self._thread.start()
 
-    def _replace(self, placed: _Placed, why: str) -> None:
+    def _replace(self, placed: _Placed, why: str, node_id: str = "") -> None:
         import ray
 
         log.warning("camera %s: %s; placing its actor again", placed.spec.camera_id, why)
         with contextlib.suppress(Exception):  # already gone
             ray.kill(placed.handle, no_restart=True)
         placed.generation += 1
-        placed.handle = self._place(placed.spec, placed.generation)
+        placed.handle = self._place(placed.spec, placed.generation, node_id)
         placed.last_ok = time.monotonic()
         placed.state = "replaced"
         self.replacements += 1
@@ -297,24 +304,29 @@ class RayEngine:
         self.write_health()
 
     def rebalance(self) -> int:
-        """Move cameras off the busiest nodes onto idle ones (e.g. after a node joined): each
-        moved camera is stopped and placed again (its live frames during the move are lost).
-        Returns how many were moved."""
+        """Move cameras off crowded nodes onto the least busy ones (e.g. after a node joined):
+        each moved camera is stopped and placed again, preferring the target node (a live
+        camera loses its frames during the move).  Returns how many were moved."""
         import ray
 
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU")]
         if not nodes:
             return 0
-        by_node: dict[str, list[_Placed]] = {n: [] for n in nodes}
-        for p in self._placed.values():
-            if p.state == "running" and p.node_id in by_node:
-                by_node[p.node_id].append(p)
-        fair = -(-sum(len(v) for v in by_node.values()) // len(nodes))
-        moved = 0
         with self._lock:
-            for group in by_node.values():
+            by_node: dict[str, list[_Placed]] = {n: [] for n in nodes}
+            for p in self._placed.values():
+                if p.state == "running" and p.node_id in by_node:
+                    by_node[p.node_id].append(p)
+            fair = -(-sum(len(v) for v in by_node.values()) // len(nodes))  # ceiling
+            moved = 0
+            for group in list(by_node.values()):
                 for p in group[fair:]:
-                    self._replace(p, "rebalancing onto a less busy node")
+                    target = min(by_node, key=lambda n: len(by_node[n]))
+                    if len(by_node[target]) >= fair:
+                        break
+                    by_node[p.node_id].remove(p)
+                    by_node[target].append(p)
+                    self._replace(p, f"rebalancing onto node {target[:12]}", target)
                     moved += 1
         return moved
 
