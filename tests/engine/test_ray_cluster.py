@@ -232,3 +232,40 @@ def test_a_dead_nodes_cameras_resume_and_nothing_is_lost_or_duplicated(
         assert h["engine"]["node_changes"] >= 1
         assert h["worker"]["analysed"] >= DONE_FRAMES
         assert "lag_s" in h["worker"]
+
+
+def test_an_actor_dead_for_good_is_placed_again_by_the_supervisor(
+    ray_cluster: RayCluster,  # noqa: F811
+    pg_url_factory: Callable[[], str],  # noqa: F811
+    replay_rtsp: Callable[[Path], str],  # noqa: F811
+    scene_clips: dict[str, Any],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import ray
+
+    cfg = _config(pg_url_factory(), tmp_path, {"square-b": replay_rtsp(scene_clips["square"])})
+    sessions = make_session_factory(make_engine(cfg.store.database_url))
+    platform = Platform.create(cfg, sessions, ADMIN)
+    run = start_ray(platform, ray_cluster.address, live=False)
+    eng = run.engine
+    try:
+        snap = eng.snapshot
+        _wait(lambda: _analysed(snap()["square-b"]) >= 1, 120, "the camera analysing")
+        first_pid = snap()["square-b"]["actor"]["pid"]
+        # killed without restart (an operator's mistake, restarts used up): Ray gives up on
+        # it, the supervisor does not
+        ray.kill(eng._placed["square-b"].handle, no_restart=True)
+
+        def again() -> bool:
+            s = snap()["square-b"]
+            return (
+                s["engine"]["placements"] == 2
+                and s.get("actor", {}).get("pid") not in (None, first_pid)
+                and _analysed(s) >= 1
+            )
+
+        _wait(again, RESUME_WITHIN_S, "the supervisor to place the camera again")
+        assert eng.replacements == 1
+    finally:
+        run.stop()
+        platform.dispatcher.close()

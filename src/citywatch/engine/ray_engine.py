@@ -214,14 +214,17 @@ class RayEngine:
                         self._replace(p, f"no answer for {self._cfg.replace_after_s:.0f} s")
                     continue
                 except ActorDiedError as err:
-                    if self._cfg.max_restarts == -1 and not _dead_for_good(err):
-                        p.state = "restarting"
+                    if _dead_for_good(err):
+                        self._replace(p, "its actor died for good")
                         continue
-                    self._replace(p, "its actor died for good")
+                    p.state = "restarting"
+                    p.record.setdefault("actor", {})["error"] = _first_line(err)
+                    if time.monotonic() - p.last_ok > self._cfg.replace_after_s:
+                        self._replace(p, "its actor keeps dying")
                     continue
                 except Exception as err:  # the constructor failed (bad camera, no store)
                     p.state = "restarting"
-                    p.record.setdefault("actor", {})["error"] = f"{type(err).__name__}: {err}"
+                    p.record.setdefault("actor", {})["error"] = _first_line(err)
                     if time.monotonic() - p.last_ok > self._cfg.replace_after_s:
                         self._replace(p, f"it keeps failing: {type(err).__name__}")
                     continue
@@ -329,6 +332,11 @@ class RayEngine:
                     self._replace(p, f"rebalancing onto node {target[:12]}", target)
                     moved += 1
         return moved
+
+
+def _first_line(err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:300]
 
 
 def _dead_for_good(err: Exception) -> bool:

@@ -31,6 +31,13 @@ def wants_gpu(config: CitywatchConfig) -> bool:
     return any("CUDA" in str(p) for p in asked)
 
 
+def cluster_gpus() -> float:
+    """GPUs the connected Ray cluster has in all."""
+    import ray
+
+    return float(ray.cluster_resources().get("GPU", 0.0))
+
+
 @dataclass
 class RayRun:
     engine: RayEngine
@@ -71,6 +78,12 @@ def start_ray(
             log.warning("%s (%s)", start.error, start.permissions.reasons)
     done = connect(ray_cfg, address)
     notes.append(f"ray: {done['address']}, auth {done['auth']}")
+    if ray_cfg.gpus_per_camera > 0 and not cluster_gpus():
+        notes.append(
+            "engine.ray.gpus_per_camera asks for GPUs but no node of the cluster has one: "
+            "cameras are placed on CPUs"
+        )
+        ray_cfg = ray_cfg.model_copy(update={"gpus_per_camera": 0.0})
     engine = build_ray_engine(
         platform.config,
         [s.camera.id for s in starts if not s.error],
