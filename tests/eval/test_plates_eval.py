@@ -67,6 +67,9 @@ def test_breakdowns_by_format_and_shape() -> None:
     assert m["exact_rate_shape_LLDLDL"] == pytest.approx(2 / 3)
     assert m["plates_US"] == 6 and m["exact_rate_other"] == 0.0
     assert m["exact_rate"] == pytest.approx(4 / 7)
+    assert "cpu_ms_per_image" not in m  # not measured
+    report.cpu_ms = [4.0, 6.0]
+    assert report.metrics()["cpu_ms_per_image"] == pytest.approx(5.0)
 
 
 def test_score_photo_reports_the_best_read_near_the_plate() -> None:
@@ -107,3 +110,4 @@ def test_real_photos_read_their_plate(
     report = evaluate_photos([photo], stage.read_plates, formats=stage.formats)
     (o,) = report.outcomes
     assert o.exact, f"{name}: read {o.read!r}, truth {o.truth!r}"
+    assert len(report.cpu_ms) == 1 and report.cpu_ms[0] > 0

@@ -63,7 +63,12 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
             str, typer.Option(help="all, or one stable half of the photos: a or b")
         ] = "all",
         formats: Annotated[
-            str, typer.Option(help="Plate formats to use instead of the config's, e.g. SK,CZ,EU")
+            str,
+            typer.Option(
+                help="Plate formats to use instead of the config's: those of the region the "
+                "photos come from (e.g. US, or HR,RS,DE,SK,CZ,EU); a generic format early in "
+                "the list takes reads that the region's layouts would have repaired"
+            ),
         ] = "",
         errors: Annotated[bool, typer.Option(help="List every plate read wrong")] = False,
     ) -> None:
