@@ -88,6 +88,9 @@ class BenchWorker:
             worker = CameraWorker(cam.id, CameraSource(cam), pipeline, self, live=False, pace=False)
             self.workers.append(worker)
 
+    def ready(self) -> bool:
+        return True
+
     def handle(self, camera_id: str, sightings: list[Any]) -> None:
         now = time.time()
         with self._lock:
@@ -124,12 +127,55 @@ class BenchWorker:
         }
 
 
-def run_grid(
-    clips: dict[str, Path], plate: str, workers: list[int], cameras: list[int], seconds: float
+def _process_worker(
+    cfg: CitywatchConfig, ids: list[str], plate: str, seconds: float, barrier: Any, out: Any
+) -> None:
+    worker = BenchWorker(cfg, ids, plate)
+    barrier.wait()  # every worker has loaded its models: start together
+    out.put(worker.run(seconds))
+
+
+def _run_processes(
+    cfg: CitywatchConfig, ids: list[str], plate: str, w: int, seconds: float
+) -> list[dict[str, Any]]:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(w), ctx.Queue()
+    procs = [
+        ctx.Process(target=_process_worker, args=(cfg, ids[i::w], plate, seconds, barrier, out))
+        for i in range(w)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(30)
+    return results
+
+
+def _run_ray(
+    cfg: CitywatchConfig, ids: list[str], plate: str, w: int, seconds: float
 ) -> list[dict[str, Any]]:
     import ray
 
     remote: Any = ray.remote(num_cpus=1)(BenchWorker)
+    actors = [remote.remote(cfg, ids[i::w], plate) for i in range(w)]
+    ray.get([a.ready.remote() for a in actors])  # models loaded everywhere: start together
+    results: list[dict[str, Any]] = ray.get([a.run.remote(seconds) for a in actors])
+    for a in actors:
+        ray.kill(a)
+    return results
+
+
+def run_grid(
+    clips: dict[str, Path],
+    plate: str,
+    workers: list[int],
+    cameras: list[int],
+    seconds: float,
+    mode: str = "ray",
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for c in cameras:
         cfg = _config(clips, c)
@@ -137,10 +183,8 @@ def run_grid(
         for w in workers:
             if w > c:
                 continue
-            actors = [remote.remote(cfg, ids[i::w], plate) for i in range(w)]
-            results = ray.get([a.run.remote(seconds) for a in actors])
-            for a in actors:
-                ray.kill(a)
+            run = _run_ray if mode == "ray" else _run_processes
+            results = run(cfg, ids, plate, w, seconds)
             analysed = sum(r["analysed"] for r in results)
             wall = max(r["wall_s"] for r in results)
             lat = [x for r in results for x in r["latencies"]]
@@ -356,7 +400,7 @@ def plot(out: Path, rows: list[dict[str, Any]]) -> None:
     for ax in axes:
         ax.set_xlabel("cameras")
         ax.legend()
-    fig.suptitle(f"citywatch scaling on {os.cpu_count()} cores (Ray actors)")
+    fig.suptitle(f"citywatch scaling on {os.cpu_count()} cores")
     fig.tight_layout()
     fig.savefig(out / "scale.png", dpi=110)
 
@@ -375,6 +419,12 @@ def main() -> int:
         help="frame sizes (WxH) for the per-stage costs; none to skip",
     )
     ap.add_argument("--stages-only", action="store_true", help="only the per-stage costs")
+    ap.add_argument(
+        "--engine",
+        choices=["ray", "processes"],
+        default="ray",
+        help="workers as Ray actors, or as plain processes (a machine without Ray)",
+    )
     args = ap.parse_args()
     if 1 not in args.workers:
         ap.error("--workers must include 1 (the baseline)")
@@ -382,7 +432,6 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     from citywatch.demo.footage import make_demo_videos
-    from citywatch.engine.ray_engine import refresh_ray_auth
 
     sizes = [tuple(int(v) for v in x.split("x")) for x in args.stage_sizes]
     stages_by_size = stage_costs(args.out, sizes) if sizes else {}  # type: ignore[arg-type]
@@ -400,20 +449,26 @@ def main() -> int:
     footage = make_demo_videos(args.out / "scale-footage", seconds=8, fps=10, size=(640, 360))
     clips = {"street": footage.path("cam-street"), "square": footage.path("cam-square")}
 
-    import ray
+    if args.engine == "ray":
+        import ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
-    refresh_ray_auth()
-    ray.init(
-        num_cpus=max(args.workers),
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        configure_logging=False,
-    )
+        from citywatch.engine.ray_engine import refresh_ray_auth
+
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        refresh_ray_auth()
+        ray.init(
+            num_cpus=max(args.workers),
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+            configure_logging=False,
+        )
     try:
-        rows = run_grid(clips, footage.plate_text, args.workers, args.cameras, args.seconds)
+        rows = run_grid(
+            clips, footage.plate_text, args.workers, args.cameras, args.seconds, args.engine
+        )
     finally:
-        ray.shutdown()
+        if args.engine == "ray":
+            ray.shutdown()
     try:
         store = store_rate(args.database_url)
     except Exception as err:  # no PostgreSQL here: the rest of the bench stands
@@ -445,6 +500,7 @@ def main() -> int:
             "python": platform.python_version(),
         },
         "seconds": args.seconds,
+        "engine": args.engine,
         "analyse_fps": ANALYSE_FPS,
         "stages": stages_by_size,
         "runs": rows,
