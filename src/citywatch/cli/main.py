@@ -140,8 +140,7 @@ def run(
 
     Example: citywatch run -c citywatch.yaml
 
-    Example (cluster): RAY_AUTH_MODE=token citywatch run -c citywatch.yaml --engine ray
-    --address auto
+    Example (Ray cluster): citywatch run -c citywatch.yaml --engine ray --address auto
     """
     from citywatch.engine.platform import Platform
 
