@@ -96,6 +96,7 @@ REAL = [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("folder", "name", "formats"), REAL)
 def test_real_photos_read_their_plate(
     shared_data: Path, folder: str, name: str, formats: list[str]
