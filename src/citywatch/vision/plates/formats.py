@@ -19,7 +19,10 @@ when no layout fits (``US``: the states' serial formats, then any 5-8 letters an
 With ``alternatives`` (what else the recogniser saw at each character, with its probability
 relative to the character read) a repair is scored by that probability instead of a fixed
 penalty: a ``G`` where a digit must stand becomes ``6`` only as far as the recogniser itself
-found ``6`` likely there (see :mod:`citywatch.vision.plates.decode`).
+found ``6`` likely there (see :mod:`citywatch.vision.plates.ctc`).  Glyph twins (``O``/``0``,
+``I``/``1``) are the exception: plate fonts draw them alike, so the recogniser's certainty says
+nothing and a repair between them weighs :data:`TWIN_PRIOR`.  ``Layout`` and ``PlateFormat``
+live in :mod:`citywatch.vision.plates.layouts`.
 """
 
 from __future__ import annotations
