@@ -189,3 +189,49 @@ def test_serve_answers_http_and_stops_on_sigterm(cli, cli_config: Path) -> None:
     assert f"http://127.0.0.1:{port}/" in out
     assert "warning" not in out.lower()
     assert PW not in out
+
+
+def test_a_console_without_cameras_gets_the_alerts_other_processes_store(
+    cli_config: Path, tmp_path: Path
+) -> None:
+    """`serve --no-cameras` beside `run` (or `run --engine ray`): alerts stored by the camera
+    process reach the live hub through the database, each once, and only new ones."""
+    import threading
+    import time
+
+    from citywatch.alerts.events import AlertEvent
+    from citywatch.decisions.types import HotlistHit, PlateRead
+    from citywatch.services.events import EventRecorder
+    from citywatch.store.media import MediaStore
+    from tests.services.helpers import add_camera, plate_read
+
+    class Hub:
+        def __init__(self) -> None:
+            self.events: list[AlertEvent] = []
+            self.lock = threading.Lock()
+
+        def publish(self, event: AlertEvent) -> None:
+            with self.lock:
+                self.events.append(event)
+
+    c = CliContext(config_path=cli_config)
+    sessions = c.sessions(upgrade=True)
+    with sessions() as s:
+        add_camera(s, "cam-1")
+
+    def hit(read: PlateRead) -> HotlistHit | None:
+        return HotlistHit(read=read, hotlist_id=0, entry=read.text, distance=0)
+
+    camera_process = EventRecorder(sessions, MediaStore(tmp_path / "media"), hit, lambda e: None)
+    camera_process.record_plate_read(plate_read(text="OLD111", first_seen_s=1.0))
+    hub = Hub()
+    running = serve._start_platform(c, hub, cameras=False)  # a stand-in for EventHub
+    try:
+        assert running.engine is None and running.listener is not None
+        camera_process.record_plate_read(plate_read(text="NEW222", first_seen_s=50.0))
+        deadline = time.monotonic() + 20
+        while not hub.events and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        running.stop()
+    assert [e.plate for e in hub.events] == ["NEW222"]

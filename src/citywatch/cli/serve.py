@@ -64,11 +64,14 @@ class _Platform:
     engine: LocalEngine | None = None
     dispatcher: Dispatcher | None = None
     housekeeping: Any = None  # the retention and authorisation-lifecycle scheduler
+    listener: Any = None  # alerts stored by cameras in other processes, for the live hub
 
     def health(self) -> dict[str, Any]:
         return self.engine.snapshot() if self.engine is not None else {}
 
     def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
         if self.housekeeping is not None:
             self.housekeeping.stop()
         if self.engine is not None:
@@ -86,12 +89,21 @@ def _start_platform(c: CliContext, hub: EventHub, *, cameras: bool) -> _Platform
     from citywatch.engine.platform import Platform, make_embed_faces
 
     cfg = c.config()
-    if not (cameras and cfg.cameras):
+    if not (cameras and cfg.cameras and cfg.engine.kind == "local"):
         from citywatch.engine.platform import start_housekeeping
         from citywatch.store.media import MediaStore
 
+        if cameras and cfg.cameras:
+            c.out.print(
+                "cameras run on the Ray cluster (citywatch run --engine ray); "
+                "their alerts reach this console through the database"
+            )
         housekeeping = start_housekeeping(cfg, c.sessions(), MediaStore(cfg.store.media_dir))
-        return _Platform(make_embed_faces(Models(cfg), cfg), housekeeping=housekeeping)
+        return _Platform(
+            make_embed_faces(Models(cfg), cfg),
+            housekeeping=housekeeping,
+            listener=_listen_for_alerts(c, hub),
+        )
     try:
         platform = Platform.create(cfg, c.sessions(), c.actor(), c.err, extra_sinks=[hub])
     except ValueError as err:  # a broken model card or a refused face threshold
@@ -105,6 +117,19 @@ def _start_platform(c: CliContext, hub: EventHub, *, cameras: bool) -> _Platform
     engine.start()
     c.out.print(f"[green]{len(engine.runs)} camera(s) running[/]")
     return _Platform(embed, engine, platform.dispatcher, platform.start_housekeeping())
+
+
+def _listen_for_alerts(c: CliContext, hub: EventHub) -> Any:
+    """Alerts that cameras in other processes store (``citywatch run``, local or on Ray) reach
+    the live hub: LISTEN/NOTIFY on PostgreSQL, polling on SQLite; each alert once."""
+    from sqlalchemy import Engine
+
+    from citywatch.engine.fanout import AlertListener
+
+    bind = c.sessions().kw["bind"]
+    assert isinstance(bind, Engine)
+    channel = c.config().engine.ray.alert_channel
+    return AlertListener(bind, hub.publish, channel=channel).start()
 
 
 def _settings(
