@@ -59,6 +59,35 @@ class RayEngineConfig(Strict):
         description="PostgreSQL LISTEN/NOTIFY channel that fans alerts out across nodes",
     )
 
+    shared_embedder: bool = Field(
+        default=False,
+        description="Embed faces in shared actors that batch chips from many cameras (one "
+        "network per replica, on a GPU where embedder_gpus > 0) instead of one network per "
+        "camera actor",
+    )
+    embedder_replicas: int = Field(
+        default=1, ge=1, le=256, description="Shared embedder actors; cameras are spread by id"
+    )
+    embedder_cpus: float = Field(
+        default=1.0, gt=0, le=64, description="Ray CPUs reserved by each shared embedder actor"
+    )
+    embedder_gpus: float = Field(
+        default=0.0,
+        ge=0,
+        le=8,
+        description="Ray GPUs reserved by each shared embedder actor (its ONNX session uses "
+        "CUDA when faces.embedder.providers asks for it); 0 = CPU",
+    )
+    batch_wait_ms: float = Field(
+        default=5.0,
+        ge=0,
+        le=1000,
+        description="How long a shared embedder waits for more chips before it runs a batch",
+    )
+    max_batch: int = Field(
+        default=64, ge=1, le=4096, description="Chips a shared embedder runs in one batch at most"
+    )
+
 
 class EngineConfig(Strict):
     kind: Literal["local", "ray"] = Field(

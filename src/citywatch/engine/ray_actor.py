@@ -24,6 +24,7 @@ from citywatch.config.root import CitywatchConfig
 from citywatch.engine.assemble import Models
 from citywatch.engine.fanout import PgNotifier
 from citywatch.engine.local import _jsonable
+from citywatch.engine.ray_inference import RemoteEmbedder
 from citywatch.engine.runtime import PipelineRefresher, ReloadingHotlist, initial_pipeline, utcnow
 from citywatch.engine.sink import RecorderSink
 from citywatch.engine.worker import CameraWorker
@@ -48,6 +49,7 @@ class ActorSpec:
     db_pool_size: int = 2
     db_max_overflow: int = 2
     alert_channel: str = "citywatch_alerts"
+    shared_embedder: RemoteEmbedder | None = None  # None: the actor loads its own embedder
 
 
 class CameraActor:
@@ -68,7 +70,7 @@ class CameraActor:
         )
         sessions = make_session_factory(self._db)
         media = MediaStore(cfg.store.media_dir)
-        models = Models(cfg)
+        models = actor_models(spec)
         self.notifier = PgNotifier(self._db, spec.alert_channel)
         pipeline, perms = initial_pipeline(cam, cfg, models, sessions, utcnow())
         self.permissions = {"faces": perms.faces, "plates": perms.plates, "reasons": perms.reasons}
@@ -137,6 +139,14 @@ class CameraActor:
         record = self.health()
         self._db.dispose()
         return record
+
+
+def actor_models(spec: ActorSpec) -> Models:
+    """The camera actor's model back ends: its own, except the face embedder when the engine
+    runs shared embedder actors (then chips go to the camera's replica)."""
+    if spec.shared_embedder is not None:
+        return Models(spec.config, _embedder=spec.shared_embedder)
+    return Models(spec.config)
 
 
 def _node_id() -> str:

@@ -38,6 +38,7 @@ from typing import Any
 from citywatch.config.engine import RayEngineConfig
 from citywatch.config.root import CitywatchConfig
 from citywatch.engine.ray_actor import ActorSpec, CameraActor
+from citywatch.engine.ray_inference import embedder_for, start_embedder_services
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ class RayEngine:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.replacements = 0
+        self.services: list[Any] = []  # shared embedder actors (engine.ray.shared_embedder)
 
     @property
     def runs(self) -> list[ActorSpec]:
@@ -177,6 +179,9 @@ class RayEngine:
         return remote_cls.options(**options).remote(spec)
 
     def start(self) -> None:
+        if self._cfg.shared_embedder and self._specs:
+            first = self._specs[0]
+            self.services = start_embedder_services(first.config, self._cfg, first.run_id)
         for spec in self._specs:
             self._placed[spec.camera_id] = _Placed(spec, self._place(spec))
         self._thread = threading.Thread(target=self._supervise, name="ray-supervisor", daemon=True)
@@ -304,6 +309,9 @@ class RayEngine:
                 p.state = "stopped"
                 with contextlib.suppress(Exception):  # already gone
                     ray.kill(p.handle, no_restart=True)
+            for service in self.services:
+                with contextlib.suppress(Exception):
+                    ray.kill(service, no_restart=True)
         self.write_health()
 
     def rebalance(self) -> int:
@@ -367,6 +375,7 @@ def build_ray_engine(
             db_pool_size=ray_cfg.db_pool_size,
             db_max_overflow=ray_cfg.db_max_overflow,
             alert_channel=ray_cfg.alert_channel,
+            shared_embedder=embedder_for(cam, rid, ray_cfg) if ray_cfg.shared_embedder else None,
         )
         for cam in camera_ids
     ]

@@ -84,6 +84,17 @@ def start_ray(
             "cameras are placed on CPUs"
         )
         ray_cfg = ray_cfg.model_copy(update={"gpus_per_camera": 0.0})
+    if ray_cfg.shared_embedder and ray_cfg.embedder_gpus > 0 and not cluster_gpus():
+        notes.append(
+            "engine.ray.embedder_gpus asks for GPUs but no node of the cluster has one: "
+            "the shared embedders run on CPUs"
+        )
+        ray_cfg = ray_cfg.model_copy(update={"embedder_gpus": 0.0})
+    if ray_cfg.shared_embedder:
+        notes.append(
+            f"faces: {ray_cfg.embedder_replicas} shared embedder actor(s), batches of up to "
+            f"{ray_cfg.max_batch} chips within {ray_cfg.batch_wait_ms:g} ms"
+        )
     engine = build_ray_engine(
         platform.config,
         [s.camera.id for s in starts if not s.error],

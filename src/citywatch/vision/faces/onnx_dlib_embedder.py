@@ -114,7 +114,14 @@ class OnnxDlibEmbedder:
             raise ValueError(f"{self.name}: expected landmarks (N, 5, 2), got {lm.shape}")
         if lm.shape[0] == 0:
             return np.zeros((0, self.dim), np.float32)
-        chips = extract_chips(image, lm, size=CHIP_SIZE, padding=CHIP_PADDING)
+        return self.embed_chips(extract_chips(image, lm, size=CHIP_SIZE, padding=CHIP_PADDING))
+
+    def embed_chips(self, chips: np.ndarray) -> FloatArray:
+        """L2-normalised embeddings of (N, 150, 150, 3) uint8 chips (``flip`` applied): the
+        network half of :meth:`embed`, also run on chips gathered from many cameras by
+        :mod:`citywatch.engine.ray_inference`."""
+        if len(chips) == 0:
+            return np.zeros((0, self.dim), np.float32)
         if self._flip:  # mirrored chips ride in the same batches as the originals
             both = self.raw_descriptors(np.concatenate([chips, chips[:, :, ::-1]]))
             desc = (both[: len(chips)] + both[len(chips) :]) / np.float32(2)
