@@ -119,14 +119,8 @@ class LocalEngine:
         return out
 
     def write_health(self) -> None:
-        if self._state_dir is None:
-            return
-        folder = self._state_dir / "health"
-        folder.mkdir(parents=True, exist_ok=True)
-        for camera_id, record in self.snapshot().items():
-            tmp = folder / f".{camera_id}.json.tmp"
-            tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
-            tmp.replace(folder / f"{camera_id}.json")
+        if self._state_dir is not None:
+            write_health_files(self._state_dir, self.snapshot())
 
     def _health_loop(self) -> None:
         while not self._stop.wait(self._health_every_s):
@@ -134,6 +128,17 @@ class LocalEngine:
                 self.write_health()
             except OSError as err:
                 log.warning("could not write camera health: %s", err)
+
+
+def write_health_files(state_dir: Path, records: dict[str, dict[str, Any]]) -> None:
+    """One ``health/<camera>.json`` per camera under ``state_dir``, each replaced atomically
+    (what `citywatch cameras status` and the API read, whichever engine wrote it)."""
+    folder = state_dir / "health"
+    folder.mkdir(parents=True, exist_ok=True)
+    for camera_id, record in records.items():
+        tmp = folder / f".{camera_id}.json.tmp"
+        tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+        tmp.replace(folder / f"{camera_id}.json")
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,6 @@ on 127.0.0.1 only).  A cluster joined by address is secured by how it was starte
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -37,6 +36,7 @@ from typing import Any
 
 from citywatch.config.engine import RayEngineConfig
 from citywatch.config.root import CitywatchConfig
+from citywatch.engine.local import write_health_files
 from citywatch.engine.ray_actor import ActorSpec, CameraActor
 from citywatch.engine.ray_inference import embedder_for, start_embedder_services
 
@@ -266,14 +266,8 @@ class RayEngine:
         return out
 
     def write_health(self) -> None:
-        if self._state_dir is None:
-            return
-        folder = self._state_dir / "health"
-        folder.mkdir(parents=True, exist_ok=True)
-        for camera_id, record in self.snapshot().items():
-            tmp = folder / f".{camera_id}.json.tmp"
-            tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
-            tmp.replace(folder / f"{camera_id}.json")
+        if self._state_dir is not None:
+            write_health_files(self._state_dir, self.snapshot())
 
     # --- the local engine's surface -------------------------------------------------------
     def alive(self) -> bool:

@@ -28,8 +28,7 @@ import numpy as np
 
 from citywatch.config.engine import RayEngineConfig
 from citywatch.config.root import CitywatchConfig
-from citywatch.vision.faces.chips import extract_chips
-from citywatch.vision.faces.onnx_dlib_embedder import CHIP_PADDING, CHIP_SIZE
+from citywatch.vision.faces.onnx_dlib_embedder import CHIP_SIZE, dlib_chips
 from citywatch.vision.record import FloatArray, ImageBGR
 
 SHARED_TYPES = ("dlib-onnx",)  # back ends whose network half runs on chips (embed_chips)
@@ -197,12 +196,9 @@ class RemoteEmbedder:
     def embed(self, image: ImageBGR, landmarks: FloatArray) -> FloatArray:
         import ray
 
-        lm = np.asarray(landmarks, dtype=np.float32)
-        if lm.ndim != 3 or lm.shape[1:] != (5, 2):
-            raise ValueError(f"{self.name}: expected landmarks (N, 5, 2), got {lm.shape}")
-        if lm.shape[0] == 0:
+        chips = dlib_chips(image, landmarks, who=self.name)
+        if len(chips) == 0:
             return np.zeros((0, self.dim), np.float32)
-        chips = extract_chips(image, lm, size=CHIP_SIZE, padding=CHIP_PADDING)
         if self._handle is None:
             self._handle = ray.get_actor(self.service, namespace=self.namespace)
         out: FloatArray = ray.get(self._handle.embed_chips.remote(chips), timeout=self.timeout_s)

@@ -34,6 +34,17 @@ class EmbedderSetupError(RuntimeError):
     """The ONNX model or onnxruntime could not be loaded."""
 
 
+def dlib_chips(image: ImageBGR, landmarks: FloatArray, *, who: str) -> np.ndarray:
+    """The (N, 150, 150, 3) RGB chips dlib's ResNet takes, cut from ``image`` at 5-point
+    ``landmarks`` (N, 5, 2); ``who`` names the caller in the error for a wrong shape."""
+    lm = np.asarray(landmarks, dtype=np.float32)
+    if lm.ndim != 3 or lm.shape[1:] != (5, 2):
+        raise ValueError(f"{who}: expected landmarks (N, 5, 2), got {lm.shape}")
+    if lm.shape[0] == 0:
+        return np.zeros((0, CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
+    return extract_chips(image, lm, size=CHIP_SIZE, padding=CHIP_PADDING)
+
+
 class OnnxDlibEmbedder:
     """128-d face embeddings from 5 landmarks; L2-normalised float32.
 
@@ -109,12 +120,7 @@ class OnnxDlibEmbedder:
         return out
 
     def embed(self, image: ImageBGR, landmarks: FloatArray) -> FloatArray:
-        lm = np.asarray(landmarks, dtype=np.float32)
-        if lm.ndim != 3 or lm.shape[1:] != (5, 2):
-            raise ValueError(f"{self.name}: expected landmarks (N, 5, 2), got {lm.shape}")
-        if lm.shape[0] == 0:
-            return np.zeros((0, self.dim), np.float32)
-        return self.embed_chips(extract_chips(image, lm, size=CHIP_SIZE, padding=CHIP_PADDING))
+        return self.embed_chips(dlib_chips(image, landmarks, who=self.name))
 
     def embed_chips(self, chips: np.ndarray) -> FloatArray:
         """L2-normalised embeddings of (N, 150, 150, 3) uint8 chips (``flip`` applied): the
