@@ -40,6 +40,11 @@ class RayEngineConfig(Strict):
         description="An actor that answers no health poll for this long is killed and placed "
         "again (Ray's own restart covers a dead node; this covers a hung one)",
     )
+    rebalance_on_join: bool = Field(
+        default=True,
+        description="When a node with CPUs joins, move cameras from crowded nodes onto it (each "
+        "moved camera loses a few seconds of frames); off: only `rebalance()` on request",
+    )
     db_pool_size: int = Field(
         default=2, ge=1, le=50, description="Database connections kept per camera actor"
     )

@@ -12,9 +12,10 @@ supervisor thread polls every actor's health every ``health_every_s`` seconds, w
 health files as the local engine, and places again any actor that is dead for good (restarts
 used up) or has not answered for ``replace_after_s`` (hung).
 
-Rebalancing: new and restarted actors go to live nodes (``SPREAD``); actors already running
-are not moved onto a node that joins, because moving a live camera loses its frames during
-the move.  :meth:`RayEngine.rebalance` does it on request (an operator's decision).
+Rebalancing: new and restarted actors go to live nodes (``SPREAD``).  When a node with CPUs
+joins, the supervisor moves cameras from crowded nodes onto it (``rebalance_on_join``, on by
+default; a moved live camera loses a few seconds of frames); with it off,
+:meth:`RayEngine.rebalance` does it on request (an operator's decision).
 
 Security: the driver turns on Ray's token authentication (``RAY_AUTH_MODE=token``) unless
 the environment says otherwise, and a private cluster starts without the dashboard (or with it
@@ -146,6 +147,7 @@ class RayEngine:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.replacements = 0
+        self._nodes: set[str] | None = None  # CPU nodes alive at the last supervisor round
         self.services: list[Any] = []  # shared embedder actors (engine.ray.shared_embedder)
 
     @property
@@ -247,9 +249,24 @@ class RayEngine:
         while not self._stop.wait(self._cfg.health_every_s):
             try:
                 self.poll()
+                if self._cfg.rebalance_on_join:
+                    self._rebalance_if_joined()
                 self.write_health()
             except Exception:
                 log.exception("ray supervisor: poll failed")
+
+    def _rebalance_if_joined(self) -> None:
+        """Rebalance once when a CPU node appeared since the last round."""
+        nodes = set(_cpu_nodes())
+        joined = nodes - self._nodes if self._nodes is not None else set()
+        self._nodes = nodes
+        if joined:
+            moved = self.rebalance()
+            log.warning(
+                "node(s) %s joined: %d camera(s) moved onto the least busy nodes",
+                ", ".join(n[:12] for n in sorted(joined)),
+                moved,
+            )
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -312,9 +329,8 @@ class RayEngine:
         """Move cameras off crowded nodes onto the least busy ones (e.g. after a node joined):
         each moved camera is stopped and placed again, preferring the target node (a live
         camera loses its frames during the move).  Returns how many were moved."""
-        import ray
 
-        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU")]
+        nodes = _cpu_nodes()
         if not nodes:
             return 0
         with self._lock:
@@ -334,6 +350,13 @@ class RayEngine:
                     self._replace(p, f"rebalancing onto node {target[:12]}", target)
                     moved += 1
         return moved
+
+
+def _cpu_nodes() -> list[str]:
+    """Ids of the live cluster nodes that offer CPUs."""
+    import ray
+
+    return [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU")]
 
 
 def _first_line(err: Exception) -> str:
