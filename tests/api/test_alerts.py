@@ -74,6 +74,8 @@ def test_alert_shape_holds_no_media_paths(
     plate = client.get(f"/api/v1/alerts/{seeded['plate']}", headers=headers(Role.OPERATOR))
     assert plate.json()["photo_url"] is None
     assert plate.json()["plate"] == "AB123CD"
+    assert plate.json()["differences"] == "exact"  # read as listed
+    assert alert["differences"] is None  # faces have no plate to compare
 
 
 def test_get_one_is_audited_and_unknown_is_404(

@@ -6,7 +6,7 @@ import string
 import numpy as np
 import pytest
 
-from citywatch.decisions.hotlist import HotlistMatcher
+from citywatch.decisions.hotlist import HotlistMatcher, describe_difference
 from citywatch.vision.plates.formats import edit_distance
 
 ENTRIES = [
@@ -158,3 +158,26 @@ def test_index_finds_what_brute_force_finds(max_distance: int) -> None:
         truth = {ordered[i] for i in np.flatnonzero(dist <= max_distance)}
         assert found == truth, q
         assert all(edit_distance(p, q) <= max_distance for p in found)
+
+
+@pytest.mark.parametrize(
+    ("read", "entry", "said"),
+    [
+        ("AB123CD", "AB-123-CD", "exact"),
+        ("AB123C0", "AB123CD", "0 read for D at 7"),
+        ("8B123CD", "BB123CD", "8 read for B at 1"),
+        ("AB1234CD", "AB123CD", "extra 4 read at 6"),
+        ("AB12CD", "AB123CD", "3 missing at 5"),
+        ("XY999ZZ", "AB123CD", None),  # never None for a real pair: see the next line
+        (None, "AB123CD", None),
+        ("AB123CD", "", None),
+    ],
+)
+def test_describe_difference_says_what_an_operator_should_check(
+    read: str | None, entry: str, said: str | None
+) -> None:
+    got = describe_difference(read, entry)
+    if read == "XY999ZZ":  # far apart: still described, one change per position
+        assert got is not None and got.count(" read for ") == 7
+    else:
+        assert got == said

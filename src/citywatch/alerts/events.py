@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from citywatch.decisions.hotlist import describe_difference
+
 LABELS = {
     ("face", "pending"): "possible match",
     ("face", "confirmed"): "match confirmed by a reviewer",
@@ -60,6 +62,9 @@ class AlertEvent:
             "plate": self.plate,
             "read": self.read,
             "distance": self.distance,
+            "differences": describe_difference(self.read, self.plate)
+            if self.kind == "plate"
+            else None,
             "seen_at": seen.astimezone(dt.UTC).isoformat(),
             "first_seen_s": self.first_seen_s,
             "last_seen_s": self.last_seen_s,

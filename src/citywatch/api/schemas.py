@@ -21,6 +21,7 @@ from citywatch.alerts.events import LABELS
 from citywatch.api.security import Principal
 from citywatch.audit.chain import Actor
 from citywatch.config.camera import CameraConfig, Purpose
+from citywatch.decisions.hotlist import describe_difference
 from citywatch.sources.redact import redact_text
 from citywatch.store.models import AlertRow, AuthorisationRow, CameraRow, PlateReadRow
 
@@ -232,6 +233,9 @@ class AlertPublic(Out):
     watchlist: str | None = Field(description="Watchlist (face) or hotlist (plate) name")
     plate: str | None
     read: str | None
+    differences: str | None = Field(
+        default=None, description="Plate hits: how the read differs from the hotlist entry"
+    )
     track_id: int
     first_seen_s: float
     last_seen_s: float
@@ -258,6 +262,7 @@ class AlertPublic(Out):
             watchlist=row.list_name,
             plate=row.plate,
             read=row.read,
+            differences=describe_difference(row.read, row.plate) if row.kind == "plate" else None,
             track_id=row.track_id,
             first_seen_s=row.first_seen_s,
             last_seen_s=row.last_seen_s,

@@ -213,3 +213,14 @@ class HotlistMatcher:
             return HotlistMatchResult(entry_id, hotlist_id, entry, 0, 0.0, ())
         found = self.match_all(text)
         return found[0] if found else None
+
+
+def describe_difference(read: str | None, entry: str | None) -> str | None:
+    """What an operator should check on a plate hit: how the street read differs from the
+    hotlist entry (``"0 read for O at 7"``), ``"exact"`` when it does not, None when either is
+    missing.  Works from the two stored strings, so every stored alert can say it."""
+    if not read or not entry or not plate_key(entry):
+        return None
+    budget = max(len(plate_key(read)), len(plate_key(entry)))  # always within budget
+    found = HotlistMatcher([(0, 0, entry)], max_distance=budget).match(read)
+    return found.explain() if found is not None else None

@@ -18,6 +18,7 @@ from citywatch.api.console.render import iso
 from citywatch.api.settings import ApiSettings
 from citywatch.audit.chain import AuditEntry, canonical_json
 from citywatch.config.root import CitywatchConfig
+from citywatch.decisions.hotlist import describe_difference
 from citywatch.store.models import AlertRow, CameraRow
 
 #: Keys of audit details that hold plates, patterns or names: an auditor sees that an access
@@ -133,6 +134,7 @@ def alert_json(row: AlertRow, config: CitywatchConfig) -> dict[str, Any]:
         "plate": row.plate,
         "read": row.read,
         "distance": row.distance,
+        "differences": describe_difference(row.read, row.plate) if row.kind == "plate" else None,
         "seen_at": iso(row.seen_at),
         "snapshot": row.snapshot_path is not None,
         "reviewed_by": row.reviewed_by,

@@ -37,7 +37,8 @@
   function score(alert, points) {
     if (alert.kind === "plate") {
       const max = alert.max_distance ?? (points && points.plate ? points.plate.max_distance : null);
-      const read = alert.read && alert.read !== alert.plate ? "read " + alert.read + " · " : "";
+      const read = alert.read && alert.read !== alert.plate
+        ? "read " + alert.read + (alert.differences ? " (" + alert.differences + ")" : "") + " · " : "";
       const dist = alert.distance === null || alert.distance === undefined ? "?" : alert.distance;
       return el("div", { class: "score" },
         read + "edit distance " + dist + (max !== null && max !== undefined ? " (hit at ≤ " + max + ")" : "") +
