@@ -16,6 +16,7 @@ from citywatch.vision.plates.rapidocr_backend import (
     _clip_windows,
     crop_padded,
     deskew,
+    remove_margin,
     skew_angle,
 )
 from citywatch.vision.plates.stage import build_plate_stage
@@ -110,6 +111,12 @@ def test_detector_finds_the_plate_and_regions_give_the_same_box(
     # the refining detector scales a tight window to a fixed height and finds the line too
     tight = np.array([[x - 0.15 * w, y - 0.3 * h, x + 1.15 * w, y + 1.3 * h]], np.float32)
     np.testing.assert_allclose(covering(det.refine(image, tight).xyxy), box_full, atol=6)
+    # with a border around it, the window may be the plate itself: the line is found, in
+    # frame coordinates, inside the window
+    plate_only = np.array([[x, y, x + w, y + h]], np.float32)
+    bordered = covering(det.refine(image, plate_only, margin=32).xyxy)
+    np.testing.assert_allclose(bordered, box_full, atol=8)
+    assert bordered[0] >= x and bordered[1] >= y and bordered[2] <= x + w and bordered[3] <= y + h
 
 
 @pytest.mark.integration
@@ -166,3 +173,11 @@ def test_detect_at_searches_only_at_a_larger_scale(
     found = det.detect_at(image, None, retry_side)
     assert len(found) == 0
     assert engine.scales == pytest.approx(scales)
+
+
+def test_remove_margin_shifts_and_clips_boxes() -> None:
+    found = np.array([[40, 35, 90, 60], [10, 20, 140, 95]], np.float32)
+    out = remove_margin(found, 32, 100, 50)
+    np.testing.assert_allclose(out, [[8, 3, 58, 28], [0, 0, 100, 50]])
+    assert remove_margin(np.zeros((0, 4), np.float32), 8, 10, 10).shape == (0, 4)
+    np.testing.assert_allclose(remove_margin(found, 0, 200, 200), found)

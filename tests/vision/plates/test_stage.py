@@ -6,6 +6,7 @@ import pytest
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
 from citywatch.vision.plates.base import PlateDetector, PlateReader, WindowRefiner
 from citywatch.vision.plates.stage import (
+    REFINE_MARGIN,
     PlateStage,
     build_plate_stage,
     geometry_mask,
@@ -36,9 +37,22 @@ class FakeDetector:
 
 
 class FakeRefiner(FakeDetector):
-    """A WindowRefiner: finds its fixed boxes inside the windows it is given."""
+    """A WindowRefiner: finds its fixed boxes inside the windows it is given, and the
+    ``bordered`` ones only when it searches with a margin."""
 
-    def refine(self, image: ImageBGR, windows: FloatArray) -> Detections:
+    def __init__(
+        self,
+        boxes: list[tuple[float, float, float, float]],
+        bordered: list[tuple[float, float, float, float]] | None = None,
+    ) -> None:
+        super().__init__(boxes)
+        self.bordered = FakeDetector(bordered or [])
+        self.margins: list[int] = []
+
+    def refine(self, image: ImageBGR, windows: FloatArray, *, margin: int = 0) -> Detections:
+        self.margins.append(margin)
+        if margin:
+            return self.bordered.detect(image, windows)
         return self.detect(image, windows)
 
 
@@ -226,6 +240,29 @@ def test_refiner_falls_back_to_the_candidate() -> None:
     plates = PlateStage(det, reader, None, cfg(), refiner=refiner).read_plates(IMAGE)
     assert plates.text == ("56JTT5",)
     np.testing.assert_allclose(plates.xyxy[0], PLATE)
+    # the empty window was searched a second time, with a border, before falling back
+    assert refiner.margins == [0, REFINE_MARGIN]
+
+
+def test_a_window_without_a_line_is_searched_again_with_a_border() -> None:
+    det = FakeDetector([US_PLATE])
+    # the line fills its window: found only when the window has a border around it
+    refiner = FakeRefiner([], bordered=[US_LINE])
+    reader = FakeReader({300: ("CALIFORNIA 7ABC123", 0.9), 310: ("7ABC123", 0.9)})
+    plates = PlateStage(det, reader, None, cfg_us(), refiner=refiner).read_plates(IMAGE)
+    assert plates.text == ("7ABC123",)
+    np.testing.assert_allclose(plates.xyxy[0], US_LINE)
+    assert refiner.margins == [0, REFINE_MARGIN]
+    # the line spans the candidate: the candidate itself is not read
+    assert sorted(int(b[0]) for b in reader.read_boxes[0]) == [310]
+
+
+def test_a_window_with_a_line_is_searched_once() -> None:
+    refiner = FakeRefiner([US_LINE], bordered=[US_STATE])
+    reader = FakeReader({310: ("7ABC123", 0.9)})
+    stage = PlateStage(FakeDetector([US_PLATE]), reader, None, cfg_us(), refiner=refiner)
+    assert stage.read_plates(IMAGE).text == ("7ABC123",)
+    assert refiner.margins == [0]
 
 
 def test_same_plate_from_two_candidates_is_reported_once() -> None:

@@ -30,9 +30,11 @@ class PlateReader(Protocol):
 @runtime_checkable
 class WindowRefiner(Protocol):
     """Optional detector capability: search small ``windows`` (xyxy, around candidate plates)
-    each enlarged to a working size, for the text lines inside them."""
+    each enlarged to a working size, for the text lines inside them; with ``margin``, each
+    window is surrounded by that many pixels (at the working size) of its own edge repeated,
+    so that a line filling the window does not touch the border of the searched picture."""
 
-    def refine(self, image: ImageBGR, windows: FloatArray) -> Detections: ...
+    def refine(self, image: ImageBGR, windows: FloatArray, *, margin: int = 0) -> Detections: ...
 
 
 @runtime_checkable

@@ -152,27 +152,54 @@ class RapidOcrTextDetector:
             windows = np.asarray(regions, np.float32).reshape(-1, 4)
         return self._search(image, windows, lambda _: scale)
 
-    def refine(self, image: ImageBGR, windows: FloatArray) -> Detections:
+    def refine(self, image: ImageBGR, windows: FloatArray, *, margin: int = 0) -> Detections:
+        """Text lines in each window, searched at ``refine_height``; with ``margin``, the
+        window is bordered by that many working-size pixels of its edge repeated (the DB
+        detector misses a line that fills its picture: the line touches the border)."""
+
         def scale(window_h: int) -> float:
             return min(self._refine_max_upscale, self._refine_height / window_h)
 
-        return self._search(image, np.asarray(windows, np.float32).reshape(-1, 4), scale)
+        return self._search(
+            image, np.asarray(windows, np.float32).reshape(-1, 4), scale, margin=margin
+        )
 
     def _search(
-        self, image: ImageBGR, windows: FloatArray, scale_for: Callable[[int], float]
+        self,
+        image: ImageBGR,
+        windows: FloatArray,
+        scale_for: Callable[[int], float],
+        *,
+        margin: int = 0,
     ) -> Detections:
         h, w = image.shape[:2]
         boxes: list[FloatArray] = []
         scores: list[FloatArray] = []
         for x0, y0, x1, y1 in _clip_windows(windows, w, h):
-            quads, sc = self._engine.detect(image[y0:y1, x0:x1], scale_for(y1 - y0))
+            scale = scale_for(y1 - y0)
+            crop: ImageBGR = image[y0:y1, x0:x1]
+            pad = math.ceil(margin / scale) if margin > 0 else 0
+            if pad:
+                bordered = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+                crop = np.asarray(bordered, np.uint8)
+            quads, sc = self._engine.detect(crop, scale)
             if len(quads):
                 xyxy = np.concatenate([quads.min(axis=1), quads.max(axis=1)], axis=1)
+                xyxy = remove_margin(xyxy, pad, x1 - x0, y1 - y0)
                 boxes.append(xyxy + np.array([x0, y0, x0, y0], np.float32))
                 scores.append(sc)
         if not boxes:
             return Detections.empty()
         return Detections.from_boxes(np.concatenate(boxes), np.concatenate(scores))
+
+
+def remove_margin(xyxy: FloatArray, margin: int, width: int, height: int) -> FloatArray:
+    """Boxes found in a picture bordered by ``margin`` pixels, in the unbordered picture's
+    coordinates (``width`` x ``height``), clipped to it."""
+    out = np.asarray(xyxy, np.float32).reshape(-1, 4) - np.float32(margin)
+    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
+    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
+    return out
 
 
 def _clip_windows(windows: FloatArray, w: int, h: int) -> list[tuple[int, int, int, int]]:

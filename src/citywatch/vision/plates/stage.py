@@ -37,6 +37,7 @@ REFINE_MIN_LINE = 0.25  # a refined text line is at least this fraction of the w
 REFINE_SPAN = 0.6  # read the candidate itself too when no line spans this much of its width
 REFINE_MAX_GAP = 1.0  # inside a window, pieces of one line this far apart (x height) join
 REFINE_REL_HEIGHT = 0.6  # lines less than this fraction of the window's tallest are not read
+REFINE_MARGIN = 32  # a window without a line is searched again bordered by this (working px)
 
 
 def geometry_mask(dets: Detections, frame_h: int, cfg: PlateFilterConfig) -> np.ndarray:
@@ -133,8 +134,9 @@ class PlateStage:
 
     def _refine(self, image: ImageBGR, coarse: Detections) -> tuple[FloatArray, list[int]]:
         """Boxes to read, and for each the index of the candidate it belongs to: the text lines
-        the refiner finds in each candidate's window (at most three), and the candidate itself
-        when no line spans most of it."""
+        the refiner finds in each candidate's window (at most three; where it finds none, it
+        searches the window again with a border of :data:`REFINE_MARGIN` around it), and the
+        candidate itself when no line spans most of it."""
         assert self._refiner is not None
         h, w = image.shape[:2]
         cw, ch = coarse.widths, coarse.heights
@@ -148,30 +150,42 @@ class PlateStage:
             axis=1,
         ).astype(np.float32)
         fine = merge_lines(self._refiner.refine(image, windows), max_gap=REFINE_MAX_GAP)
-        centres = (fine.xyxy[:, :2] + fine.xyxy[:, 2:]) / 2.0
-        aspect = fine.widths / np.maximum(fine.heights, 1e-6)
         boxes: list[FloatArray] = []
         owner: list[int] = []
-        for k, (x0, y0, x1, y1) in enumerate(windows):
-            inside = (
-                (centres[:, 0] >= x0) & (centres[:, 0] <= x1)
-                & (centres[:, 1] >= y0) & (centres[:, 1] <= y1)
-                & (aspect >= self._filters.min_aspect) & (aspect <= self._filters.max_aspect)
-                & (fine.heights >= REFINE_MIN_LINE * (y1 - y0))
-            )  # fmt: skip
-            idx = np.flatnonzero(inside)
-            if len(idx):
-                # a plate's serial is its tallest text: state names, slogans, dealer frames
-                # are smaller
-                idx = idx[fine.heights[idx] >= REFINE_REL_HEIGHT * fine.heights[idx].max()]
-            idx = idx[np.argsort(-(fine.widths[idx] * fine.score[idx]), kind="stable")][:3]
-            for i in idx:
-                boxes.append(fine.xyxy[i])
+        for k in range(len(windows)):
+            lines = self._lines(fine, windows[k])
+            if len(lines) == 0:
+                # the line may fill the window: search it again with a border around it
+                again = self._refiner.refine(image, windows[k : k + 1], margin=REFINE_MARGIN)
+                lines = self._lines(merge_lines(again, max_gap=REFINE_MAX_GAP), windows[k])
+            for box in lines:
+                boxes.append(box)
                 owner.append(k)
-            if len(idx) == 0 or fine.widths[idx].max() < REFINE_SPAN * cw[k]:
+            if len(lines) == 0 or (lines[:, 2] - lines[:, 0]).max() < REFINE_SPAN * cw[k]:
                 boxes.append(coarse.xyxy[k])
                 owner.append(k)
         return np.asarray(boxes, np.float32).reshape(-1, 4), owner
+
+    def _lines(self, fine: Detections, window: FloatArray) -> FloatArray:
+        """The text lines (xyxy, at most three, widest and surest first) of ``fine`` that can be
+        a plate's serial in ``window``: centred inside it, plate-shaped, not much lower than
+        the window's tallest line."""
+        x0, y0, x1, y1 = (float(v) for v in window)
+        centres = (fine.xyxy[:, :2] + fine.xyxy[:, 2:]) / 2.0
+        aspect = fine.widths / np.maximum(fine.heights, 1e-6)
+        inside = (
+            (centres[:, 0] >= x0) & (centres[:, 0] <= x1)
+            & (centres[:, 1] >= y0) & (centres[:, 1] <= y1)
+            & (aspect >= self._filters.min_aspect) & (aspect <= self._filters.max_aspect)
+            & (fine.heights >= REFINE_MIN_LINE * (y1 - y0))
+        )  # fmt: skip
+        idx = np.flatnonzero(inside)
+        if len(idx):
+            # a plate's serial is its tallest text: state names, slogans, dealer frames are
+            # smaller
+            idx = idx[fine.heights[idx] >= REFINE_REL_HEIGHT * fine.heights[idx].max()]
+        idx = idx[np.argsort(-(fine.widths[idx] * fine.score[idx]), kind="stable")][:3]
+        return fine.xyxy[idx].reshape(-1, 4)
 
     def _read(self, image: ImageBGR, boxes: FloatArray) -> list[Candidate | None]:
         """The best plate candidate of each box (None where nothing fits a format)."""

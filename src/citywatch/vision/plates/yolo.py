@@ -225,5 +225,5 @@ class RefinedDetector:
     def detect(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
         return self._detector.detect(image, regions)
 
-    def refine(self, image: ImageBGR, windows: FloatArray) -> Detections:
-        return self._refiner.refine(image, windows)
+    def refine(self, image: ImageBGR, windows: FloatArray, *, margin: int = 0) -> Detections:
+        return self._refiner.refine(image, windows, margin=margin)
