@@ -51,6 +51,13 @@ class PlateReaderConfig(Strict):
         "other stretches (saves time on clear plates; 1 = always read at every stretch)",
     )
 
+    reread_unfit: bool = Field(
+        default=False,
+        description="Read a box at the other stretches also when its first read fits no plate "
+        "format (most text boxes of a frame are not plates: off saves about half the "
+        "second reads)",
+    )
+
     @field_validator("stretches")
     @classmethod
     def _stretches(cls, value: list[float]) -> list[float]:

@@ -120,6 +120,25 @@ def test_reader_skips_other_stretches_for_sure_plates() -> None:
     assert always.calls == [(2, 1.0), (2, 1.4)]
 
 
+def test_reader_reads_unfit_text_once_unless_asked() -> None:
+    image = np.zeros((100, 400, 3), np.uint8)
+    # width 100: text that fits no NL layout; width 200: a doubtful plate
+    doubtful = [*spaced("56J"), {"T": 0.5, "7": 0.4}, "_", *spaced("T5")]
+    rec = CountingRecogniser({100: spaced("HELLOWORLD"), 200: doubtful})
+    boxes = np.array([[0, 0, 100, 20], [0, 40, 200, 60]], np.float32)
+    kwargs: dict[str, Any] = {"pad_x": 0, "pad_y": 0, "stretches": (1.0, 1.4), "sure_score": 0.9}
+    out = CtcPlateReader(cast(CtcRecogniser, rec), reread_unfit=False, **kwargs).read_formatted(
+        image, boxes, resolve(["NL"])
+    )
+    assert out[0] == [] and out[1][0].text == "56JTT5" and out[1][0].score < 0.9
+    assert rec.calls == [(2, 1.0), (1, 1.4)]  # only the doubtful plate read again
+    again = CountingRecogniser(rec.reads)
+    CtcPlateReader(cast(CtcRecogniser, again), reread_unfit=True, **kwargs).read_formatted(
+        image, boxes, resolve(["NL"])
+    )
+    assert again.calls == [(2, 1.0), (2, 1.4)]
+
+
 def test_merge_candidates_rewards_agreement() -> None:
     from citywatch.vision.plates.formats import Candidate
 

@@ -163,7 +163,9 @@ def merge_candidates(per_variant: Sequence[Sequence[Candidate]]) -> list[Candida
 class CtcPlateReader:
     """PlateReader and FormatReader: padded crops of the full frame, read at each of
     ``stretches``, decoded against the plate formats.  A box whose first read already gives a
-    candidate scoring ``sure_score`` or more is not read again at the other stretches."""
+    candidate scoring ``sure_score`` or more is not read again at the other stretches; with
+    ``reread_unfit`` off, neither is a box whose first read fits no plate format at all (text
+    that is no plate: widening it rarely makes it one, and most boxes of a frame are such)."""
 
     name = "ctc"
 
@@ -175,6 +177,7 @@ class CtcPlateReader:
         pad_y: float = 0.15,
         stretches: Sequence[float] = (1.0,),
         sure_score: float = 1.0,
+        reread_unfit: bool = True,
     ) -> None:
         from citywatch.vision.plates.rapidocr_backend import crop_padded
 
@@ -185,6 +188,7 @@ class CtcPlateReader:
             raise ValueError(f"stretches must be positive, got {list(stretches)}")
         self._stretches = tuple(stretches)
         self._sure = sure_score
+        self._reread_unfit = reread_unfit
 
     def _slots(self, image: ImageBGR, xyxy: FloatArray) -> list[list[list[Slot]]]:
         """Per stretch, per box: the slots."""
@@ -214,5 +218,11 @@ class CtcPlateReader:
             probs = self._rec.probabilities([crops[i] for i in todo], stretch=stretch)
             for i, p in zip(todo, probs, strict=True):
                 per_box[i].append(decode(slots(p), formats))
-            todo = [i for i in todo if not per_box[i][0] or per_box[i][0][0].score < self._sure]
+            todo = [i for i in todo if self._again(per_box[i][0])]
         return [merge_candidates(reads) for reads in per_box]
+
+    def _again(self, first: Sequence[Candidate]) -> bool:
+        """Whether a box whose first read gave ``first`` is read at the other stretches."""
+        if not first:
+            return self._reread_unfit
+        return first[0].score < self._sure

@@ -281,7 +281,12 @@ def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader]:
     if r.decoder == "constrained":
         rec = CtcRecogniser(r.rec_model, keys_path=r.rec_keys, threads=r.threads)
         reader = CtcPlateReader(
-            rec, pad_x=r.pad_x, pad_y=r.pad_y, stretches=r.stretches, sure_score=r.sure_score
+            rec,
+            pad_x=r.pad_x,
+            pad_y=r.pad_y,
+            stretches=r.stretches,
+            sure_score=r.sure_score,
+            reread_unfit=r.reread_unfit,
         )
     else:
         reader = RapidOcrReader.from_config(engine, r)
