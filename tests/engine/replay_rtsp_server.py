@@ -13,7 +13,6 @@ node killed comparable, event for event, with an undisturbed one.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
@@ -23,8 +22,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
-from rtsp_server import launch_string  # noqa: E402
+from gi.repository import Gst, GstRtspServer  # noqa: E402
+from rtsp_server import launch_string, serve  # noqa: E402
 
 
 def main() -> int:
@@ -44,15 +43,7 @@ def main() -> int:
     factory.set_launch(launch_string(args))
     factory.set_shared(False)  # each session its own pipeline, from the file's start
     server.get_mount_points().add_factory(args.path, factory)
-    if server.attach(None) == 0:
-        print(f"could not listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
-        return 1
-    loop = GLib.MainLoop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
-    print(f"READY rtsp://127.0.0.1:{args.port}{args.path}", flush=True)
-    loop.run()
-    return 0
+    return serve(server, args.port, args.path)
 
 
 if __name__ == "__main__":

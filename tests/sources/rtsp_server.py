@@ -78,14 +78,18 @@ def main() -> int:
     args = parser.parse_args()
 
     Gst.init(None)
-    server = build(args)
+    return serve(build(args), args.port, args.path)
+
+
+def serve(server: GstRtspServer.RTSPServer, port: int, path: str) -> int:
+    """Attach ``server``, say READY on stdout (the tests wait for it) and run until SIGTERM."""
     if server.attach(None) == 0:
-        print(f"could not listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+        print(f"could not listen on 127.0.0.1:{port}", file=sys.stderr, flush=True)
         return 1
     loop = GLib.MainLoop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
-    print(f"READY rtsp://127.0.0.1:{args.port}{args.path}", flush=True)
+    print(f"READY rtsp://127.0.0.1:{port}{path}", flush=True)
     loop.run()
     return 0
 
