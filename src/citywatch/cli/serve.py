@@ -122,14 +122,10 @@ def _start_platform(c: CliContext, hub: EventHub, *, cameras: bool) -> _Platform
 def _listen_for_alerts(c: CliContext, hub: EventHub) -> Any:
     """Alerts that cameras in other processes store (``citywatch run``, local or on Ray) reach
     the live hub: LISTEN/NOTIFY on PostgreSQL, polling on SQLite; each alert once."""
-    from sqlalchemy import Engine
-
     from citywatch.engine.fanout import AlertListener
 
-    bind = c.sessions().kw["bind"]
-    assert isinstance(bind, Engine)
     channel = c.config().engine.ray.alert_channel
-    return AlertListener(bind, hub.publish, channel=channel).start()
+    return AlertListener.on(c.sessions(), hub.publish, channel=channel).start()
 
 
 def _settings(

@@ -95,6 +95,20 @@ class AlertListener:
         self.notifications = 0
         self.errors = 0
 
+    @classmethod
+    def on(
+        cls,
+        sessions: sessionmaker[Session],
+        deliver: Callable[[AlertEvent], None],
+        *,
+        channel: str = DEFAULT_CHANNEL,
+    ) -> AlertListener:
+        """A listener on the database that ``sessions`` is bound to."""
+        bind = sessions.kw.get("bind")
+        if not isinstance(bind, Engine):
+            raise TypeError("AlertListener.on: the session factory is not bound to an engine")
+        return cls(bind, deliver, channel=channel)
+
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> AlertListener:
         if not self._from_start:

@@ -108,14 +108,7 @@ class LocalEngine:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for run in self._runs:
-            h = run.health()
-            health = asdict(h) if h is not None and hasattr(h, "__dataclass_fields__") else {}
-            out[run.worker.camera_id] = {
-                "source": _jsonable(health),
-                "worker": asdict(run.worker.stats),
-                "pending_results": run.worker.pending,
-                "written_at": time.time(),
-            }
+            out[run.worker.camera_id] = health_record(run.health(), run.worker)
         return out
 
     def write_health(self) -> None:
@@ -128,6 +121,22 @@ class LocalEngine:
                 self.write_health()
             except OSError as err:
                 log.warning("could not write camera health: %s", err)
+
+
+def health_record(source_health: Any, worker: CameraWorker) -> dict[str, Any]:
+    """One camera's health record, the same shape whichever engine runs the camera: the
+    source's health, the worker's counters, results waiting for the store, when."""
+    health = (
+        asdict(source_health)
+        if source_health is not None and hasattr(source_health, "__dataclass_fields__")
+        else {}
+    )
+    return {
+        "source": _jsonable(health),
+        "worker": asdict(worker.stats),
+        "pending_results": worker.pending,
+        "written_at": time.time(),
+    }
 
 
 def write_health_files(state_dir: Path, records: dict[str, dict[str, Any]]) -> None:

@@ -17,13 +17,13 @@ import os
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from citywatch.config.root import CitywatchConfig
 from citywatch.engine.assemble import Models
 from citywatch.engine.fanout import PgNotifier
-from citywatch.engine.local import _jsonable
+from citywatch.engine.local import health_record
 from citywatch.engine.ray_inference import RemoteEmbedder
 from citywatch.engine.runtime import PipelineRefresher, ReloadingHotlist, initial_pipeline, utcnow
 from citywatch.engine.sink import RecorderSink
@@ -112,12 +112,8 @@ class CameraActor:
     def health(self) -> dict[str, Any]:
         """The camera's health record (the same shape as the local engine's), plus where the
         actor runs and whether its worker has ended."""
-        h = self._source.health
         return {
-            "source": _jsonable(asdict(h)),
-            "worker": asdict(self.worker.stats),
-            "pending_results": self.worker.pending,
-            "written_at": time.time(),
+            **health_record(self._source.health, self.worker),
             "actor": {
                 "node_id": _node_id(),
                 "host": self.host,

@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-
 from citywatch.config.root import CitywatchConfig
 from citywatch.engine.fanout import AlertListener
 from citywatch.engine.platform import CameraStart, Platform
@@ -103,9 +101,9 @@ def start_ray(
         live=live,
         pace=pace,
     )
-    bind = platform.sessions.kw["bind"]
-    assert isinstance(bind, Engine)
-    listener = AlertListener(bind, platform.dispatcher.publish, channel=ray_cfg.alert_channel)
+    listener = AlertListener.on(
+        platform.sessions, platform.dispatcher.publish, channel=ray_cfg.alert_channel
+    )
     listener.start()
     engine.start()
     return RayRun(engine, listener, starts, notes)
