@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from citywatch.config.root import parse_config
+from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.engine.ray_inference import embedder_for, start_embedder_services
 from citywatch.vision.faces.dlib_onnx_cache import ensure_onnx_model
 from citywatch.vision.faces.registry import build_embedder
@@ -52,6 +53,7 @@ def face() -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
+    keep_freed_buffers()  # as the CLI and the camera workers do
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--faces", type=int, default=64, help="embeddings per way")
     ap.add_argument("--callers", type=int, default=8, help="concurrent cameras for actor-N")

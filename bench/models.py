@@ -31,6 +31,7 @@ from rich.progress import Progress, TaskID
 
 from citywatch.config.faces import FaceEmbedderConfig
 from citywatch.config.root import CitywatchConfig
+from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.eval.common import Metrics, rows_table, write_json
 from citywatch.eval.face_data import FacePipeline, load_identities, load_pairs
 from citywatch.eval.face_pairs import evaluate_pairs
@@ -109,6 +110,7 @@ def plot(rows: list[Metrics], path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_buffers()  # as the CLI and the camera workers do
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--identities", type=Path, default=DATA / "faces" / "identities")
     ap.add_argument("--per-identity", type=int, default=None, help="first N images per person")

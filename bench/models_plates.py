@@ -30,6 +30,7 @@ import numpy as np
 from rich.console import Console
 
 from citywatch.config.plates import PlatesConfig
+from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.eval.common import Metrics, rows_table, write_json
 from citywatch.eval.plates import PlateImageReport, load_photos, near, score_photo
 from citywatch.vision.images import load_image
@@ -110,6 +111,7 @@ def plot(rows: list[Metrics], path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_buffers()  # as the CLI and the camera workers do
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--set", action="append", default=[], help="FOLDER:FORMATS under ../shared/data/plates"

@@ -39,6 +39,7 @@ from citywatch.config.root import CitywatchConfig, ModelsConfig
 from citywatch.decisions.gallery import Gallery
 from citywatch.decisions.hotlist import HotlistMatcher
 from citywatch.decisions.types import FaceMatch, PlateRead, Sighting
+from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.engine.assemble import Models, Permissions, build_pipeline
 from citywatch.engine.platform import make_embed_faces
 from citywatch.engine.worker import CameraWorker
@@ -235,6 +236,7 @@ def memory_per_camera(cfg: CitywatchConfig, models: Models, gallery: Gallery, n:
 
 
 def main() -> int:
+    keep_freed_buffers()  # as the CLI and the camera workers do
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     ap.add_argument(

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from citywatch.config.plates import PlatesConfig
+from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.vision.plates.stage import build_plate_stage
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "plates"
@@ -101,6 +102,7 @@ def video_clips(cfg: PlatesConfig, fps: float, verbose: bool, motion: bool) -> N
 
 
 def main() -> None:
+    keep_freed_buffers()  # as the CLI and the camera workers do
     ap = argparse.ArgumentParser()
     ap.add_argument("sets", nargs="*", default=["images_eu", "images_us", "video_nl"])
     ap.add_argument("--formats", default="")

@@ -46,6 +46,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from citywatch.config.root import CitywatchConfig, parse_config  # noqa: E402
+from citywatch.engine.allocator import keep_freed_buffers  # noqa: E402
 
 ANALYSE_FPS = 5.0
 
@@ -79,6 +80,7 @@ class BenchWorker:
         from citywatch.engine.worker import CameraWorker
         from citywatch.sources.pyav import CameraSource
 
+        keep_freed_buffers()  # each worker process, as a camera actor does
         self._plate = plate.replace("-", "").replace(" ", "")
         self.latencies: list[float] = []
         self._lock = threading.Lock()
@@ -442,6 +444,7 @@ def plot(out: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def main() -> int:
+    keep_freed_buffers()  # as the CLI and the camera workers do
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--cameras", type=int, nargs="+", default=[2, 4, 8])

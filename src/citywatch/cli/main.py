@@ -26,6 +26,7 @@ from citywatch.cli import (
     serve,
 )
 from citywatch.cli.context import CliContext
+from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.engine.platform import CameraStart
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def main(
     )
     # Migrations announce themselves at INFO on every command: keep that for --verbose.
     logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    keep_freed_buffers()  # frames and chips reuse memory instead of faulting in new pages
     ctx.obj = CliContext(config_path=config, database_url=database_url)
 
 

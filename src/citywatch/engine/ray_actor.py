@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from citywatch.config.root import CitywatchConfig
+from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.engine.assemble import Models
 from citywatch.engine.fanout import PgNotifier
 from citywatch.engine.local import health_record
@@ -56,6 +57,7 @@ class CameraActor:
     """Runs one camera's worker on a thread of the actor's process from construction on."""
 
     def __init__(self, spec: ActorSpec) -> None:
+        keep_freed_buffers()
         self.spec = spec
         self.started_at = time.time()
         self.pid = os.getpid()

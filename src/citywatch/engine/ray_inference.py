@@ -28,6 +28,7 @@ import numpy as np
 
 from citywatch.config.engine import RayEngineConfig
 from citywatch.config.root import CitywatchConfig
+from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.vision.faces.onnx_dlib_embedder import CHIP_SIZE, dlib_chips
 from citywatch.vision.record import FloatArray, ImageBGR
 
@@ -75,6 +76,7 @@ class EmbedderService:
     """
 
     def __init__(self, spec: EmbedderServiceSpec, embedder: ChipEmbedder | None = None) -> None:
+        keep_freed_buffers()
         self.spec = spec
         self._net = embedder if embedder is not None else _build_chip_embedder(spec)
         self._wait_s = spec.batch_wait_ms / 1000.0

@@ -12,7 +12,6 @@ from citywatch.config.faces import FaceEmbedderConfig
 from citywatch.vision.faces.base import FaceEmbedder
 from citywatch.vision.faces.chips import TEMPLATE_5
 from citywatch.vision.faces.onnx_arcface import OnnxArcFaceEmbedder
-from citywatch.vision.faces.onnx_session import OnnxModelError
 from citywatch.vision.faces.registry import FaceBackendError, build_embedder, model_id
 from citywatch.vision.faces.templates import (
     ARCFACE_112,
@@ -20,6 +19,7 @@ from citywatch.vision.faces.templates import (
     align_arcface,
     arcface_to_dlib5,
 )
+from citywatch.vision.onnx_session import OnnxModelError
 from tests.vision.faces import onnx_graphs
 
 

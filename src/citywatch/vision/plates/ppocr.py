@@ -23,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from citywatch.vision.onnx_session import OnnxModelError, open_session
 from citywatch.vision.plates.ctc import ALPHABET, CharProbs, Slot, decode, greedy, slots
 from citywatch.vision.plates.formats import Candidate, PlateFormat
 from citywatch.vision.record import FloatArray, ImageBGR
@@ -74,18 +75,15 @@ class CtcRecogniser:
         threads: int = 1,
         providers: Sequence[str] = ("CPUExecutionProvider",),
     ) -> None:
-        import onnxruntime as ort
-
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
             raise RecogniserError(f"plate recogniser model {path} does not exist")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
         try:
-            self._session: Any = ort.InferenceSession(str(path), opts, providers=list(providers))
-        except Exception as err:
-            raise RecogniserError(f"plate recogniser model {path}: {err}") from None
+            self._session: Any = open_session(
+                path, what="plate recogniser", threads=threads, providers=list(providers)
+            )
+        except OnnxModelError as err:
+            raise RecogniserError(str(err)) from None
         if keys_path is not None:
             chars = Path(keys_path).read_text(encoding="utf-8").splitlines()
         else:
