@@ -87,6 +87,7 @@ def test_eval_faces_on_a_slice(identities: Path, config: Path, tmp_path: Path) -
     for key in ("fnir_at_fpir_0.01", "fnir_at_fpir_0.003"):
         assert 0.0 <= m[key] <= 0.5, key
     assert m["ms_per_face"] > 0 and m["model"] == "dlib-resnet-v1+flip"
+    assert m["embed_batch"] == 16 and m["ms_per_face_single"] > 0
     assert m["blur_soft_images"] + m["blur_mid_images"] + m["blur_sharp_images"] == 32
     assert "verification_accuracy" in result.output and "blur_soft" in result.output
     assert {p.name for p in plots.iterdir()} >= {"faces_det.png", "faces_hist_open_set.png"}
@@ -180,3 +181,21 @@ def test_layout_is_detected_from_image_sizes(shared_data: Path) -> None:
     photos = shared_data / "faces" / "verification_pairs" / "images"
     assert detect_layout(sorted(crops.glob("*.png"))[:5]) == "aligned"
     assert detect_layout(sorted(photos.glob("*.jpg"))[:5]) == "photo"
+
+
+def test_batched_embedding_equals_one_face_at_a_time(identities: Path, config: Path) -> None:
+    """The eval runs the network on the chips of many faces at once; each face's embedding
+    must be what embedding it alone gives (the live single-frame path)."""
+    import numpy as np
+
+    from citywatch.config.root import load_config
+    from citywatch.eval.face_data import FacePipeline, embed_images
+
+    data = load_identities(identities)
+    pipeline = FacePipeline.from_config(load_config(config), threads=1)
+    batched = embed_images(data.files, pipeline, batch=5)  # 32 faces: uneven last batch
+    single = embed_images(data.files, pipeline, batch=1)
+    assert (batched.batch, single.batch, batched.faces) == (5, 1, 32)
+    assert batched.single_faces == 32 and batched.ms_per_face_single > 0
+    np.testing.assert_allclose(batched.embeddings, single.embeddings, atol=1e-5)
+    assert np.abs(batched.embeddings).sum(axis=1).min() > 0  # every row filled

@@ -21,19 +21,24 @@ Two layouts of images are handled:
 :data:`ALIGNED_MAX_SIDE` px, otherwise *photo*.
 
 Timing (``ms_per_face``): the work done per face -- detection, landmarks and quality for
-photos, alignment and the network for every face -- without decoding the file.  Measuring an
-aligned set's shared landmarks happens once per set and is reported on its own
-(``layout_seconds``).  ``ms_per_face`` is wall time, so it grows when other processes share
-the cores; ``cpu_ms_per_face`` (CPU time of all the process's threads for the same work) does
-not, and with one thread it is what an idle core would take.
+photos, alignment and the network for every face -- without decoding the file.  Embedders
+that can (:class:`~citywatch.vision.faces.base.ChipBatchEmbedder`) run the network on the
+chips of ``embed_batch`` faces at once, as a frame with several faces and the shared Ray
+embedder run it; ``ms_per_face_single`` is the latency of one face embedded on its own
+(measured on the first :data:`SINGLE_SAMPLE` faces).  Measuring an aligned set's shared
+landmarks happens once per set and is reported on its own (``layout_seconds``).
+``ms_per_face`` is wall time, so it grows when other processes share the cores;
+``cpu_ms_per_face`` (CPU time of all the process's threads for the same work) does not, and
+with one thread it is what an idle core would take.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -44,7 +49,12 @@ import numpy.typing as npt
 
 from citywatch.config.faces import FacesConfig
 from citywatch.config.root import CitywatchConfig
-from citywatch.vision.faces.base import FaceDetector, FaceEmbedder, FaceLandmarker
+from citywatch.vision.faces.base import (
+    ChipBatchEmbedder,
+    FaceDetector,
+    FaceEmbedder,
+    FaceLandmarker,
+)
 from citywatch.vision.faces.quality import assess
 from citywatch.vision.faces.registry import (
     build_detector,
@@ -64,6 +74,8 @@ ALIGNED_MAX_SIDE = 256
 #: Crops the shared landmarks of an aligned set are measured on (spread over the set).
 TEMPLATE_SAMPLE = 200
 TEMPLATE_MIN_FACES = 5
+#: Faces also embedded one at a time, for the single-face latency.
+SINGLE_SAMPLE = 50
 Progress = Callable[[int], None]
 
 
@@ -228,6 +240,9 @@ class Embedded:
     seconds_layout: float  # aligned crops: measuring the shared landmarks, once per set
     cpu_seconds_total: float  # CPU time of the per-face work, all threads of the process
     landmarks: FloatArray | None = None  # aligned layout: the shared landmarks
+    batch: int = 1  # faces per network run
+    seconds_single: float = 0.0  # embedding faces one at a time ...
+    single_faces: int = 0  # ... this many of them
 
     @property
     def faces(self) -> int:
@@ -248,6 +263,10 @@ class Embedded:
     @property
     def ms_per_face_embed(self) -> float:
         return 1000.0 * self.seconds_embed / max(self.faces, 1)
+
+    @property
+    def ms_per_face_single(self) -> float:
+        return 1000.0 * self.seconds_single / max(self.single_faces, 1)
 
 
 def shared_landmarks(
@@ -291,63 +310,126 @@ def embed_images(
     *,
     layout: Layout = "auto",
     progress: Progress | None = None,
+    batch: int | None = None,
 ) -> Embedded:
-    """Embed every image with the live pipeline (see the module docstring for the layouts)."""
+    """Embed every image with the live pipeline (see the module docstring for the layouts and
+    the timing); ``batch`` faces per network run (default: ``faces.embedder.batch_size``)."""
     if not files:
         raise FaceDataError("no images to embed")
     chosen = detect_layout(files) if layout == "auto" else layout
-    dim = pipeline.embedder.dim
+    embedder = pipeline.embedder
+    batcher = embedder if isinstance(embedder, ChipBatchEmbedder) else None
+    per_run = max(1, batch if batch is not None else pipeline.cfg.embedder.batch_size)
+    if batcher is None:
+        per_run = 1
     n = len(files)
-    emb = np.zeros((n, dim), np.float32)
+    emb = np.zeros((n, embedder.dim), np.float32)
     found = np.zeros(n, np.bool_)
     face_px = np.zeros(n, np.float32)
     sharp = np.zeros(n, np.float32)
-    t_embed = t_total = t_layout = 0.0
+    clock = _Clock()
     template = None
+    t_layout = 0.0
     if chosen == "aligned":  # once for the whole set: reported apart from the per-face cost
         t0 = time.perf_counter()
         template, _ = shared_landmarks(files, pipeline)
         t_layout = time.perf_counter() - t0
-    cpu_total = 0.0
+    pending: list[tuple[int, np.ndarray]] = []  # (image index, its face's chip)
+    sample: list[tuple[int, FloatArray]] = []  # faces for the single-face latency
     crop_size: tuple[int, int] | None = None
+
+    def flush() -> None:
+        assert batcher is not None
+        with clock.embedding():
+            out = batcher.embed_chips(np.concatenate([c for _, c in pending]))
+        emb[[i for i, _ in pending]] = out
+        pending.clear()
+
     for i, path in enumerate(files):
         image = read_image(path)  # decoding is not the pipeline's cost: not timed
-        t0, c0 = time.perf_counter(), time.process_time()
-        if template is not None:
-            h, w = image.shape[:2]
-            if crop_size is None:
-                crop_size = (h, w)
-            elif (h, w) != crop_size:
-                raise FaceDataError(
-                    f"{path}: {w}x{h} px, but aligned crops must all be one size "
-                    f"({crop_size[1]}x{crop_size[0]}); try --layout photo"
-                )
-            dets = Detections.from_boxes([[0, 0, w, h]], [1.0], landmarks=template[None])
-        else:
-            dets = pipeline.faces(image)
-            dets = dets.select(np.arange(min(len(dets), 1)))
-        lm = dets.landmarks
-        if len(dets) and lm is not None:
-            t1 = time.perf_counter()
-            emb[i] = pipeline.embedder.embed(image, lm)[0]
-            t_embed += time.perf_counter() - t1
-            found[i] = True
-        t_total += time.perf_counter() - t0
-        cpu_total += time.process_time() - c0
+        with clock.face_work():
+            if template is not None:
+                h, w = image.shape[:2]
+                if crop_size is None:
+                    crop_size = (h, w)
+                elif (h, w) != crop_size:
+                    raise FaceDataError(
+                        f"{path}: {w}x{h} px, but aligned crops must all be one size "
+                        f"({crop_size[1]}x{crop_size[0]}); try --layout photo"
+                    )
+                dets = Detections.from_boxes([[0, 0, w, h]], [1.0], landmarks=template[None])
+            else:
+                dets = pipeline.faces(image)
+                dets = dets.select(np.arange(min(len(dets), 1)))
+            lm = dets.landmarks
+            if len(dets) and lm is not None:
+                with clock.embedding():
+                    if batcher is not None:
+                        pending.append((i, batcher.chips(image, lm)))
+                    else:
+                        emb[i] = embedder.embed(image, lm)[0]
+                found[i] = True
         if found[i]:  # for the quality breakdown only: not timed
             face_px[i] = float(min(dets.widths[0], dets.heights[0]))
             sharp[i] = float(assess(dets, image).sharpness_raw[0])
+            if len(sample) < SINGLE_SAMPLE and lm is not None:
+                sample.append((i, lm))
+        if len(pending) >= per_run:
+            flush()
         if progress is not None:
             progress(1)
+    if pending:
+        flush()
+    t_single = 0.0
+    for i, lm in sample:
+        image = read_image(files[i])
+        t0 = time.perf_counter()
+        embedder.embed(image, lm)
+        t_single += time.perf_counter() - t0
     return Embedded(
         embeddings=emb,
         found=found,
         face_px=face_px,
         sharpness=sharp,
         layout=chosen,
-        seconds_total=t_total,
-        seconds_embed=t_embed,
+        seconds_total=clock.total,
+        seconds_embed=clock.embed,
         seconds_layout=t_layout,
-        cpu_seconds_total=cpu_total,
+        cpu_seconds_total=clock.cpu,
         landmarks=template,
+        batch=per_run,
+        seconds_single=t_single,
+        single_faces=len(sample),
     )
+
+
+class _Clock:
+    """Wall and CPU time of the per-face work, and wall time of the embedder within it
+    (a batched network run counts as per-face work too)."""
+
+    def __init__(self) -> None:
+        self.total = self.embed = self.cpu = 0.0
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def face_work(self) -> Iterator[None]:
+        t0, c0 = time.perf_counter(), time.process_time()
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            self.total += time.perf_counter() - t0
+            self.cpu += time.process_time() - c0
+
+    @contextlib.contextmanager
+    def embedding(self) -> Iterator[None]:
+        if self._depth == 0:  # a batch run outside any face's work: count it as such
+            with self.face_work(), self.embedding():
+                yield
+            return
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.embed += time.perf_counter() - t0

@@ -90,6 +90,8 @@ def evaluate_pairs(
         "ms_per_face": emb.ms_per_face,
         "ms_per_face_embed": emb.ms_per_face_embed,
         "cpu_ms_per_face": emb.cpu_ms_per_face,
+        "ms_per_face_single": emb.ms_per_face_single,
+        "embed_batch": emb.batch,
     }
     rows: list[Metrics] = []
     blur_idx, blur_names, _ = blur_groups(emb.sharpness, emb.found)

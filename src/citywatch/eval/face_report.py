@@ -37,6 +37,8 @@ HEADLINE = (
     "ms_per_face",
     "ms_per_face_embed",
     "cpu_ms_per_face",
+    "ms_per_face_single",
+    "embed_batch",
     "threads",
     "detect_failures",
 )

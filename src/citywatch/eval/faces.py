@@ -410,6 +410,8 @@ def evaluate_identities(
     metrics["ms_per_face"] = emb.ms_per_face
     metrics["ms_per_face_embed"] = emb.ms_per_face_embed
     metrics["cpu_ms_per_face"] = emb.cpu_ms_per_face
+    metrics["ms_per_face_single"] = emb.ms_per_face_single
+    metrics["embed_batch"] = emb.batch
     metrics["layout_seconds"] = emb.seconds_layout
     metrics["blur_soft_max_sharpness"] = float(blur_edges[0])
     metrics["blur_sharp_min_sharpness"] = float(blur_edges[1])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from citywatch.vision.record import Detections, FloatArray, ImageBGR
 
 
@@ -31,3 +33,14 @@ class FaceEmbedder(Protocol):
     dim: int
 
     def embed(self, image: ImageBGR, landmarks: FloatArray) -> FloatArray: ...
+
+
+@runtime_checkable
+class ChipBatchEmbedder(FaceEmbedder, Protocol):
+    """An embedder whose two halves can be run apart: cutting aligned chips from a frame, and
+    the network on chips gathered from many frames or cameras, in batches.  ``embed`` is
+    ``embed_chips(chips(image, landmarks))``."""
+
+    def chips(self, image: ImageBGR, landmarks: FloatArray) -> np.ndarray: ...
+
+    def embed_chips(self, chips: np.ndarray) -> FloatArray: ...

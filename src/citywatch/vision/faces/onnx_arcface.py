@@ -101,16 +101,25 @@ class OnnxArcFaceEmbedder:
         return out
 
     def embed(self, image: ImageBGR, landmarks: FloatArray) -> FloatArray:
+        return self.embed_chips(self.chips(image, landmarks))
+
+    def chips(self, image: ImageBGR, landmarks: FloatArray) -> npt.NDArray[np.uint8]:
+        """The (N, 112, 112, 3) RGB ArcFace crops of the faces at ``landmarks`` (N, 5, 2)."""
         lm = np.asarray(landmarks, np.float32)
         if lm.ndim != 3 or lm.shape[1:] != (5, 2):
             raise ValueError(f"{self.name}: expected landmarks (N, 5, 2), got {lm.shape}")
         if len(lm) == 0:
+            return np.zeros((0, ARCFACE_SIZE, ARCFACE_SIZE, 3), np.uint8)
+        return align_arcface(image, lm)
+
+    def embed_chips(self, chips: npt.NDArray[np.uint8]) -> FloatArray:
+        """L2-normalised embeddings of (N, 112, 112, 3) uint8 RGB crops (``flip`` applied)."""
+        if len(chips) == 0:
             return np.zeros((0, self.dim), np.float32)
-        crops = align_arcface(image, lm)
         if self._flip:
-            both = self.raw_outputs(np.concatenate([crops, crops[:, :, ::-1]]))
-            raw = both[: len(crops)] + both[len(crops) :]
+            both = self.raw_outputs(np.concatenate([chips, chips[:, :, ::-1]]))
+            raw = both[: len(chips)] + both[len(chips) :]
         else:
-            raw = self.raw_outputs(crops)
+            raw = self.raw_outputs(chips)
         norms = np.linalg.norm(raw, axis=1, keepdims=True)
         return (raw / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -120,7 +120,11 @@ class OnnxDlibEmbedder:
         return out
 
     def embed(self, image: ImageBGR, landmarks: FloatArray) -> FloatArray:
-        return self.embed_chips(dlib_chips(image, landmarks, who=self.name))
+        return self.embed_chips(self.chips(image, landmarks))
+
+    def chips(self, image: ImageBGR, landmarks: FloatArray) -> np.ndarray:
+        """The (N, 150, 150, 3) RGB chips of the faces at ``landmarks`` (N, 5, 2)."""
+        return dlib_chips(image, landmarks, who=self.name)
 
     def embed_chips(self, chips: np.ndarray) -> FloatArray:
         """L2-normalised embeddings of (N, 150, 150, 3) uint8 chips (``flip`` applied): the
