@@ -44,7 +44,7 @@ class MotionGate:
         if self._seen <= self._warmup:
             # No background yet: treat the whole frame as moving so nothing is missed.
             full = np.array([[0, 0, w, h]], np.float32)
-            return Motion(moving=True, fraction=1.0, regions=full)
+            return Motion(moving=True, fraction=1.0, regions=full, warmup=True)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._kernel)
         mask = cv2.dilate(mask, self._kernel, iterations=2)
         fraction = float(np.count_nonzero(mask)) / mask.size

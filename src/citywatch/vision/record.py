@@ -159,6 +159,7 @@ class Motion:
     moving: bool
     fraction: float
     regions: FloatArray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    warmup: bool = False  # no background model yet: the whole frame counts as moving
 
 
 @dataclass(slots=True)

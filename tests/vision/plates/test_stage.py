@@ -340,3 +340,35 @@ def test_refiner_reads_only_the_tallest_lines_of_a_window() -> None:
     PlateStage(det, reader, None, c, refiner=refiner).read_plates(IMAGE)
     heights = sorted(float(b[3] - b[1]) for b in reader.read_boxes[0])
     assert heights == [40.0]
+
+
+@pytest.mark.parametrize(
+    ("every_s", "zoomed_frames"),
+    [
+        (1.0, [0, 5, 10]),  # frames 0.2 s apart: once per second of stream time
+        (0.0, list(range(12))),  # every frame without a read
+    ],
+)
+def test_video_searches_again_at_most_once_per_interval(
+    every_s: float, zoomed_frames: list[int]
+) -> None:
+    det = ZoomingDetector([SIGN], [])  # never anything readable, even zoomed in
+    c = cfg()
+    c.reader.refine = False
+    c.reader.det_retry_side = 960
+    c.reader.det_retry_every_s = every_s
+    stage = PlateStage(det, FakeReader({}), None, c)
+    zoomed = []
+    for k in range(12):
+        before = len(det.zoomed)
+        stage.process(make_record(k, Motion(True, 0.5)))
+        if len(det.zoomed) > before:
+            zoomed.append(k)
+    assert zoomed == zoomed_frames
+    # stills are searched again every time
+    for _ in range(3):
+        stage.read_plates(IMAGE)
+    assert len(det.zoomed) == len(zoomed_frames) + 3
+    # a stream that starts again (earlier time stamps) is not held back
+    stage.process(make_record(0, Motion(True, 0.5)))
+    assert len(det.zoomed) == len(zoomed_frames) + 4

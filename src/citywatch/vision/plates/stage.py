@@ -113,6 +113,8 @@ class PlateStage:
         self._filters = cfg.filters
         self._formats: tuple[PlateFormat, ...] = resolve(cfg.formats)
         self._retry_side = cfg.reader.det_retry_side
+        self._retry_every_s = cfg.reader.det_retry_every_s
+        self._last_retry_s: float | None = None  # stream time of the last search again
 
     @property
     def formats(self) -> tuple[PlateFormat, ...]:
@@ -206,10 +208,27 @@ class PlateStage:
         one per candidate; no tracking.  For stills, evaluation and tests.  When nothing is
         read and ``det_retry_side`` is set, the frame is searched again at that larger scale
         (plates too small for the first search)."""
-        plates = self._read_candidates(image, self._coarse(image, regions))
-        if len(plates) == 0 and self._retry_side and isinstance(self._detector, ZoomDetector):
-            plates = self._read_candidates(image, self._coarse(image, regions, self._retry_side))
+        plates, _ = self._search(image, regions, retry=True)
         return plates
+
+    def _search(
+        self, image: ImageBGR, regions: FloatArray | None, *, retry: bool
+    ) -> tuple[Detections, bool]:
+        """The plates read, and whether the frame was searched again zoomed in."""
+        plates = self._read_candidates(image, self._coarse(image, regions))
+        if (
+            len(plates) == 0
+            and retry
+            and self._retry_side
+            and isinstance(self._detector, ZoomDetector)
+        ):
+            plates = self._read_candidates(image, self._coarse(image, regions, self._retry_side))
+            return plates, True
+        return plates, False
+
+    def _retry_due(self, pts_s: float) -> bool:
+        last = self._last_retry_s
+        return last is None or pts_s < last or pts_s - last >= self._retry_every_s
 
     def _read_candidates(self, image: ImageBGR, coarse: Detections) -> Detections:
         if len(coarse) == 0:
@@ -240,14 +259,18 @@ class PlateStage:
 
     def process(self, record: FrameRecord) -> FrameRecord:
         """Fill ``record.plates`` (tracked).  Only moving regions are searched when the motion
-        gate ran; nothing when it saw no motion."""
+        gate ran; nothing when it saw no motion.  A frame without a read is searched again
+        zoomed in at most once per ``det_retry_every_s`` of stream time."""
         start = time.perf_counter()
         motion = record.motion
         if motion is not None and not motion.moving:
             plates = _with_text(Detections.empty(), [], [])
         else:
             regions = motion.regions if motion is not None and len(motion.regions) else None
-            plates = self.read_plates(record.frame.image, regions)
+            pts = record.frame.pts_s
+            plates, retried = self._search(record.frame.image, regions, retry=self._retry_due(pts))
+            if retried:
+                self._last_retry_s = pts
         if self._tracker is not None:
             plates = self._tracker.update(plates, record.frame.pts_s)
         record.plates = plates
