@@ -32,7 +32,7 @@ from citywatch.vision.plates.stage import build_plate_stage
 from citywatch.vision.record import Frame, FrameRecord, Motion
 
 REPO = Path(__file__).resolve().parents[1]
-CLIP = (REPO / ".." / "shared" / "data" / "video" / "intel_sample_videos" / "car-detection.mp4")
+CLIP = REPO / ".." / "shared" / "data" / "video" / "intel_sample_videos" / "car-detection.mp4"
 
 
 def _stats(ms: list[float]) -> dict[str, float | int]:
