@@ -47,8 +47,10 @@ def test_eval_plates_on_four_photos(shared_data: Path, config: Path, tmp_path: P
     out = tmp_path / "eu.json"
     result = CliRunner().invoke(
         _app(config),
-        ["eval", "plates", "--images", str(photos), "--formats", "HR,RS,DE,SK,CZ,EU"]
-        + ["--threads", "1", "--json", str(out)],
+        [
+            *("eval", "plates", "--images", str(photos), "--formats", "HR,RS,DE,SK,CZ,EU"),
+            *("--threads", "1", "--json", str(out)),
+        ],
     )
     assert result.exit_code == 0, result.output
     m = json.loads(out.read_text())
@@ -71,8 +73,10 @@ def test_eval_plate_clips_times_warm_up_apart(
     out = tmp_path / "nl.json"
     result = CliRunner().invoke(
         _app(config),
-        ["eval", "plate-clips", "--clips", str(root / "clips"), "--ground-truth", str(truth)]
-        + ["--formats", "NL", "--json", str(out)],
+        [
+            *("eval", "plate-clips", "--clips", str(root / "clips")),
+            *("--ground-truth", str(truth), "--formats", "NL", "--json", str(out)),
+        ],
     )
     assert result.exit_code == 0, result.output
     m = json.loads(out.read_text())
