@@ -22,17 +22,13 @@ from citywatch.audit.chain import Actor
 from citywatch.config.camera import CameraConfig
 from citywatch.config.root import CitywatchConfig
 from citywatch.engine.assemble import Models, Permissions
+from citywatch.engine.camera import build_camera_worker
 from citywatch.engine.local import CameraRun, LocalEngine
 from citywatch.engine.runtime import (
-    PipelineRefresher,
     ReloadingHotlist,
-    initial_pipeline,
     utcnow,
 )
-from citywatch.engine.sink import RecorderSink
-from citywatch.engine.worker import CameraWorker
 from citywatch.services.cameras import RegistrationError, register_camera
-from citywatch.services.events import EventRecorder
 from citywatch.services.lifecycle import LifecycleSweeper
 from citywatch.services.retention import RetentionScheduler
 from citywatch.sources.health import CameraHealth
@@ -156,40 +152,28 @@ class Platform:
                 continue
             cam = start.camera
             try:
-                pipeline, perms = initial_pipeline(
-                    cam, self.config, self.models, self.sessions, self.now()
+                parts = build_camera_worker(
+                    cam,
+                    self.config,
+                    self.models,
+                    self.sessions,
+                    self.media,
+                    hotlist,
+                    self.dispatcher.publish,
+                    now=self.now(),
+                    live=live,
+                    pace=pace,
+                    refresh_s=refresh_s,
                 )
             except Exception as err:
                 start.error = f"camera {cam.id!r}: cannot start analysis: {err}"
                 log.error("%s", start.error)
                 continue
-            start.permissions = perms
+            perms = start.permissions = parts.permissions
             if not (perms.faces or perms.plates):
                 start.error = f"camera {cam.id!r}: nothing may be analysed ({perms.reasons})"
                 log.warning("%s", start.error)
-            source = CameraSource(cam)
-            is_live = source.is_live if live is None else live
-            recorder = EventRecorder(
-                self.sessions,
-                self.media,
-                hotlist,
-                self.dispatcher.publish,
-                run_id=f"{self.now().timestamp():.0f}" if is_live else "",
-                repeat_window_s=self.config.alerts.repeat_window_s,
-            )
-            refresher = PipelineRefresher(
-                cam, self.config, self.models, self.sessions, pipeline, refresh_s=refresh_s
-            )
-            worker = CameraWorker(
-                cam.id,
-                source,
-                pipeline,
-                RecorderSink(recorder),
-                live=is_live or cam.loop,
-                pace=cam.loop if pace is None else pace,
-                on_frame=refresher,
-            )
-            runs.append(CameraRun(worker=worker, health=_health_of(source)))
+            runs.append(CameraRun(worker=parts.worker, health=_health_of(parts.source)))
         return LocalEngine(runs, state_dir=self.config.store.state_dir)
 
 

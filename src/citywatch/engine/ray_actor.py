@@ -23,14 +23,11 @@ from typing import Any
 from citywatch.config.root import CitywatchConfig
 from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.engine.assemble import Models
+from citywatch.engine.camera import build_camera_worker
 from citywatch.engine.fanout import PgNotifier
 from citywatch.engine.local import health_record
 from citywatch.engine.ray_inference import RemoteEmbedder
-from citywatch.engine.runtime import PipelineRefresher, ReloadingHotlist, initial_pipeline, utcnow
-from citywatch.engine.sink import RecorderSink
-from citywatch.engine.worker import CameraWorker
-from citywatch.services.events import EventRecorder
-from citywatch.sources.pyav import CameraSource
+from citywatch.engine.runtime import ReloadingHotlist, utcnow
 from citywatch.store.db import make_engine, make_session_factory
 from citywatch.store.media import MediaStore
 
@@ -74,30 +71,25 @@ class CameraActor:
         media = MediaStore(cfg.store.media_dir)
         models = actor_models(spec)
         self.notifier = PgNotifier(self._db, spec.alert_channel)
-        pipeline, perms = initial_pipeline(cam, cfg, models, sessions, utcnow())
-        self.permissions = {"faces": perms.faces, "plates": perms.plates, "reasons": perms.reasons}
-        self._source = CameraSource(cam)
-        is_live = self._source.is_live if spec.live is None else spec.live
-        recorder = EventRecorder(
+        parts = build_camera_worker(
+            cam,
+            cfg,
+            models,
             sessions,
             media,
             ReloadingHotlist(sessions, cfg),
             self.notifier.publish,
+            now=utcnow(),
             run_id=spec.run_id,
             replayable=True,  # a restarted actor re-analysing footage writes the same ids
+            live=spec.live,
+            pace=spec.pace,
+            refresh_s=spec.refresh_s,
         )
-        refresher = PipelineRefresher(
-            cam, cfg, models, sessions, pipeline, refresh_s=spec.refresh_s
-        )
-        self.worker = CameraWorker(
-            cam.id,
-            self._source,
-            pipeline,
-            RecorderSink(recorder),
-            live=is_live or cam.loop,
-            pace=cam.loop if spec.pace is None else spec.pace,
-            on_frame=refresher,
-        )
+        perms = parts.permissions
+        self.permissions = {"faces": perms.faces, "plates": perms.plates, "reasons": perms.reasons}
+        self._source = parts.source
+        self.worker = parts.worker
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"cam-{cam.id}", daemon=True)
         self._thread.start()

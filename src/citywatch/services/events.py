@@ -129,6 +129,18 @@ class EventRecorder:
     def __repr__(self) -> str:
         return f"EventRecorder(media={self._media!r}, run_id={self._run_id!r})"
 
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    @property
+    def repeat_window_s(self) -> float:
+        return self._repeat_window_s
+
+    @property
+    def replayable(self) -> bool:
+        return self._replayable
+
     def _key(self, sighting: FaceMatch | PlateRead) -> str:
         """The content part of the event id ('' = key by track number)."""
         if not self._replayable:

@@ -1,0 +1,88 @@
+"""One camera's worker, built the same way wherever it runs: a thread of the local engine or a
+Ray camera actor.
+
+:func:`build_camera_worker` checks what the camera may analyse, builds its pipeline, and wires
+source, pipeline, event recorder (store, media, hotlist, alert publishing) and the pipeline
+refresher into a :class:`~citywatch.engine.worker.CameraWorker`.  The callers differ only in
+what they pass: the store's session factory and media folder, where alerts are published (the
+in-process dispatcher, or PostgreSQL NOTIFY from an actor), and the run id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from citywatch.config.camera import CameraConfig
+from citywatch.config.root import CitywatchConfig
+from citywatch.engine.assemble import Models, Permissions
+from citywatch.engine.runtime import PipelineRefresher, initial_pipeline
+from citywatch.engine.sink import RecorderSink
+from citywatch.engine.worker import CameraWorker
+from citywatch.services.events import EventRecorder, HotlistMatch, Publish
+from citywatch.sources.pyav import CameraSource
+from citywatch.store.media import MediaStore
+
+
+@dataclass(frozen=True)
+class CameraParts:
+    """A camera ready to run: its worker, the source it reads (for health), the recorder its
+    results go through, and what policy allowed it to analyse."""
+
+    worker: CameraWorker
+    source: CameraSource
+    recorder: EventRecorder
+    permissions: Permissions
+
+
+def build_camera_worker(
+    camera: CameraConfig,
+    config: CitywatchConfig,
+    models: Models,
+    sessions: sessionmaker[Session],
+    media: MediaStore,
+    hotlist: HotlistMatch,
+    publish: Publish,
+    *,
+    now: dt.datetime,
+    run_id: str | None = None,
+    replayable: bool = False,
+    live: bool | None = None,
+    pace: bool | None = None,
+    refresh_s: float = 30.0,
+) -> CameraParts:
+    """The camera's worker (not started).
+
+    ``run_id`` tells this run's events apart from an earlier run's over the same footage; by
+    default a live stream's start time and nothing for a file.  ``replayable``: a restarted
+    worker re-analysing footage writes the same event ids (Ray actors).  ``live``/``pace``
+    default from the source: network streams are live; looped files are paced like a live
+    camera.  Raises what checking the camera's permissions or building its models raises.
+    """
+    pipeline, perms = initial_pipeline(camera, config, models, sessions, now)
+    source = CameraSource(camera)
+    is_live = source.is_live if live is None else live
+    if run_id is None:
+        run_id = f"{now.timestamp():.0f}" if is_live else ""
+    recorder = EventRecorder(
+        sessions,
+        media,
+        hotlist,
+        publish,
+        run_id=run_id,
+        repeat_window_s=config.alerts.repeat_window_s,
+        replayable=replayable,
+    )
+    refresher = PipelineRefresher(camera, config, models, sessions, pipeline, refresh_s=refresh_s)
+    worker = CameraWorker(
+        camera.id,
+        source,
+        pipeline,
+        RecorderSink(recorder),
+        live=is_live or camera.loop,
+        pace=camera.loop if pace is None else pace,
+        on_frame=refresher,
+    )
+    return CameraParts(worker=worker, source=source, recorder=recorder, permissions=perms)
