@@ -5,11 +5,30 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+
+def embedded_config(tmp_path: Path, cameras: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A config (as the YAML file would hold it) for the embedded defaults inside ``tmp_path``:
+    SQLite, media and state folders there, the shared converted face model (derived data, not
+    state), no console alerts."""
+    cfg: dict[str, Any] = {
+        "store": {
+            "database_url": f"sqlite:///{tmp_path / 'cw.db'}",
+            "media_dir": str(tmp_path / "media"),
+            "state_dir": str(tmp_path),
+        },
+        "models": {"cache_dir": str(REPO / "var" / "models")},
+        "alerts": {"console": False},
+    }
+    if cameras is not None:
+        cfg["cameras"] = cameras
+    return cfg
 
 
 def strict() -> bool:

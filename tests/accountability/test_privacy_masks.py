@@ -42,6 +42,7 @@ from tests.accountability.fakes import (
     frames,
     scene,
 )
+from tests.conftest import embedded_config
 
 ADMIN = Actor("test-admin", "admin")
 REPO = Path(__file__).resolve().parents[2]
@@ -200,28 +201,16 @@ ALEX_AREA = [(0.44, 0.35), (0.78, 0.35), (0.78, 1.0), (0.44, 1.0)]
 
 def _hamilton_platform(tmp_path: Path, shared_data: Path, masks: list[dict]) -> Platform:
     ex = shared_data / "faces/watchlist_video/examples"
-    cfg = parse_config(
-        {
-            "store": {
-                "database_url": f"sqlite:///{tmp_path / 'cw.db'}",
-                "media_dir": str(tmp_path / "media"),
-                "state_dir": str(tmp_path),
-            },
-            "models": {"cache_dir": str(REPO / "var" / "models")},
-            "alerts": {"console": False},
-            "cameras": [
-                {
-                    "id": "stage-1",
-                    "url": str(ex / "short_hamilton_clip.mp4"),
-                    "purposes": ["face"],
-                    "legal_basis": "Test Act s.1",
-                    "impact_assessment": "DPIA-T-1",
-                    "approved_on": "2026-01-01",
-                    "privacy_masks": masks,
-                }
-            ],
-        }
-    )
+    camera = {
+        "id": "stage-1",
+        "url": str(ex / "short_hamilton_clip.mp4"),
+        "purposes": ["face"],
+        "legal_basis": "Test Act s.1",
+        "impact_assessment": "DPIA-T-1",
+        "approved_on": "2026-01-01",
+        "privacy_masks": masks,
+    }
+    cfg = parse_config(embedded_config(tmp_path, [camera]))
     upgrade_database(cfg.store.database_url)
     sessions = make_session_factory(make_engine(cfg.store.database_url))
     platform = Platform.create(cfg, sessions, ADMIN)

@@ -9,22 +9,14 @@ import yaml
 from typer.testing import CliRunner
 
 from citywatch.cli.main import app
+from tests.conftest import embedded_config
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def cli_config(tmp_path: Path) -> Path:
-    cfg = {
-        "store": {
-            "database_url": f"sqlite:///{tmp_path / 'cw.db'}",
-            "media_dir": str(tmp_path / "media"),
-            "state_dir": str(tmp_path),
-        },
-        # the converted model is shared between tests: it is derived data, not state
-        "models": {"cache_dir": str(REPO / "var" / "models")},
-        "alerts": {"console": False},
-    }
+    cfg = embedded_config(tmp_path)
     path = tmp_path / "citywatch.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

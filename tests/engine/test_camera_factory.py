@@ -15,6 +15,7 @@ from citywatch.engine.platform import Platform
 from citywatch.engine.runtime import ReloadingHotlist
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
 from citywatch.store.media import MediaStore
+from tests.conftest import embedded_config
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -23,28 +24,18 @@ NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def setup(tmp_path: Path, shared_data: Path):  # type: ignore[no-untyped-def]
     clip = sorted((shared_data / "plates/video_nl/clips").iterdir())[0]
-    cfg = parse_config(
-        {
-            "store": {
-                "database_url": f"sqlite:///{tmp_path / 'cw.db'}",
-                "media_dir": str(tmp_path / "media"),
-                "state_dir": str(tmp_path),
-            },
-            "models": {"cache_dir": str(REPO / "var" / "models")},
-            "alerts": {"console": False, "repeat_window_s": 7},
-            "cameras": [
-                {
-                    "id": "gate",
-                    "url": str(clip),
-                    "purposes": ["plate"],
-                    "legal_basis": "Test Act s.1",
-                    "impact_assessment": "DPIA-T-1",
-                    "approved_on": "2026-01-01",
-                    "zone": "stage",
-                }
-            ],
-        }
-    )
+    cam = {
+        "id": "gate",
+        "url": str(clip),
+        "purposes": ["plate"],
+        "legal_basis": "Test Act s.1",
+        "impact_assessment": "DPIA-T-1",
+        "approved_on": "2026-01-01",
+        "zone": "stage",
+    }
+    raw = embedded_config(tmp_path, [cam])
+    raw["alerts"]["repeat_window_s"] = 7
+    cfg = parse_config(raw)
     upgrade_database(cfg.store.database_url)
     sessions = make_session_factory(make_engine(cfg.store.database_url))
     Platform.create(cfg, sessions, Actor("test-admin", "admin")).register_cameras()

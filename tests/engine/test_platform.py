@@ -16,24 +16,14 @@ from citywatch.services.watchlists import create_watchlist, enrol_subject
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
 from citywatch.store.models import AlertRow, FaceCountRow, SubjectEmbeddingRow
 from citywatch.vision.images import load_image
+from tests.conftest import embedded_config
 
 ADMIN = Actor("test-admin", "admin")
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(tmp_path: Path, cameras: list[dict]) -> object:
-    return parse_config(
-        {
-            "store": {
-                "database_url": f"sqlite:///{tmp_path / 'cw.db'}",
-                "media_dir": str(tmp_path / "media"),
-                "state_dir": str(tmp_path),
-            },
-            "models": {"cache_dir": str(REPO / "var" / "models")},
-            "alerts": {"console": False},
-            "cameras": cameras,
-        }
-    )
+    return parse_config(embedded_config(tmp_path, cameras))
 
 
 def _camera(cam_id: str, url: str, purposes: list[str], **kw: object) -> dict:

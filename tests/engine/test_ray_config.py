@@ -13,6 +13,7 @@ from citywatch.cli.main import app
 from citywatch.config.engine import RayEngineConfig
 from citywatch.config.root import parse_config
 from citywatch.engine.ray_engine import RayEngineError, build_ray_engine, check_store
+from tests.conftest import embedded_config
 
 CAM = {
     "id": "gate-1",
@@ -65,15 +66,7 @@ def test_run_help_shows_the_ray_example() -> None:
 
 
 def test_run_refuses_ray_on_sqlite_before_touching_a_cluster(tmp_path: Path) -> None:
-    cfg = {
-        "store": {
-            "database_url": f"sqlite:///{tmp_path / 'cw.db'}",
-            "media_dir": str(tmp_path / "media"),
-            "state_dir": str(tmp_path),
-        },
-        "alerts": {"console": False},
-        "cameras": [CAM],
-    }
+    cfg = embedded_config(tmp_path, [CAM])
     path = tmp_path / "citywatch.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     before = os.environ.get("RAY_AUTH_MODE")

@@ -13,7 +13,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from citywatch.cli import eval_faces
-from citywatch.cli.context import CliContext
 from citywatch.config.root import CitywatchConfig
 from citywatch.eval.face_data import (
     FaceDataError,
@@ -22,6 +21,7 @@ from citywatch.eval.face_data import (
     load_pairs,
 )
 from citywatch.eval.model_card import ModelCard, ThresholdRefused, apply_model_card
+from tests.eval.cli_app import eval_app
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,17 +29,7 @@ pytestmark = pytest.mark.integration
 
 
 def _app(config: Path) -> typer.Typer:
-    app = typer.Typer()
-    eval_app, calibrate_app = typer.Typer(), typer.Typer()
-    eval_faces.register(eval_app, calibrate_app)
-    app.add_typer(eval_app, name="eval")
-    app.add_typer(calibrate_app, name="calibrate")
-
-    @app.callback()
-    def root(ctx: typer.Context) -> None:
-        ctx.obj = CliContext(config_path=config)
-
-    return app
+    return eval_app(eval_faces.register, config)
 
 
 @pytest.fixture

@@ -11,22 +11,13 @@ import typer
 from typer.testing import CliRunner
 
 from citywatch.cli import eval_plates
-from citywatch.cli.context import CliContext
+from tests.eval.cli_app import eval_app
 
 pytestmark = pytest.mark.integration
 
 
 def _app(config: Path) -> typer.Typer:
-    app = typer.Typer()
-    eval_app, calibrate_app = typer.Typer(), typer.Typer()
-    eval_plates.register(eval_app, calibrate_app)
-    app.add_typer(eval_app, name="eval")
-
-    @app.callback()
-    def root(ctx: typer.Context) -> None:
-        ctx.obj = CliContext(config_path=config)
-
-    return app
+    return eval_app(eval_plates.register, config)
 
 
 @pytest.fixture
