@@ -124,7 +124,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         except TruthError as err:
             c.fail(str(err))
         cfg = c.config()
-        stage = build_plate_stage(cfg.plates, track=False)
+        stage = build_plate_stage(cfg.plates, track=False, cache_dir=cfg.models.cache_dir)
         with _progress(c) as progress:
             task = progress.add_task(images.name, total=len(photos))
             report = evaluate_photos(

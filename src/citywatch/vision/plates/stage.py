@@ -13,11 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
+from citywatch.config.root import ModelsConfig
 from citywatch.vision.boxes import box_iou
 from citywatch.vision.plates.base import (
     FormatReader,
@@ -31,6 +33,7 @@ from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR
 from citywatch.vision.tracking import Tracker
 
+DEFAULT_CACHE_DIR = ModelsConfig().cache_dir
 REFINE_PAD_X = 0.15  # a candidate's window for the refining search: its box grown by these
 REFINE_PAD_Y = 0.3  # fractions of its width and height on each side
 REFINE_MIN_LINE = 0.25  # a refined text line is at least this fraction of the window high
@@ -282,9 +285,10 @@ def _with_text(dets: Detections, texts: list[str], scores: list[float]) -> Detec
     return replace(dets, text=tuple(texts), text_score=np.asarray(scores, np.float32))
 
 
-def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader]:
+def _build_rapidocr(cfg: PlatesConfig, cache_dir: Path) -> tuple[PlateDetector, PlateReader]:
     """RapidOCR's text detector finds text (or refines a plate detector's boxes); the reader
-    is the CTC recogniser with format-constrained decoding, or RapidOCR's greedy reader."""
+    is the CTC recogniser with format-constrained decoding (the model named by
+    ``reader.recogniser``, or ``reader.rec_model``), or RapidOCR's greedy reader."""
     from citywatch.vision.plates.ppocr import CtcPlateReader, CtcRecogniser
     from citywatch.vision.plates.rapidocr_backend import (
         RapidOcrEngine,
@@ -302,7 +306,10 @@ def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader]:
         detector = RefinedDetector(YoloPlateDetector.from_config(cfg.detector), text)
     reader: PlateReader
     if r.decoder == "constrained":
-        rec = CtcRecogniser(r.rec_model, keys_path=r.rec_keys, threads=r.threads)
+        from citywatch.vision.plates.recognisers import recogniser_path
+
+        model = r.rec_model or recogniser_path(r.recogniser, cache_dir)
+        rec = CtcRecogniser(model, keys_path=r.rec_keys, threads=r.threads)
         reader = CtcPlateReader(
             rec,
             pad_x=r.pad_x,
@@ -316,19 +323,21 @@ def _build_rapidocr(cfg: PlatesConfig) -> tuple[PlateDetector, PlateReader]:
     return detector, reader
 
 
-BACKENDS: Mapping[str, Callable[[PlatesConfig], tuple[PlateDetector, PlateReader]]] = (
-    MappingProxyType({"rapidocr": _build_rapidocr})
-)
+PlateBackend = Callable[[PlatesConfig, Path], tuple[PlateDetector, PlateReader]]
+BACKENDS: Mapping[str, PlateBackend] = MappingProxyType({"rapidocr": _build_rapidocr})
 
 
-def build_plate_stage(cfg: PlatesConfig, *, track: bool = True) -> PlateStage:
-    """The stage the config describes: back end by ``cfg.reader.type``, plate tracker."""
+def build_plate_stage(
+    cfg: PlatesConfig, *, track: bool = True, cache_dir: Path = DEFAULT_CACHE_DIR
+) -> PlateStage:
+    """The stage the config describes: back end by ``cfg.reader.type``, plate tracker;
+    ``cache_dir`` is ``models.cache_dir`` (where prepared models are)."""
     builder = BACKENDS.get(cfg.reader.type)
     if builder is None:
         raise ValueError(
             f"plates.reader.type {cfg.reader.type!r} is not a known back end; "
             f"known: {', '.join(BACKENDS)}"
         )
-    detector, reader = builder(cfg)
+    detector, reader = builder(cfg, cache_dir)
     tracker = PlateTracker.from_config(cfg.tracker) if track else None
     return PlateStage(detector, reader, tracker, cfg)
