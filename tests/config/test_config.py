@@ -68,3 +68,13 @@ def test_the_alert_repeat_window_is_configurable_and_bounded():
     assert parse_config({"alerts": {"repeat_window_s": 0}}).alerts.repeat_window_s == 0.0
     with pytest.raises(ConfigError, match=r"alerts\.repeat_window_s"):
         parse_config({"alerts": {"repeat_window_s": -5}})
+
+
+def test_greedy_decoder_refuses_a_recogniser_it_would_ignore() -> None:
+    from citywatch.config.plates import PlateReaderConfig
+
+    assert PlateReaderConfig(recogniser="ppocrv6-small").recogniser == "ppocrv6-small"
+    with pytest.raises(ValueError, match="greedy decoder always reads"):
+        PlateReaderConfig(decoder="greedy", recogniser="ppocrv6-small")
+    with pytest.raises(ValueError, match="greedy decoder always reads"):
+        PlateReaderConfig(decoder="greedy", rec_model="my.onnx")

@@ -66,6 +66,15 @@ class PlateReaderConfig(Strict):
         "second reads)",
     )
 
+    @model_validator(mode="after")
+    def _recogniser_needs_constrained(self) -> PlateReaderConfig:
+        if self.decoder == "greedy" and (self.recogniser != "ppocrv4" or self.rec_model):
+            raise ValueError(
+                "recogniser and rec_model choose the constrained decoder's model; the greedy "
+                "decoder always reads with RapidOCR's own PP-OCRv4 (set decoder: constrained)"
+            )
+        return self
+
     @field_validator("stretches")
     @classmethod
     def _stretches(cls, value: list[float]) -> list[float]:
