@@ -15,6 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from citywatch.cli.context import CliContext, ctx_of
+from citywatch.config.root import CitywatchConfig
 
 
 def _progress(c: CliContext) -> Progress:
@@ -69,6 +70,18 @@ def _threads(c: CliContext, threads: int | None) -> int:
     plates = PlatesConfig.model_validate({**cfg.plates.model_dump(), "reader": reader})
     c.use_config(cfg.model_copy(update={"plates": plates}))
     return n
+
+
+def _recogniser(cfg: CitywatchConfig) -> str:
+    """The recogniser the plate stage reads with: a model path, or the name ``auto`` chose."""
+    from citywatch.vision.plates.recognisers import chosen_recogniser
+
+    r = cfg.plates.reader
+    if r.decoder == "greedy":
+        return "rapidocr-greedy"
+    if r.rec_model is not None:
+        return str(r.rec_model)
+    return chosen_recogniser(r.recogniser, cfg.plates.formats, cfg.models.cache_dir)
 
 
 def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
@@ -143,6 +156,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
                 highlight=False,
             )
         metrics["backend"] = cfg.plates.reader.type
+        metrics["recogniser"] = _recogniser(cfg)
         metrics["threads"] = n_threads
         if errors:
             c.out.print(rows_table("plates read wrong", outcome_rows(report)))

@@ -25,13 +25,14 @@ class PlateReaderConfig(Strict):
         description="constrained: decode the recogniser's per-character probabilities "
         "against the plate formats; greedy: its best guess, repaired by fixed rules",
     )
-    recogniser: Literal["ppocrv4", "ppocrv6-small"] = Field(
-        default="ppocrv4",
+    recogniser: Literal["auto", "ppocrv4", "ppocrv6-small"] = Field(
+        default="auto",
         description="Which shipped recogniser reads plates (constrained decoder): 'ppocrv4' "
         "(in rapidocr-onnxruntime; best on the EU photos, exact 0.958 vs 0.917 on the tuning "
-        "half) or 'ppocrv6-small' (extracted from the rapidocr 3.10.0 wheel by `citywatch "
+        "half), 'ppocrv6-small' (extracted from the rapidocr 3.10.0 wheel by `citywatch "
         "models prepare`; best on the US photos, 0.797 vs 0.763 on the tuning half, 0.808 vs "
-        "0.692 held out)",
+        "0.692 held out), or 'auto': ppocrv6-small when the formats are US only (ppocrv4, "
+        "with a warning, where it was not prepared), else ppocrv4",
     )
     rec_model: Path | None = Field(
         default=None,
@@ -68,7 +69,9 @@ class PlateReaderConfig(Strict):
 
     @model_validator(mode="after")
     def _recogniser_needs_constrained(self) -> PlateReaderConfig:
-        if self.decoder == "greedy" and (self.recogniser != "ppocrv4" or self.rec_model):
+        if self.decoder == "greedy" and (
+            self.recogniser not in ("auto", "ppocrv4") or self.rec_model
+        ):
             raise ValueError(
                 "recogniser and rec_model choose the constrained decoder's model; the greedy "
                 "decoder always reads with RapidOCR's own PP-OCRv4 (set decoder: constrained)"

@@ -14,6 +14,7 @@ from citywatch.vision.plates.recognisers import (
     PPOCRV6_SMALL,
     PackagedModel,
     RecogniserSetupError,
+    chosen_recogniser,
     ensure_packaged,
     recogniser_path,
 )
@@ -103,6 +104,32 @@ def test_named_paths(tmp_path: Path) -> None:
     assert recogniser_path("ppocrv6-small", tmp_path) == tmp_path / PPOCRV6_SMALL.file_name
     with pytest.raises(RecogniserSetupError, match="unknown plate recogniser"):
         recogniser_path("ppocrv9", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "formats", "prepared", "chosen"),
+    [
+        ("auto", ["US"], True, "ppocrv6-small"),  # measured better on US plates
+        ("auto", ["US"], False, "ppocrv4"),  # not prepared: the default, with a warning
+        ("auto", ["HR", "RS", "EU"], True, "ppocrv4"),  # measured better on EU plates
+        ("auto", ["EU", "US"], True, "ppocrv4"),  # mixed regions: the default
+        ("ppocrv4", ["US"], True, "ppocrv4"),  # a name is taken as it is
+        ("ppocrv6-small", ["EU"], False, "ppocrv6-small"),  # (and fails later if missing)
+    ],
+)
+def test_auto_picks_by_region(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    formats: list[str],
+    prepared: bool,
+    chosen: str,
+) -> None:
+    if prepared:
+        (tmp_path / PPOCRV6_SMALL.file_name).write_bytes(b"x")
+    assert chosen_recogniser(name, formats, tmp_path) == chosen
+    warned = any("not prepared" in r.getMessage() for r in caplog.records)
+    assert warned == (name == "auto" and formats == ["US"] and not prepared)
 
 
 @pytest.mark.integration

@@ -1,7 +1,7 @@
 """The plate recognisers citywatch knows by name, and getting the optional one ready.
 
-* ``ppocrv4`` (the default): PP-OCRv4's recogniser, inside the ``rapidocr-onnxruntime`` wheel
-  that citywatch depends on.
+* ``ppocrv4``: PP-OCRv4's recogniser, inside the ``rapidocr-onnxruntime`` wheel that
+  citywatch depends on; what ``auto`` (the default) reads with unless the formats are US only.
 * ``ppocrv6-small``: PP-OCRv6's small recogniser (Apache-2.0, Baidu/PaddleOCR), shipped inside
   the ``rapidocr`` 3.10.0 wheel on PyPI.  That package itself cannot be installed beside
   citywatch (it requires ``opencv-python-headless``, and only one OpenCV may be installed), so
@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from citywatch.files import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 DEFAULT = "ppocrv4"
+AUTO = "auto"
 
 
 class RecogniserSetupError(RuntimeError):
@@ -67,6 +68,24 @@ PPOCRV6_SMALL = PackagedModel(
 PACKAGED: dict[str, PackagedModel] = {"ppocrv6-small": PPOCRV6_SMALL}
 
 Downloader = Callable[[PackagedModel, Path], None]
+
+
+def chosen_recogniser(name: str, formats: Sequence[str], cache_dir: Path) -> str:
+    """``name``, with ``auto`` resolved: ``ppocrv6-small`` for US-only formats (where it
+    measured better) when it is prepared, otherwise the default."""
+    if name != AUTO:
+        return name
+    if not formats or any(f != "US" for f in formats):
+        return DEFAULT
+    if (Path(cache_dir) / PPOCRV6_SMALL.file_name).is_file():
+        return "ppocrv6-small"
+    log.warning(
+        "plate recogniser auto: ppocrv6-small reads US plates better but is not prepared in "
+        "%s (run `citywatch models prepare`); reading with %s",
+        cache_dir,
+        DEFAULT,
+    )
+    return DEFAULT
 
 
 def recogniser_path(name: str, cache_dir: Path) -> Path | None:

@@ -306,9 +306,10 @@ def _build_rapidocr(cfg: PlatesConfig, cache_dir: Path) -> tuple[PlateDetector, 
         detector = RefinedDetector(YoloPlateDetector.from_config(cfg.detector), text)
     reader: PlateReader
     if r.decoder == "constrained":
-        from citywatch.vision.plates.recognisers import recogniser_path
+        from citywatch.vision.plates.recognisers import chosen_recogniser, recogniser_path
 
-        model = r.rec_model or recogniser_path(r.recogniser, cache_dir)
+        name = chosen_recogniser(r.recogniser, cfg.formats, cache_dir)
+        model = r.rec_model or recogniser_path(name, cache_dir)
         rec = CtcRecogniser(model, keys_path=r.rec_keys, threads=r.threads)
         reader = CtcPlateReader(
             rec,
