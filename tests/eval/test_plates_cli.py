@@ -7,17 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from citywatch.cli import eval_plates
 from tests.eval.cli_app import eval_app
 
 pytestmark = pytest.mark.integration
-
-
-def _app(config: Path) -> typer.Typer:
-    return eval_app(eval_plates.register, config)
 
 
 @pytest.fixture
@@ -37,7 +32,7 @@ def test_eval_plates_on_four_photos(shared_data: Path, config: Path, tmp_path: P
             (photos / f.name).symlink_to(f)
     out = tmp_path / "eu.json"
     result = CliRunner().invoke(
-        _app(config),
+        eval_app(eval_plates.register, config),
         [
             *("eval", "plates", "--images", str(photos), "--formats", "HR,RS,DE,SK,CZ,EU"),
             *("--threads", "1", "--json", str(out)),
@@ -64,7 +59,7 @@ def test_eval_plate_clips_times_warm_up_apart(
         writer.writerows(rows)
     out = tmp_path / "nl.json"
     result = CliRunner().invoke(
-        _app(config),
+        eval_app(eval_plates.register, config),
         [
             *("eval", "plate-clips", "--clips", str(root / "clips")),
             *("--ground-truth", str(truth), "--formats", "NL", "--json", str(out)),

@@ -6,7 +6,6 @@ Thin: load the data, build the live face back ends from the config, call
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from citywatch.cli.context import CliContext, ctx_of
+from citywatch.cli.evaluate import threads_or_all_cores as _threads
 from citywatch.config.root import CitywatchConfig
 
 if TYPE_CHECKING:
@@ -36,10 +36,6 @@ ThreadsOpt = Annotated[
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the flat metrics here")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write PNG plots into this folder")]
-
-
-def _threads(value: int | None) -> int:
-    return value if value is not None else max(1, os.cpu_count() or 1)
 
 
 def _layout(c: CliContext, value: str) -> Layout:

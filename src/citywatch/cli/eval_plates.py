@@ -7,14 +7,14 @@ print a Rich table, and write ``--json`` (flat keys) and ``--plot`` PNGs on requ
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from citywatch.cli.context import CliContext, ctx_of
+from citywatch.cli.evaluate import threads_or_all_cores
 from citywatch.config.root import CitywatchConfig
 
 
@@ -29,22 +29,27 @@ def _progress(c: CliContext) -> Progress:
     )
 
 
-def _formats(c: CliContext, formats: str) -> None:
-    """Override the configured plate formats with a comma-separated list (validated)."""
-    if not formats:
-        return
+def _use_plates(c: CliContext, option: str, update: dict[str, Any]) -> None:
+    """Run with the config's ``plates`` section changed by ``update`` (validated; a bad value
+    fails naming ``option``)."""
     from pydantic import ValidationError
 
     from citywatch.config.plates import PlatesConfig
 
     cfg = c.config()
     try:
-        plates = PlatesConfig.model_validate(
-            {**cfg.plates.model_dump(), "formats": [f.strip() for f in formats.split(",")]}
-        )
+        plates = PlatesConfig.model_validate({**cfg.plates.model_dump(), **update})
     except ValidationError as err:
-        c.fail(f"--formats {formats!r}: {err.errors()[0]['msg']}")
+        c.fail(f"{option}: {err.errors()[0]['msg']}")
     c.use_config(cfg.model_copy(update={"plates": plates}))
+
+
+def _formats(c: CliContext, formats: str) -> None:
+    """Override the configured plate formats with a comma-separated list (validated)."""
+    if formats:
+        _use_plates(
+            c, f"--formats {formats!r}", {"formats": [f.strip() for f in formats.split(",")]}
+        )
 
 
 ThreadsOpt = Annotated[
@@ -59,29 +64,25 @@ ThreadsOpt = Annotated[
 
 
 def _threads(c: CliContext, threads: int | None) -> int:
-    """Set the plate models' threads for this run (default: all CPU cores: one photo or clip
-    at a time has the machine; on 2 cores, photos taking turns between 1 and 2 threads gave
-    95 vs 85 ms per EU photo and 179 vs 152 per US photo); returns the number used."""
-    from citywatch.config.plates import PlatesConfig
-
-    n = threads if threads is not None else max(1, os.cpu_count() or 1)
-    cfg = c.config()
-    reader = {**cfg.plates.reader.model_dump(), "threads": n}
-    plates = PlatesConfig.model_validate({**cfg.plates.model_dump(), "reader": reader})
-    c.use_config(cfg.model_copy(update={"plates": plates}))
+    """Set the plate models' threads for this run (default: all CPU cores; on 2 cores, photos
+    taking turns between 1 and 2 threads gave 95 vs 85 ms per EU photo and 179 vs 152 per US
+    photo); returns the number used."""
+    n = threads_or_all_cores(threads)
+    reader = {**c.config().plates.reader.model_dump(), "threads": n}
+    _use_plates(c, f"--threads {n}", {"reader": reader})
     return n
 
 
 def _recogniser(cfg: CitywatchConfig) -> str:
-    """The recogniser the plate stage reads with: a model path, or the name ``auto`` chose."""
-    from citywatch.vision.plates.recognisers import chosen_recogniser
+    """What the plate stage reads with: RapidOCR's greedy reader, a model path, or the name of
+    the shipped recogniser (``auto`` resolved)."""
+    from citywatch.vision.plates.recognisers import reader_model
 
     r = cfg.plates.reader
     if r.decoder == "greedy":
         return "rapidocr-greedy"
-    if r.rec_model is not None:
-        return str(r.rec_model)
-    return chosen_recogniser(r.recogniser, cfg.plates.formats, cfg.models.cache_dir)
+    label, _ = reader_model(r.recogniser, r.rec_model, cfg.plates.formats, cfg.models.cache_dir)
+    return label
 
 
 def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:

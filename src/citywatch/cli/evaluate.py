@@ -6,10 +6,18 @@ The face commands live in :mod:`citywatch.cli.eval_faces`, the plate commands in
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 eval_app = typer.Typer(help="Measure accuracy on labelled data.", no_args_is_help=True)
 calibrate_app = typer.Typer(help="Choose operating points from measurements.", no_args_is_help=True)
+
+
+def threads_or_all_cores(value: int | None) -> int:
+    """``--threads`` of an eval command: as given, or every CPU core (one photo, face or clip
+    at a time has the machine)."""
+    return value if value is not None else max(1, os.cpu_count() or 1)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,8 +25,7 @@ from citywatch.vision.faces.stage import FaceStage
 from citywatch.vision.masks import PrivacyMasker
 from citywatch.vision.motion import MotionGate
 from citywatch.vision.plates.base import PlateDetector, PlateReader
-from citywatch.vision.plates.stage import BACKENDS as PLATE_BACKENDS
-from citywatch.vision.plates.stage import PlateStage
+from citywatch.vision.plates.stage import PlateStage, build_plate_models
 from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.tracking import ByteTracker
 
@@ -75,11 +74,7 @@ class Models:
     @property
     def plates(self) -> tuple[PlateDetector, PlateReader]:
         if self._plates is None:
-            cfg = self.config.plates
-            builder = PLATE_BACKENDS.get(cfg.reader.type)
-            if builder is None:
-                raise ValueError(f"plates.reader.type {cfg.reader.type!r} is not a known back end")
-            self._plates = builder(cfg, self.config.models.cache_dir)
+            self._plates = build_plate_models(self.config.plates, self.config.models.cache_dir)
         return self._plates
 
 

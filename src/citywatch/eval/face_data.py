@@ -319,9 +319,8 @@ def embed_images(
     chosen = detect_layout(files) if layout == "auto" else layout
     embedder = pipeline.embedder
     batcher = embedder if isinstance(embedder, ChipBatchEmbedder) else None
-    per_run = max(1, batch if batch is not None else pipeline.cfg.embedder.batch_size)
-    if batcher is None:
-        per_run = 1
+    wanted = batch if batch is not None else pipeline.cfg.embedder.batch_size
+    per_run = max(1, wanted) if batcher is not None else 1
     n = len(files)
     emb = np.zeros((n, embedder.dim), np.float32)
     found = np.zeros(n, np.bool_)
@@ -335,12 +334,12 @@ def embed_images(
         template, _ = shared_landmarks(files, pipeline)
         t_layout = time.perf_counter() - t0
     pending: list[tuple[int, np.ndarray]] = []  # (image index, its face's chip)
-    sample: list[tuple[int, FloatArray]] = []  # faces for the single-face latency
+    t_single, single_faces = 0.0, 0  # the first faces embedded once more, one at a time
     crop_size: tuple[int, int] | None = None
 
     def flush() -> None:
         assert batcher is not None
-        with clock.embedding():
+        with clock.face_work(), clock.embedding():  # the batch's network run is per-face work
             out = batcher.embed_chips(np.concatenate([c for _, c in pending]))
         emb[[i for i, _ in pending]] = out
         pending.clear()
@@ -372,20 +371,17 @@ def embed_images(
         if found[i]:  # for the quality breakdown only: not timed
             face_px[i] = float(min(dets.widths[0], dets.heights[0]))
             sharp[i] = float(assess(dets, image).sharpness_raw[0])
-            if len(sample) < SINGLE_SAMPLE and lm is not None:
-                sample.append((i, lm))
+            if single_faces < SINGLE_SAMPLE and lm is not None:
+                t0 = time.perf_counter()
+                embedder.embed(image, lm)
+                t_single += time.perf_counter() - t0
+                single_faces += 1
         if len(pending) >= per_run:
             flush()
         if progress is not None:
             progress(1)
     if pending:
         flush()
-    t_single = 0.0
-    for i, lm in sample:
-        image = read_image(files[i])
-        t0 = time.perf_counter()
-        embedder.embed(image, lm)
-        t_single += time.perf_counter() - t0
     return Embedded(
         embeddings=emb,
         found=found,
@@ -399,35 +395,27 @@ def embed_images(
         landmarks=template,
         batch=per_run,
         seconds_single=t_single,
-        single_faces=len(sample),
+        single_faces=single_faces,
     )
 
 
 class _Clock:
-    """Wall and CPU time of the per-face work, and wall time of the embedder within it
-    (a batched network run counts as per-face work too)."""
+    """Wall and CPU time of the per-face work, and wall time of the embedder within it."""
 
     def __init__(self) -> None:
         self.total = self.embed = self.cpu = 0.0
-        self._depth = 0
 
     @contextlib.contextmanager
     def face_work(self) -> Iterator[None]:
         t0, c0 = time.perf_counter(), time.process_time()
-        self._depth += 1
         try:
             yield
         finally:
-            self._depth -= 1
             self.total += time.perf_counter() - t0
             self.cpu += time.process_time() - c0
 
     @contextlib.contextmanager
     def embedding(self) -> Iterator[None]:
-        if self._depth == 0:  # a batch run outside any face's work: count it as such
-            with self.face_work(), self.embedding():
-                yield
-            return
         t0 = time.perf_counter()
         try:
             yield

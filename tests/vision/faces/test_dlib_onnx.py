@@ -16,11 +16,8 @@ from citywatch.vision.faces.base import FaceEmbedder
 from citywatch.vision.faces.chips import TEMPLATE_5, extract_chips
 from citywatch.vision.faces.dlib_onnx import DlibModelError, _Reader, parse_dlib_resnet
 from citywatch.vision.faces.dlib_onnx_cache import default_dat_path, ensure_onnx_model
-from citywatch.vision.faces.onnx_dlib_embedder import (
-    EmbedderSetupError,
-    OnnxDlibEmbedder,
-    _pick_providers,
-)
+from citywatch.vision.faces.onnx_dlib_embedder import EmbedderSetupError, OnnxDlibEmbedder
+from citywatch.vision.onnx_session import pick_providers as _pick_providers
 from tests.conftest import require
 
 # ---------------------------------------------------------------------------------------------

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from citywatch.vision.faces.chips import extract_chips
-from citywatch.vision.onnx_session import no_spinning
-from citywatch.vision.onnx_session import pick_providers as _pick_providers
+from citywatch.vision.onnx_session import OnnxModelError, open_session
 from citywatch.vision.record import FloatArray, ImageBGR
 
 log = logging.getLogger(__name__)
@@ -67,27 +66,17 @@ class OnnxDlibEmbedder:
     ) -> None:
         if threads < 1 or batch_size < 1:
             raise ValueError(f"threads and batch_size must be >= 1, got {threads}, {batch_size}")
-        try:
-            import onnxruntime as ort
-        except ImportError as e:  # pragma: no cover - a dependency of the package
-            raise EmbedderSetupError("the dlib-onnx embedder needs package 'onnxruntime'") from e
         path = Path(model_path)
         if not path.is_file():
             raise EmbedderSetupError(
                 f"ONNX face model not found at {path}: run `citywatch models prepare`"
             )
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads > 1:
-            no_spinning(opts)
-        chosen = _pick_providers(providers, ort.get_available_providers())
         try:
-            self._session = ort.InferenceSession(str(path), opts, providers=chosen)
-        except Exception as e:
-            raise EmbedderSetupError(f"cannot load ONNX face model {path}: {e}") from e
+            self._session = open_session(
+                path, what="ONNX face model", threads=threads, providers=providers
+            )
+        except OnnxModelError as e:
+            raise EmbedderSetupError(str(e)) from e
         inputs = self._session.get_inputs()
         outputs = self._session.get_outputs()
         if (

@@ -90,6 +90,17 @@ def chosen_recogniser(name: str, formats: Sequence[str], cache_dir: Path) -> str
     return DEFAULT
 
 
+def reader_model(
+    name: str, rec_model: Path | None, formats: Sequence[str], cache_dir: Path
+) -> tuple[str, Path | None]:
+    """What the constrained decoder reads with: a label (the chosen name, or the path of the
+    user's own model) and the model file (None: the default, found by its package)."""
+    if rec_model is not None:
+        return str(rec_model), rec_model
+    chosen = chosen_recogniser(name, formats, cache_dir)
+    return chosen, recogniser_path(chosen, cache_dir)
+
+
 def recogniser_path(name: str, cache_dir: Path) -> Path | None:
     """The model file of recogniser ``name`` (None: the default, found by its package)."""
     if name == DEFAULT:

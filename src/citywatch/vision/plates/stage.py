@@ -306,10 +306,9 @@ def _build_rapidocr(cfg: PlatesConfig, cache_dir: Path) -> tuple[PlateDetector, 
         detector = RefinedDetector(YoloPlateDetector.from_config(cfg.detector), text)
     reader: PlateReader
     if r.decoder == "constrained":
-        from citywatch.vision.plates.recognisers import chosen_recogniser, recogniser_path
+        from citywatch.vision.plates.recognisers import reader_model
 
-        name = chosen_recogniser(r.recogniser, cfg.formats, cache_dir)
-        model = r.rec_model or recogniser_path(name, cache_dir)
+        _, model = reader_model(r.recogniser, r.rec_model, cfg.formats, cache_dir)
         rec = CtcRecogniser(model, keys_path=r.rec_keys, threads=r.threads)
         reader = CtcPlateReader(
             rec,
@@ -328,17 +327,24 @@ PlateBackend = Callable[[PlatesConfig, Path], tuple[PlateDetector, PlateReader]]
 BACKENDS: Mapping[str, PlateBackend] = MappingProxyType({"rapidocr": _build_rapidocr})
 
 
-def build_plate_stage(
-    cfg: PlatesConfig, *, track: bool = True, cache_dir: Path = DEFAULT_CACHE_DIR
-) -> PlateStage:
-    """The stage the config describes: back end by ``cfg.reader.type``, plate tracker;
-    ``cache_dir`` is ``models.cache_dir`` (where prepared models are)."""
+def build_plate_models(
+    cfg: PlatesConfig, cache_dir: Path = DEFAULT_CACHE_DIR
+) -> tuple[PlateDetector, PlateReader]:
+    """The detector and reader of the back end ``cfg.reader.type``; ``cache_dir`` is
+    ``models.cache_dir`` (where prepared models are)."""
     builder = BACKENDS.get(cfg.reader.type)
     if builder is None:
         raise ValueError(
             f"plates.reader.type {cfg.reader.type!r} is not a known back end; "
             f"known: {', '.join(BACKENDS)}"
         )
-    detector, reader = builder(cfg, cache_dir)
+    return builder(cfg, cache_dir)
+
+
+def build_plate_stage(
+    cfg: PlatesConfig, *, track: bool = True, cache_dir: Path = DEFAULT_CACHE_DIR
+) -> PlateStage:
+    """The stage the config describes: back end by ``cfg.reader.type``, plate tracker."""
+    detector, reader = build_plate_models(cfg, cache_dir)
     tracker = PlateTracker.from_config(cfg.tracker) if track else None
     return PlateStage(detector, reader, tracker, cfg)
