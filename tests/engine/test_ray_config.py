@@ -76,3 +76,19 @@ def test_run_refuses_ray_on_sqlite_before_touching_a_cluster(tmp_path: Path) -> 
     assert done.exit_code != 0
     assert "PostgreSQL" in done.output
     assert os.environ.get("RAY_AUTH_MODE") == before  # no cluster was joined
+
+
+@pytest.mark.parametrize(
+    ("section", "wanted"),
+    [
+        ({"faces": {"embedder": {"providers": ["CUDAExecutionProvider"]}}}, True),
+        ({"plates": {"reader": {"det_providers": ["CUDAExecutionProvider"]}}}, True),
+        ({"plates": {"reader": {"det_providers": ["OpenVINOExecutionProvider"]}}}, False),
+        ({}, False),
+    ],
+)
+def test_a_model_on_cuda_makes_the_engine_want_gpus(section: dict, wanted: bool) -> None:
+    from citywatch.engine.ray_platform import wants_gpu
+
+    cfg = parse_config({"store": {"database_url": "postgresql://db/cw"}, **section})
+    assert wants_gpu(cfg) is wanted

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from citywatch.config.base import Strict
+from citywatch.config.base import OnnxProvider, Strict
 
 # Operating point of the dlib ResNet (128-d) on L2-normalised embeddings, tuned on data split
 # for tuning (dlib's ``examples/johns`` chips, 55 faces of 5 people, plus the single-face photos
@@ -18,18 +18,6 @@ from citywatch.config.base import Strict
 # cos = 1 - 0.36 / (2 * 1.44**2) ~= 0.913.  Checked (not tuned) on ``verification_pairs``:
 # pairs_master FAR 0/262, FRR 0/38; pairs_pivot FAR 1/140, FRR 10/140 (hard, uncropped photos).
 DLIB_THRESHOLD = 0.92
-
-
-#: onnxruntime execution providers a user may ask for; those missing from the installed
-#: onnxruntime are skipped with a warning, and the CPU provider is always the last resort.
-OnnxProvider = Literal[
-    "CUDAExecutionProvider",
-    "TensorrtExecutionProvider",
-    "OpenVINOExecutionProvider",
-    "CoreMLExecutionProvider",
-    "DmlExecutionProvider",
-    "CPUExecutionProvider",
-]
 
 
 def _needs_model_path(kind: str, type_: str, path: Path | None) -> None:

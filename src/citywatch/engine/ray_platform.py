@@ -25,6 +25,7 @@ def wants_gpu(config: CitywatchConfig) -> bool:
         *config.faces.detector.providers,
         *config.faces.embedder.providers,
         *config.plates.detector.providers,
+        *config.plates.reader.det_providers,
     ]
     return any("CUDA" in str(p) for p in asked)
 

@@ -9,8 +9,9 @@ laptop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -38,14 +39,32 @@ def pick_providers(wanted: Sequence[str] | None, available: Sequence[str]) -> li
     return [*picked, CPU]
 
 
+#: Options given to a provider unless the caller names others, measured with
+#: bench/providers.py on an H100 (onnxruntime-gpu 1.31, CUDA 13).  cuDNN's exhaustive
+#: convolution search (onnxruntime's default) benchmarks every algorithm at each new input
+#: shape: 497-503 ms for the plate detector's first run at a new photo size against 68-125 ms
+#: with the heuristic search (7-9 ms per run afterwards with either; no search at all ran
+#: 105 ms per run), and the detector sees a new shape for nearly every motion region.  TF32
+#: matrix maths is off: with it on, 2 of 64 plate crops read differently from the CPU.
+PROVIDER_OPTIONS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "CUDAExecutionProvider": MappingProxyType(
+            {"cudnn_conv_algo_search": "HEURISTIC", "use_tf32": "0"}
+        )
+    }
+)
+
+
 def open_session(
     path: Path,
     *,
     what: str,
     threads: int = 1,
     providers: Sequence[str] | None = None,
+    provider_options: Mapping[str, Mapping[str, str]] = PROVIDER_OPTIONS,
 ) -> Any:
-    """An ``onnxruntime.InferenceSession`` for ``path``; ``what`` names the model in errors."""
+    """An ``onnxruntime.InferenceSession`` for ``path``; ``what`` names the model in errors.
+    ``provider_options`` maps a provider's name to its options (where it is used)."""
     if threads < 1:
         raise ValueError(f"{what}: threads must be >= 1, got {threads}")
     try:
@@ -68,7 +87,12 @@ def open_session(
         no_spinning(opts)
     chosen = pick_providers(providers, ort.get_available_providers())
     try:
-        return ort.InferenceSession(str(path), opts, providers=chosen)
+        return ort.InferenceSession(
+            str(path),
+            opts,
+            providers=chosen,
+            provider_options=[dict(provider_options.get(p, {})) for p in chosen],
+        )
     except Exception as err:
         raise OnnxModelError(f"{what}: cannot load ONNX model {path}: {err}") from err
 

@@ -16,14 +16,14 @@ plate formats (:func:`~citywatch.vision.plates.ctc.decode`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from citywatch.vision.onnx_session import OnnxModelError, open_session
+from citywatch.vision.onnx_session import PROVIDER_OPTIONS, OnnxModelError, open_session
 from citywatch.vision.plates.ctc import ALPHABET, CharProbs, Slot, decode, greedy, slots
 from citywatch.vision.plates.formats import Candidate, PlateFormat
 from citywatch.vision.record import FloatArray, ImageBGR
@@ -31,6 +31,7 @@ from citywatch.vision.record import FloatArray, ImageBGR
 HEIGHT = 48  # the recogniser's input height
 MIN_WIDTH = 160  # narrower lines are padded to this (PP-OCR pads to 320: twice the work)
 MAX_WIDTH = 1280
+BATCH = 6  # crops per recogniser run
 SEPARATORS = " -.·:_"
 
 
@@ -74,13 +75,18 @@ class CtcRecogniser:
         keys_path: Path | None = None,
         threads: int = 1,
         providers: Sequence[str] = ("CPUExecutionProvider",),
+        provider_options: Mapping[str, Mapping[str, str]] = PROVIDER_OPTIONS,
     ) -> None:
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
             raise RecogniserError(f"plate recogniser model {path} does not exist")
         try:
             self._session: Any = open_session(
-                path, what="plate recogniser", threads=threads, providers=list(providers)
+                path,
+                what="plate recogniser",
+                threads=threads,
+                providers=list(providers),
+                provider_options=provider_options,
             )
         except OnnxModelError as err:
             raise RecogniserError(str(err)) from None
@@ -99,6 +105,7 @@ class CtcRecogniser:
         self._sym, self._sep, _ = _columns(self.characters)
         self._input = self._session.get_inputs()[0].name
         self.path = path
+        self.providers: list[str] = list(self._session.get_providers())
 
     def _tensor(self, crops: Sequence[ImageBGR], stretch: float) -> tuple[FloatArray, list[int]]:
         widths = []
@@ -118,8 +125,8 @@ class CtcRecogniser:
         similar width are batched together."""
         out: list[CharProbs | None] = [None] * len(crops)
         order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
-        for start in range(0, len(order), 6):
-            idx = order[start : start + 6]
+        for start in range(0, len(order), BATCH):
+            idx = order[start : start + BATCH]
             batch, widths = self._tensor([crops[i] for i in idx], stretch)
             probs = self._session.run(None, {self._input: batch})[0]
             steps = probs.shape[1]

@@ -11,7 +11,7 @@ Output becomes our types here; nothing else imports ``rapidocr_onnxruntime``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from citywatch.config.plates import PlateReaderConfig
-from citywatch.vision.onnx_session import OnnxModelError, open_session
+from citywatch.vision.onnx_session import PROVIDER_OPTIONS, OnnxModelError, open_session
 from citywatch.vision.record import Detections, FloatArray, ImageBGR
 
 _STRIDE = 32  # the detector's input sides must be multiples of this
@@ -44,6 +44,7 @@ class RapidOcrEngine:
         det_box_thresh: float = 0.2,
         det_unclip_ratio: float = 1.6,
         providers: list[str] | None = None,
+        provider_options: Mapping[str, Mapping[str, str]] = PROVIDER_OPTIONS,
     ) -> None:
         try:
             import rapidocr_onnxruntime
@@ -56,11 +57,16 @@ class RapidOcrEngine:
         models = Path(rapidocr_onnxruntime.__file__).parent / "models"
         try:
             self._det: Any = open_session(
-                models / DET_MODEL, what="plate text detector", threads=threads, providers=providers
+                models / DET_MODEL,
+                what="plate text detector",
+                threads=threads,
+                providers=providers,
+                provider_options=provider_options,
             )
         except OnnxModelError as err:
             raise BackendUnavailableError(str(err)) from err
         self._det_input = self._det.get_inputs()[0].name
+        self.providers: list[str] = list(self._det.get_providers())
         self._post: Any = DBPostProcess(
             thresh=det_thresh,
             box_thresh=det_box_thresh,
@@ -79,6 +85,7 @@ class RapidOcrEngine:
             det_thresh=cfg.det_thresh,
             det_box_thresh=cfg.det_box_thresh,
             det_unclip_ratio=cfg.det_unclip_ratio,
+            providers=list(cfg.det_providers),
         )
 
     def detect(self, image: ImageBGR, scale: float) -> tuple[FloatArray, FloatArray]:

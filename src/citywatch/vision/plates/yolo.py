@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from citywatch.config.plates import PlateDetectorConfig
+from citywatch.vision.onnx_session import OnnxModelError, open_session
 from citywatch.vision.plates.base import PlateDetector, WindowRefiner
 from citywatch.vision.record import Detections, FloatArray, ImageBGR
 
@@ -125,23 +126,16 @@ class YoloPlateDetector:
         output: Layout = "auto",
         score_thresh: float = 0.35,
         nms_iou: float = 0.45,
-        providers: Sequence[str] = ("CPUExecutionProvider",),
+        providers: Sequence[str] = (),
         threads: int = 1,
     ) -> None:
-        import onnxruntime as ort
-
         path = Path(model_path)
-        if not path.is_file():
-            raise DetectorModelError(f"plate detector model {path} does not exist")
-        available = set(ort.get_available_providers())
-        chosen = [p for p in providers if p in available] or ["CPUExecutionProvider"]
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
         try:
-            self._session: Any = ort.InferenceSession(str(path), opts, providers=chosen)
-        except Exception as err:
-            raise DetectorModelError(f"plate detector model {path}: {err}") from None
+            self._session: Any = open_session(
+                path, what="plate detector model", threads=threads, providers=list(providers)
+            )
+        except OnnxModelError as err:
+            raise DetectorModelError(str(err)) from None
         inputs = self._session.get_inputs()
         shape = list(inputs[0].shape)
         if len(inputs) != 1 or len(shape) != 4 or shape[1] not in (3, "3"):
@@ -155,7 +149,7 @@ class YoloPlateDetector:
         self._output: Layout = output
         self._score = score_thresh
         self._iou = nms_iou
-        self.providers = tuple(chosen)
+        self.providers = tuple(self._session.get_providers())
 
     @classmethod
     def from_config(cls, cfg: PlateDetectorConfig, threads: int = 1) -> YoloPlateDetector:
