@@ -8,8 +8,11 @@ from citywatch.vision.plates.base import PlateDetector, PlateReader, WindowRefin
 from citywatch.vision.plates.stage import (
     REFINE_MARGIN,
     PlateStage,
+    Side,
     build_plate_stage,
+    extends,
     geometry_mask,
+    grow_sideways,
     merge_lines,
 )
 from citywatch.vision.plates.tracking import PlateTracker
@@ -372,3 +375,64 @@ def test_video_searches_again_at_most_once_per_interval(
     # a stream that starts again (earlier time stamps) is not held back
     stage.process(make_record(0, Motion(True, 0.5)))
     assert len(det.zoomed) == len(zoomed_frames) + 4
+
+
+@pytest.mark.parametrize(
+    ("tight", "wider", "side", "expected"),
+    [
+        ("AWV401", "7AWV401", "left", True),  # a character beyond the left edge
+        ("TA600", "5LTA600", "left", True),  # two, beyond a gap
+        ("6271", "627WWI", "right", True),  # the cut-off W was read as 1
+        ("LGLS168", "4GLS168", "left", False),  # a character replaced, none added
+        ("AWV401", "7AWV401", "right", False),  # added at the other edge
+        ("LGLS168", "GLS168", "left", False),  # not longer
+        ("RON464", "1RDN464", "left", False),  # changed inside
+        ("SB3X6N", "SB3X6NI", "left", False),
+        ("SB3X6N", "SB3X6NI", "right", True),
+    ],
+)
+def test_extends(tight: str, wider: str, side: Side, expected: bool) -> None:
+    assert extends(tight, wider, side) is expected
+
+
+def test_grow_sideways_stays_in_the_frame() -> None:
+    box = np.array([10.0, 400.0, 210.0, 440.0], np.float32)
+    np.testing.assert_allclose(grow_sideways(box, "left", 0.8, 640), [0, 400, 210, 440])
+    np.testing.assert_allclose(grow_sideways(box, "right", 0.8, 640), [10, 400, 242, 440])
+    np.testing.assert_allclose(grow_sideways(box, "right", 0.8, 230), [10, 400, 230, 440])
+
+
+def us_cfg(edge_reach: float = 0.8) -> PlatesConfig:
+    c = PlatesConfig(formats=["US"])
+    c.reader.edge_reach = edge_reach
+    return c
+
+
+@pytest.mark.parametrize(
+    ("texts", "edge_reach", "read"),
+    [
+        # the box (left edge 200, 40 high) cut off the 7: grown left by 32 px it reads whole
+        ({200: ("AWV401", 0.95), 168: ("7AWV401", 0.9)}, 0.8, "7AWV401"),
+        ({200: ("AWV401", 0.95), 168: ("7AWV401", 0.9)}, 0.0, "AWV401"),
+        # grown, the box pulls in a bolt and misreads what it read before: kept
+        ({200: ("AWV401", 0.95), 168: ("1AXV401", 0.9)}, 0.8, "AWV401"),
+        # grown, nothing fits a plate: kept
+        ({200: ("AWV401", 0.95), 168: ("", 0.0)}, 0.8, "AWV401"),
+    ],
+)
+def test_a_plate_read_short_is_read_again_grown(
+    texts: dict[int, tuple[str, float]], edge_reach: float, read: str
+) -> None:
+    reader = FakeReader(texts)
+    plates = PlateStage(FakeDetector([PLATE]), reader, None, us_cfg(edge_reach)).read_plates(IMAGE)
+    assert plates.text == (read,)
+    grown = read != texts[200][0]
+    np.testing.assert_allclose(plates.xyxy[0], (168.0, 400, 400, 440) if grown else PLATE)
+    assert len(reader.read_boxes) == (2 if edge_reach else 1)
+
+
+def test_a_plate_read_as_long_as_its_format_allows_is_not_read_again() -> None:
+    reader = FakeReader({200: ("7AWV401", 0.95), 168: ("17AWV401", 0.9)})
+    plates = PlateStage(FakeDetector([PLATE]), reader, None, us_cfg()).read_plates(IMAGE)
+    assert plates.text == ("7AWV401",)
+    assert len(reader.read_boxes) == 1

@@ -52,8 +52,15 @@ class ZoomDetector(Protocol):
 class FormatReader(Protocol):
     """Optional reader capability: read each box straight into plate candidates for
     ``formats``, best first (format-constrained decoding of the recogniser's probabilities
-    instead of fixing its best guess afterwards).  One list per box, empty when nothing fits."""
+    instead of fixing its best guess afterwards).  One list per box, empty when nothing fits.
+    ``quick``: one reading per box where the reader would otherwise make several (a second
+    look at a box already read)."""
 
     def read_formatted(
-        self, image: ImageBGR, xyxy: FloatArray, formats: Sequence[PlateFormat]
+        self,
+        image: ImageBGR,
+        xyxy: FloatArray,
+        formats: Sequence[PlateFormat],
+        *,
+        quick: bool = False,
     ) -> list[list[Candidate]]: ...

@@ -210,14 +210,20 @@ class CtcPlateReader:
         return [greedy(s) for s in self._slots(image, xyxy)[0]]
 
     def read_formatted(
-        self, image: ImageBGR, xyxy: FloatArray, formats: Sequence[PlateFormat]
+        self,
+        image: ImageBGR,
+        xyxy: FloatArray,
+        formats: Sequence[PlateFormat],
+        *,
+        quick: bool = False,
     ) -> list[list[Candidate]]:
-        """Plate candidates of each box, best first (empty when nothing fits a format)."""
+        """Plate candidates of each box, best first (empty when nothing fits a format);
+        ``quick``: at the first stretch only (one recogniser run per box)."""
         boxes = np.asarray(xyxy, np.float32).reshape(-1, 4)
         crops = [self._crop(image, b, self._pad_x, self._pad_y) for b in boxes]
         per_box: list[list[list[Candidate]]] = [[] for _ in crops]
         todo = list(range(len(crops)))
-        for stretch in self._stretches:
+        for stretch in self._stretches[:1] if quick else self._stretches:
             if not todo:
                 break
             probs = self._rec.probabilities([crops[i] for i in todo], stretch=stretch)
