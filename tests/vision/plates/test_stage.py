@@ -10,6 +10,7 @@ from citywatch.vision.plates.stage import (
     PlateStage,
     Side,
     build_plate_stage,
+    edge_reach_for,
     extends,
     geometry_mask,
     grow_sideways,
@@ -436,3 +437,23 @@ def test_a_plate_read_as_long_as_its_format_allows_is_not_read_again() -> None:
     plates = PlateStage(FakeDetector([PLATE]), reader, None, us_cfg()).read_plates(IMAGE)
     assert plates.text == ("7AWV401",)
     assert len(reader.read_boxes) == 1
+
+
+@pytest.mark.parametrize(
+    ("formats", "edge_reach", "used"),
+    [
+        (["US"], None, 0.8),  # left to the formats: on for US plates
+        (["HR", "RS", "DE", "EU"], None, 0.0),  # off elsewhere (no read changed, only cost)
+        (["US", "EU"], None, 0.0),
+        (["EU"], 0.5, 0.5),  # set: used as set
+        (["US"], 0.0, 0.0),
+    ],
+)
+def test_edge_reach_left_unset_follows_the_formats(
+    formats: list[str], edge_reach: float | None, used: float
+) -> None:
+    cfg = PlatesConfig.model_validate({"formats": formats, "reader": {"edge_reach": edge_reach}})
+    assert edge_reach_for(cfg) == used
+    reader = FakeReader({200: ("AWV401", 0.95), 168: ("7AWV401", 0.9)})
+    PlateStage(FakeDetector([PLATE]), reader, None, cfg).read_plates(IMAGE)
+    assert len(reader.read_boxes) == (2 if used else 1)

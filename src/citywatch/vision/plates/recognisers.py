@@ -77,7 +77,7 @@ def chosen_recogniser(name: str, formats: Sequence[str], cache_dir: Path) -> str
     measured better) when it is prepared, otherwise the default."""
     if name != AUTO:
         return name
-    if not formats or any(f != "US" for f in formats):
+    if not us_only(formats):
         return DEFAULT
     if (Path(cache_dir) / PPOCRV6_SMALL.file_name).is_file():
         return "ppocrv6-small"
@@ -88,6 +88,11 @@ def chosen_recogniser(name: str, formats: Sequence[str], cache_dir: Path) -> str
         DEFAULT,
     )
     return DEFAULT
+
+
+def us_only(formats: Sequence[str]) -> bool:
+    """Whether the plate formats are the US format alone (what the ``auto`` settings key on)."""
+    return bool(formats) and all(f == "US" for f in formats)
 
 
 def reader_model(

@@ -30,6 +30,7 @@ from citywatch.vision.plates.base import (
     ZoomDetector,
 )
 from citywatch.vision.plates.formats import Candidate, PlateFormat, best, resolve
+from citywatch.vision.plates.recognisers import us_only
 from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR
 from citywatch.vision.tracking import Tracker
@@ -57,6 +58,17 @@ def geometry_mask(dets: Detections, frame_h: int, cfg: PlateFilterConfig) -> np.
         & (h >= cfg.min_height_px)
         & (h <= cfg.max_height_frac * frame_h)
     )
+
+
+EDGE_REACH_US = 0.8  # reader.edge_reach when it is left to the formats (US only)
+
+
+def edge_reach_for(cfg: PlatesConfig) -> float:
+    """``reader.edge_reach``, or when it is not set: :data:`EDGE_REACH_US` for US-only
+    formats, else 0 (on images_eu it changed no read and cost 1.9 recogniser runs a photo)."""
+    if cfg.reader.edge_reach is not None:
+        return cfg.reader.edge_reach
+    return EDGE_REACH_US if us_only(cfg.formats) else 0.0
 
 
 def grow_sideways(box: FloatArray, side: Side, reach: float, width: int) -> FloatArray:
@@ -147,7 +159,7 @@ class PlateStage:
         self._retry_side = cfg.reader.det_retry_side
         self._retry_every_s = cfg.reader.det_retry_every_s
         self._last_retry_s: float | None = None  # stream time of the last search again
-        self._edge_reach = cfg.reader.edge_reach
+        self._edge_reach = edge_reach_for(cfg)
         # the most characters a read of each format can have
         self._max_chars = {
             f.name: max([f.max_len, *(len(layout) for layout in f.layouts)]) for f in self._formats

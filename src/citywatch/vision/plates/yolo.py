@@ -137,8 +137,8 @@ class YoloPlateDetector:
         except OnnxModelError as err:
             raise DetectorModelError(str(err)) from None
         inputs = self._session.get_inputs()
-        shape = list(inputs[0].shape)
-        if len(inputs) != 1 or len(shape) != 4 or shape[1] not in (3, "3"):
+        shape = list(inputs[0].shape) if len(inputs) == 1 else []
+        if len(shape) != 4 or shape[1] not in (3, "3"):
             raise DetectorModelError(
                 f"plate detector model {path}: expected one input [1, 3, H, W], got "
                 f"{[(i.name, i.shape) for i in inputs]}"
