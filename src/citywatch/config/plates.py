@@ -226,10 +226,19 @@ class PlateFilterConfig(Strict):
         default=8.0, ge=1, le=1000, description="Shortest text box read (full-frame pixels)"
     )
     max_height_frac: float = Field(
-        default=0.25, gt=0, le=1, description="Tallest text box read, as a fraction of frame height"
+        default=0.4,
+        gt=0,
+        le=1,
+        description="Tallest text box read, as a fraction of frame height (a gate camera or a "
+        "cropped photo can show a plate line a third of the frame high: 0.25 dropped one on "
+        "images_us half a)",
     )
     max_boxes: int = Field(
-        default=8, ge=1, le=100, description="Most boxes read per frame (by detector score)"
+        default=12,
+        ge=1,
+        le=100,
+        description="Most boxes read per frame, by detector score (a street with shop signs "
+        "has many text lines scoring above a plate: 8 dropped one on images_us half a)",
     )
     min_score: float = Field(
         default=0.13,

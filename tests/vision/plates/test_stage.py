@@ -183,6 +183,15 @@ def test_geometry_mask() -> None:
     assert mask.tolist() == [True, False, False, False]
 
 
+@pytest.mark.parametrize(
+    ("line_height", "kept"),
+    [(50, True), (79, True), (81, False)],  # in a 200 px high close-up: up to 0.4 of it
+)
+def test_a_close_up_plate_line_is_kept(line_height: int, kept: bool) -> None:
+    d = Detections.from_boxes([(20, 40, 20 + 3 * line_height, 40 + line_height)], [1])
+    assert geometry_mask(d, 200, PlateFilterConfig()).tolist() == [kept]
+
+
 def test_merge_lines_joins_plate_fragments_only() -> None:
     # "RK" "101" "AO" on one line, a sticker line below, a far box on the same line
     d = Detections.from_boxes(
