@@ -76,7 +76,7 @@ class PlateReaderConfig(Strict):
         "an edge character: 7AWV401 read AWV401); the wider read replaces it only when it "
         "keeps what was read and adds characters beyond that edge.  images_us exact 0.802 "
         "-> 0.829 (tuning half a 0.797 -> 0.814, held-out half b 0.808 -> 0.846) at 1.3-1.8 "
-        "more recogniser runs per photo; images_eu and the NL clips unchanged at 1.9 more. "
+        "more recogniser runs per photo; images_eu and the NL clips unchanged at 1.9 more.  "
         "0 = off; null (default) = 0.8 when the formats are US only, else off",
     )
 
