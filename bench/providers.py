@@ -40,7 +40,7 @@ import numpy as np
 from rich.console import Console
 
 from citywatch.config.plates import PlatesConfig
-from citywatch.eval.common import rows_table, write_json
+from citywatch.eval.common import new_figure, rows_table, save_figure, write_json
 from citywatch.vision.boxes import box_iou
 from citywatch.vision.faces.onnx_dlib_embedder import CHIP_SIZE, OnnxDlibEmbedder
 from citywatch.vision.onnx_session import CPU
@@ -278,15 +278,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _plot(rows: list[dict], path: Path, provider: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = [f"{row['model']} (per {row['unit']})" for row in rows]
     cpu = [float(row.get("cpu_ms", 0.0)) for row in rows]
     dev = [float(row.get("dev_ms", 0.0)) for row in rows]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = new_figure(8, 4.5)
+    ax = fig.add_subplot()
     y = np.arange(len(labels))
     ax.barh(y - 0.2, cpu, 0.4, label=CPU)
     ax.barh(y + 0.2, dev, 0.4, label=provider)
@@ -294,9 +290,7 @@ def _plot(rows: list[dict], path: Path, provider: str) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("ms per unit (log scale)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -221,7 +221,8 @@ def print_metrics(console: Console, title: str, metrics: Mapping[str, object]) -
 # -- plots --------------------------------------------------------------------------------
 
 
-def _figure(width: float = 6.0, height: float = 4.5) -> Figure:
+def new_figure(width: float = 6.0, height: float = 4.5) -> Figure:
+    """A matplotlib figure without pyplot's global state (safe from any thread)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -230,7 +231,8 @@ def _figure(width: float = 6.0, height: float = 4.5) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
+    """``fig`` laid out and written to ``path`` (its folder made); the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -249,7 +251,7 @@ def plot_det(
 ) -> Path:
     """DET plot (log-log error trade-off): for each label, (positive, negative) scores.
     ``marks`` draws vertical lines at operating points on the x axis (e.g. FAR 1e-3)."""
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
     floor = 1.0
     for label, (pos, neg) in curves.items():
@@ -268,12 +270,12 @@ def plot_det(
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper right", fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_roc(path: Path, curves: Mapping[str, tuple[Scores, Scores]], *, title: str) -> Path:
     """ROC plot: TAR against FAR (log x axis)."""
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
     floor = 1.0
     for label, (pos, neg) in curves.items():
@@ -288,7 +290,7 @@ def plot_roc(path: Path, curves: Mapping[str, tuple[Scores, Scores]], *, title: 
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_histogram(
@@ -304,7 +306,7 @@ def plot_histogram(
     p = _scores("positive", positive)
     n = _scores("negative", negative)
     p, n = p[np.isfinite(p)], n[np.isfinite(n)]
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
     both = np.concatenate([p, n])
     bins: int | list[float] = (
@@ -319,7 +321,7 @@ def plot_histogram(
     ax.set_ylabel("density")
     ax.set_title(title)
     ax.legend(fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_threshold_table(path: Path, rows: Sequence[Mapping[str, object]], *, title: str) -> Path:
@@ -327,7 +329,7 @@ def plot_threshold_table(path: Path, rows: Sequence[Mapping[str, object]], *, ti
     flat = [check_flat(r) for r in rows]
     keys = list(flat[0]) if flat else []
     cells = [[format_value(r.get(k)) for k in keys] for r in flat]
-    fig = _figure(1.4 * max(len(keys), 1) + 1, 0.32 * (len(cells) + 2) + 0.6)
+    fig = new_figure(1.4 * max(len(keys), 1) + 1, 0.32 * (len(cells) + 2) + 0.6)
     ax = fig.add_subplot(1, 1, 1)
     ax.axis("off")
     ax.set_title(title)
@@ -335,4 +337,4 @@ def plot_threshold_table(path: Path, rows: Sequence[Mapping[str, object]], *, ti
         tbl = ax.table(cellText=cells, colLabels=keys, loc="center")
         tbl.auto_set_font_size(False)
         tbl.set_fontsize(8)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -7,33 +7,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from citywatch.eval.common import new_figure, save_figure
 from citywatch.eval.plate_clips import ClipReport
 from citywatch.eval.plates import PlateImageReport
 
 
-def _figure(width: float = 6.0, height: float = 4.5) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=110)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
-
-
 def plot_by_format(path: Path, rows: Sequence[tuple[str, float, int]], *, title: str) -> Path:
     """Bars of the exact rate per plate format, labelled with the plate counts."""
-    fig = _figure(max(5.0, 0.7 * len(rows) + 2), 4.0)
+    fig = new_figure(max(5.0, 0.7 * len(rows) + 2), 4.0)
     ax = fig.add_subplot(1, 1, 1)
     names = [r[0] for r in rows]
     rates = [r[1] for r in rows]
@@ -51,7 +35,7 @@ def plot_by_format(path: Path, rows: Sequence[tuple[str, float, int]], *, title:
     ax.set_ylim(0, 1.15)
     ax.set_ylabel("exact rate")
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusions(
@@ -59,14 +43,14 @@ def plot_confusions(
 ) -> Path:
     """A matrix of (true, read) character confusions, restricted to the characters of the
     ``top`` most frequent pairs; ``-`` is a missing or extra character."""
-    fig = _figure(6.5, 5.5)
+    fig = new_figure(6.5, 5.5)
     ax = fig.add_subplot(1, 1, 1)
     common = pairs.most_common(top)
     if not common:
         ax.text(0.5, 0.5, "no character errors", ha="center", va="center")
         ax.axis("off")
         ax.set_title(title)
-        return _save(fig, path)
+        return save_figure(fig, path)
     truths = sorted({t for (t, _), _ in common})
     reads = sorted({r for (_, r), _ in common})
     mat = np.zeros((len(truths), len(reads)), np.int64)
@@ -83,22 +67,22 @@ def plot_confusions(
                 ax.text(j, i, str(mat[i, j]), ha="center", va="center", fontsize="x-small")
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_scores(path: Path, right: Sequence[float], wrong: Sequence[float], *, title: str) -> Path:
     """Histograms of the read score (0..1) of right and wrong reads: where a score threshold
     would cut."""
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
-    bins = np.linspace(0.0, 1.0, 41)
+    bins = np.linspace(0.0, 1.0, 41).tolist()
     ax.hist(np.asarray(wrong, float), bins=bins, alpha=0.6, label=f"wrong ({len(wrong)})")
     ax.hist(np.asarray(right, float), bins=bins, alpha=0.6, label=f"right ({len(right)})")
     ax.set_xlabel("read score (OCR confidence x format fit)")
     ax.set_ylabel("reads")
     ax.set_title(title)
     ax.legend(fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_plate_plots(folder: Path, report: PlateImageReport, *, name: str) -> Mapping[str, Path]:
@@ -127,7 +111,7 @@ def plot_clips(path: Path, report: ClipReport, *, title: str) -> Path:
     """Per clip: plate search time per analysed frame, green when every true plate was
     alerted, red when one was missed; false alerts are written above the bar."""
     outcomes = report.outcomes
-    fig = _figure(max(6.0, 0.45 * len(outcomes) + 2), 4.0)
+    fig = new_figure(max(6.0, 0.45 * len(outcomes) + 2), 4.0)
     ax = fig.add_subplot(1, 1, 1)
     ms = [o.stage_ms / max(1, o.frames) for o in outcomes]
     colours = ["tab:green" if len(o.hits) == len(o.truth) else "tab:red" for o in outcomes]
@@ -149,4 +133,4 @@ def plot_clips(path: Path, report: ClipReport, *, title: str) -> Path:
     hits = sum(len(o.hits) for o in outcomes)
     total = sum(len(o.truth) for o in outcomes)
     ax.set_title(f"{title}: {hits}/{total} plates alerted (green: all alerted)")
-    return _save(fig, path)
+    return save_figure(fig, path)

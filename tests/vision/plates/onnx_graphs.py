@@ -7,19 +7,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-OPSET = 17
-
-
-def save(path: Path, nodes: list, inputs: list, outputs: list, inits: list) -> Path:
-    graph = helper.make_graph(nodes, path.stem, inputs, outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+from tests.vision.faces.onnx_graphs import save
 
 
 def yolo(
