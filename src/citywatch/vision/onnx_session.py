@@ -62,9 +62,12 @@ def open_session(
     threads: int = 1,
     providers: Sequence[str] | None = None,
     provider_options: Mapping[str, Mapping[str, str]] = PROVIDER_OPTIONS,
+    simplify: bool = False,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` for ``path``; ``what`` names the model in errors.
-    ``provider_options`` maps a provider's name to its options (where it is used)."""
+    ``provider_options`` maps a provider's name to its options (where it is used); with
+    ``simplify`` the graph is first rewritten by :func:`citywatch.vision.onnx_rewrite.simplify`
+    (in memory; the file is not changed)."""
     if threads < 1:
         raise ValueError(f"{what}: threads must be >= 1, got {threads}")
     try:
@@ -86,9 +89,17 @@ def open_session(
     if threads > 1:
         no_spinning(opts)
     chosen = pick_providers(providers, ort.get_available_providers())
+    model: str | bytes = str(path)
     try:
+        if simplify:
+            from citywatch.vision.onnx_rewrite import simplified_bytes
+
+            data, done = simplified_bytes(path)
+            if done.total:
+                model = data
+                log.debug("%s: %s rewritten in %s", what, done, path)
         return ort.InferenceSession(
-            str(path),
+            model,
             opts,
             providers=chosen,
             provider_options=[dict(provider_options.get(p, {})) for p in chosen],

@@ -87,6 +87,7 @@ class CtcRecogniser:
                 threads=threads,
                 providers=list(providers),
                 provider_options=provider_options,
+                simplify=True,
             )
         except OnnxModelError as err:
             raise RecogniserError(str(err)) from None

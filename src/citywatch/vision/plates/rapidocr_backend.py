@@ -62,6 +62,7 @@ class RapidOcrEngine:
                 threads=threads,
                 providers=providers,
                 provider_options=provider_options,
+                simplify=True,
             )
         except OnnxModelError as err:
             raise BackendUnavailableError(str(err)) from err
