@@ -136,6 +136,14 @@ class PlateReaderConfig(Strict):
         "every frame without a read again made moving 720p frames cost ~2.5x as much as the "
         "first search alone).  0 = every frame; stills are always searched again",
     )
+    det_retry_equalised: bool = Field(
+        default=True,
+        description="When the zoomed search (det_retry_side) reads nothing either, search the "
+        "frame once more with its contrast equalised (CLAHE on lightness: plates in shade or "
+        "at dusk).  images_us tuning half a 0.847 -> 0.864 (a dark plate read), held-out half "
+        "b 0.846 and images_eu 0.963 unchanged; it runs only where two searches read nothing, "
+        "and in video within the det_retry_every_s budget",
+    )
     det_max_upscale: float = Field(
         default=1.0,
         ge=1,

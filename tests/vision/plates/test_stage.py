@@ -11,6 +11,7 @@ from citywatch.vision.plates.stage import (
     Side,
     build_plate_stage,
     edge_reach_for,
+    equalise_contrast,
     extends,
     geometry_mask,
     grow_sideways,
@@ -339,6 +340,66 @@ def test_second_search_only_when_nothing_was_read(
     plates = stage.read_plates(IMAGE)
     assert det.zoomed == zoomed
     assert plates.text == read
+
+
+class DarkDetector(ZoomingDetector):
+    """Finds the plate only in a picture other than ``dark`` (the frame with its contrast
+    equalised); never anything zoomed in."""
+
+    def __init__(self, dark: ImageBGR) -> None:
+        super().__init__([SIGN], [])
+        self.dark = dark
+        self.seen: list[ImageBGR] = []
+
+    def detect(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
+        self.seen.append(image)
+        if np.array_equal(image, self.dark):
+            return super().detect(image, regions)
+        return Detections.from_boxes(np.asarray([PLATE], np.float32), np.array([0.9]))
+
+
+@pytest.mark.parametrize(
+    ("zoom", "equalised", "searches", "read"),
+    [
+        (960, True, 2, ("56JTT5",)),  # normal, zoomed, equalised: read in the third
+        (None, True, 2, ("56JTT5",)),  # no zoom: equalised straight after the first
+        (960, False, 1, ()),  # switched off: normal and zoomed only
+    ],
+)
+def test_a_frame_without_a_read_is_searched_again_with_contrast_equalised(
+    zoom: int | None, equalised: bool, searches: int, read: tuple[str, ...]
+) -> None:
+    dark = np.random.default_rng(1).integers(20, 40, size=(480, 640, 3)).astype(np.uint8)
+    det = DarkDetector(dark)
+    c = cfg()
+    c.reader.refine = False
+    c.reader.det_retry_side = zoom
+    c.reader.det_retry_equalised = equalised
+    plates = PlateStage(det, FakeReader({200: ("56-JTT-5", 0.9)}), None, c).read_plates(dark)
+    assert plates.text == read
+    assert len(det.seen) == searches  # calls at the normal scale (zoomed ones are apart)
+    assert det.zoomed == ([960] if zoom else [])
+    if equalised:
+        np.testing.assert_array_equal(det.seen[-1], equalise_contrast(dark))
+
+
+def test_equalising_raises_the_contrast_of_a_dark_picture() -> None:
+    import cv2
+
+    dark = np.random.default_rng(0).integers(15, 35, size=(240, 320, 3)).astype(np.uint8)
+    strokes = np.zeros(dark.shape[:2], np.uint8)
+    cv2.putText(strokes, "CG2H2U", (40, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 255, 4)
+    dark[strokes > 0] = 48  # faint characters on a dark plate
+    before = dark.copy()
+    bright = equalise_contrast(dark)
+    assert bright.shape == dark.shape and bright.dtype == np.uint8
+    np.testing.assert_array_equal(dark, before)  # the frame itself is not changed
+
+    def contrast(image: ImageBGR) -> float:
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(float)
+        return float(grey[strokes > 0].mean() - grey[strokes == 0].mean())
+
+    assert contrast(bright) > 1.5 * contrast(dark)  # measured 1.7x
 
 
 def test_refiner_reads_only_the_tallest_lines_of_a_window() -> None:

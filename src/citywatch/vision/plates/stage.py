@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
+import cv2
 import numpy as np
 
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
@@ -69,6 +70,16 @@ def edge_reach_for(cfg: PlatesConfig) -> float:
     if cfg.reader.edge_reach is not None:
         return cfg.reader.edge_reach
     return EDGE_REACH_US if us_only(cfg.formats) else 0.0
+
+
+def equalise_contrast(image: ImageBGR) -> ImageBGR:
+    """``image`` with the contrast of its lightness equalised locally (CLAHE, 8x8 tiles,
+    clip 2): the characters of a plate in shade or at dusk become visible to the text
+    detector.  Colours keep their hue."""
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    lightness = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(lab[:, :, 0])
+    lab[:, :, 0] = lightness
+    return np.asarray(cv2.cvtColor(lab, cv2.COLOR_LAB2BGR), np.uint8)
 
 
 def grow_sideways(box: FloatArray, side: Side, reach: float, width: int) -> FloatArray:
@@ -158,6 +169,7 @@ class PlateStage:
         self._formats: tuple[PlateFormat, ...] = resolve(cfg.formats)
         self._retry_side = cfg.reader.det_retry_side
         self._retry_every_s = cfg.reader.det_retry_every_s
+        self._retry_equalised = cfg.reader.det_retry_equalised
         self._last_retry_s: float | None = None  # stream time of the last search again
         self._edge_reach = edge_reach_for(cfg)
         # the most characters a read of each format can have
@@ -297,17 +309,21 @@ class PlateStage:
     def _search(
         self, image: ImageBGR, regions: FloatArray | None, *, retry: bool
     ) -> tuple[Detections, bool]:
-        """The plates read, and whether the frame was searched again zoomed in."""
+        """The plates read, and whether the frame was searched again (with ``retry``, when
+        nothing was read: zoomed in to ``det_retry_side``, then, still without a read and
+        with ``det_retry_equalised``, at the first scale with its contrast equalised)."""
         plates = self._read_candidates(image, self._coarse(image, regions))
-        if (
-            len(plates) == 0
-            and retry
-            and self._retry_side
-            and isinstance(self._detector, ZoomDetector)
-        ):
+        if len(plates) or not retry:
+            return plates, False
+        searched = False
+        if self._retry_side and isinstance(self._detector, ZoomDetector):
             plates = self._read_candidates(image, self._coarse(image, regions, self._retry_side))
-            return plates, True
-        return plates, False
+            searched = True
+        if len(plates) == 0 and self._retry_equalised:
+            bright = equalise_contrast(image)
+            plates = self._read_candidates(bright, self._coarse(bright, regions))
+            searched = True
+        return plates, searched
 
     def _retry_due(self, pts_s: float) -> bool:
         last = self._last_retry_s
