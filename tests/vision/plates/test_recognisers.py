@@ -8,6 +8,7 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from citywatch.vision.plates.recognisers import (
@@ -154,3 +155,26 @@ def test_ppocrv6_small_reads_us_plates_the_default_misses(shared_data: Path, nam
     )
     plates = build_plate_stage(cfg, track=False).read_plates(cv2.imread(str(image)))
     assert plates.text[:1] == (truth,)
+
+
+@pytest.mark.integration
+def test_a_crop_reads_the_same_whatever_is_read_beside_it(shared_data: Path) -> None:
+    """PP-OCRv6 attends across its whole input line: padded to a wider batch-mate, a crop's
+    probabilities changed (by up to 0.34 on these crops).  Crops of other widths now run
+    apart."""
+    import cv2
+
+    from citywatch.vision.plates.ppocr import CtcRecogniser
+    from citywatch.vision.plates.stage import DEFAULT_CACHE_DIR
+    from tests.conftest import require
+
+    model = DEFAULT_CACHE_DIR / PPOCRV6_SMALL.file_name
+    require(model.is_file(), "ppocrv6-small not prepared: run `citywatch models prepare`")
+    folder = shared_data / "plates" / "crops_us" / "usimages"
+    crops = [cv2.imread(str(p)) for p in sorted(folder.iterdir())[:6]]
+    wide = np.concatenate([crops[0]] * 4, axis=1)  # a line four crops wide
+    rec = CtcRecogniser(model)
+    for crop in crops:
+        alone = rec.probabilities([crop])[0]
+        beside_a_wide_line = rec.probabilities([crop, wide])[0]
+        np.testing.assert_allclose(beside_a_wide_line.chars, alone.chars, atol=1e-5)
