@@ -131,18 +131,19 @@ class PlateReaderConfig(Strict):
         default=1.0,
         ge=0,
         le=60,
-        description="In video, search a frame again at det_retry_side at most once per this "
-        "many seconds of the stream (a passing plate stays in view longer than that; searching "
-        "every frame without a read again made moving 720p frames cost ~2.5x as much as the "
-        "first search alone).  0 = every frame; stills are always searched again",
+        description="In video, search a frame without a read again at most once per this "
+        "many seconds of the stream, zoomed in (det_retry_side) and contrast-equalised "
+        "(det_retry_equalised) taking turns (a passing plate stays in view longer than that; "
+        "searching every frame without a read again made moving 720p frames cost ~2.5x as "
+        "much as the first search alone).  0 = every frame; stills are always searched again",
     )
     det_retry_equalised: bool = Field(
         default=True,
         description="When the zoomed search (det_retry_side) reads nothing either, search the "
         "frame once more with its contrast equalised (CLAHE on lightness: plates in shade or "
         "at dusk).  images_us tuning half a 0.847 -> 0.864 (a dark plate read), held-out half "
-        "b 0.846 and images_eu 0.963 unchanged; it runs only where two searches read nothing, "
-        "and in video within the det_retry_every_s budget",
+        "b 0.846 and images_eu 0.963 unchanged; in a still it runs only where two searches "
+        "read nothing, in video it takes turns with the zoomed search",
     )
     det_max_upscale: float = Field(
         default=1.0,

@@ -417,14 +417,14 @@ def test_refiner_reads_only_the_tallest_lines_of_a_window() -> None:
 
 
 @pytest.mark.parametrize(
-    ("every_s", "zoomed_frames"),
+    ("every_s", "again_frames"),
     [
         (1.0, [0, 5, 10]),  # frames 0.2 s apart: once per second of stream time
         (0.0, list(range(12))),  # every frame without a read
     ],
 )
 def test_video_searches_again_at_most_once_per_interval(
-    every_s: float, zoomed_frames: list[int]
+    every_s: float, again_frames: list[int]
 ) -> None:
     det = ZoomingDetector([SIGN], [])  # never anything readable, even zoomed in
     c = cfg()
@@ -432,20 +432,27 @@ def test_video_searches_again_at_most_once_per_interval(
     c.reader.det_retry_side = 960
     c.reader.det_retry_every_s = every_s
     stage = PlateStage(det, FakeReader({}), None, c)
-    zoomed = []
+    again: list[tuple[int, str]] = []
     for k in range(12):
-        before = len(det.zoomed)
+        zoomed, searched = len(det.zoomed), len(det.calls)
         stage.process(make_record(k, Motion(True, 0.5)))
-        if len(det.zoomed) > before:
-            zoomed.append(k)
-    assert zoomed == zoomed_frames
-    # stills are searched again every time
+        if len(det.zoomed) > zoomed:
+            again.append((k, "zoomed"))
+        elif len(det.calls) > searched + 1:  # a second search at the first scale
+            again.append((k, "equalised"))
+    assert [k for k, _ in again] == again_frames
+    # one search again per frame at most, the two kinds taking turns
+    kinds = [kind for _, kind in again]
+    assert kinds == (["zoomed", "equalised"] * 12)[: len(again_frames)]
+    # stills are searched again every time, both ways
+    zoomed, searched = len(det.zoomed), len(det.calls)
     for _ in range(3):
         stage.read_plates(IMAGE)
-    assert len(det.zoomed) == len(zoomed_frames) + 3
+    assert len(det.zoomed) == zoomed + 3
+    assert len(det.calls) == searched + 6
     # a stream that starts again (earlier time stamps) is not held back
     stage.process(make_record(0, Motion(True, 0.5)))
-    assert len(det.zoomed) == len(zoomed_frames) + 4
+    assert len(det.zoomed) + len(det.calls) > zoomed + 3 + searched + 6 + 1
 
 
 @pytest.mark.parametrize(

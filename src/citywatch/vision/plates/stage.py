@@ -11,7 +11,7 @@ not a plate is dropped twice: by box geometry before reading (aspect ratio, heig
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -46,6 +46,7 @@ REFINE_REL_HEIGHT = 0.6  # lines less than this fraction of the window's tallest
 REFINE_MARGIN = 32  # a window without a line is searched again bordered by this (working px)
 
 Side = Literal["left", "right"]
+Retry = Literal["zoomed", "equalised"]  # how a frame without a read is searched again
 SIDES: tuple[Side, ...] = ("left", "right")
 
 
@@ -169,7 +170,12 @@ class PlateStage:
         self._formats: tuple[PlateFormat, ...] = resolve(cfg.formats)
         self._retry_side = cfg.reader.det_retry_side
         self._retry_every_s = cfg.reader.det_retry_every_s
-        self._retry_equalised = cfg.reader.det_retry_equalised
+        zoom = bool(self._retry_side) and isinstance(detector, ZoomDetector)
+        self._retries: tuple[Retry, ...] = (
+            *(("zoomed",) if zoom else ()),
+            *(("equalised",) if cfg.reader.det_retry_equalised else ()),
+        )
+        self._retry_turn = 0  # in video, which kind of search again is next
         self._last_retry_s: float | None = None  # stream time of the last search again
         self._edge_reach = edge_reach_for(cfg)
         # the most characters a read of each format can have
@@ -301,29 +307,40 @@ class PlateStage:
     def read_plates(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
         """Every plate read in ``image`` (or in ``regions`` of it), best ``text_score`` first,
         one per candidate; no tracking.  For stills, evaluation and tests.  When nothing is
-        read and ``det_retry_side`` is set, the frame is searched again at that larger scale
-        (plates too small for the first search)."""
-        plates, _ = self._search(image, regions, retry=True)
+        read, the frame is searched again at ``det_retry_side`` (plates too small for the
+        first search), then with its contrast equalised (``det_retry_equalised``: plates in
+        shade), each where set."""
+        plates, _ = self._search(image, regions, retries=self._retries)
         return plates
 
     def _search(
-        self, image: ImageBGR, regions: FloatArray | None, *, retry: bool
+        self, image: ImageBGR, regions: FloatArray | None, *, retries: Sequence[Retry]
     ) -> tuple[Detections, bool]:
-        """The plates read, and whether the frame was searched again (with ``retry``, when
-        nothing was read: zoomed in to ``det_retry_side``, then, still without a read and
-        with ``det_retry_equalised``, at the first scale with its contrast equalised)."""
+        """The plates read, and whether the frame was searched again: when nothing was read,
+        by each of ``retries`` in turn until something is (``zoomed``: scaled to
+        ``det_retry_side``; ``equalised``: at the first scale with its contrast equalised)."""
         plates = self._read_candidates(image, self._coarse(image, regions))
-        if len(plates) or not retry:
-            return plates, False
         searched = False
-        if self._retry_side and isinstance(self._detector, ZoomDetector):
-            plates = self._read_candidates(image, self._coarse(image, regions, self._retry_side))
-            searched = True
-        if len(plates) == 0 and self._retry_equalised:
-            bright = equalise_contrast(image)
-            plates = self._read_candidates(bright, self._coarse(bright, regions))
+        for kind in retries:
+            if len(plates):
+                break
+            if kind == "zoomed":
+                plates = self._read_candidates(
+                    image, self._coarse(image, regions, self._retry_side)
+                )
+            else:
+                bright = equalise_contrast(image)
+                plates = self._read_candidates(bright, self._coarse(bright, regions))
             searched = True
         return plates, searched
+
+    def _next_retry(self) -> tuple[Retry, ...]:
+        """In video, the one search again this frame may have: the kinds take turns."""
+        if not self._retries:
+            return ()
+        kind = self._retries[self._retry_turn % len(self._retries)]
+        self._retry_turn += 1
+        return (kind,)
 
     def _retry_due(self, pts_s: float) -> bool:
         last = self._last_retry_s
@@ -367,8 +384,9 @@ class PlateStage:
 
     def process(self, record: FrameRecord) -> FrameRecord:
         """Fill ``record.plates`` (tracked).  Only moving regions are searched when the motion
-        gate ran; nothing when it saw no motion.  A frame without a read is searched again
-        zoomed in at most once per ``det_retry_every_s`` of stream time."""
+        gate ran; nothing when it saw no motion.  A frame without a read is searched again at
+        most once per ``det_retry_every_s`` of stream time, zoomed in and with its contrast
+        equalised taking turns (a still gets both)."""
         start = time.perf_counter()
         motion = record.motion
         if motion is not None and not motion.moving:
@@ -376,7 +394,8 @@ class PlateStage:
         else:
             regions = motion.regions if motion is not None and len(motion.regions) else None
             pts = record.frame.pts_s
-            plates, retried = self._search(record.frame.image, regions, retry=self._retry_due(pts))
+            retries = self._next_retry() if self._retry_due(pts) else ()
+            plates, retried = self._search(record.frame.image, regions, retries=retries)
             if retried:
                 self._last_retry_s = pts
         if self._tracker is not None:
