@@ -117,19 +117,25 @@ def _conv_affines(g: _Graph) -> Iterable[tuple[Any, float, float, list[Any], str
             continue
         if len(conv.input) > 2 and conv.input[2] not in g.constants:
             continue
-        mul = g.only_user(conv.output[0], "Mul")
-        if mul is None:
+        scaled = _scalar_step(g, conv.output[0], "Mul")
+        if scaled is None:
             continue
-        scale = g.scalar(_other(mul, conv.output[0]))
-        if scale is None:
+        mul, scale = scaled
+        shifted = _scalar_step(g, mul.output[0], "Add")
+        if shifted is None:
             continue
-        add = g.only_user(mul.output[0], "Add")
-        if add is None:
-            continue
-        shift = g.scalar(_other(add, mul.output[0]))
-        if shift is None:
-            continue
+        add, shift = shifted
         yield conv, scale, shift, [mul, add], add.output[0]
+
+
+def _scalar_step(g: _Graph, value: str, op_type: str) -> tuple[Any, float] | None:
+    """The only node reading ``value`` and its other input's scalar, when that node is an
+    ``op_type`` with a scalar other input."""
+    node = g.only_user(value, op_type)
+    if node is None:
+        return None
+    k = g.scalar(_other(node, value))
+    return None if k is None else (node, k)
 
 
 def simplify(model: onnx.ModelProto) -> tuple[onnx.ModelProto, Rewrites]:
