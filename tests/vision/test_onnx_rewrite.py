@@ -117,3 +117,21 @@ def test_sessions_opened_with_simplify_run_the_rewritten_graph(tmp_path: Path) -
     broken.write_bytes(b"not a model")
     with pytest.raises(OnnxModelError, match="test model: cannot load ONNX model"):
         open_session(broken, what="test model", simplify=True)
+
+
+def test_a_model_the_rewrite_fails_on_still_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from citywatch.vision import onnx_rewrite
+    from citywatch.vision.onnx_session import open_session
+
+    def fail(path: Path) -> tuple[bytes, object]:
+        raise ValueError("unexpected graph")
+
+    monkeypatch.setattr(onnx_rewrite, "simplified_bytes", fail)
+    path = tmp_path / "block.onnx"
+    onnx.save(conv_block(), str(path))
+    with caplog.at_level("WARNING"):
+        session = open_session(path, what="user model", simplify=True)
+    assert session.run(None, {"x": np.zeros((1, 3, 8, 8), np.float32)})[0].shape == (1, 4, 8, 8)
+    assert "user model: graph not rewritten" in caplog.text and "unexpected graph" in caplog.text

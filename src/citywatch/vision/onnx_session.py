@@ -89,15 +89,8 @@ def open_session(
     if threads > 1:
         no_spinning(opts)
     chosen = pick_providers(providers, ort.get_available_providers())
-    model: str | bytes = str(path)
+    model: str | bytes = _simplified(path, what) if simplify else str(path)
     try:
-        if simplify:
-            from citywatch.vision.onnx_rewrite import simplified_bytes
-
-            data, done = simplified_bytes(path)
-            if done.total:
-                model = data
-                log.debug("%s: %s rewritten in %s", what, done, path)
         return ort.InferenceSession(
             model,
             opts,
@@ -106,6 +99,23 @@ def open_session(
         )
     except Exception as err:
         raise OnnxModelError(f"{what}: cannot load ONNX model {path}: {err}") from err
+
+
+def _simplified(path: Path, what: str) -> str | bytes:
+    """The rewritten graph of ``path`` (:mod:`citywatch.vision.onnx_rewrite`), or ``path``
+    itself where nothing was rewritten or the rewrite failed (a model the rewrites do not
+    understand still loads as it is)."""
+    from citywatch.vision.onnx_rewrite import simplified_bytes
+
+    try:
+        data, done = simplified_bytes(path)
+    except Exception as err:  # the session below reports a broken file with its own error
+        log.warning("%s: graph not rewritten, loading %s as it is: %s", what, path, err)
+        return str(path)
+    if not done.total:
+        return str(path)
+    log.debug("%s: %s rewritten in %s", what, done, path)
+    return data
 
 
 def no_spinning(opts: Any) -> None:
