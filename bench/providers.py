@@ -43,7 +43,7 @@ from citywatch.config.plates import PlatesConfig
 from citywatch.eval.common import new_figure, rows_table, save_figure, write_json
 from citywatch.vision.boxes import box_iou
 from citywatch.vision.faces.onnx_dlib_embedder import CHIP_SIZE, OnnxDlibEmbedder
-from citywatch.vision.onnx_session import CPU
+from citywatch.vision.onnx_session import CPU, PROVIDER_OPTIONS
 from citywatch.vision.plates.ctc import greedy, slots
 from citywatch.vision.plates.ppocr import CtcRecogniser, default_model_path
 from citywatch.vision.plates.rapidocr_backend import RapidOcrEngine
@@ -107,8 +107,6 @@ def bench_detector(photos: Sequence[np.ndarray], provider: str, threads: int) ->
     """The text detector on the CPU, and on ``provider`` with cuDNN's exhaustive and
     heuristic convolution searches: median ms per photo, mean ms of the first run at each new
     input shape, share of CPU boxes found again."""
-    from citywatch.vision.onnx_session import PROVIDER_OPTIONS
-
     row: dict[str, object] = {"model": "plate-detector", "unit": "photo"}
     variants: dict[str, tuple[list[str], Mapping[str, Mapping[str, str]]]] = {
         "cpu": ([CPU], {}),
@@ -157,8 +155,6 @@ def bench_recognisers(
 ) -> list[dict]:
     """Per recogniser: ms per crop on the CPU and on ``provider`` (``cold``: the first pass,
     where nearly every batch has a new width; warm: the same batches again), agreement."""
-    from citywatch.vision.onnx_session import PROVIDER_OPTIONS
-
     rows = []
     for label, path in models.items():
         cpu = CtcRecogniser(path, threads=threads, providers=[CPU])
@@ -190,8 +186,6 @@ def bench_recognisers(
 
 def _search(provider: str, how: str) -> dict[str, dict[str, str]]:
     """citywatch's options for ``provider`` with cuDNN's convolution search set to ``how``."""
-    from citywatch.vision.onnx_session import PROVIDER_OPTIONS
-
     options = {k: dict(v) for k, v in PROVIDER_OPTIONS.items()}
     options.setdefault(provider, {})["cudnn_conv_algo_search"] = how
     return options

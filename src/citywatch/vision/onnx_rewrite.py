@@ -197,7 +197,8 @@ def simplify(model: onnx.ModelProto) -> tuple[onnx.ModelProto, Rewrites]:
     return out, done
 
 
-def simplified_bytes(path: Path) -> tuple[bytes, Rewrites]:
-    """The serialised :func:`simplify` of the model at ``path``."""
+def simplified_bytes(path: Path) -> tuple[bytes | None, Rewrites]:
+    """The serialised :func:`simplify` of the model at ``path``; None where nothing was
+    rewritten (load the file itself)."""
     model, done = simplify(onnx.load(str(path)))
-    return model.SerializeToString(), done
+    return (model.SerializeToString() if done.total else None), done

@@ -112,7 +112,7 @@ def _simplified(path: Path, what: str) -> str | bytes:
     except Exception as err:  # the session below reports a broken file with its own error
         log.warning("%s: graph not rewritten, loading %s as it is: %s", what, path, err)
         return str(path)
-    if not done.total:
+    if data is None:
         return str(path)
     log.debug("%s: %s rewritten in %s", what, done, path)
     return data

@@ -355,32 +355,30 @@ class PlateStage:
             boxes, owner = self._refine(image, coarse)
         boxes = np.array(boxes, np.float32)  # a copy: grown boxes replace their rows
         reads = self._read(image, boxes)
-        chosen: dict[int, tuple[float, str, int]] = {}  # candidate -> (score, text, box)
+        chosen: dict[int, tuple[Candidate, int]] = {}  # candidate window -> (read, box)
         for i, cand in enumerate(reads):
             if cand is None or cand.score < self._filters.min_score:
                 continue
-            if owner[i] not in chosen or cand.score > chosen[owner[i]][0]:
-                chosen[owner[i]] = (cand.score, cand.text, i)
+            if owner[i] not in chosen or cand.score > chosen[owner[i]][0].score:
+                chosen[owner[i]] = (cand, i)
         if self._edge_reach > 0:
-            for k, (_, _, i) in list(chosen.items()):
-                read = reads[i]
-                wider = self._read_wider(image, boxes[i], read) if read is not None else None
+            for k, (cand, i) in list(chosen.items()):
+                wider = self._read_wider(image, boxes[i], cand)
                 if wider is not None:
                     boxes[i], read = wider
-                    chosen[k] = (read.score, read.text, i)
-        ranked = sorted(chosen.items(), key=lambda kv: (-kv[1][0], kv[0]))
-        kept: list[tuple[int, float, str, int]] = []
-        for k, (score, text, i) in ranked:
+                    chosen[k] = (read, i)
+        ranked = sorted(chosen.items(), key=lambda kv: (-kv[1][0].score, kv[0]))
+        kept: list[tuple[int, Candidate, int]] = []
+        for k, (cand, i) in ranked:
             # two windows may hold the same plate: keep the better read of it
             if all(box_iou(boxes[i : i + 1], boxes[j : j + 1])[0, 0] < 0.5 for *_, j in kept):
-                kept.append((k, score, text, i))
-        plates = Detections.from_boxes(
+                kept.append((k, cand, i))
+        return Detections.from_boxes(
             boxes[[i for *_, i in kept]].reshape(-1, 4),
             coarse.score[[k for k, *_ in kept]],
-            text=tuple(text for _, _, text, _ in kept),
-            text_score=[min(1.0, score) for _, score, _, _ in kept],
+            text=tuple(cand.text for _, cand, _ in kept),
+            text_score=[min(1.0, cand.score) for _, cand, _ in kept],
         )
-        return plates
 
     def process(self, record: FrameRecord) -> FrameRecord:
         """Fill ``record.plates`` (tracked).  Only moving regions are searched when the motion
