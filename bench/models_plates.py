@@ -32,6 +32,7 @@ from rich.console import Console
 from citywatch.config.plates import PlatesConfig
 from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.eval.common import Metrics, rows_table, write_json
+from citywatch.eval.host_load import LoadMeter
 from citywatch.eval.plates import PlateImageReport, load_photos, near, score_photo
 from citywatch.vision.images import load_image
 from citywatch.vision.plates.stage import PlateStage, build_plate_stage
@@ -123,13 +124,14 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console()
     rows: list[Metrics] = []
-    for spec in args.set or SETS:
-        folder, _, formats = spec.partition(":")
-        started = time.perf_counter()
-        rows += measure(DATA / folder, formats.split(","), args.subset, args.yolo)
-        console.print(f"{folder}: done in {time.perf_counter() - started:.0f} s")
+    with LoadMeter() as load:
+        for spec in args.set or SETS:
+            folder, _, formats = spec.partition(":")
+            started = time.perf_counter()
+            rows += measure(DATA / folder, formats.split(","), args.subset, args.yolo)
+            console.print(f"{folder}: done in {time.perf_counter() - started:.0f} s")
     console.print(rows_table(f"Plate variants ({args.subset})", rows))
-    flat: Metrics = {"subset": args.subset}
+    flat: Metrics = {"subset": args.subset, **load.metrics()}
     for r in rows:
         for k in COLUMNS:
             flat[f"{r['set']}.{r['variant']}.{k}"] = r[k]

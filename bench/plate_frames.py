@@ -27,6 +27,7 @@ from rich.progress import Progress
 from citywatch.config.plates import PlatesConfig
 from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.eval.common import rows_table, write_json
+from citywatch.eval.host_load import LoadMeter
 from citywatch.vision.motion import MotionGate
 from citywatch.vision.plates.stage import build_plate_stage
 from citywatch.vision.record import Frame, FrameRecord, Motion
@@ -67,7 +68,11 @@ def main() -> int:
     gate = MotionGate()
     kinds: dict[str, list[float]] = {"warm-up": [], "moving": [], "still": [], "every frame": []}
     motion_ms: list[float] = []
-    with av.open(str(args.clip)) as container, Progress(console=console, transient=True) as bar:
+    with (
+        LoadMeter() as load,
+        av.open(str(args.clip)) as container,
+        Progress(console=console, transient=True) as bar,
+    ):
         stream = container.streams.video[0]
         rate = float(stream.average_rate or 25)
         step = max(1, round(rate / args.fps))
@@ -98,6 +103,9 @@ def main() -> int:
     console.print(f"motion gate alone: {np.mean(motion_ms):.1f} ms per frame")
     flat = {f"{r['frames_kind']}.{k}": v for r in rows for k, v in r.items() if k != "frames_kind"}
     flat.update({"clip": args.clip.name, "size": f"{width}x{height}", "fps": args.fps})
+    flat.update(load.metrics())
+    if note := load.note():
+        console.print(f"[yellow]note:[/] {note}")
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "plate_frames.json", flat)
     _plot(kinds, args.out / "plate_frames.png", f"{args.clip.name} at {width}x{height}")

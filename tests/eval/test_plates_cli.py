@@ -44,6 +44,8 @@ def test_eval_plates_on_four_photos(shared_data: Path, config: Path, tmp_path: P
     assert m["recogniser"] == "ppocrv4"  # what auto reads EU plates with
     assert m["exact_rate"] >= 0.75 and m["found_rate"] >= 0.75
     assert m["ms_per_image"] > 0 and m["cpu_ms_per_image"] > 0
+    # the load of other work on the machine during the run, beside the times
+    assert 0 <= m["host_other_busy"] <= 1 and 0 <= m["host_steal"] <= 1
 
 
 def test_eval_plate_clips_times_warm_up_apart(

@@ -15,8 +15,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from citywatch.cli.context import CliContext, ctx_of
+from citywatch.cli.evaluate import add_host_load
 from citywatch.cli.evaluate import threads_or_all_cores as _threads
 from citywatch.config.root import CitywatchConfig
+from citywatch.eval.host_load import LoadMeter
 
 if TYPE_CHECKING:
     from citywatch.eval.face_data import Layout
@@ -107,13 +109,14 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         pipeline = _run(
             c, "face models", lambda: FacePipeline.from_config(config, threads=_threads(threads))
         )
-        with _progress(c, "embedding faces", len(data)) as advance:
+        with LoadMeter() as load, _progress(c, "embedding faces", len(data)) as advance:
             report = _run(
                 c,
                 str(identities),
                 lambda: evaluate_identities(data, pipeline, layout=chosen, progress=advance),
             )
         report.metrics["threads"] = _threads(threads)
+        add_host_load(c, load, report.metrics)
         print_identity_report(c.out, report)
         if json_out is not None:
             write_json(json_out, report.metrics)
@@ -150,13 +153,14 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         pipeline = _run(
             c, "face models", lambda: FacePipeline.from_config(config, threads=_threads(threads))
         )
-        with _progress(c, "embedding photos", len(data.files)) as advance:
+        with LoadMeter() as load, _progress(c, "embedding photos", len(data.files)) as advance:
             report = _run(
                 c,
                 str(pairs),
                 lambda: evaluate_pairs(data, pipeline, layout=chosen, progress=advance),
             )
         report.metrics["threads"] = _threads(threads)
+        add_host_load(c, load, report.metrics)
         print_pairs_report(c.out, report)
         if json_out is not None:
             write_json(json_out, report.metrics)
@@ -205,12 +209,13 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         pipeline = _run(
             c, "face models", lambda: FacePipeline.from_config(base, threads=_threads(threads))
         )
-        with _progress(c, "embedding faces", len(data)) as advance:
+        with LoadMeter() as load, _progress(c, "embedding faces", len(data)) as advance:
             report = _run(
                 c,
                 str(identities),
                 lambda: evaluate_identities(data, pipeline, layout=chosen, progress=advance),
             )
+        add_host_load(c, load, report.metrics)
         result = _run(c, "calibration", lambda: calibrate(report, target_fpir=target_fpir))
         print_identity_report(c.out, report)
         c.out.print(

@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from citywatch.cli.context import CliContext, ctx_of
-from citywatch.cli.evaluate import threads_or_all_cores
+from citywatch.cli.evaluate import add_host_load, threads_or_all_cores
 from citywatch.config.root import CitywatchConfig
 
 
@@ -119,6 +119,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         --plot plots/
         """
         from citywatch.eval.common import print_metrics, rows_table, write_json
+        from citywatch.eval.host_load import LoadMeter
         from citywatch.eval.plates import (
             TruthError,
             evaluate_photos,
@@ -139,7 +140,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
             c.fail(str(err))
         cfg = c.config()
         stage = build_plate_stage(cfg.plates, track=False, cache_dir=cfg.models.cache_dir)
-        with _progress(c) as progress:
+        with LoadMeter() as load, _progress(c) as progress:
             task = progress.add_task(images.name, total=len(photos))
             report = evaluate_photos(
                 photos,
@@ -159,6 +160,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         metrics["backend"] = cfg.plates.reader.type
         metrics["recogniser"] = _recogniser(cfg)
         metrics["threads"] = n_threads
+        add_host_load(c, load, metrics)
         if errors:
             c.out.print(rows_table("plates read wrong", outcome_rows(report)))
         print_metrics(c.out, f"plates: {images}", metrics)
@@ -197,6 +199,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         """
         from citywatch.engine.assemble import Models
         from citywatch.eval.common import print_metrics, rows_table, write_json
+        from citywatch.eval.host_load import LoadMeter
         from citywatch.eval.plate_clips import evaluate_clips, load_clip_truth, outcome_rows
         from citywatch.eval.plates import TruthError
 
@@ -211,7 +214,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         n_threads = _threads(c, threads)
         cfg = c.config()
         models = Models(cfg)
-        with _progress(c) as progress:
+        with LoadMeter() as load, _progress(c) as progress:
             task = progress.add_task(clips.name, total=len(truth))
             try:
                 report = evaluate_clips(
@@ -228,6 +231,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         metrics["formats"] = ",".join(cfg.plates.formats)
         metrics["analyse_fps"] = fps
         metrics["threads"] = n_threads
+        add_host_load(c, load, metrics)
         for o in report.outcomes:
             if o.problem:
                 c.err.print(f"[yellow]warning:[/] {o.clip}: {o.problem}", highlight=False)

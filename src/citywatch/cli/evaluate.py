@@ -7,8 +7,13 @@ The face commands live in :mod:`citywatch.cli.eval_faces`, the plate commands in
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
+from typing import Any
 
 import typer
+
+from citywatch.cli.context import CliContext
+from citywatch.eval.host_load import LoadMeter
 
 eval_app = typer.Typer(help="Measure accuracy on labelled data.", no_args_is_help=True)
 calibrate_app = typer.Typer(help="Choose operating points from measurements.", no_args_is_help=True)
@@ -18,6 +23,16 @@ def threads_or_all_cores(value: int | None) -> int:
     """``--threads`` of an eval command: as given, or every CPU core (one photo, face or clip
     at a time has the machine)."""
     return value if value is not None else max(1, os.cpu_count() or 1)
+
+
+def add_host_load(c: CliContext, meter: LoadMeter, metrics: MutableMapping[str, Any]) -> None:
+    """Record in ``metrics`` how busy other work kept the machine while ``meter`` ran
+    (``host_other_busy``, ``host_steal``), and print a note when that was enough to slow the
+    measured times."""
+    metrics.update(meter.metrics())
+    note = meter.note()
+    if note:
+        c.err.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

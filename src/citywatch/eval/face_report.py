@@ -40,6 +40,8 @@ HEADLINE = (
     "ms_per_face_single",
     "embed_batch",
     "threads",
+    "host_other_busy",
+    "host_steal",
     "detect_failures",
 )
 
