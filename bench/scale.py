@@ -47,6 +47,7 @@ from rich.table import Table  # noqa: E402
 
 from citywatch.config.root import CitywatchConfig, parse_config  # noqa: E402
 from citywatch.engine.allocator import keep_freed_buffers  # noqa: E402
+from citywatch.eval.host_load import LoadMeter  # noqa: E402
 
 ANALYSE_FPS = 5.0
 
@@ -473,7 +474,10 @@ def main() -> int:
     from citywatch.demo.footage import make_demo_videos
 
     sizes = [tuple(int(v) for v in x.split("x")) for x in args.stage_sizes]
-    stages_by_size = stage_costs(args.out, sizes) if sizes else {}  # type: ignore[arg-type]
+    with LoadMeter() as stages_load:
+        stages_by_size = stage_costs(args.out, sizes) if sizes else {}  # type: ignore[arg-type]
+    if note := stages_load.note():
+        console.print(f"[yellow]note (per-stage costs):[/] {note}")
     if stages_by_size:
         st = Table(title="CPU ms per analysed frame and stage (one thread)")
         st.add_column("stage")
@@ -483,7 +487,8 @@ def main() -> int:
             st.add_row(key, *(f"{v[key]:.1f}" for v in stages_by_size.values()))
         console.print(st)
     if args.stages_only:
-        (args.out / "stages.json").write_text(json.dumps(stages_by_size, indent=2))
+        stages_out = {**stages_by_size, "host_load": stages_load.metrics()}
+        (args.out / "stages.json").write_text(json.dumps(stages_out, indent=2))
         return 0
     footage = make_demo_videos(args.out / "scale-footage", seconds=8, fps=10, size=(640, 360))
     clips = {"street": footage.path("cam-street"), "square": footage.path("cam-square")}
@@ -542,6 +547,7 @@ def main() -> int:
         "engine": args.engine,
         "analyse_fps": ANALYSE_FPS,
         "stages": stages_by_size,
+        "stages_host_load": stages_load.metrics(),
         "runs": rows,
         "store": store,
     }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import get_args
 
 import pytest
@@ -12,6 +13,7 @@ from citywatch.vision.plates.formats import (
     clean,
     edit_distance,
     expand,
+    letter_weights,
     normalise,
     plate_key,
     resolve,
@@ -175,3 +177,45 @@ def test_config_literal_matches_the_table() -> None:
 )
 def test_edit_distance(a: str, b: str, d: int) -> None:
     assert edit_distance(a, b) == d == edit_distance(b, a)
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ([("A", 10), ("B", 10)], ()),  # both far above 1/26 of the letters counted
+        ([("A", 500), ("B", 10), ("I", 12)], ("B", "I")),  # B and I below 1/26
+        ([], ()),
+    ],
+)
+def test_letter_weights_temper_the_share_of_rare_letters(
+    counts: list[tuple[str, int]], expected: tuple[str, ...]
+) -> None:
+    got = dict(letter_weights(counts))
+    assert tuple(got) == expected
+    total = sum(n for _, n in counts)
+    for letter, n in counts:
+        share = 26 * n / total
+        assert (letter in got) == (share < 1)
+        if letter in got:
+            assert got[letter] == pytest.approx(share ** (1 / 3))
+            assert 0 < got[letter] < 1
+
+
+def test_us_letter_prior_sends_twins_to_the_digit_but_keeps_clear_letters() -> None:
+    us = FORMATS["US"]
+    weights = dict(us.letter_weights)
+    # most states leave I, O and Q out of their serials: they weigh least
+    assert max(weights["I"], weights["O"], weights["Q"]) < min(
+        w for c, w in weights.items() if c not in "IOQ"
+    )
+    plain = replace(us, letter_weights=())
+    # DZ1555 (LL DDDD) against its I/1 twin DZI555 (LLL DDD, the more common layout): the
+    # layout alone prefers the letter; the letter prior turns it to the digit read
+    assert best("DZ1555", [plain]).text == "DZI555"  # type: ignore[union-attr]
+    assert best("DZ1555", [us]).text == "DZ1555"  # type: ignore[union-attr]
+    # a read that needs its I to fit a common layout still keeps it
+    assert best("ABI123", [us]).text == "ABI123"  # type: ignore[union-attr]
+    # the generic rule (vanity plates) is not weighed by letter
+    vanity = normalise("IQIQI", [us])
+    assert vanity and vanity[0].text == "IQIQI"
+    assert vanity[0].score == pytest.approx(normalise("IQIQI", [plain])[0].score)

@@ -102,9 +102,31 @@ _US_SERIALS = (
     ("DD*L*DDD*L", 2), ("L*DD*LLL", 2), ("LLLL*DD", 1), ("DD*L*DDD", 1), ("LL*DDDDD", 1),
     ("DDDDDD", 26), ("DDDDDDD", 18),
 )  # fmt: skip
+# How often each letter stands in the letter slots of the 552 plates of crops_us that fit a
+# serial above (1,394 letters).  Most states leave I, O and Q out of their serials (they pass
+# for 1 and 0), so a read that needs one of them to fit a common layout is less likely than
+# the same read with a digit in a rarer layout: without this, the recogniser's I/1 twins went
+# to the more common layout (DZ1555 read DZI555).  A letter issued less often than 1/26 of the
+# time weighs (share x 26) ** 1/3, tempered as the layouts are; the others weigh 1.
+_US_LETTERS = (
+    ("A", 141), ("B", 104), ("C", 77), ("D", 48), ("E", 48), ("F", 64), ("G", 56), ("H", 62),
+    ("I", 18), ("J", 58), ("K", 60), ("L", 53), ("M", 64), ("N", 62), ("O", 16), ("P", 58),
+    ("Q", 23), ("R", 38), ("S", 38), ("T", 48), ("U", 33), ("V", 34), ("W", 54), ("X", 55),
+    ("Y", 37), ("Z", 45),
+)  # fmt: skip
 US_RARE = 0.6
 US_FALLBACK = 0.3  # weight of a US read that fits no serial (vanity plates, old series)
 US_TRIM = 0.3  # extra weight per character dropped at the ends of a US read
+
+
+def letter_weights(counts: Sequence[tuple[str, int]]) -> tuple[tuple[str, float], ...]:
+    """Per letter issued less often than uniform (1/26 of the letters counted): its share
+    times 26, to the power 1/3.  Letters at or above uniform are not listed (they weigh 1)."""
+    total = sum(n for _, n in counts)
+    if total <= 0:
+        return ()
+    shares = {c: 26 * n / total for c, n in counts}
+    return tuple((c, max(1e-3, r) ** (1 / 3)) for c, r in sorted(shares.items()) if r < 1.0)
 
 
 def _weighted(counts: Sequence[tuple[str, int]], floor: float) -> tuple[Layout, ...]:
@@ -165,6 +187,7 @@ FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
                 max_len=7,
                 fallback=US_FALLBACK,
                 trim=US_TRIM,
+                letter_weights=letter_weights(_US_LETTERS),
             ),
         )
     }
@@ -313,6 +336,7 @@ def _fit_layouts(
     sure: Sequence[float] | None = None,
 ) -> list[Candidate]:
     out = []
+    letter_weights = dict(fmt.letter_weights)
     for index, layout in enumerate(fmt.layouts):
         for head, tail, emblem in _trims(len(text), layout):
             keep = list(range(head, len(text) - tail))
@@ -323,6 +347,8 @@ def _fit_layouts(
             if fitted is None:
                 continue
             plate, fixes, weight = fitted
+            for ch in plate:
+                weight *= letter_weights.get(ch, 1.0)
             trimmed = head + tail + (emblem is not None)
             if fixes + trimmed > MAX_REPAIRS:
                 continue

@@ -61,6 +61,10 @@ class PlateFormat:
     need_digit: bool = False
     fallback: float = 0.0  # with layouts: weight of the generic rule (0 = layouts only)
     trim: float = 1.0  # extra weight per character dropped (US plates carry no country band)
+    # per letter the region issues less often than the others (most US states leave I, O and
+    # Q out of their serials): the weight of each such letter in a plate fitted to a layout
+    # (the generic rule does not use it); 1 for a letter not listed
+    letter_weights: tuple[tuple[str, float], ...] = ()
 
     @property
     def generic(self) -> bool:
