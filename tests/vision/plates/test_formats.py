@@ -219,3 +219,21 @@ def test_us_letter_prior_sends_twins_to_the_digit_but_keeps_clear_letters() -> N
     vanity = normalise("IQIQI", [us])
     assert vanity and vanity[0].text == "IQIQI"
     assert vanity[0].score == pytest.approx(normalise("IQIQI", [plain])[0].score)
+
+
+@pytest.mark.parametrize(
+    ("raw", "read"),
+    [
+        ("NEVADA", False),  # the state's name, the largest text on many vanity plates
+        ("HAWA11", False),  # HAWAII with the recogniser's I/1 twins
+        ("0HI0", False),  # OHIO
+        ("New York", False),  # separators dropped first
+        ("IOWA12", True),  # a name inside a longer read is not the name
+        ("BUKTLST", True),  # a vanity plate
+        ("7ABC123", True),
+    ],
+)
+def test_us_state_names_are_not_plates(raw: str, read: bool) -> None:
+    assert bool(normalise(raw, ["US"])) == read
+    # without the list of names every one of these reads fits the US format
+    assert normalise(raw, [replace(FORMATS["US"], not_plates=frozenset())])

@@ -51,6 +51,8 @@ _FOLD = MappingProxyType(str.maketrans(
      "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P",
      "С": "C", "Т": "T", "Х": "X", "У": "Y", "І": "I"}
 ))  # fmt: skip
+# A digit as the letter it passes for (its first in LETTER_FOR_DIGIT): words read with twins
+_AS_LETTERS = str.maketrans({d: letters[0] for d, letters in LETTER_FOR_DIGIT.items()})
 _SEPARATORS = frozenset(" -_.,:;·•/\\'`\"")
 
 FIX_PENALTY = 0.9  # per character repaired by the confusion tables
@@ -113,6 +115,13 @@ _US_LETTERS = (
     ("I", 18), ("J", 58), ("K", 60), ("L", 53), ("M", 64), ("N", 62), ("O", 16), ("P", 58),
     ("Q", 23), ("R", 38), ("S", 38), ("T", 48), ("U", 33), ("V", 34), ("W", 54), ("X", 55),
     ("Y", 37), ("Z", 45),
+)  # fmt: skip
+# State names short enough to pass for a US plate (7 characters at most): the biggest text on
+# many vanity and specialty plates besides the number (NEVADA, HAWAII read HAWA11)
+_US_NAMES = frozenset(
+    {"ALABAMA", "ALASKA", "ARIZONA", "FLORIDA", "GEORGIA", "HAWAII", "IDAHO", "INDIANA", "IOWA",
+     "KANSAS", "MAINE", "MONTANA", "NEVADA", "NEWYORK", "OHIO", "OREGON", "TEXAS", "UTAH",
+     "VERMONT", "WYOMING"}
 )  # fmt: skip
 US_RARE = 0.6
 US_FALLBACK = 0.3  # weight of a US read that fits no serial (vanity plates, old series)
@@ -188,6 +197,7 @@ FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
                 fallback=US_FALLBACK,
                 trim=US_TRIM,
                 letter_weights=letter_weights(_US_LETTERS),
+                not_plates=_US_NAMES,
             ),
         )
     }
@@ -388,6 +398,8 @@ def _fit_format(
     alts: Alternatives | None,
     sure: Sequence[float] | None,
 ) -> list[Candidate]:
+    if fmt.not_plates and text.translate(_AS_LETTERS) in fmt.not_plates:
+        return []  # a word printed on the plate, not its number
     if fmt.generic:
         return _fit_generic(text, fmt)
     found = _fit_layouts(text, gaps, fmt, alts, sure)

@@ -65,6 +65,9 @@ class PlateFormat:
     # Q out of their serials): the weight of each such letter in a plate fitted to a layout
     # (the generic rule does not use it); 1 for a letter not listed
     letter_weights: tuple[tuple[str, float], ...] = ()
+    # words printed on the region's plates that are not plate numbers (US state names): a
+    # read that is one of them, glyph twins folded (HAWA11), is no candidate
+    not_plates: frozenset[str] = frozenset()
 
     @property
     def generic(self) -> bool:
