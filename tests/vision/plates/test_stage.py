@@ -122,6 +122,22 @@ def test_reads_plates_and_drops_other_text() -> None:
     assert all(int(b[0]) != 500 for b in reader.read_boxes[0])
 
 
+def test_formats_given_in_code_replace_the_named_ones() -> None:
+    from dataclasses import replace
+
+    from citywatch.vision.plates.formats import FORMATS
+
+    det = FakeDetector([PLATE])
+    reader = FakeReader({200: ("NEVADA", 0.95)})
+    us = FORMATS["US"]
+    named = PlateStage(det, reader, None, PlatesConfig(formats=["US"]))
+    assert named.formats == (us,) and len(named.read_plates(IMAGE)) == 0  # a state's name
+    plain = replace(us, not_plates=frozenset())
+    custom = PlateStage(det, reader, None, PlatesConfig(formats=["US"]), formats=(plain,))
+    assert custom.formats == (plain,)
+    assert len(custom.read_plates(IMAGE)) == 1  # read as a vanity plate (repaired: NEV40A)
+
+
 def test_low_scores_are_dropped() -> None:
     det = FakeDetector([PLATE])
     stage = PlateStage(det, FakeReader({200: ("56-JTT-5", 0.2)}), None, cfg(min_score=0.35))

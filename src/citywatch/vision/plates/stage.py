@@ -149,7 +149,9 @@ def merge_lines(dets: Detections, *, max_gap: float = 1.0, min_overlap: float = 
 class PlateStage:
     """Plates in frames.  With ``cfg.reader.refine`` and a detector that can
     (:class:`~citywatch.vision.plates.base.WindowRefiner`), each candidate's window is searched
-    again, enlarged, for the text line inside it; ``refiner`` overrides which object does that."""
+    again, enlarged, for the text line inside it; ``refiner`` overrides which object does that.
+    Reads are decoded against the formats ``cfg.formats`` names, or ``formats`` where given
+    (formats built in code: a benchmark's variants)."""
 
     def __init__(
         self,
@@ -159,6 +161,7 @@ class PlateStage:
         cfg: PlatesConfig,
         *,
         refiner: WindowRefiner | None = None,
+        formats: Sequence[PlateFormat] | None = None,
     ) -> None:
         self._detector = detector
         self._reader = reader
@@ -167,7 +170,9 @@ class PlateStage:
             refiner = detector
         self._refiner = refiner if cfg.reader.refine else None
         self._filters = cfg.filters
-        self._formats: tuple[PlateFormat, ...] = resolve(cfg.formats)
+        self._formats: tuple[PlateFormat, ...] = (
+            tuple(formats) if formats is not None else resolve(cfg.formats)
+        )
         self._retry_side = cfg.reader.det_retry_side
         self._retry_every_s = cfg.reader.det_retry_every_s
         zoom = bool(self._retry_side) and isinstance(detector, ZoomDetector)
