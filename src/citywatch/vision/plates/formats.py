@@ -14,7 +14,7 @@ tables below).  It may also drop up to two surplus characters: at the start (the
 country code), at the end, or at an emblem slot.  Each repair lowers the candidate's score.
 Generic formats (``EU``) fix nothing: they only say which lengths and mixes are plates.  A
 format may have both: layouts, and a generic rule that is used at a lower weight (``fallback``)
-when no layout fits (``US``: the states' serial formats, then any 5-8 letters and digits).
+when no layout fits (``US``: the states' serial formats, then any 4-7 letters and digits).
 A format may also weigh the letters its region issues rarely (``US``: I, O and Q, which most
 states leave out of their serials) and name words printed on its plates that are no plate
 (``US``: the states' names); both were counted on the development set crops_us.
