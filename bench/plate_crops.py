@@ -76,10 +76,11 @@ def main() -> int:
     if args.limit:
         rows = rows[: args.limit]
     cfg = PlatesConfig(formats=["US"])
-    stages: dict[str, PlateStage] = {}
-    for name, fmt in variant_formats().items():
-        detector, reader = build_plate_models(cfg)
-        stages[name] = PlateStage(detector, reader, None, cfg, formats=(fmt,))
+    detector, reader = build_plate_models(cfg)  # one set of models: the variants only decode
+    stages = {
+        name: PlateStage(detector, reader, None, cfg, formats=(fmt,))
+        for name, fmt in variant_formats().items()
+    }
     right = {name: 0 for name in stages}
     ms: dict[str, list[float]] = {name: [] for name in stages}
     differ: list[Metrics] = []
