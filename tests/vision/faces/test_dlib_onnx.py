@@ -15,7 +15,12 @@ from citywatch.vision.faces import dlib_onnx_cache
 from citywatch.vision.faces.base import FaceEmbedder
 from citywatch.vision.faces.chips import TEMPLATE_5, extract_chips
 from citywatch.vision.faces.dlib_onnx import DlibModelError, _Reader, parse_dlib_resnet
-from citywatch.vision.faces.dlib_onnx_cache import default_dat_path, ensure_onnx_model
+from citywatch.vision.faces.dlib_onnx_cache import (
+    OnnxModelNotPrepared,
+    default_dat_path,
+    ensure_onnx_model,
+    prepared_onnx_model,
+)
 from citywatch.vision.faces.onnx_dlib_embedder import EmbedderSetupError, OnnxDlibEmbedder
 from citywatch.vision.onnx_session import pick_providers as _pick_providers
 from tests.conftest import require
@@ -218,6 +223,25 @@ def test_cache_is_reused_and_regenerated_when_the_source_changes(
     monkeypatch.setattr(dlib_onnx_cache, "CONVERTER_VERSION", "test-bump")
     assert _source_key(ensure_onnx_model(cache, source=src)).endswith("converter-test-bump")
     assert sorted(p.name for p in cache.iterdir()) == ["dlib_resnet_v1.onnx"]  # no temp files
+
+
+@pytest.mark.integration
+def test_start_up_finds_the_prepared_graph_and_refuses_a_missing_or_stale_one(
+    dat_path: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "resnet.dat"
+    shutil.copyfile(dat_path, src)
+    cache = tmp_path / "models"
+    with pytest.raises(OnnxModelNotPrepared, match=r"is missing.*citywatch models prepare"):
+        prepared_onnx_model(cache, source=src)
+    assert not cache.exists()  # checked, not converted
+    out = ensure_onnx_model(cache, source=src)
+    assert prepared_onnx_model(cache, source=src) == out
+    data = bytearray(src.read_bytes())
+    data[-5000] ^= 0x01  # the installed weights changed since `models prepare`
+    src.write_bytes(bytes(data))
+    with pytest.raises(OnnxModelNotPrepared, match=r"converted from another resnet\.dat"):
+        prepared_onnx_model(cache, source=src)
 
 
 @pytest.mark.integration

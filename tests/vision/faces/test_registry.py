@@ -56,7 +56,13 @@ def test_builds_landmarker_and_plain_dlib_embedder(tmp_path):
 
 
 @pytest.mark.integration
-def test_builds_onnx_embedder_into_the_cache_dir(tmp_path):
-    emb = build_embedder(FaceEmbedderConfig(type="dlib-onnx"), tmp_path / "models")
+def test_onnx_embedder_needs_the_prepared_model_and_never_converts_it(tmp_path):
+    from citywatch.vision.faces.dlib_onnx_cache import ensure_onnx_model
+
+    models = tmp_path / "models"
+    with pytest.raises(FaceBackendError, match=r"dlib-onnx is not prepared.*models prepare"):
+        build_embedder(FaceEmbedderConfig(type="dlib-onnx"), models)
+    assert not models.exists()  # nothing written at run time
+    ensure_onnx_model(models)  # what `citywatch models prepare` does
+    emb = build_embedder(FaceEmbedderConfig(type="dlib-onnx"), models)
     assert isinstance(emb, FaceEmbedder) and emb.dim == 128
-    assert any((tmp_path / "models").iterdir())

@@ -1,8 +1,11 @@
 """Convert the packaged dlib ResNet to ONNX once, and cache it keyed by the source's hash.
 
-``citywatch models prepare`` (run by ``make install``) calls :func:`ensure_onnx_model`; the
-``dlib-onnx`` embedder calls it again on start-up, which costs one hash of the .dat when the
-cached graph is current.
+``citywatch models prepare`` (run by ``make install``) calls :func:`ensure_onnx_model`, which
+converts; the ``dlib-onnx`` embedder calls :func:`prepared_onnx_model` on start-up, which only
+checks (one hash of the .dat) and fails, naming that command, when the graph is missing or was
+made from other bytes: nothing is converted at run time, so a service never writes a second
+copy into whatever folder it runs in.  The folder is ``models.cache_dir``
+(``citywatch.config.root.default_models_dir``).
 """
 
 from __future__ import annotations
@@ -57,6 +60,29 @@ def _cached_key(path: Path) -> str | None:
     except Exception:  # a half-written or foreign file: convert again
         return None
     return {p.key: p.value for p in model.metadata_props}.get("citywatch.source_key")
+
+
+class OnnxModelNotPrepared(DlibModelError):
+    """The converted graph is missing or stale; the message names the command that makes it."""
+
+
+def prepared_onnx_model(cache_dir: Path, *, source: Path | None = None) -> Path:
+    """``cache_dir/dlib_resnet_v1.onnx`` when it was converted from ``source`` (default: the
+    packaged .dat) by this converter version; otherwise :class:`OnnxModelNotPrepared`."""
+    source = default_dat_path() if source is None else Path(source)
+    if not source.is_file():
+        raise DlibModelError(f"dlib model not found at {source}")
+    target = Path(cache_dir) / ONNX_NAME
+    if not target.is_file():
+        state = "is missing"
+    elif _cached_key(target) != _cache_key(_sha256(source)):
+        state = f"was converted from another {source.name} or by another converter version"
+    else:
+        return target
+    raise OnnxModelNotPrepared(
+        f"face embedder dlib-onnx is not prepared: {target} {state}.  Run `citywatch models "
+        "prepare` with this config (it converts the dlib ResNet into models.cache_dir)"
+    )
 
 
 def ensure_onnx_model(cache_dir: Path, *, source: Path | None = None) -> Path:

@@ -65,12 +65,13 @@ def _dlib_embedder(cfg: FaceEmbedderConfig, cache_dir: Path, threads: int) -> Fa
 
 
 def _dlib_onnx_embedder(cfg: FaceEmbedderConfig, cache_dir: Path, threads: int) -> FaceEmbedder:
-    # The ONNX graph is converted from dlib's .dat once and cached in ``cache_dir``.
-    from citywatch.vision.faces.dlib_onnx_cache import ensure_onnx_model
+    # The ONNX graph is converted from dlib's .dat by `citywatch models prepare` into
+    # ``cache_dir``; a missing one is an error here, never converted at run time.
+    from citywatch.vision.faces.dlib_onnx_cache import prepared_onnx_model
     from citywatch.vision.faces.onnx_dlib_embedder import OnnxDlibEmbedder
 
     embedder: FaceEmbedder = OnnxDlibEmbedder(
-        ensure_onnx_model(cache_dir),
+        prepared_onnx_model(cache_dir),
         threads=threads,
         providers=list(cfg.providers),
         flip=cfg.flip,
