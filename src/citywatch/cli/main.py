@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from pathlib import Path
@@ -10,8 +9,6 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 
 from citywatch.cli import (
@@ -26,6 +23,13 @@ from citywatch.cli import (
     serve,
 )
 from citywatch.cli.context import CliContext
+from citywatch.cli.global_options import (
+    CONFIG_HELP,
+    DATABASE_HELP,
+    VERBOSE_HELP,
+    GlobalOptionsGroup,
+    setup_logging,
+)
 from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.engine.platform import CameraStart
 
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="citywatch",
+    cls=GlobalOptionsGroup,  # -c, --database-url, -v also after the command
     help="City-scale video analytics with accountability built in.",
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -61,26 +66,18 @@ def main(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Config file (default: ./citywatch.yaml if present)"),
+        typer.Option("--config", "-c", help=CONFIG_HELP),
     ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(help="Override store.database_url (also $CITYWATCH_DATABASE_URL)"),
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging")] = False,
+    database_url: Annotated[str | None, typer.Option(help=DATABASE_HELP)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """citywatch: live watchlist and hotlist alerts under legal and human control.
 
-    Example: [bold]citywatch -c citywatch.yaml run[/]
+    The global options (-c, --database-url, -v) go before the command or after it.
+
+    Example: [bold]citywatch run -c citywatch.yaml[/]
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(name)s: %(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
-        force=True,
-    )
-    # Migrations announce themselves at INFO on every command: keep that for --verbose.
-    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    setup_logging(verbose)
     keep_freed_buffers()  # frames and chips reuse memory instead of faulting in new pages
     ctx.obj = CliContext(config_path=config, database_url=database_url)
 
@@ -135,9 +132,6 @@ def db_upgrade(ctx: typer.Context) -> None:
 @app.command()
 def run(
     ctx: typer.Context,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Config file (same as the global -c)")
-    ] = None,
     engine: Annotated[
         str | None,
         typer.Option(
@@ -162,8 +156,6 @@ def run(
     from citywatch.engine.platform import Platform
 
     c = _ctx(ctx)
-    if config is not None:
-        c.config_path = config
     kind = engine or c.config().engine.kind
     if kind not in ("local", "ray"):
         c.fail(f"unknown engine {kind!r}; use 'local' or 'ray'")
