@@ -132,7 +132,6 @@ def main(argv: list[str] | None = None) -> int:
             continue
         config = CitywatchConfig.model_validate(
             {
-                "models": {"cache_dir": str(REPO / "var" / "models")},
                 "faces": {"embedder": emb_cfg.model_dump()},
             }
         )

@@ -248,7 +248,7 @@ def main() -> int:
         console.print(f"[red]no data at {DATA}[/]")
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    cfg = CitywatchConfig(models=ModelsConfig(cache_dir=REPO / "var" / "models"))
+    cfg = CitywatchConfig(models=ModelsConfig())
     models = Models(cfg)
     gallery, hotlist = gallery_and_hotlist(models, cfg)
     results: list[Result] = []

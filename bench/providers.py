@@ -24,7 +24,7 @@ Writes a table, ``providers.json`` (flat keys ``<model>.<metric>``) and ``provid
 Exits 2 when the provider is not in this onnxruntime build (``pip install onnxruntime-gpu``).
 
     .venv/bin/python bench/providers.py [--provider CUDAExecutionProvider] [--faces DIR]
-        [--photos DIR] [--crops DIR] [--models var/models] [--n 64] [--out bench/out]
+        [--photos DIR] [--crops DIR] [--models DIR] [--n 64] [--out bench/out]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import numpy as np
 from rich.console import Console
 
 from citywatch.config.plates import PlatesConfig
+from citywatch.config.root import default_models_dir
 from citywatch.eval.common import new_figure, rows_table, save_figure, write_json
 from citywatch.vision.boxes import box_iou
 from citywatch.vision.faces.onnx_dlib_embedder import CHIP_SIZE, OnnxDlibEmbedder
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faces", type=Path, default=DATA / "faces" / "identities")
     ap.add_argument("--photos", type=Path, default=DATA / "plates" / "images_us")
     ap.add_argument("--crops", type=Path, default=DATA / "plates" / "crops_us")
-    ap.add_argument("--models", type=Path, default=REPO / "var" / "models")
+    ap.add_argument("--models", type=Path, default=default_models_dir())
     ap.add_argument("--n", type=int, default=64, help="faces, photos and crops to use")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads per session")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")

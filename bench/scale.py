@@ -66,7 +66,6 @@ def _config(clips: dict[str, Path], cameras: int) -> CitywatchConfig:
     ]
     return parse_config(
         {
-            "models": {"cache_dir": str(REPO / "var" / "models")},
             "alerts": {"console": False},
             "cameras": cams,
         }
@@ -274,7 +273,7 @@ def stage_costs(workdir: Path, sizes: list[tuple[int, int]]) -> dict[str, dict[s
             fn(it)
         return 1000.0 * (time.process_time() - t0) / len(items)
 
-    models = Models(Cfg(models=ModelsConfig(cache_dir=REPO / "var" / "models", threads=1)))
+    models = Models(Cfg(models=ModelsConfig(threads=1)))
     detector, reader = models.plates
     out: dict[str, dict[str, float]] = {}
     for w, h in sizes:

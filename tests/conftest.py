@@ -15,15 +15,14 @@ SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
 def embedded_config(tmp_path: Path, cameras: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A config (as the YAML file would hold it) for the embedded defaults inside ``tmp_path``:
-    SQLite, media and state folders there, the shared converted face model (derived data, not
-    state), no console alerts."""
+    SQLite, media and state folders there, the prepared models where `citywatch models
+    prepare` put them (the default ``models.cache_dir``), no console alerts."""
     cfg: dict[str, Any] = {
         "store": {
             "database_url": f"sqlite:///{tmp_path / 'cw.db'}",
             "media_dir": str(tmp_path / "media"),
             "state_dir": str(tmp_path),
         },
-        "models": {"cache_dir": str(REPO / "var" / "models")},
         "alerts": {"console": False},
     }
     if cameras is not None:

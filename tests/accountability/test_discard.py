@@ -70,7 +70,7 @@ class CountingEmbedder:
 
 @pytest.fixture(scope="module")
 def real_models() -> Models:
-    return Models(parse_config({"models": {"cache_dir": str(REPO / "var" / "models")}}))
+    return Models(parse_config({}))  # the prepared models, where `models prepare` put them
 
 
 def _counting(base: Models, config: CitywatchConfig) -> tuple[Models, CountingEmbedder]:

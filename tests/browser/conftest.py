@@ -103,7 +103,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
     tmp = tmp_path_factory.mktemp("console")
     footage = make_demo_videos(tmp / "footage", seconds=CLIP_SECONDS)
     config = demo_config(tmp, footage, loop=True)
-    config.models.cache_dir = REPO / "var" / "models"  # the converted face model, kept
     upgrade_database(config.store.database_url)
     db = make_engine(config.store.database_url)
     sessions = make_session_factory(db)
@@ -119,7 +118,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
         mp.setattr(users, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=64))
         with sessions() as s:
             for role in ROLES:
-                users.create_user(s, actor, role, role, PASSWORD)
+                users.create_user(s, actor, role, role, PASSWORD, on_server=True)
 
     app = create_app(  # wired as `citywatch serve` wires it
         config,

@@ -38,7 +38,7 @@ from tests.engine.ray_fixtures import (  # noqa: F401 (fixtures)
     replay_rtsp,
     scene_clips,
 )
-from tests.engine.test_platform import ADMIN, REPO
+from tests.engine.test_platform import ADMIN
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +94,6 @@ def _config(db_url: str, state: Path, urls: dict[str, str]) -> CitywatchConfig:
                 "media_dir": str(state / "media"),
                 "state_dir": str(state),
             },
-            "models": {"cache_dir": str(REPO / "var" / "models")},
             "alerts": {"console": False},
             "engine": {"kind": "ray", "ray": {"cpus_per_camera": 1, "health_every_s": 0.5}},
             "cameras": cams,

@@ -7,12 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
 from PIL import Image
-from typer.testing import CliRunner
 
-from citywatch.cli import eval_faces
 from citywatch.config.root import CitywatchConfig
 from citywatch.eval.face_data import (
     FaceDataError,
@@ -21,21 +18,17 @@ from citywatch.eval.face_data import (
     load_pairs,
 )
 from citywatch.eval.model_card import ModelCard, ThresholdRefused, apply_model_card
-from tests.eval.cli_app import eval_app
+from tests.eval.cli_app import invoke_eval
 
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
 
 
-def _app(config: Path) -> typer.Typer:
-    return eval_app(eval_faces.register, config)
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "citywatch.yaml"
-    path.write_text(yaml.safe_dump({"models": {"cache_dir": str(REPO / "var" / "models")}}))
+    path.write_text(yaml.safe_dump({"models": {"threads": 1}}))
     return path
 
 
@@ -55,8 +48,8 @@ def identities(shared_data: Path, tmp_path: Path) -> Path:
 def test_eval_faces_on_a_slice(identities: Path, config: Path, tmp_path: Path) -> None:
     out = tmp_path / "faces.json"
     plots = tmp_path / "plots"
-    result = CliRunner().invoke(
-        _app(config),
+    result = invoke_eval(
+        config,
         [
             "eval",
             "faces",
@@ -87,8 +80,8 @@ def test_calibrate_writes_a_card_the_live_config_obeys(
     identities: Path, config: Path, tmp_path: Path
 ) -> None:
     card_path = tmp_path / "card.json"
-    result = CliRunner().invoke(
-        _app(config),
+    result = invoke_eval(
+        config,
         [
             "calibrate",
             "faces",
@@ -114,7 +107,7 @@ def test_calibrate_writes_a_card_the_live_config_obeys(
     # The refusal also stops the evaluation commands (they run with the live operating point).
     bad = tmp_path / "loose.yaml"
     bad.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), **loose}))
-    result = CliRunner().invoke(_app(bad), ["eval", "faces", "--identities", str(identities)])
+    result = invoke_eval(bad, ["eval", "faces", "--identities", str(identities)])
     assert result.exit_code == 2 and "looser" in result.output
 
 
@@ -135,9 +128,7 @@ def test_face_pairs_on_a_slice(shared_data: Path, config: Path, tmp_path: Path) 
         for r in pick:
             w.writerow([src / r["img1"], src / r["img2"], r["same"].strip()])
     out = tmp_path / "pairs.json"
-    result = CliRunner().invoke(
-        _app(config), ["eval", "face-pairs", "--pairs", str(pairs), "--json", str(out)]
-    )
+    result = invoke_eval(config, ["eval", "face-pairs", "--pairs", str(pairs), "--json", str(out)])
     assert result.exit_code == 0, result.output
     m = json.loads(out.read_text())
     assert (m["pairs"], m["same_pairs"], m["layout"]) == (10, 5, "photo")
@@ -160,9 +151,7 @@ def test_bad_inputs_are_named(tmp_path: Path, config: Path) -> None:
     bad.write_text("img1,img2,same\nx.jpg,y.jpg,1\n")
     with pytest.raises(FaceDataError, match=r"bad\.csv:2: image not found: 'x\.jpg'"):
         load_pairs(bad)
-    result = CliRunner().invoke(
-        _app(config), ["eval", "faces", "--identities", str(tmp_path / "absent")]
-    )
+    result = invoke_eval(config, ["eval", "faces", "--identities", str(tmp_path / "absent")])
     assert result.exit_code == 2 and "identity folder not found" in result.output
 
 

@@ -85,7 +85,7 @@ def cameras_add(
     cams = [x for x in data.get("cameras") or [] if x.get("id") != camera_id]
     data["cameras"] = [*cams, entry]
     try:
-        cfg = parse_config(data, source=str(path))
+        cfg = parse_config(data, source=str(path), base_dir=path.absolute().parent)
     except ConfigError as err:
         c.fail(str(err))
     c.use_config(cfg)

@@ -73,6 +73,17 @@ def _threads(c: CliContext, threads: int | None) -> int:
     return n
 
 
+def _require_plate_model(c: CliContext) -> None:
+    """Stop, naming the model and `citywatch models prepare`, when the recogniser the config
+    reads with is not prepared (never read with another one instead)."""
+    from citywatch.vision.prepared import ModelsNotPrepared, require_prepared_models
+
+    try:
+        require_prepared_models(c.config(), faces=False, plates=True)
+    except ModelsNotPrepared as err:
+        c.fail(str(err))
+
+
 def _recogniser(cfg: CitywatchConfig) -> str:
     """What the plate stage reads with: RapidOCR's greedy reader, a model path, or the name of
     the shipped recogniser (``auto`` resolved)."""
@@ -138,6 +149,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
             photos = load_photos(images, half)
         except TruthError as err:
             c.fail(str(err))
+        _require_plate_model(c)
         cfg = c.config()
         stage = build_plate_stage(cfg.plates, track=False, cache_dir=cfg.models.cache_dir)
         with LoadMeter() as load, _progress(c) as progress:
@@ -212,6 +224,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         except TruthError as err:
             c.fail(str(err))
         n_threads = _threads(c, threads)
+        _require_plate_model(c)
         cfg = c.config()
         models = Models(cfg)
         with LoadMeter() as load, _progress(c) as progress:

@@ -31,8 +31,9 @@ class PlateReaderConfig(Strict):
         "(in rapidocr-onnxruntime; best on the EU photos, exact 0.958 vs 0.917 on the tuning "
         "half), 'ppocrv6-small' (extracted from the rapidocr 3.10.0 wheel by `citywatch "
         "models prepare`; best on the US photos, 0.797 vs 0.763 on the tuning half, 0.808 vs "
-        "0.692 held out), or 'auto': ppocrv6-small when the formats are US only (ppocrv4, "
-        "with a warning, where it was not prepared), else ppocrv4",
+        "0.692 held out), or 'auto': ppocrv6-small when the formats are US only (a start "
+        "without it prepared fails, naming `citywatch models prepare`; to read US plates "
+        "with ppocrv4, name it), else ppocrv4",
     )
     rec_model: Path | None = Field(
         default=None,

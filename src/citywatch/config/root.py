@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from citywatch.config.alerts import AlertsConfig
 from citywatch.config.base import Strict
@@ -33,12 +34,47 @@ class StoreConfig(Strict):
     )
 
 
+ENV_MODELS_DIR = "CITYWATCH_MODELS_DIR"
+
+
+def default_models_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where prepared models live when the config names no ``models.cache_dir``: one place per
+    user, whatever the working directory: ``$CITYWATCH_MODELS_DIR``, else
+    ``$XDG_DATA_HOME/citywatch/models``, else ``~/.local/share/citywatch/models`` (an
+    ``XDG_DATA_HOME`` that is not absolute is ignored, as the XDG specification says)."""
+    environ = os.environ if env is None else env
+    explicit = environ.get(ENV_MODELS_DIR, "").strip()
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    data_home = environ.get("XDG_DATA_HOME", "").strip()
+    base = Path(data_home) if data_home and Path(data_home).is_absolute() else None
+    if base is None:
+        base = Path(environ.get("HOME") or Path.home()) / ".local" / "share"
+    return base / "citywatch" / "models"
+
+
 class ModelsConfig(Strict):
     cache_dir: Path = Field(
-        default=Path("./var/models"),
-        description="Where models converted at setup (dlib ResNet -> ONNX) are kept",
+        default_factory=default_models_dir,
+        description="Where `citywatch models prepare` puts the models it makes (the dlib ResNet "
+        "converted to ONNX, the PP-OCRv6 plate recogniser) and where every command looks for "
+        "them.  Default: $CITYWATCH_MODELS_DIR, else $XDG_DATA_HOME/citywatch/models, else "
+        "~/.local/share/citywatch/models.  A relative path is relative to the config file's "
+        "folder, never to the working directory",
     )
     threads: int = Field(default=1, ge=1, le=64, description="Inference threads per model")
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _anchored(cls, value: Path, info: ValidationInfo) -> Path:
+        """Absolute from here on: ``~`` expanded, a relative path joined to the config file's
+        folder (``base_dir`` in the validation context), else to the working directory now,
+        so that a later change of directory cannot move it."""
+        value = value.expanduser()
+        if value.is_absolute():
+            return value
+        base = (info.context or {}).get("base_dir")
+        return (Path(base) / value).absolute() if base is not None else value.absolute()
 
 
 class CitywatchConfig(Strict):
@@ -88,9 +124,13 @@ def _format_error(path: Path | str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: dict[str, Any], *, source: str = "<config>") -> CitywatchConfig:
+def parse_config(
+    data: dict[str, Any], *, source: str = "<config>", base_dir: Path | None = None
+) -> CitywatchConfig:
+    """The validated config; relative model paths are joined to ``base_dir`` (the config
+    file's folder) when given, else to the working directory."""
     try:
-        return CitywatchConfig.model_validate(data)
+        return CitywatchConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as err:
         raise ConfigError(_format_error(source, err)) from None
 
@@ -107,4 +147,4 @@ def load_config(path: Path | str) -> CitywatchConfig:
         raise ConfigError(f"{p}: not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the top level must be a mapping, got {type(data).__name__}")
-    return parse_config(data, source=str(p))
+    return parse_config(data, source=str(p), base_dir=p.absolute().parent)

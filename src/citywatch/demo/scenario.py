@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.audit.chain import Actor
 from citywatch.config.camera import CameraConfig, Location, Purpose
-from citywatch.config.root import CitywatchConfig, ModelsConfig, StoreConfig
+from citywatch.config.root import CitywatchConfig, StoreConfig
 from citywatch.demo.footage import DemoFootage, make_demo_videos
 from citywatch.engine.assemble import Models
 from citywatch.engine.platform import make_embed_faces
@@ -79,7 +79,6 @@ def demo_config(workdir: Path, footage: DemoFootage, *, loop: bool) -> Citywatch
             media_dir=workdir / "media",
             state_dir=workdir,
         ),
-        models=ModelsConfig(cache_dir=Path("var/models")),
         cameras=cams,
     )
 

