@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pytest
-import typer
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from citywatch.cli import authorisation_cmds
-from citywatch.cli.context import CliContext
+from citywatch.cli.main import app
 from citywatch.services.authorisations import create_authorisation
 from citywatch.services.watchlists import create_watchlist, enrol_subject
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
@@ -24,19 +22,6 @@ from citywatch.store.models import AuditLogRow, AuthorisationRow, SubjectRow
 from tests.services.helpers import ADMIN, fake_embed_faces, photo
 
 H = dt.timedelta(hours=1)
-
-
-def make_app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def root(ctx: typer.Context, config: Annotated[Path, typer.Option("-c")]) -> None:
-        ctx.obj = CliContext(config_path=config)
-
-    group = typer.Typer()
-    authorisation_cmds.register(group)
-    app.add_typer(group, name="authorisations")
-    return app
 
 
 @pytest.fixture
@@ -50,7 +35,7 @@ def store(cli_config: Path) -> tuple[sessionmaker[Session], MediaStore]:
 
 @pytest.fixture
 def cli(cli_config: Path) -> Any:
-    runner, app = CliRunner(env={"COLUMNS": "250"}), make_app()
+    runner = CliRunner(env={"COLUMNS": "250"})
     return lambda *args: runner.invoke(app, ["-c", str(cli_config), *args])
 
 
@@ -86,12 +71,6 @@ def with_subject(factory: sessionmaker[Session], media: MediaStore, ref: str) ->
             "CCTV still",
         )
     return r.photo_paths
-
-
-@pytest.mark.parametrize("command", ["confirm", "refuse", "sweep"])
-def test_every_command_has_an_example(cli: Any, command: str) -> None:
-    result = cli("authorisations", command, "--help")
-    assert result.exit_code == 0 and "Example:" in result.output
 
 
 def test_confirm(cli: Any, store: tuple[sessionmaker[Session], MediaStore]) -> None:

@@ -1,27 +1,15 @@
-"""A Typer app holding just the `eval` and `calibrate` commands one module registers."""
+"""`citywatch eval ...` and `calibrate ...` through the real `citywatch` app, on a config file."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 
-import typer
+from typer.testing import CliRunner, Result
 
-from citywatch.cli.context import CliContext
-
-Register = Callable[[typer.Typer, typer.Typer], None]
+from citywatch.cli.main import app
 
 
-def eval_app(register: Register, config: Path) -> typer.Typer:
-    """``register(eval_app, calibrate_app)`` under a root that reads ``config``."""
-    app = typer.Typer()
-    evaluate, calibrate = typer.Typer(), typer.Typer()
-    register(evaluate, calibrate)
-    app.add_typer(evaluate, name="eval")
-    app.add_typer(calibrate, name="calibrate")
-
-    @app.callback()
-    def root(ctx: typer.Context) -> None:
-        ctx.obj = CliContext(config_path=config)
-
-    return app
+def invoke_eval(config: Path, args: Sequence[str]) -> Result:
+    """``citywatch -c CONFIG ARGS...`` in this process."""
+    return CliRunner().invoke(app, ["-c", str(config), *args])

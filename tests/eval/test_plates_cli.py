@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from citywatch.cli import eval_plates
-from tests.eval.cli_app import eval_app
+from tests.eval.cli_app import invoke_eval
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +29,8 @@ def test_eval_plates_on_four_photos(shared_data: Path, config: Path, tmp_path: P
         for f in (jpg, jpg.with_suffix(".txt")):
             (photos / f.name).symlink_to(f)
     out = tmp_path / "eu.json"
-    result = CliRunner().invoke(
-        eval_app(eval_plates.register, config),
+    result = invoke_eval(
+        config,
         [
             *("eval", "plates", "--images", str(photos), "--formats", "HR,RS,DE,SK,CZ,EU"),
             *("--threads", "1", "--json", str(out)),
@@ -60,8 +58,8 @@ def test_eval_plate_clips_times_warm_up_apart(
         writer.writeheader()
         writer.writerows(rows)
     out = tmp_path / "nl.json"
-    result = CliRunner().invoke(
-        eval_app(eval_plates.register, config),
+    result = invoke_eval(
+        config,
         [
             *("eval", "plate-clips", "--clips", str(root / "clips")),
             *("--ground-truth", str(truth), "--formats", "NL", "--json", str(out)),
