@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import secrets
+import signal
 import socket
 import subprocess
 import time
@@ -99,6 +100,7 @@ class RtspServer:
         width: int = 320,
         height: int = 240,
         fps: int = 25,
+        corruptible: bool = False,
     ) -> None:
         self.port = free_port()
         self.user, self.password, self.path = user, password, path
@@ -108,6 +110,8 @@ class RtspServer:
             self._args += ["--user", user, "--password", password]
         if file is not None:
             self._args += ["--file", str(file)]
+        if corruptible:
+            self._args += ["--corruptible"]
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -158,6 +162,12 @@ class RtspServer:
                 proc.wait(timeout=5)
         if proc.stderr is not None:
             proc.stderr.close()
+
+    def corrupt(self, on: bool = True) -> None:
+        """(``corruptible`` servers) The H.264 data turns to random bytes while the RTP
+        packets keep flowing; ``on=False`` makes it clean again."""
+        assert self._proc is not None and self.running, "the server is not running"
+        self._proc.send_signal(signal.SIGUSR1 if on else signal.SIGUSR2)
 
     def restart(self) -> None:
         self.stop()

@@ -4,10 +4,13 @@ Runs under the SYSTEM python (``/usr/bin/python3``, which has ``gi``), not the p
 
     /usr/bin/python3 tests/sources/rtsp_server.py --port 8554 [--path /cam]
         [--user U --password P] [--file clip.mp4] [--width 320 --height 240 --fps 25]
+        [--corruptible]
 
 Serves H.264 over RTSP: a live test pattern by default, or the given file decoded and
 re-encoded (played once in real time).  With ``--user``/``--password`` clients need basic
-auth.  Prints ``READY rtsp://127.0.0.1:PORT/PATH`` on stdout once it listens; ends on
+auth.  With ``--corruptible`` SIGUSR1 turns the H.264 data into random bytes (the RTP packets
+keep flowing, nothing decodes: a camera or recorder gone bad after a good start) and SIGUSR2
+turns it back.  Prints ``READY rtsp://127.0.0.1:PORT/PATH`` on stdout once it listens; ends on
 SIGTERM/SIGINT.  Needs python3-gi, gir1.2-gst-rtsp-server-1.0 and the GStreamer base, good,
 bad, ugly and libav plugins (see .ci/install-system-deps.sh).
 """
@@ -38,7 +41,42 @@ def launch_string(args: argparse.Namespace) -> str:
         f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} "
         "bitrate=500 ! video/x-h264,profile=constrained-baseline"
     )
-    return f"( {src} ! {enc} ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+    # breakmydata with probability 0 passes the data untouched; --corruptible switches it.
+    corrupt = (
+        f"breakmydata name={CORRUPTER} probability=0.0 ! "
+        if getattr(args, "corruptible", False)
+        else ""
+    )
+    return f"( {src} ! {enc} ! {corrupt}rtph264pay name=pay0 pt=96 config-interval=1 )"
+
+
+CORRUPTER = "corrupter"
+
+
+def corruptible(factory: GstRtspServer.RTSPMediaFactory) -> None:
+    """SIGUSR1: every byte of the H.264 data becomes random; SIGUSR2: clean again.  The
+    setting holds for media made later too (a client that reconnects gets garbage still)."""
+    medias: list[GstRtspServer.RTSPMedia] = []
+    now = {"probability": 0.0}
+
+    def apply(media: GstRtspServer.RTSPMedia) -> None:
+        element = media.get_element().get_by_name(CORRUPTER)
+        if element is not None:
+            element.set_property("probability", now["probability"])
+
+    def configure(_factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia) -> None:
+        medias.append(media)
+        apply(media)
+
+    def switch(probability: float) -> bool:
+        now["probability"] = probability
+        for media in medias:
+            apply(media)
+        return True  # keep the signal handler
+
+    factory.connect("media-configure", configure)
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR1, switch, 1.0)
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR2, switch, 0.0)
 
 
 def build(args: argparse.Namespace) -> GstRtspServer.RTSPServer:
@@ -61,6 +99,8 @@ def build(args: argparse.Namespace) -> GstRtspServer.RTSPServer:
             )
         )
         factory.set_permissions(permissions)
+    if args.corruptible:
+        corruptible(factory)
     server.get_mount_points().add_factory(args.path, factory)
     return server
 
@@ -75,6 +115,7 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--corruptible", action="store_true")
     args = parser.parse_args()
 
     Gst.init(None)

@@ -39,9 +39,24 @@ def test_snapshot_counts_and_rates() -> None:
     assert (snap.frames_decoded, snap.frames_analysed, snap.frames_dropped) == (26, 6, 2)
     assert snap.reconnects == 1
     assert snap.last_error == "read failed: timeout"
+    assert snap.last_error_at == pytest.approx(1001.0)
     assert snap.last_frame_wall_time == pytest.approx(1001.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         snap.reconnects = 5  # type: ignore[misc]
+
+
+def test_an_error_keeps_its_time_after_the_stream_recovers() -> None:
+    clock = FakeClock(2000.0)
+    h = HealthTracker("cam-1", clock=clock)
+    assert (h.snapshot().last_error, h.snapshot().last_error_at) == ("", None)
+    h.error("read timed out")
+    clock.t = 2030.0
+    h.set_state(SourceState.STREAMING)
+    h.decoded(clock.t)
+    snap = h.snapshot()
+    assert snap.state is SourceState.STREAMING and snap.last_error == "read timed out"
+    assert snap.last_error_at == 2000.0  # dated, in the past:
+    assert snap.last_frame_wall_time == 2030.0
 
 
 def test_rates_fall_to_zero_when_frames_stop() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -52,11 +53,22 @@ class Reader:
         assert not self.thread.is_alive()
 
 
-def _source(server: RtspServer, monkeypatch: pytest.MonkeyPatch, **kw: object) -> CameraSource:
+def _source(
+    server: RtspServer,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    no_frame_timeout_s: float = 20.0,
+    **kw: object,
+) -> CameraSource:
     monkeypatch.setenv("CW_TEST_RTSP_USER", server.user)
     monkeypatch.setenv("CW_TEST_RTSP_PASSWORD", server.password)
     url = f"rtsp://${{CW_TEST_RTSP_USER}}:${{CW_TEST_RTSP_PASSWORD}}@127.0.0.1:{server.port}/cam"
-    cam = CameraConfig(id="gate-1", url=url, analyse_fps=5)  # type: ignore[arg-type]
+    cam = CameraConfig(
+        id="gate-1",
+        url=url,  # type: ignore[arg-type]
+        analyse_fps=5,
+        no_frame_timeout_s=no_frame_timeout_s,
+    )
     return CameraSource(
         cam,
         backoff=Backoff(0.2, 1.0, rng=random.Random(3)),
@@ -148,7 +160,8 @@ def test_slow_consumer_drops_stale_frames_instead_of_queueing(
             stalled.set()
             time.sleep(2.0)  # analysis fell 2 s behind
 
-    source = _source(rtsp_server, monkeypatch)
+    # The 2 s the consumer holds the generator are not 2 s without a decodable frame.
+    source = _source(rtsp_server, monkeypatch, no_frame_timeout_s=1.0)
     reader = Reader(source, on_frame=stall_once)
     try:
         reader.wait_for(stalled.is_set, 15, "the stall")
@@ -157,7 +170,49 @@ def test_slow_consumer_drops_stale_frames_instead_of_queueing(
     finally:
         reader.close()
     h = source.health
+    assert h.reconnects == 0 and "no decodable frame" not in h.last_error, h
     assert h.frames_dropped >= 5  # ~2 s at 5 fps were due while stalled
     # The first frame after the stall is fresh, not one that waited in a queue.
     (_, a), (_, b) = reader.frames[n - 1], reader.frames[n]
     assert b.pts_s - a.pts_s > 1.0
+
+
+def test_garbage_after_a_good_start_is_unhealthy_and_reconnects(
+    rtsp_server_factory: Callable[..., RtspServer],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """RTP packets keep coming but their H.264 is random bytes: no frame decodes.  Without a
+    watchdog the camera said "streaming, 0 fps" forever (issue 13, item 4)."""
+    caplog.set_level(logging.DEBUG)
+    server = rtsp_server_factory(
+        user="viewer", password=f"pw-{secrets.token_hex(6)}", corruptible=True
+    )
+    source = _source(server, monkeypatch, no_frame_timeout_s=1.5)
+    reader = Reader(source)
+    try:
+        reader.wait_for(lambda: len(reader.frames) >= 5, 15, "first frames")
+        assert source.health.state is SourceState.STREAMING
+        server.corrupt()
+        reader.wait_for(
+            lambda: "no decodable frame" in source.health.last_error, 15, "the no-frame watchdog"
+        )
+        h = source.health
+        assert h.reconnects >= 1
+        assert "no_frame_timeout_s 1.5" in h.last_error
+        assert "rtsp://***@127.0.0.1" in h.last_error
+        # Still garbage after reconnecting: never "streaming", and tried again.
+        reader.wait_for(lambda: source.health.reconnects >= h.reconnects + 1, 15, "a retry")
+        assert source.health.state is not SourceState.STREAMING
+        stuck = len(reader.frames)
+
+        server.corrupt(on=False)
+        reader.wait_for(lambda: len(reader.frames) >= stuck + 5, 20, "frames once clean again")
+        h = source.health
+        assert h.state is SourceState.STREAMING
+        # The error of the bad spell stays, dated before the frames that came since.
+        assert h.last_error_at is not None and h.last_frame_wall_time is not None
+        assert h.last_error_at < h.last_frame_wall_time
+    finally:
+        reader.close()
+    _assert_no_secret(server, source, caplog.text, source.health.last_error)

@@ -76,6 +76,13 @@ class CameraConfig(Strict):
     loop: bool = Field(default=False, description="Loop a file source (demo, tests)")
     analyse_fps: float = Field(default=5.0, gt=0, le=60, description="Frames analysed per second")
     keyframes_only: bool = Field(default=False, description="Decode keyframes only (low power)")
+    no_frame_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="A live stream that yields no decodable frame for this many seconds (data "
+        "may still arrive) is unhealthy and reconnected",
+    )
     purposes: list[Purpose] = Field(default_factory=list, description="What may be analysed")
     location: Location | None = None
     zone: str = Field(default="", max_length=200)

@@ -33,6 +33,9 @@ class CameraHealth:
     analysed_fps: float  # frames handed on for analysis per second
     last_frame_wall_time: float | None  # clock() when the last frame was decoded
     last_error: str  # redacted; '' when none so far
+    # clock() when last_error was recorded (None when none so far): an error from before a
+    # reconnect stays visible, dated, and is not mistaken for a current one.
+    last_error_at: float | None
     reconnects: int  # reconnection attempts (network streams)
     frames_decoded: int
     frames_analysed: int
@@ -80,6 +83,7 @@ class HealthTracker:
         self._analysed = _RateWindow(window_s)
         self._last_frame: float | None = None
         self._last_error = ""
+        self._last_error_at: float | None = None
         self._reconnects = 0
         self._decoded = 0
         self._analysed_n = 0
@@ -116,6 +120,7 @@ class HealthTracker:
         """Record an error; ``message`` must already be redacted."""
         with self._lock:
             self._last_error = message
+            self._last_error_at = self._clock()
 
     def reconnecting(self) -> None:
         with self._lock:
@@ -131,6 +136,7 @@ class HealthTracker:
                 analysed_fps=self._analysed.rate(now),
                 last_frame_wall_time=self._last_frame,
                 last_error=self._last_error,
+                last_error_at=self._last_error_at,
                 reconnects=self._reconnects,
                 frames_decoded=self._decoded,
                 frames_analysed=self._analysed_n,

@@ -3,8 +3,11 @@ health.
 
 :meth:`CameraSource.frames` yields BGR :class:`~citywatch.vision.record.Frame` s sampled to the
 camera's ``analyse_fps`` by presentation time.  A network stream that fails or ends is reopened
-with exponential backoff until :meth:`CameraSource.stop`; a file ends (or loops); a file that
-cannot be opened is a permanent :class:`SourceError`.  Every message that leaves this module
+with exponential backoff until :meth:`CameraSource.stop`, and so is one that still sends data
+but yields no decodable frame for the camera's ``no_frame_timeout_s`` (a recorder gone bad
+after a good start); a file ends (or loops); a file that cannot be opened is a permanent
+:class:`SourceError`.  A server that does not answer within the open or read timeout is
+reported as a timeout, with the seconds waited.  Every message that leaves this module
 (exception, log line, health) is redacted: camera credentials never appear.
 """
 
@@ -80,6 +83,7 @@ class CameraSource:
         *,
         sleep: Callable[[float], object] | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         open_timeout_s: float = 10.0,
         read_timeout_s: float = 10.0,
@@ -87,7 +91,9 @@ class CameraSource:
         env: dict[str, str] | None = None,
     ) -> None:
         """``sleep`` waits out a backoff delay; by default the wait ends at once on
-        :meth:`stop`.  A given ``sleep`` (tests) is called with the whole delay."""
+        :meth:`stop`.  A given ``sleep`` (tests) is called with the whole delay.  ``clock``
+        gives the wall time of frames and health; ``monotonic`` measures timeouts (the time
+        without a decodable frame, the time an open took)."""
         self.camera_id = camera.id
         raw = camera.url.get_secret_value()
         try:
@@ -103,7 +109,9 @@ class CameraSource:
         self._keyframes_only = camera.keyframes_only
         self._sleep = sleep
         self._clock = clock
+        self._monotonic = monotonic
         self._timeouts = (open_timeout_s, read_timeout_s)
+        self._no_frame_s = camera.no_frame_timeout_s
         self._backoff = backoff if backoff is not None else Backoff(rng=rng or random.Random())
         self._stop = threading.Event()
         self._health = HealthTracker(camera.id, clock=clock)
@@ -207,9 +215,18 @@ class CameraSource:
     def _open(self) -> tuple[InputContainer, VideoStream] | str:
         """(container, video stream), or a redacted description of why it failed."""
         self._health.set_state(SourceState.CONNECTING)
+        started = self._monotonic()
         try:
             container = av.open(self._url, options=self._options(), timeout=self._timeouts)
         except (av.error.FFmpegError, OSError, ValueError) as err:
+            waited = self._monotonic() - started
+            if _timed_out(err, waited, self._timeouts[0]):
+                # FFmpeg reports an interrupted RTSP open as "Invalid data found": say what
+                # happened instead.
+                return (
+                    f"cannot open {self.display_url}: timed out, no answer within "
+                    f"{waited:.1f} s (open timeout {self._timeouts[0]:g} s)"
+                )
             return f"cannot open {self.display_url}: {self._describe(err)}"
         if not container.streams.video:
             container.close()
@@ -273,16 +290,37 @@ class CameraSource:
         packets = container.demux(stream)
         first_pts: float | None = None
         decode_errors = 0
+        # When the last frame was decoded (or handed on: time the consumer holds the
+        # generator is not the stream's fault), for the no-frame watchdog of live streams.
+        last_frame_at = self._monotonic()
         while True:
             if self._stop.is_set():
                 result.end = _End.STOPPED
                 return
+            if self._network and self._monotonic() - last_frame_at > self._no_frame_s:
+                result.end = _End.ERROR
+                result.error = (
+                    f"no decodable frame from {self.display_url} for "
+                    f"{self._monotonic() - last_frame_at:.1f} s (no_frame_timeout_s "
+                    f"{self._no_frame_s:g}): data arrives but nothing decodes"
+                    + (f"; last decode error: {result.error}" if result.error else "")
+                )
+                return
+            asked = self._monotonic()
             try:
                 packet = next(packets)
             except StopIteration:
                 return
             except (av.error.FFmpegError, OSError) as err:
-                result.end, result.error = _End.ERROR, f"read failed: {self._describe(err)}"
+                waited = self._monotonic() - asked
+                if self._network and _timed_out(err, waited, self._timeouts[1]):
+                    why = (
+                        f"read timed out: no data from {self.display_url} within {waited:.1f} s "
+                        f"(read timeout {self._timeouts[1]:g} s)"
+                    )
+                else:
+                    why = f"read failed: {self._describe(err)}"
+                result.end, result.error = _End.ERROR, why
                 return
             span.add(packet)
             try:
@@ -308,6 +346,7 @@ class CameraSource:
                 pts_s = max(pts_s, self._last_pts)  # never backwards
                 self._last_pts = pts_s
                 result.frames += 1
+                last_frame_at = self._monotonic()
                 wall = self._clock()
                 self._index += 1
                 self._health.decoded(wall)
@@ -321,9 +360,20 @@ class CameraSource:
                 image = np.asarray(vf.to_ndarray(format="bgr24"), dtype=np.uint8)  # no copy
                 self._health.analysed(wall)
                 yield Frame(self.camera_id, self._index - 1, pts_s, wall, image)
+                last_frame_at = self._monotonic()
                 if self._stop.is_set():
                     result.end = _End.STOPPED
                     return
+
+
+def _timed_out(err: BaseException, waited_s: float, timeout_s: float) -> bool:
+    """Did an FFmpeg call fail because its timeout ran out?  PyAV's interrupt ends it with
+    "Immediate exit requested" (ExitError), which FFmpeg's RTSP demuxer turns into "Invalid
+    data found"; a socket timeout is ETIMEDOUT.  Any failure that came no sooner than the
+    timeout is taken as one (a real answer comes well before it)."""
+    if isinstance(err, av.error.ExitError | TimeoutError):
+        return True
+    return timeout_s > 0 and waited_s >= 0.95 * timeout_s
 
 
 class _Span:
