@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from citywatch.api.console import public_pages
 from citywatch.api.routes import public
 from citywatch.api.security import Permission, Role, app_routes
 from tests.api.conftest import Login
@@ -32,14 +31,10 @@ URLS = ("/public/register", "/public/register.geojson", "/public/register.csv", 
 TABLES = ("cameras", "authorisations", "statistics", "statistics_by_camera")
 
 
-def with_public(app: FastAPI) -> FastAPI:
-    """The register's routers on the app (create_app includes them once the lead wires them)."""
-    paths = {e.path for e in app_routes(app)}
-    if "/public/register" not in paths:
-        app.include_router(public.router)
-    if "/public" not in paths:
-        app.include_router(public_pages.router)
-    return app
+def _ok(client: TestClient, url: str) -> Any:
+    r = client.get(url)
+    assert r.status_code == 200, f"{url}: {r.status_code} {r.text[:200]}"
+    return r
 
 
 @pytest.fixture
@@ -49,7 +44,7 @@ def seeded(api_app: FastAPI, api_sessions: sessionmaker[Session]) -> FastAPI:
         now = dt.datetime.now(dt.UTC)  # the API builds the register at the real time
         hour = dt.timedelta(hours=1)
         add_authorisation(session, "W-3", cameras=("cam-2",), starts=now - hour, ends=now + hour)
-    return with_public(api_app)
+    return api_app  # the real app: create_app must serve the register itself
 
 
 @pytest.fixture
@@ -83,24 +78,24 @@ def test_anyone_may_read_the_register_and_caches_may_keep_it(anon: TestClient, u
 
 @pytest.mark.parametrize("url", [*URLS, *(f"/public/register.csv?table={t}" for t in TABLES)])
 def test_nothing_personal_is_published(anon: TestClient, url: str) -> None:
-    _no_personal(anon.get(url).text, url)
+    _no_personal(_ok(anon, url).text, url)
 
 
 def test_staff_signed_in_see_the_same_public_register(
     seeded: FastAPI, login: Callable[[TestClient, Role], Login]
 ) -> None:
-    anon_page = TestClient(seeded).get("/public/register").json()
+    anon_page = _ok(TestClient(seeded), "/public/register").json()
     with TestClient(seeded) as staff:
         login(staff, Role.OPERATOR)
-        signed = staff.get("/public/register").json()
-        page = staff.get("/public").text
+        signed = _ok(staff, "/public/register").json()
+        page = _ok(staff, "/public").text
     assert signed == anon_page
     _no_personal(page, "/public for a signed-in operator")
     assert "operator-" not in page  # the page does not greet staff by name
 
 
 def test_json_statistics_match_the_seeded_data(anon: TestClient) -> None:
-    body = anon.get("/public/register").json()
+    body = _ok(anon, "/public/register").json()
     months = {m["month"]: {k: v for k, v in m.items() if k != "month"} for m in body["statistics"]}
     assert months == EXPECTED
     per_cam = {(m["month"], m["camera_id"]): m for m in body["statistics_by_camera"]}
@@ -113,7 +108,7 @@ def test_json_statistics_match_the_seeded_data(anon: TestClient) -> None:
 
 
 def test_json_lists_cameras_authorisations_and_model_card(anon: TestClient) -> None:
-    body = anon.get("/public/register").json()
+    body = _ok(anon, "/public/register").json()
     cams = {c["id"]: c for c in body["cameras"]}
     assert set(cams) == {"cam-1", "cam-2", "cam-hidden"}
     assert cams["cam-1"]["location"] == {"lat": 52.1, "lon": 5.1}
@@ -143,7 +138,7 @@ def test_json_lists_cameras_authorisations_and_model_card(anon: TestClient) -> N
 
 
 def test_a_withheld_location_publishes_only_the_zone_and_the_reason(anon: TestClient) -> None:
-    cams = {c["id"]: c for c in anon.get("/public/register").json()["cameras"]}
+    cams = {c["id"]: c for c in _ok(anon, "/public/register").json()["cameras"]}
     hidden = cams["cam-hidden"]
     assert hidden["location"] is None
     assert hidden["location_withheld"] is True
@@ -151,13 +146,13 @@ def test_a_withheld_location_publishes_only_the_zone_and_the_reason(anon: TestCl
     assert hidden["withheld_reason"] == HIDDEN_REASON
     assert hidden["name"] == ""
 
-    rows = {r["id"]: r for r in _csv(anon.get("/public/register.csv").text)}
+    rows = {r["id"]: r for r in _csv(_ok(anon, "/public/register.csv").text)}
     assert (rows["cam-hidden"]["lat"], rows["cam-hidden"]["lon"]) == ("", "")
     assert rows["cam-hidden"]["withheld_reason"] == HIDDEN_REASON
     assert rows["cam-hidden"]["location_withheld"] == "yes"
     assert rows["cam-1"]["lat"] == "52.1"
 
-    page = anon.get("/public").text
+    page = _ok(anon, "/public").text
     assert f"location withheld: {HIDDEN_REASON}" in page
     data = _page_data(page)
     assert {m["id"] for m in data["cameras"]} == {"cam-1", "cam-2"}  # no marker for it
@@ -170,7 +165,7 @@ def _page_data(page: str) -> Any:
 
 
 def test_geojson_is_a_valid_feature_collection(anon: TestClient) -> None:
-    r = anon.get("/public/register.geojson")
+    r = _ok(anon, "/public/register.geojson")
     assert r.headers["content-type"].startswith("application/geo+json")
     doc = r.json()
     assert doc["type"] == "FeatureCollection"
@@ -194,13 +189,13 @@ def test_geojson_is_a_valid_feature_collection(anon: TestClient) -> None:
 
 
 def test_csv_tables(anon: TestClient) -> None:
-    r = anon.get("/public/register.csv?table=statistics")
+    r = _ok(anon, "/public/register.csv?table=statistics")
     assert r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     stats = {row["month"]: row for row in _csv(r.text)}
     assert {m: int(stats[m]["rejected"]) for m in stats} == {"2025-05": 2, "2025-06": 1}
     assert int(stats["2025-05"]["faces_analysed"]) == 42
-    auths = _csv(anon.get("/public/register.csv?table=authorisations").text)
+    auths = _csv(_ok(anon, "/public/register.csv?table=authorisations").text)
     assert [a["authority"] for a in auths] == ["District Court"] * 3
     assert anon.get("/public/register.csv?table=subjects").status_code == 422
 
@@ -215,7 +210,7 @@ def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
 
 
 def test_the_page_shows_the_register_with_scripts_from_files_only(anon: TestClient) -> None:
-    page = anon.get("/public").text
+    page = _ok(anon, "/public").text
     assert "Where the city's cameras look" in page
     assert "District Court" in page and "Municipal Act 12 s.3" in page
     # the only inline <script> is the JSON data block (CSP: script-src 'self')

@@ -146,7 +146,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     from citywatch.report import ReportWriter
     from citywatch.services.report import generate_report, parse_month
     from citywatch.store.db import make_engine, make_session_factory, upgrade_database
-    from tests.api.test_public import with_public
 
     tmp = tmp_path_factory.mktemp("public")
     url = f"sqlite:///{tmp / 'city.db'}"
@@ -162,7 +161,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         _seed_city(session, now)
         writer = ReportWriter(tmp / "reports", pdf="never")
         done = generate_report(session, config, ADMIN, parse_month(month), writer)
-    app = with_public(create_app(config, sessions))
+    app = create_app(config, sessions)
     sock = _free_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
