@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from citywatch.engine.scan import ScanReport, watchlist_people
 from citywatch.store.db import make_engine, make_session_factory
 from citywatch.store.models import AlertRow, AuditLogRow, SubjectEmbeddingRow
 
@@ -31,15 +32,43 @@ def test_scan_without_a_case_is_refused(run_cli, tmp_path):
     assert "case reference" in result.output
 
 
+def test_a_watchlist_folder_holds_loose_photos_and_folders_of_photos(tmp_path):
+    wl = tmp_path / "photos"
+    (wl / "ann").mkdir(parents=True)
+    for name in ("ann/1.jpg", "ann/2.png", "ann.jpg", "bob-smith.PNG", "notes.txt", ".DS_Store"):
+        (wl / name).write_bytes(b"x")
+    report = ScanReport()
+    people = watchlist_people(wl, report)
+    assert [(name, [p.relative_to(wl).as_posix() for p in photos]) for name, photos in people] == [
+        ("ann", ["ann/1.jpg", "ann/2.png", "ann.jpg"]),
+        ("bob-smith", ["bob-smith.PNG"]),
+    ]
+    assert report.problems == [
+        f"{wl / 'notes.txt'}: not a photo (.bmp, .jpeg, .jpg, .png, .webp), skipped"
+    ]
+
+
+def test_a_watchlist_folder_without_photos_is_refused_with_its_layout(run_cli, tmp_path):
+    video = tmp_path / "x.mp4"
+    video.write_bytes(b"\x00")
+    empty = tmp_path / "photos"
+    empty.mkdir()
+    (empty / "list.txt").write_text("jane doe")
+    result = run_cli("scan", str(video), "--watchlist", str(empty), "--case", "C-1")
+    assert result.exit_code == 2
+    assert "holds no photos" in result.output and "jane-doe.jpg" in result.output
+    assert "jane-doe/1.jpg" in result.output.replace("\n", "")
+
+
 @pytest.mark.integration
 def test_scan_hamilton_alerts_on_both_people_and_stores_no_faces(
     run_cli, cli_config, shared_data, tmp_path
 ):
     ex = shared_data / "faces/watchlist_video/examples"
     wl = tmp_path / "watchlist"
-    for person in ("lin-manuel-miranda", "alex-lacamoire"):
-        (wl / person).mkdir(parents=True)
-        shutil.copy(ex / f"{person}.png", wl / person / "ref.png")
+    (wl / "alex-lacamoire").mkdir(parents=True)  # a folder of photos per person ...
+    shutil.copy(ex / "alex-lacamoire.png", wl / "alex-lacamoire" / "ref.png")
+    shutil.copy(ex / "lin-manuel-miranda.png", wl)  # ... or one loose photo named after them
     (wl / "decoy").mkdir()
     shutil.copy(ex / "biden.jpg", wl / "decoy" / "ref.jpg")
     # a non-image in the watchlist folder is reported by name and skipped

@@ -33,7 +33,11 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--case", help="Case reference (required: a scan is audited)")
         ] = "",
         watchlist: Annotated[
-            Path | None, typer.Option(help="Folder with one sub-folder of photos per person")
+            Path | None,
+            typer.Option(
+                help="Folder of photos: one per person, named after them (jane-doe.jpg), "
+                "and/or a sub-folder of photos per person (jane-doe/1.jpg)"
+            ),
         ] = None,
         hotlist: Annotated[Path | None, typer.Option(help="Text file, one plate per line")] = None,
         fps: Annotated[float, typer.Option(help="Frames analysed per second of video")] = 5.0,

@@ -75,22 +75,47 @@ class ScanReport:
     faces_discarded: int = 0
 
 
+def watchlist_people(folder: Path, report: ScanReport) -> list[tuple[str, list[Path]]]:
+    """The people of a watchlist folder and their photos: a loose photo is a person named
+    after its file (``photos/jane-doe.jpg``), a sub-folder a person with one or more photos
+    (``photos/jane-doe/1.jpg``); both may be used at once (the same name is one person)."""
+    if not folder.is_dir():
+        raise ScanError(f"watchlist folder {folder} does not exist")
+    suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+    people: dict[str, list[Path]] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            photos = [p for p in sorted(entry.iterdir()) if p.is_file()]
+            people.setdefault(entry.name, []).extend(photos)
+        elif entry.suffix.lower() in IMAGE_SUFFIXES:
+            people.setdefault(entry.stem, []).append(entry)
+        elif entry.is_file():
+            report.problems.append(f"{entry}: not a photo ({suffixes}), skipped")
+    if not people:
+        raise ScanError(
+            f"watchlist folder {folder} holds no photos: put in one photo per person named "
+            f"after them ({folder / 'jane-doe.jpg'}) or a folder of photos per person "
+            f"({folder / 'jane-doe' / '1.jpg'})"
+        )
+    return sorted(people.items())
+
+
 def load_watchlist_dir(
     folder: Path, models: Models, config: CitywatchConfig, report: ScanReport
 ) -> Gallery:
-    """One sub-folder per person with one or more photos.  A photo that is not an image, or
-    shows no face or several faces, is reported and skipped; it does not stop the scan."""
-    if not folder.is_dir():
-        raise ScanError(f"watchlist folder {folder} does not exist")
+    """The gallery of a watchlist folder (:func:`watchlist_people`).  A photo that is not an
+    image, or shows no face or several faces, is reported and skipped; it does not stop the
+    scan."""
+    people = watchlist_people(folder, report)
     embed = make_embed_faces(models, config)
     rows: list[np.ndarray] = []
     ids: list[int] = []
     names: list[str] = []
-    for sid, person in enumerate(sorted(p for p in folder.iterdir() if p.is_dir()), start=1):
+    for sid, (person, photos) in enumerate(people, start=1):
         found = 0
-        for photo in sorted(person.iterdir()):
-            if not photo.is_file():
-                continue
+        for photo in photos:
             try:
                 image = load_image(photo)
             except ImageError as err:
@@ -104,11 +129,13 @@ def load_watchlist_dir(
                 continue
             rows.append(emb[0])
             ids.append(sid)
-            names.append(person.name)
+            names.append(person)
             found += 1
         if not found:
             suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
-            report.problems.append(f"{person}: no usable photo ({suffixes} with one face)")
+            report.problems.append(
+                f"{folder / person}: no usable photo of {person!r} ({suffixes} with one face)"
+            )
     if not rows:
         return Gallery.empty(models.embedder.dim)
     return Gallery.build(np.stack(rows), ids, names, np.zeros(len(ids), np.int64))
