@@ -163,7 +163,8 @@ def test_plate_read_without_hit(
     read_id, alert_id = rec.record_plate_read(plate_read())
     assert alert_id is None
     assert rec.record_plate_read(plate_read()) == (read_id, None)
-    assert matcher.calls == 1  # the replay did not even ask the matcher
+    # recorded footage: the replay is checked against the hotlist as it is now
+    assert matcher.calls == 2
     with session_factory() as s:
         row = s.get(PlateReadRow, read_id)
         assert row is not None and row.plate == "AB123CD" and not row.evidence_hold
@@ -308,3 +309,75 @@ def test_a_repeat_plate_sighting_is_stored_but_not_alerted_twice(
         held = s.scalars(select(PlateReadRow.evidence_hold).order_by(PlateReadRow.id)).all()
     assert held == [True, True]  # both reads are kept as evidence of the hit
     assert len(published) == 1
+
+
+def test_a_rerun_of_recorded_footage_alerts_once_on_a_plate_added_since(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    other = add_plate(session, ADMIN, "stolen", "ZZ999ZZ", "reported stolen")
+    matcher = Hotlist(other.hotlist_id, {"ZZ999ZZ"})
+    rec = recorder(session_factory, media, published, matcher)  # a file camera: no run id
+    read_id, alert_id = rec.record_plate_read(plate_read())
+    assert alert_id is None and published == []
+    # the plate is put on the hotlist after the first run; the footage is run again
+    entry = add_plate(session, ADMIN, "stolen", "AB123CD", "reported later")
+    matcher.plates.add("AB123CD")
+    again_read, again_alert = rec.record_plate_read(plate_read())
+    assert again_read == read_id and again_alert is not None  # before the fix: None
+    # a second re-run raises nothing new: the alert is found by its event id
+    assert rec.record_plate_read(plate_read()) == (read_id, again_alert)
+    assert len(published) == 1 and published[0].plate == "AB123CD"
+    with session_factory() as s:
+        alert = s.get(AlertRow, again_alert)
+        read = s.get(PlateReadRow, read_id)
+        assert alert is not None and read is not None
+        assert alert.plate_read_id == read_id and alert.hotlist_entry_id == entry.id
+        assert alert.seen_at == read.last_seen_at  # the sighting's time, not the re-run's
+        assert read.evidence_hold and read.snapshot_path == alert.snapshot_path
+        assert read.snapshot_path is not None and media.path(read.snapshot_path).is_file()
+        assert len(s.scalars(select(AlertRow)).all()) == 1
+        assert verify(s).ok
+
+
+def test_a_live_read_is_checked_against_the_hotlist_of_its_time(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    other = add_plate(session, ADMIN, "stolen", "ZZ999ZZ", "reported stolen")
+    matcher = Hotlist(other.hotlist_id, {"ZZ999ZZ"})
+    rec = recorder(session_factory, media, published, matcher, run_id="1748779200")
+    read_id, alert_id = rec.record_plate_read(plate_read())
+    assert alert_id is None
+    add_plate(session, ADMIN, "stolen", "AB123CD", "reported later")
+    matcher.plates.add("AB123CD")
+    # the same read sent again (a batch retried after a store outage): no new check
+    assert rec.record_plate_read(plate_read()) == (read_id, None)
+    assert matcher.calls == 1 and published == []
+    # a new sighting after the entry was added is checked against the hotlist of its time
+    later = plate_read(track_id=8, first_seen_s=600.0, last_seen_s=602.0)
+    _, hit = rec.record_plate_read(later)
+    assert hit is not None and len(published) == 1
+
+
+def test_a_rerun_that_matches_nothing_new_stays_quiet_and_keeps_no_snapshot(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    matcher = Hotlist(1, set())
+    rec = recorder(session_factory, media, published, matcher)
+    read_id, _ = rec.record_plate_read(plate_read())
+    assert rec.record_plate_read(plate_read()) == (read_id, None)
+    with session_factory() as s:
+        read = s.get(PlateReadRow, read_id)
+        assert read is not None and read.snapshot_path is None and not read.evidence_hold
+    assert not any(media.root.rglob("*.jpg")) and published == []

@@ -40,6 +40,7 @@ class AlertEvent:
     read: str | None = None  # what was read on the street
     distance: int | None = None
     snapshot_path: str | None = None  # relative to the media dir
+    snapshot_error: str | None = None  # "snapshot could not be written: <reason>"
 
     @property
     def label(self) -> str:
@@ -70,4 +71,5 @@ class AlertEvent:
             "last_seen_s": self.last_seen_s,
             "track_id": self.track_id,
             "snapshot_path": self.snapshot_path,
+            "snapshot_error": self.snapshot_error,
         }

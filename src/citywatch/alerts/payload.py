@@ -40,6 +40,7 @@ ALLOWED_FIELDS: frozenset[str] = frozenset(
         "last_seen_s",
         "track_id",
         "snapshot_path",
+        "snapshot_error",
     }
 )
 

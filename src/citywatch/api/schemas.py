@@ -241,6 +241,10 @@ class AlertPublic(Out):
     last_seen_s: float
     seen_at: dt.datetime
     snapshot_url: str | None
+    snapshot_error: str | None = Field(
+        default=None,
+        description="Why there is no evidence snapshot: 'snapshot could not be written: <reason>'",
+    )
     photo_url: str | None = Field(description="The watchlist reference photo (face alerts)")
     reviewed_by: str | None
     reviewed_at: dt.datetime | None
@@ -268,6 +272,7 @@ class AlertPublic(Out):
             last_seen_s=row.last_seen_s,
             seen_at=row.seen_at,
             snapshot_url=f"{API}/alerts/{row.id}/snapshot.jpg" if row.snapshot_path else None,
+            snapshot_error=row.snapshot_error,
             photo_url=(
                 f"{API}/alerts/{row.id}/photo.jpg"
                 if row.kind == "face" and row.subject_id is not None
@@ -342,6 +347,9 @@ class PlateReadPublic(Out):
     evidence_hold: bool
     distance: int | None = Field(default=None, description="Fuzzy search: edits to the query")
     snapshot_url: str | None = Field(description="Add ?case_ref=... to fetch it")
+    snapshot_error: str | None = Field(
+        default=None, description="Why the snapshot of a held read is missing"
+    )
 
     @classmethod
     def of(cls, row: PlateReadRow, distance: int | None = None) -> PlateReadPublic:
@@ -360,6 +368,7 @@ class PlateReadPublic(Out):
             snapshot_url=(
                 f"{API}/search/plates/{row.id}/snapshot.jpg" if row.snapshot_path else None
             ),
+            snapshot_error=row.snapshot_error,
         )
 
 

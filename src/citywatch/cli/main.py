@@ -224,7 +224,7 @@ def _run_on_ray(c: CliContext, platform: Platform, address: str | None) -> None:
 
 def _fail_on_lost_results(c: CliContext, eng: LocalEngine | RayEngine) -> None:
     """Results the cameras decided and the store never took: named, and a non-zero exit."""
-    from citywatch.engine.local import results_lost
+    from citywatch.engine.worker import results_lost
 
     lost = results_lost(eng.snapshot())
     if lost:

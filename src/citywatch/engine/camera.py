@@ -84,5 +84,6 @@ def build_camera_worker(
         live=is_live or camera.loop,
         pace=camera.loop if pace is None else pace,
         on_frame=refresher,
+        media_health=recorder.media_health,
     )
     return CameraParts(worker=worker, source=source, recorder=recorder, permissions=perms)

@@ -5,6 +5,12 @@ takes them out.  For a live camera the slot holds one frame and the newest wins 
 that falls behind drops frames and reports it, memory never grows); for recorded footage
 (evidence review) the slot blocks the reader so that every sampled frame is analysed.
 
+Results the sink cannot take (the database is away) wait in memory, bounded, and go with the
+next batch.  Nothing decided is dropped silently: results pushed out of the full buffer, and
+those still waiting when the worker ends (after a few retries), are counted in
+``WorkerStats.results_lost``, logged and put in ``last_error``; the engines report the count
+and `citywatch run` exits non-zero naming it.
+
 The worker is built from explicit dependencies only, so it runs the same in a thread, a
 process or a Ray actor.
 """
@@ -17,9 +23,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from citywatch.decisions.types import Sighting
+from citywatch.services.evidence import MediaHealth
 from citywatch.vision.record import Frame, FrameRecord
 
 log = logging.getLogger(__name__)
@@ -101,6 +108,16 @@ class WorkerStats:
     last_error: str = ""
     last_latency_ms: float = 0.0
     lag_s: float = 0.0
+    #: results decided but never stored (the buffer overflowed, or still waiting at the end)
+    results_lost: int = 0
+    #: the media folder's error while snapshots cannot be written ("" = fine)
+    media_error: str = ""
+    #: evidence snapshots that could not be written (their rows were stored without them)
+    snapshots_failed: int = 0
+
+
+#: Waits between the last tries to store results still pending when the worker ends.
+DRAIN_WAITS_S = (0.5, 1.0, 2.0, 2.0)
 
 
 class CameraWorker:
@@ -118,7 +135,12 @@ class CameraWorker:
         clock: Callable[[], float] = time.time,
         on_frame: Callable[[Frame], None] | None = None,
         pending_limit: int = 10_000,
+        media_health: Callable[[], MediaHealth] | None = None,
+        drain_waits_s: tuple[float, ...] = DRAIN_WAITS_S,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``media_health``: the snapshot writer's state, copied into :attr:`stats`.
+        ``drain_waits_s``/``sleep``: the retries of results still pending at the end."""
         self.camera_id = camera_id
         self._source = source
         self._pipeline = pipeline
@@ -129,7 +151,12 @@ class CameraWorker:
         self._slot = FrameSlot(1 if live else 4, newest_wins=live)
         self._stop = threading.Event()
         # Bounded: a store that stays away for hours must not eat the machine's memory.
-        self._pending: deque[Sighting] = deque(maxlen=pending_limit)
+        self._pending: deque[Sighting] = deque()
+        self._pending_limit = pending_limit
+        self._media_health = media_health
+        self._drain_waits_s = drain_waits_s
+        self._sleep = sleep
+        self._store_error = ""
         self.stats = WorkerStats()
         self.last_frame: Frame | None = None
 
@@ -172,7 +199,10 @@ class CameraWorker:
             self._source.stop()
             self._slot.close()
             reader.join(timeout=5)
-            self._emit(self._pipeline.flush())
+            try:
+                self._emit(self._pipeline.flush())
+            finally:
+                self._drain()
             self.stats.dropped = self._slot.dropped
         return self.stats
 
@@ -199,8 +229,14 @@ class CameraWorker:
 
     def _emit(self, sightings: list[Sighting]) -> None:
         """Hand results to the sink; when it fails (database gone), keep them and retry with
-        the next batch, so nothing decided is lost while the store is away."""
+        the next batch, so nothing decided is lost while the store is away; beyond
+        ``pending_limit`` the oldest are dropped, counted and logged."""
         self._pending.extend(sightings)
+        over = len(self._pending) - self._pending_limit
+        if over > 0:
+            for _ in range(over):
+                self._pending.popleft()
+            self._lost(over, f"more than {self._pending_limit} results waited for the store")
         if not self._pending:
             return
         batch = list(self._pending)
@@ -208,7 +244,8 @@ class CameraWorker:
             self._sink.handle(self.camera_id, batch)
         except Exception as err:
             self.stats.errors += 1
-            self.stats.last_error = f"storing results failed: {type(err).__name__}: {err}"
+            self._store_error = f"{type(err).__name__}: {err}"
+            self.stats.last_error = f"storing results failed: {self._store_error}"
             log.error(
                 "camera %s: could not store %d results (kept for retry): %s",
                 self.camera_id,
@@ -216,7 +253,36 @@ class CameraWorker:
                 err,
             )
             return
+        finally:
+            self._copy_media_health()
         self._pending.clear()
+
+    def _copy_media_health(self) -> None:
+        if self._media_health is not None:
+            media = self._media_health()
+            self.stats.media_error = media.error
+            self.stats.snapshots_failed = media.failed
+
+    def _drain(self) -> None:
+        """The worker ends: retry what is still pending a few times, then count the rest as
+        lost and say so (never dropped silently)."""
+        for wait in self._drain_waits_s:
+            if not self._pending:
+                return
+            self._sleep(wait)
+            self._emit([])
+        if self._pending:
+            lost = len(self._pending)
+            self._pending.clear()
+            self._lost(
+                lost, f"the store did not take them before the camera stopped ({self._store_error})"
+            )
+
+    def _lost(self, count: int, why: str) -> None:
+        self.stats.results_lost += count
+        self.stats.errors += 1
+        self.stats.last_error = f"{count} result(s) lost: {why}"
+        log.error("camera %s: %d result(s) lost: %s", self.camera_id, count, why)
 
     @property
     def pending(self) -> int:
@@ -227,3 +293,20 @@ class CameraWorker:
         self._stop.set()
         self._source.stop()
         self._slot.close()
+
+
+def results_lost(records: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Per camera, results decided and never stored, from health records taken after the
+    engine stopped: what the worker counted as lost, plus what still waited in a worker that
+    did not end in time.  Cameras that lost nothing are left out."""
+    out: dict[str, int] = {}
+    for camera_id, record in records.items():
+        worker = record.get("worker")
+        counted = worker.get("results_lost", 0) if isinstance(worker, dict) else 0
+        waiting = record.get("pending_results", 0)
+        n = (counted if isinstance(counted, int) else 0) + (
+            waiting if isinstance(waiting, int) else 0
+        )
+        if n > 0:
+            out[camera_id] = n
+    return out

@@ -54,6 +54,7 @@ def alert_event(row: AlertRow) -> AlertEvent:
         read=row.read,
         distance=row.distance,
         snapshot_path=row.snapshot_path,
+        snapshot_error=row.snapshot_error,
     )
 
 

@@ -3,10 +3,20 @@
 Each write is keyed by an ``event_id`` derived from (kind, camera, track, first-seen time), so
 replaying the same footage is idempotent: the second write is a no-op that returns the first
 row's id and publishes nothing.  Alerts are published after their transaction commits.
+
+Evidence snapshots are staged before the transaction and moved into place after it commits
+(:mod:`citywatch.services.evidence`): a row that does not commit leaves no file, and a media
+folder that is full or read-only stores the row without its snapshot, saying why.
+
+A plate read replayed from recorded footage (a file camera run again: same event id) is
+checked against the hotlist as it is now, and alerts once for an entry added since; a live
+read (``run_id`` set) is checked against the hotlist of its time only, so a batch retried
+after a store outage raises nothing new.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -31,7 +41,8 @@ from citywatch.services.alerts import alert_event
 from citywatch.services.authorisations import authorisation_facts, list_authorisations
 from citywatch.services.cameras import camera_facts
 from citywatch.services.common import NotFoundError, PermissionDenied
-from citywatch.store.media import MediaStore
+from citywatch.services.evidence import EvidenceWriter, MediaHealth
+from citywatch.store.media import MediaStore, StagedFile
 from citywatch.store.models import (
     AlertRow,
     CameraRow,
@@ -99,6 +110,8 @@ class EventRecorder:
     ``replayable``: key events by what the track showed (subject, plate read) instead of the
     tracker's number, for workers that may be restarted and re-analyse the same footage (the
     Ray engine's camera actors): see :func:`event_id`.
+    ``recheck_replays``: a replayed plate read is checked against today's hotlist (default:
+    when ``run_id`` is empty, i.e. recorded footage; a live read keeps the hotlist of its time).
     """
 
     def __init__(
@@ -114,9 +127,11 @@ class EventRecorder:
         clock: Callable[[], dt.datetime] = utcnow,
         repeat_window_s: float = 120.0,
         replayable: bool = False,
+        recheck_replays: bool | None = None,
     ) -> None:
         self._sessions = session_factory
         self._media = media
+        self._evidence = EvidenceWriter(media)
         self._match = hotlist_match
         self._publish = publish
         self._run_id = run_id
@@ -125,6 +140,7 @@ class EventRecorder:
         self._clock = clock
         self._repeat_window_s = repeat_window_s
         self._replayable = replayable
+        self._recheck_replays = not run_id if recheck_replays is None else recheck_replays
 
     def __repr__(self) -> str:
         return f"EventRecorder(media={self._media!r}, run_id={self._run_id!r})"
@@ -140,6 +156,10 @@ class EventRecorder:
     @property
     def replayable(self) -> bool:
         return self._replayable
+
+    def media_health(self) -> MediaHealth:
+        """Snapshots written and not written by this recorder; the media folder's error."""
+        return self._evidence.health()
 
     def _key(self, sighting: FaceMatch | PlateRead) -> str:
         """The content part of the event id ('' = key by track number)."""
@@ -239,9 +259,9 @@ class EventRecorder:
                 log.info("camera %s track %d: repeat of alert %d", m.camera_id, m.track_id, repeat)
                 return None
             watchlist = session.get(WatchlistRow, m.watchlist_id)
-            snapshot = None
+            staged, snapshot_error = None, None
             if m.evidence is not None:
-                snapshot = self._media.save_snapshot("face", eid, m.evidence)
+                staged, snapshot_error = self._evidence.stage("face", eid, m.evidence)
             row = AlertRow(
                 event_id=eid,
                 kind="face",
@@ -256,12 +276,36 @@ class EventRecorder:
                 first_seen_s=m.first_seen_s,
                 last_seen_s=m.last_seen_s,
                 seen_at=seen_at,
-                snapshot_path=snapshot,
+                snapshot_path=staged.rel if staged else None,
+                snapshot_error=snapshot_error,
                 status="pending",
             )
-            return self._insert_alert(session, row)
+            return self._insert_alert(session, row, staged)
 
-    def _insert_alert(self, session: Session, row: AlertRow) -> int:
+    def _commit(self, session: Session, staged: StagedFile | None) -> None:
+        """Commit, then move the staged snapshot into place; when that fails the rows that
+        name it are told why instead.  A failed commit leaves no file behind."""
+        try:
+            session.commit()
+        except BaseException:
+            self._evidence.discard(staged)
+            raise
+        error = self._evidence.publish(staged)
+        if error is None or staged is None:
+            return
+        for table in (AlertRow, PlateReadRow):
+            session.execute(
+                update(table)
+                .where(table.snapshot_path == staged.rel)
+                .values(snapshot_path=None, snapshot_error=error)
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, AlertRow | PlateReadRow) and obj.snapshot_path == staged.rel:
+                session.refresh(obj)
+
+    def _insert_alert(self, session: Session, row: AlertRow, staged: StagedFile | None) -> int:
         try:
             session.add(row)
             session.flush()
@@ -277,36 +321,44 @@ class EventRecorder:
                     "plate": row.plate,
                     "read": row.read,
                     "score": row.score,
+                    **({"snapshot_error": row.snapshot_error} if row.snapshot_error else {}),
                 },
             )
-            session.commit()
+            self._commit(session, staged)
         except IntegrityError:
             session.rollback()
+            self._evidence.discard(staged)
             found = self._existing_alert(session, row.event_id)
             if found is None:
                 raise
             return found
+        except BaseException:
+            self._evidence.discard(staged)
+            raise
         self._emit(alert_event(row))
         return row.id
 
     def record_plate_read(self, r: PlateRead) -> tuple[int, int | None]:
-        """Store the read; when the hotlist matcher hits, hold it as evidence and alert."""
+        """Store the read; when the hotlist matcher hits, hold it as evidence and alert.
+
+        A replay of a stored read (same event id) stores nothing new; from recorded footage
+        it is checked against the hotlist as it is now (see :meth:`_replayed_read`)."""
         key = self._key(r)
         eid = event_id("plate", r.camera_id, r.track_id, r.first_seen_s, self._run_id, content=key)
         hit_eid = event_id(
             "hotlist", r.camera_id, r.track_id, r.first_seen_s, self._run_id, content=key
         )
         with self._sessions() as session:
-            existing = session.scalar(select(PlateReadRow.id).where(PlateReadRow.event_id == eid))
-            if existing is not None:
-                return existing, self._existing_alert(session, hit_eid)
+            stored = session.scalar(select(PlateReadRow).where(PlateReadRow.event_id == eid))
+            if stored is not None:
+                return stored.id, self._replayed_read(session, r, stored, eid, hit_eid)
             self._check_camera(session, r.camera_id, "plate")
             hit = self._match(r)
             last = from_unix(r.frame_wall_time)
             span = dt.timedelta(seconds=max(0.0, r.last_seen_s - r.first_seen_s))
-            snapshot = None
+            staged, snapshot_error = None, None
             if r.evidence is not None and (hit is not None or self._keep_read_snapshots):
-                snapshot = self._media.save_snapshot("plate", eid, r.evidence)
+                staged, snapshot_error = self._evidence.stage("plate", eid, r.evidence)
             read = PlateReadRow(
                 event_id=eid,
                 camera_id=r.camera_id,
@@ -320,7 +372,8 @@ class EventRecorder:
                 last_seen_s=r.last_seen_s,
                 first_seen_at=last - span,
                 last_seen_at=last,
-                snapshot_path=snapshot,
+                snapshot_path=staged.rel if staged else None,
+                snapshot_error=snapshot_error,
                 evidence_hold=hit is not None,
             )
             try:
@@ -328,46 +381,94 @@ class EventRecorder:
                 session.flush()
             except IntegrityError:
                 session.rollback()
+                self._evidence.discard(staged)
                 again = session.scalar(select(PlateReadRow.id).where(PlateReadRow.event_id == eid))
                 if again is None:
                     raise
                 return again, self._existing_alert(session, hit_eid)
-            if hit is None or self._repeat_of(
-                session, hit_eid, r.camera_id, AlertRow.plate == hit.entry, last
-            ):
-                # no hit, or a repeat sighting of an alerted plate: the read is stored (and
-                # held as evidence when it hit), the control room is not alerted twice
-                session.commit()
-                return read.id, None
-            entry = session.execute(
-                select(HotlistEntryRow.id, HotlistRow.name)
-                .join(HotlistRow, HotlistRow.id == HotlistEntryRow.hotlist_id)
-                .where(HotlistEntryRow.hotlist_id == hit.hotlist_id)
-                .where(HotlistEntryRow.plate == hit.entry)
-            ).first()
-            alert = AlertRow(
-                event_id=hit_eid,
-                kind="plate",
-                camera_id=r.camera_id,
-                hotlist_entry_id=entry.id if entry else None,
-                plate_read_id=read.id,
-                list_name=entry.name if entry else None,
-                plate=hit.entry,
-                read=r.text,
-                score=float(r.confidence),
-                distance=int(hit.distance),
-                track_id=r.track_id,
-                first_seen_s=r.first_seen_s,
-                last_seen_s=r.last_seen_s,
-                seen_at=last,
-                snapshot_path=snapshot,
-                status="pending",
-            )
-            alert_id = self._insert_alert(session, alert)
+            except BaseException:
+                self._evidence.discard(staged)
+                raise
+            alert_id = self._alert_on_hit(session, r, read, hit, hit_eid, staged)
             read_id = session.scalar(select(PlateReadRow.id).where(PlateReadRow.event_id == eid))
             if read_id is None:  # pragma: no cover - the alert's own transaction stored it
                 raise NotFoundError(f"plate read {eid} vanished while its alert was stored")
             return read_id, alert_id
+
+    def _replayed_read(
+        self, session: Session, r: PlateRead, read: PlateReadRow, eid: str, hit_eid: str
+    ) -> int | None:
+        """A read stored before, sent again: its alert if it has one.  From recorded footage
+        (``recheck_replays``) a read without an alert is matched against today's hotlist and
+        alerts once for an entry added since it was stored; a live read keeps the answer of
+        its time (a batch retried after an outage is the same read, not a new sighting)."""
+        found = self._existing_alert(session, hit_eid)
+        if found is not None or not self._recheck_replays:
+            return found
+        same = r if r.text == read.plate else dataclasses.replace(r, text=read.plate)
+        hit = self._match(same)
+        if hit is None:
+            return None
+        self._check_camera(session, r.camera_id, "plate")
+        staged = None
+        if read.snapshot_path is None and r.evidence is not None:
+            staged, error = self._evidence.stage("plate", eid, r.evidence)
+            read.snapshot_path = staged.rel if staged else None
+            read.snapshot_error = error
+        read.evidence_hold = True
+        log.info(
+            "camera %s: read %d matches hotlist entry %s added since it was stored",
+            read.camera_id,
+            read.id,
+            hit.entry,
+        )
+        return self._alert_on_hit(session, same, read, hit, hit_eid, staged)
+
+    def _alert_on_hit(
+        self,
+        session: Session,
+        r: PlateRead,
+        read: PlateReadRow,
+        hit: HotlistHitLike | None,
+        hit_eid: str,
+        staged: StagedFile | None,
+    ) -> int | None:
+        """Commit the (flushed) read, with an alert when it hit and is no repeat of a recent
+        alert on the same plate; the alert shares the read's snapshot."""
+        last = read.last_seen_at
+        if hit is None or self._repeat_of(
+            session, hit_eid, read.camera_id, AlertRow.plate == hit.entry, last
+        ):
+            # no hit, or a repeat sighting of an alerted plate: the read is stored (and
+            # held as evidence when it hit), the control room is not alerted twice
+            self._commit(session, staged)
+            return None
+        entry = session.execute(
+            select(HotlistEntryRow.id, HotlistRow.name)
+            .join(HotlistRow, HotlistRow.id == HotlistEntryRow.hotlist_id)
+            .where(HotlistEntryRow.hotlist_id == hit.hotlist_id)
+            .where(HotlistEntryRow.plate == hit.entry)
+        ).first()
+        alert = AlertRow(
+            event_id=hit_eid,
+            kind="plate",
+            camera_id=read.camera_id,
+            hotlist_entry_id=entry.id if entry else None,
+            plate_read_id=read.id,
+            list_name=entry.name if entry else None,
+            plate=hit.entry,
+            read=read.plate,
+            score=float(read.confidence),
+            distance=int(hit.distance),
+            track_id=read.track_id,
+            first_seen_s=read.first_seen_s,
+            last_seen_s=read.last_seen_s,
+            seen_at=last,
+            snapshot_path=read.snapshot_path,
+            snapshot_error=read.snapshot_error,
+            status="pending",
+        )
+        return self._insert_alert(session, alert, staged)
 
     def record_face_count(self, c: FaceTrackCount) -> None:
         """Add analysed-and-discarded face tracks to the camera's count for that UTC day."""

@@ -186,6 +186,8 @@ class PlateReadRow(Base):
     first_seen_at: Mapped[dt.datetime]
     last_seen_at: Mapped[dt.datetime]
     snapshot_path: Mapped[str | None] = mapped_column(String(500))
+    # why the evidence snapshot is missing (media folder full or read-only); None when fine
+    snapshot_error: Mapped[str | None] = mapped_column(String(300))
     evidence_hold: Mapped[bool] = mapped_column(Boolean(), default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -227,6 +229,8 @@ class AlertRow(Base):
     last_seen_s: Mapped[float] = mapped_column(Float())
     seen_at: Mapped[dt.datetime]
     snapshot_path: Mapped[str | None] = mapped_column(String(500))
+    # why the evidence snapshot is missing (media folder full or read-only); None when fine
+    snapshot_error: Mapped[str | None] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(10), default="pending")
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     reviewed_at: Mapped[dt.datetime | None]

@@ -137,6 +137,7 @@ def alert_json(row: AlertRow, config: CitywatchConfig) -> dict[str, Any]:
         "differences": describe_difference(row.read, row.plate) if row.kind == "plate" else None,
         "seen_at": iso(row.seen_at),
         "snapshot": row.snapshot_path is not None,
+        "snapshot_error": row.snapshot_error,
         "reviewed_by": row.reviewed_by,
         "reviewed_at": iso(row.reviewed_at) if row.reviewed_at else None,
         "review_reason": row.review_reason,
@@ -174,6 +175,10 @@ def camera_health(record: Mapping[str, Any]) -> dict[str, Any]:
     lag = _num(worker.get("lag_s"))
     if level == "ok" and lag is not None and lag > 5:
         level = "warn"
+    media_error = str(worker.get("media_error") or "")
+    if media_error:  # evidence snapshots cannot be written: alerts go out without them
+        level = "bad"
+        error = f"{error}; {media_error}" if error else media_error
     return {
         "state": state,
         "level": level,
