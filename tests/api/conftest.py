@@ -4,12 +4,13 @@ Fixtures for every API test:
 
 * ``api_app``: ``create_app`` on that database (media under tmp), ``api_sessions`` its sessions;
 * ``client``: a ``TestClient`` (lifespan run; no cookies kept between tests);
-* ``make_user(role, name=None, password=PASSWORD) -> UserInfo``;
+* ``make_user(role, name=None, password=PASSWORD) -> UserInfo`` (made as the server's CLI
+  would: active at once, whatever the role);
 * ``login(client, role) -> Login``: signs a fresh user of ``role`` in on ``client`` (the
   session cookie stays on the client); ``Login.headers`` carries the CSRF token for unsafe
   requests;
 * ``bearer(role) -> dict``: ``Authorization`` headers of a fresh API token with ``role``
-  (``scraper`` too).
+  (``scraper`` too; issued as the server's CLI would).
 
 Argon2 is made cheap here (tiny memory/time cost) so tests stay fast; the production
 parameters are tested in ``tests/services/test_users.py``.
@@ -99,7 +100,7 @@ def make_user(api_sessions: sessionmaker[Session]) -> Callable[..., users.UserIn
     def make(role: Role | str, name: str | None = None, password: str = PASSWORD) -> users.UserInfo:
         name = name or f"{Role(role).value}-{next(counter)}"
         with api_sessions() as s:
-            return users.create_user(s, TEST_ACTOR, name, role, password)
+            return users.create_user(s, TEST_ACTOR, name, role, password, on_server=True)
 
     return make
 
@@ -122,7 +123,12 @@ def bearer(api_sessions: sessionmaker[Session]) -> Callable[[Role | str], dict[s
     def make(role: Role | str) -> dict[str, str]:
         with api_sessions() as s:
             new = users.create_token(
-                s, TEST_ACTOR, f"{Role(role).value}-token-{next(counter)}", role, expires_days=1
+                s,
+                TEST_ACTOR,
+                f"{Role(role).value}-token-{next(counter)}",
+                role,
+                expires_days=1,
+                on_server=True,
             )
         return {"Authorization": f"Bearer {new.secret}"}
 

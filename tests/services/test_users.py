@@ -13,7 +13,8 @@ from citywatch.audit import chain
 from citywatch.audit.chain import Actor
 from citywatch.services import users
 from citywatch.services.common import NotFoundError, ServiceError
-from citywatch.store.models import ApiTokenRow, UserRow, WebSessionRow
+from citywatch.services.login_limits import LoginLimits
+from citywatch.store.models import ApiTokenRow, LoginAttemptRow, UserRow, WebSessionRow
 
 PW = "a perfectly long password"
 T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -59,7 +60,7 @@ def test_create_user_checks_policy_and_audits(session: Session) -> None:
         users.create_user(session, ADMIN, "olga", "auditor", PW)
     entries = list(chain.entries(session))
     assert [e.action for e in entries] == ["user.create"]
-    assert entries[0].details == {"name": "olga", "role": "operator"}
+    assert entries[0].details == {"name": "olga", "role": "operator", "pending_activation": False}
     assert entries[0].actor == "root"
 
 
@@ -78,32 +79,37 @@ def test_authenticate_right_and_wrong(session: Session) -> None:
 
 
 def test_lockout_after_failures_then_release(session: Session) -> None:
-    u = users.create_user(session, ADMIN, "ivan", "investigator", PW)
-    policy = users.LoginPolicy(max_failures=3, lockout=dt.timedelta(minutes=10))
+    u = users.create_user(session, ADMIN, "ivan", "investigator", PW, on_server=True)
+    limits = LoginLimits(per_account=3, account_window=dt.timedelta(minutes=10))
     for _ in range(2):
         with pytest.raises(users.AuthError) as err:
-            users.authenticate(session, "ivan", "nope nope nope", policy=policy, now=T0)
+            users.authenticate(session, "ivan", "nope nope nope", limits=limits, client="a", now=T0)
         assert not isinstance(err.value, users.LockedOut)
     with pytest.raises(users.LockedOut) as locked:
-        users.authenticate(session, "ivan", "nope nope nope", policy=policy, now=T0)
+        users.authenticate(session, "ivan", "nope nope nope", limits=limits, client="a", now=T0)
     assert locked.value.until == T0 + dt.timedelta(minutes=10)
-    with pytest.raises(users.LockedOut):  # right password, still locked
-        users.authenticate(session, "ivan", PW, policy=policy, now=T0 + dt.timedelta(minutes=9))
+    nine = T0 + dt.timedelta(minutes=9)
+    with pytest.raises(users.LockedOut):  # right password, still locked from that address
+        users.authenticate(session, "ivan", PW, limits=limits, client="a", now=nine)
+    # From another address the right password works: nobody can lock someone else out.
+    assert users.authenticate(session, "ivan", PW, limits=limits, client="b", now=nine)
     lockouts = [e for e in chain.entries(session) if e.action == "auth.lockout"]
     assert len(lockouts) == 1 and lockouts[0].target == f"user:{u.id}"
     later = T0 + dt.timedelta(minutes=11)
-    assert users.authenticate(session, "ivan", PW, policy=policy, now=later).name == "ivan"
-    row = session.get(UserRow, u.id)
-    assert row is not None and row.failed_logins == 0 and row.locked_until is None
+    assert users.authenticate(session, "ivan", PW, limits=limits, client="a", now=later)
+    assert (
+        session.scalars(select(LoginAttemptRow).where(LoginAttemptRow.scope == "account")).all()
+        == []
+    )
 
 
 def test_success_resets_the_failure_count(session: Session) -> None:
-    users.create_user(session, ADMIN, "ivan", "investigator", PW)
-    policy = users.LoginPolicy(max_failures=2)
+    users.create_user(session, ADMIN, "ivan", "investigator", PW, on_server=True)
+    limits = LoginLimits(per_account=2)
     for _ in range(3):
         with pytest.raises(users.AuthError):
-            users.authenticate(session, "ivan", "wrong wrong wrong", policy=policy, now=T0)
-        users.authenticate(session, "ivan", PW, policy=policy, now=T0)
+            users.authenticate(session, "ivan", "wrong wrong wrong", limits=limits, now=T0)
+        users.authenticate(session, "ivan", PW, limits=limits, now=T0)
     assert "auth.lockout" not in _actions(session)
 
 

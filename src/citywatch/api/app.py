@@ -51,7 +51,6 @@ from citywatch.api.routes import (
 )
 from citywatch.api.security import SESSION_COOKIE, Permission, app_routes, requires
 from citywatch.api.settings import ApiSettings
-from citywatch.api.throttle import LoginThrottle
 from citywatch.config.root import CitywatchConfig
 from citywatch.services.common import NotFoundError, PermissionDenied, ServiceError
 from citywatch.store.media import MediaStore
@@ -129,9 +128,6 @@ def create_app(
     app.state.dispatcher = dispatcher
     app.state.snapshots = snapshots
     app.state.embed_faces = embed_faces
-    app.state.login_throttle = LoginThrottle(
-        settings.client_max_failures, settings.client_window.total_seconds()
-    )
 
     _add_schema_routes(app, settings)
     for router in API_ROUTERS:

@@ -16,9 +16,11 @@ class ApiSettings:
     session_idle: dt.timedelta = dt.timedelta(hours=1)
     #: ... and at the latest this long after login.
     session_max: dt.timedelta = dt.timedelta(hours=12)
-    #: Failed logins in a row before the account is locked ...
+    #: Sign-ins of one name from one client address within ``lockout`` before more are
+    #: refused (429) for the rest of it (another address is not affected: nobody can lock
+    #: someone else out; an unknown name is counted alike) ...
     max_failed_logins: int = 5
-    #: ... for this long.
+    #: ... and that window.
     lockout: dt.timedelta = dt.timedelta(minutes=15)
     #: Failed sign-ins from one client address within ``client_window`` before that address
     #: is refused (429) for the rest of the window: password spraying across many names.

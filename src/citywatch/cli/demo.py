@@ -40,7 +40,7 @@ def _demo_users(sessions: sessionmaker[Session], actor: Actor) -> dict[str, str]
             except NotFoundError:
                 pass
             password = secrets.token_urlsafe(12)
-            create_user(session, actor, role, role, password)
+            create_user(session, actor, role, role, password, on_server=True)
             logins[role] = password
     return logins
 

@@ -274,7 +274,8 @@ def users_create(
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
     ] = False,
 ) -> None:
-    """Create a console user (the password is stored as an Argon2id hash only).
+    """Create a console user (the password is stored as an Argon2id hash only).  On the
+    server the account is active at once, whatever its role (audited).
 
     Example: printf '%s\\n' "$OPERATOR_PW" | citywatch users create olga --role operator
     --password-stdin
@@ -285,7 +286,7 @@ def users_create(
     password = _read_password(password_stdin)
     try:
         with c.sessions()() as session:
-            u = users.create_user(session, c.actor(), name, role, password)
+            u = users.create_user(session, c.actor(), name, role, password, on_server=True)
     except ServiceError as err:
         c.fail(str(err))
     c.out.print(f"user {u.name!r} created (id {u.id}, role {u.role})")
@@ -309,13 +310,73 @@ def users_list(
     except ServiceError as err:
         c.fail(str(err))
     table = Table(title="users")
-    for col in ("id", "name", "role", "disabled", "locked until", "created"):
+    for col in ("id", "name", "role", "state", "locked until", "created", "by"):
         table.add_column(col)
     for u in rows:
         locked = u.locked_until.isoformat(timespec="seconds") if u.locked_until else ""
         created = u.created_at.isoformat(timespec="seconds")
-        table.add_row(str(u.id), u.name, u.role, "yes" if u.disabled else "", locked, created)
+        state = "disabled" if u.disabled else "awaiting activation" if u.pending_activation else ""
+        by = u.created_by or ""
+        table.add_row(str(u.id), u.name, u.role, state, locked, created, by)
     c.out.print(table)
+
+
+def _user_id(session: Any, user: str) -> int:
+    from citywatch.services import users
+
+    return int(user) if user.isdigit() else users.get_user_by_name(session, user).id
+
+
+@users_app.command("activate")
+def users_activate(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="User name or id")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log)")] = "",
+) -> None:
+    """Activate an account that waits for a second administrator (audited).
+
+    Example: citywatch users activate ivan --reason 'new investigator, ticket 4411'
+    """
+    from citywatch.services import users
+
+    c = ctx_of(ctx)
+    try:
+        with c.sessions()() as session:
+            u = users.activate_user(
+                session, c.actor(), _user_id(session, user), reason=reason, on_server=True
+            )
+    except ServiceError as err:
+        c.fail(str(err))
+    c.out.print(f"user {u.name!r} activated")
+
+
+@users_app.command("unlock")
+def users_unlock(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Argument(help="User name or id")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="A client address to let sign in again (every name)")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log)")] = "",
+) -> None:
+    """Let a user (from every address) or an address sign in again before its block ends.
+
+    Example: citywatch users unlock olga --reason 'forgot her password, reset by phone'
+    """
+    from citywatch.services import login_limits
+
+    c = ctx_of(ctx)
+    if user is None and address is None:
+        c.fail("name a user, or an --address, to unlock")
+    try:
+        with c.sessions()() as session:
+            user_id = _user_id(session, user) if user is not None else None
+            n = login_limits.unlock(
+                session, c.actor(), user_id=user_id, address=address, reason=reason
+            )
+    except ServiceError as err:
+        c.fail(str(err))
+    c.out.print(f"unlocked ({n} sign-in counter(s) cleared)")
 
 
 @users_app.command("disable")
@@ -333,8 +394,7 @@ def users_disable(
     c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
-            user_id = int(user) if user.isdigit() else users.get_user_by_name(session, user).id
-            u = users.disable_user(session, c.actor(), user_id, reason=reason)
+            u = users.disable_user(session, c.actor(), _user_id(session, user), reason=reason)
     except ServiceError as err:
         c.fail(str(err))
     c.out.print(f"user {u.name!r} disabled")
@@ -352,7 +412,9 @@ def tokens_create(
     ],
     expires_days: Annotated[int, typer.Option(help="Days until it expires (1-365)")],
 ) -> None:
-    """Create an API token; its secret is printed once and cannot be shown again.
+    """Create an API token; its secret is printed once and cannot be shown again.  On the
+    server any role may be issued (through the API only roles that may do no more than their
+    issuer).
 
     Example: citywatch tokens create prometheus --role scraper --expires-days 90
     """
@@ -361,7 +423,9 @@ def tokens_create(
     c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
-            new = users.create_token(session, c.actor(), name, role, expires_days=expires_days)
+            new = users.create_token(
+                session, c.actor(), name, role, expires_days=expires_days, on_server=True
+            )
     except ServiceError as err:
         c.fail(str(err))
     expires = new.info.expires_at.isoformat(timespec="seconds")

@@ -4,7 +4,8 @@ approves, and only then do searches for that case reach back.
 * :func:`request_access`: an investigator (``plates.search``) asks for the reads of one
   period, for one case, with a reason;
 * :func:`decide_request`: a supervisor (``access.approve``) approves or denies it; never their
-  own request (a second person), and an approval is usable for a limited time;
+  own request, nor one a token they issued filed, nor (deciding with a token) one its issuer
+  filed (a second person), and an approval is usable for a limited time;
 * :func:`live_grants` / :func:`grant_clause`: what :mod:`citywatch.services.search` uses to
   widen a search past the window, for the requester and the case only.
 
@@ -21,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from citywatch.audit.chain import Actor, append
 from citywatch.policy.access import Permission, allowed
+from citywatch.policy.decision import Decision
+from citywatch.policy.duties import same_person
 from citywatch.policy.retention import (
     ACCESS_STATUSES,
     DEFAULT_ACCESS_WINDOW,
@@ -39,6 +42,7 @@ from citywatch.services.common import (
     require_text,
     unit_of_work,
 )
+from citywatch.services.users import identities
 from citywatch.store.models import AccessRequestRow, PlateReadRow
 
 MAX_LIST = 500
@@ -175,6 +179,13 @@ def decide_request(
     with unit_of_work(session):
         row = _get(session, request_id)
         ok = may_decide_request(grant_of(row), actor.name, actor.role, at)
+        if ok and same_person(
+            identities(session, row.requested_by), identities(session, actor.name)
+        ):
+            ok = Decision.deny(
+                f"access request {request_id}: a request must be decided by a second person, "
+                "not by whoever issued the token that filed it (or the filer of a token's issuer)"
+            )
         if ok:
             row.status = "approved" if approve else "denied"
             row.decided_by = actor.name

@@ -2,11 +2,15 @@
 
 Passwords are kept only as Argon2id hashes; API tokens and session cookies only as SHA-256
 hashes of their random secrets (a token's secret is handed out once, when it is created).
-Repeated failed logins lock the account for a while; the lockout is audited like every other
-auth event (``auth.login``, ``auth.login_failed``, ``auth.lockout``, ``auth.logout``,
-``token.create``, ``token.revoke``, ``user.create``, ``user.disable``), in the same
-transaction as the change it describes.  Nothing here logs, returns or audits a password or a
-secret.
+Sign-ins are limited per client address and per account name and address
+(:mod:`citywatch.services.login_limits`: each attempt is counted before its password is
+checked).  Duties stay separated (:mod:`citywatch.policy.duties`): nobody issues a token that
+may do more than they may, and an account that searches or approves, made through the API,
+waits until a second administrator activates it.  Every auth event is audited
+(``auth.login``, ``auth.login_failed``, ``auth.lockout``, ``auth.unlock``, ``auth.logout``,
+``token.create``, ``token.revoke``, ``user.create``, ``user.activate``, ``user.disable``), in
+the same transaction as the change it describes.  Nothing here logs, returns or audits a
+password or a secret.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
@@ -25,7 +30,17 @@ from sqlalchemy.orm import Session
 
 from citywatch.audit.chain import Actor, append
 from citywatch.policy.access import Role
-from citywatch.services.common import NotFoundError, ServiceError, now_or, unit_of_work
+from citywatch.policy.duties import may_activate, may_issue_token, needs_second_admin
+from citywatch.services import login_limits
+from citywatch.services.common import (
+    NotFoundError,
+    PermissionDenied,
+    ServiceError,
+    now_or,
+    unit_of_work,
+)
+from citywatch.services.login_limits import LoginLimits, Throttled
+from citywatch.services.names import clean_name, name_key
 from citywatch.store.models import ApiTokenRow, UserRow, WebSessionRow
 
 MIN_PASSWORD = 12
@@ -50,17 +65,19 @@ class AuthError(ServiceError):
 
 
 class LockedOut(AuthError):
-    """Too many failed sign-ins: the account is locked until ``until``."""
+    """Too many sign-ins from this address (for this name, or for any): refused until
+    ``until`` without looking at the password.  Known and unknown names answer alike."""
 
     def __init__(self, until: dt.datetime) -> None:
         super().__init__("too many failed sign-ins: try again later")
         self.until = until
 
 
-@dataclass(frozen=True, slots=True)
-class LoginPolicy:
-    max_failures: int = 5
-    lockout: dt.timedelta = dt.timedelta(minutes=15)
+class AwaitingActivation(AuthError):
+    """The password was right, but a second administrator has not activated the account."""
+
+    def __init__(self) -> None:
+        super().__init__("this account waits for a second administrator to activate it")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +87,10 @@ class UserInfo:
     role: str
     disabled: bool
     created_at: dt.datetime
-    locked_until: dt.datetime | None
+    locked_until: dt.datetime | None = None  # sign-ins of this name refused from some address
+    pending_activation: bool = False
+    created_by: str | None = None
+    activated_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +137,18 @@ def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _user_info(row: UserRow) -> UserInfo:
-    return UserInfo(row.id, row.name, row.role, row.disabled, row.created_at, row.locked_until)
+def _user_info(row: UserRow, locked_until: dt.datetime | None = None) -> UserInfo:
+    return UserInfo(
+        row.id,
+        row.name,
+        row.role,
+        row.disabled,
+        row.created_at,
+        locked_until,
+        row.pending_activation,
+        row.created_by,
+        row.activated_by,
+    )
 
 
 def _token_info(row: ApiTokenRow) -> TokenInfo:
@@ -134,10 +164,33 @@ def _token_info(row: ApiTokenRow) -> TokenInfo:
 
 
 def _check_name(name: str, what: str) -> str:
-    clean = name.strip()
-    if not 1 <= len(clean) <= 100 or not set(clean) <= _NAME_CHARS:
+    clean = clean_name(name, what, max_length=100)
+    if not set(clean) <= _NAME_CHARS:
         raise ServiceError(f"{what} {clean[:100]!r}: 1-100 letters, digits and . _ - @ only")
     return clean
+
+
+def _user_named(session: Session, name: str) -> UserRow | None:
+    """The user whose name equals ``name`` apart from case (names are ASCII: SQL lower())."""
+    key = name_key(name)
+    return session.scalar(select(UserRow).where(func.lower(UserRow.name) == key))
+
+
+def identities(session: Session, name: str, *, depth: int = 5) -> frozenset[str]:
+    """``name`` and, for a token (``token:<name>``), whoever issued it, up the chain."""
+    found = {name}
+    current = name
+    for _ in range(depth):
+        if not current.startswith("token:"):
+            break
+        issuer = session.scalar(
+            select(ApiTokenRow.created_by).where(ApiTokenRow.name == current[len("token:") :])
+        )
+        if issuer is None or issuer in found:
+            break
+        found.add(issuer)
+        current = issuer
+    return frozenset(found)
 
 
 def check_password(password: str) -> None:
@@ -165,24 +218,89 @@ def _role(role: str | Role, allowed: frozenset[Role], what: str) -> Role:
 
 
 def create_user(
-    session: Session, actor: Actor, name: str, role: str | Role, password: str
+    session: Session,
+    actor: Actor,
+    name: str,
+    role: str | Role,
+    password: str,
+    *,
+    on_server: bool = False,
 ) -> UserInfo:
-    """A new user with an Argon2id password hash (audited ``user.create``)."""
+    """A new user with an Argon2id password hash (audited ``user.create``).
+
+    Through the API (``on_server`` False) an account that searches or approves starts inactive
+    until a second administrator activates it (:func:`activate_user`); the server's CLI
+    (``on_server``) creates it active.  Names are unique apart from case."""
     name = _check_name(name, "user name")
     r = _role(role, USER_ROLES, "user")
     check_password(password)
     digest = _hasher().hash(password)
+    pending = not on_server and needs_second_admin(r)
     with unit_of_work(session):
-        if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
-            raise Conflict(f"user {name!r} already exists")
-        row = UserRow(name=name, role=r.value, password_hash=digest)
+        taken = _user_named(session, name)
+        if taken is not None:
+            raise Conflict(f"user {name!r} already exists (as {taken.name!r})")
+        row = UserRow(
+            name=name,
+            role=r.value,
+            password_hash=digest,
+            created_by=actor.name,
+            pending_activation=pending,
+        )
         session.add(row)
         try:
             session.flush()
         except IntegrityError:
             raise Conflict(f"user {name!r} already exists") from None
-        append(session, actor, "user.create", f"user:{row.id}", details={"name": name, "role": r})
+        details = {"name": name, "role": r, "pending_activation": pending}
+        append(session, actor, "user.create", f"user:{row.id}", details=details)
     return _user_info(row)
+
+
+def activate_user(
+    session: Session,
+    actor: Actor,
+    user_id: int,
+    *,
+    reason: str = "",
+    on_server: bool = False,
+    now: dt.datetime | None = None,
+) -> UserInfo:
+    """A second administrator (never the account's maker, nor through a token the maker
+    issued) or the server's CLI activates a waiting account (audited ``user.activate``)."""
+    at = now_or(now)
+    with unit_of_work(session):
+        row = session.get(UserRow, user_id)
+        if row is None:
+            raise NotFoundError(f"user {user_id} does not exist")
+        creators = identities(session, row.created_by) if row.created_by else frozenset()
+        activators = frozenset() if on_server else identities(session, actor.name)
+        ok = may_activate(creators, activators, row.pending_activation)
+        if ok:
+            row.pending_activation = False
+            row.activated_by = actor.name
+            row.activated_at = at
+            append(
+                session,
+                actor,
+                "user.activate",
+                f"user:{row.id}",
+                details={"name": row.name, "role": row.role, "created_by": row.created_by},
+                reason=reason.strip() or None,
+            )
+        info = _user_info(row)
+    if not ok:
+        with unit_of_work(session):
+            append(
+                session,
+                actor,
+                "user.activate_refused",
+                f"user:{user_id}",
+                details={"name": info.name, "refused": ok.reason},
+            )
+        error = PermissionDenied if info.pending_activation else Conflict
+        raise error(f"user {info.name!r}: {ok.reason}")
+    return info
 
 
 def _page(limit: int, offset: int) -> None:
@@ -209,9 +327,10 @@ def list_users(
     stmt = stmt.order_by(UserRow.name).limit(limit).offset(offset)
     with unit_of_work(session):
         rows = session.scalars(stmt).all()
+        locks = login_limits.locked_until(session, [r.id for r in rows], now_or(None))
         filters = {"role": role, "disabled": disabled, "limit": limit, "offset": offset}
         append(session, actor, "user.list", "users", details={**filters, "count": len(rows)})
-    return [_user_info(r) for r in rows]
+    return [_user_info(r, locks.get(r.id)) for r in rows]
 
 
 def disable_user(session: Session, actor: Actor, user_id: int, *, reason: str = "") -> UserInfo:
@@ -251,7 +370,7 @@ def get_user(session: Session, user_id: int) -> UserInfo:
 
 
 def get_user_by_name(session: Session, name: str) -> UserInfo:
-    row = session.scalar(select(UserRow).where(UserRow.name == name.strip()))
+    row = _user_named(session, name.strip()) if name.strip() else None
     if row is None:
         raise NotFoundError(f"user {name.strip()[:100]!r} does not exist")
     return _user_info(row)
@@ -265,74 +384,80 @@ def authenticate(
     name: str,
     password: str,
     *,
-    policy: LoginPolicy | None = None,
+    limits: LoginLimits | None = None,
     client: str = "",
     now: dt.datetime | None = None,
 ) -> UserInfo:
     """The user, when ``password`` is right; otherwise :class:`AuthError` (audited).
 
-    ``policy.max_failures`` failures in a row lock the account for ``policy.lockout``
-    (audited ``auth.lockout``); a locked account is refused without checking the password.
-    An unknown name costs the same hashing time as a known one.
+    The attempt is counted first (:func:`login_limits.take`, one atomic step per counter);
+    a full counter refuses with :class:`LockedOut` without checking the password, for known
+    and unknown names alike.  The failure that fills the name's counter for this address is
+    audited ``auth.lockout``.  An unknown name costs the same hashing time as a known one.
     """
-    policy = policy or LoginPolicy()
+    limits = limits or LoginLimits()
     at = now_or(now)
     hasher = _hasher()
-    shown = name.strip()[:100]
-    details: dict[str, str | None] = {"name": shown, "client": client[:100]}
-    row = session.scalar(select(UserRow).where(UserRow.name == shown)) if shown else None
-    if row is None:
-        # An unknown name is not recorded: people type their password into the name field,
-        # and the audit log keeps everything for ever.
-        details = {"name": None, "client": client[:100]}
-        # Equal work for unknown names, so timing does not reveal which names exist.
-        with contextlib.suppress(VerificationError, InvalidHashError):
-            hasher.verify(_DUMMY_HASH, password[:MAX_PASSWORD])
+    typed = unicodedata.normalize("NFKC", name).strip()[:100]
+    found = _user_named(session, typed) if typed else None
+    row = _user_info(found) if found is not None else None
+    stored_hash = found.password_hash if found is not None else _DUMMY_HASH
+    session.rollback()  # end the read: the counting transaction starts with its write
+    # An unknown name is not recorded: people type their password into the name field,
+    # and the audit log keeps everything for ever.
+    details: dict[str, str | None] = {
+        "name": row.name if row is not None else None,
+        "client": client[:100],
+    }
+    actor = Actor(row.name, row.role) if row is not None else Actor.system("auth")
+    target = f"user:{row.id}" if row is not None else "user:?"
+    try:
+        ticket = login_limits.take(
+            session, limits, typed, client, user_id=row.id if row else None, now=at
+        )
+    except Throttled as err:
         with unit_of_work(session):
-            append(session, Actor.system("auth"), "auth.login_failed", "user:?", details=details)
-        raise AuthError("wrong user name or password")
-    actor = Actor(row.name, row.role)
-    target = f"user:{row.id}"
-    if row.locked_until is not None and row.locked_until > at:
-        until = row.locked_until
-        with unit_of_work(session):
-            append(
-                session, actor, "auth.login_failed", target, details={**details, "why": "locked"}
-            )
-        raise LockedOut(until)
+            throttled = {"why": f"throttled ({err.scope})"}
+            append(session, actor, "auth.login_failed", target, details={**details, **throttled})
+        raise LockedOut(err.until) from None
     ok = False
-    if len(password) <= MAX_PASSWORD:
-        try:
-            ok = hasher.verify(row.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            ok = False
-    if ok and not row.disabled:
+    # An unknown name is checked against a dummy hash: equal work, so timing does not reveal
+    # which names exist.
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        ok = hasher.verify(stored_hash, password[:MAX_PASSWORD]) and row is not None
+    ok = ok and len(password) <= MAX_PASSWORD
+    if ok and row is not None and not row.disabled and not row.pending_activation:
         with unit_of_work(session):
-            row.failed_logins = 0
-            row.locked_until = None
-            if hasher.check_needs_rehash(row.password_hash):
-                row.password_hash = hasher.hash(password)
+            login_limits.succeeded(session, ticket)
+            if hasher.check_needs_rehash(stored_hash):
+                fresh = session.get(UserRow, row.id)
+                if fresh is not None:
+                    fresh.password_hash = hasher.hash(password)
             append(session, actor, "auth.login", target, details=details)
-        return _user_info(row)
-    locked: dt.datetime | None = None
+        return row
     with unit_of_work(session):
-        why = "disabled" if ok else "password"
+        why = "password"
+        if ok and row is not None:
+            why = "disabled" if row.disabled else "awaiting activation"
         append(session, actor, "auth.login_failed", target, details={**details, "why": why})
-        if not ok:
-            row.failed_logins += 1
-            if row.failed_logins >= policy.max_failures:
-                locked = at + policy.lockout
-                row.locked_until = locked
-                row.failed_logins = 0
-                append(
-                    session,
-                    Actor.system("auth"),
-                    "auth.lockout",
-                    target,
-                    details={"name": row.name, "until": locked, "failures": policy.max_failures},
-                )
+        locked = login_limits.failed(session, limits, ticket, now=at)
+        if locked is not None:
+            append(
+                session,
+                Actor.system("auth"),
+                "auth.lockout",
+                target,
+                details={
+                    **details,
+                    "until": locked,
+                    "failures": limits.per_account,
+                    "scope": "account and address",
+                },
+            )
     if locked is not None:
         raise LockedOut(locked)
+    if ok and row is not None and row.pending_activation and not row.disabled:
+        raise AwaitingActivation
     raise AuthError("wrong user name or password")
 
 
@@ -425,18 +550,32 @@ def create_token(
     role: str | Role,
     *,
     expires_days: int,
+    on_server: bool = False,
     now: dt.datetime | None = None,
 ) -> NewToken:
-    """A new bearer token (audited ``token.create``).  The secret is returned once only."""
+    """A new bearer token (audited ``token.create``).  The secret is returned once only.
+
+    Through the API a token may do only what its issuer may (:func:`may_issue_token`); the
+    server's CLI (``on_server``) issues any role.  Token names are unique apart from case."""
     name = _check_name(name, "token name")
     r = _role(role, frozenset(Role), "token")
     if not 1 <= expires_days <= MAX_TOKEN_DAYS:
         raise ServiceError(f"token expiry: 1..{MAX_TOKEN_DAYS} days, got {expires_days}")
+    if not on_server:
+        ok = may_issue_token(actor.role, r)
+        if not ok:
+            with unit_of_work(session):
+                details = {"name": name, "role": r, "refused": ok.reason}
+                append(session, actor, "token.create_refused", "tokens", details=details)
+            raise PermissionDenied(ok.reason)
     at = now_or(now)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with unit_of_work(session):
-        if session.scalar(select(ApiTokenRow.id).where(ApiTokenRow.name == name)) is not None:
-            raise Conflict(f"token {name!r} already exists")
+        taken = session.scalar(
+            select(ApiTokenRow.name).where(func.lower(ApiTokenRow.name) == name_key(name))
+        )
+        if taken is not None:
+            raise Conflict(f"token {name!r} already exists (as {taken!r})")
         row = ApiTokenRow(
             name=name,
             role=r.value,

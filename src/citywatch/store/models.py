@@ -288,9 +288,14 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(200))
     disabled: Mapped[bool] = mapped_column(Boolean(), default=False)
-    failed_logins: Mapped[int] = mapped_column(Integer(), default=0)
-    locked_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Who created the account (the audit actor's name; None for accounts from before 0004).
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    #: An account that searches or approves, made by an administrator through the API, waits
+    #: for a second administrator (or the server's CLI) to activate it; it cannot sign in.
+    pending_activation: Mapped[bool] = mapped_column(Boolean(), default=False)
+    activated_by: Mapped[str | None] = mapped_column(String(200))
+    activated_at: Mapped[dt.datetime | None]
 
 
 class ApiTokenRow(Base):
@@ -312,6 +317,29 @@ class ApiTokenRow(Base):
     revoked_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
+
+
+class LoginAttemptRow(Base):
+    """Sign-in attempts counted per client address, and per account name and address.
+
+    ``key`` is the SHA-256 of the scope, the name as typed (case-folded) and the address, so a
+    name nobody has (people type passwords into the name field) is never stored in clear.
+    An attempt is counted before its password is checked (one conditional UPDATE), so parallel
+    requests cannot all be checked before the first failure is counted."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (CheckConstraint("scope IN ('address', 'account')", name="scope"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(String(100), index=True)
+    account: Mapped[str | None] = mapped_column(String(64), index=True)  # SHA-256 of the name
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    window_started: Mapped[dt.datetime]
+    locked_until: Mapped[dt.datetime | None]
 
 
 class WebSessionRow(Base):

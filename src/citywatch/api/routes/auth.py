@@ -2,7 +2,9 @@
 
 ``POST /auth/login`` takes ``{"username", "password"}`` as JSON or as a form, sets the
 ``cw_session`` cookie (HttpOnly, SameSite=Strict, Secure under TLS) and returns the session's
-CSRF token, which the console sends back in ``X-CSRF-Token`` on every unsafe request.
+CSRF token, which the console sends back in ``X-CSRF-Token`` on every unsafe request.  A
+browser's cross-site post to it is refused (``Origin`` / ``Sec-Fetch-Site``: login CSRF);
+attempts are counted per address and per name and address before the password is checked.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from citywatch.api.deps import get_session, get_settings
 from citywatch.api.security import SESSION_COOKIE, Permission, Principal, requires
 from citywatch.api.settings import ApiSettings
-from citywatch.api.throttle import LoginThrottle
 from citywatch.policy.access import GRANTS
 from citywatch.services import users
+from citywatch.services.login_limits import LoginLimits
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -76,6 +78,36 @@ _LOGIN_BODY: dict[str, Any] = {
 }
 
 
+#: ``Sec-Fetch-Site`` values of a request our own pages (or the user, typing) started.
+SAME_SITE_FETCH = frozenset({"same-origin", "none"})
+
+
+def own_origin(request: Request) -> str:
+    """``scheme://host[:port]`` as the browser addressed this server."""
+    return f"{request.url.scheme}://{request.url.netloc}".lower()
+
+
+def cross_site(request: Request) -> str | None:
+    """Why a login post looks cross-site (login CSRF), or None.  Clients that send neither
+    header (scripts, curl) are not browsers and cannot be tricked into posting."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site.strip().lower() not in SAME_SITE_FETCH:
+        return f"Sec-Fetch-Site {fetch_site[:20]!r}"
+    origin = request.headers.get("origin")
+    if origin is not None and origin.strip().lower().rstrip("/") != own_origin(request):
+        return f"Origin {origin[:100]!r}"
+    return None
+
+
+def login_limits(settings: ApiSettings) -> LoginLimits:
+    return LoginLimits(
+        per_account=settings.max_failed_logins,
+        account_window=settings.lockout,
+        per_address=settings.client_max_failures,
+        address_window=settings.client_window,
+    )
+
+
 async def _credentials(request: Request) -> LoginRequest:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
@@ -109,9 +141,10 @@ async def _credentials(request: Request) -> LoginRequest:
     openapi_extra={"requestBody": _LOGIN_BODY},
     responses={
         401: {"model": ErrorOut, "description": "Wrong user name or password"},
+        403: {"model": ErrorOut, "description": "Cross-site post, or account not activated"},
         415: {"model": ErrorOut, "description": "Neither JSON nor a form"},
         422: {"model": ErrorOut, "description": "Missing or malformed credentials"},
-        429: {"model": ErrorOut, "description": "Locked after too many failures"},
+        429: {"model": ErrorOut, "description": "Too many failures from this address"},
     },
 )
 async def login(
@@ -121,40 +154,34 @@ async def login(
     settings: Settings,
 ) -> LoginResponse:
     """Sign in; sets the ``cw_session`` cookie.  Failures and lockouts are audited."""
+    why = cross_site(request)
+    if why is not None:
+        log.warning("sign-in refused: cross-site post (%s)", why)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "sign in from this site's login page")
     creds = await _credentials(request)
     client = request.client.host if request.client else ""
-    throttle: LoginThrottle = request.app.state.login_throttle
-    wait = throttle.retry_after(client)
-    if wait > 0:
-        log.warning("sign-in refused: too many failures from one client address")
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            "too many failed sign-ins from this address: try again later",
-            headers={"Retry-After": str(max(1, int(wait)))},
-        )
-    policy = users.LoginPolicy(settings.max_failed_logins, settings.lockout)
+    limits = login_limits(settings)
     sessions = request.app.state.sessions
 
     def work() -> users.NewSession:
         with sessions() as db:
             user = users.authenticate(
-                db, creds.username, creds.password, policy=policy, client=client
+                db, creds.username, creds.password, limits=limits, client=client
             )
             return users.create_session(
                 db, user, idle=settings.session_idle, max_age=settings.session_max
             )
 
     try:
-        try:
-            new = await run_in_threadpool(work)
-        except users.AuthError:
-            throttle.failed(client)
-            raise
+        new = await run_in_threadpool(work)
     except users.LockedOut as err:
+        log.warning("sign-in refused: too many failed sign-ins")
         retry = max(1, int((err.until - dt.datetime.now(dt.UTC)).total_seconds()))
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, str(err), headers={"Retry-After": str(retry)}
         ) from None
+    except users.AwaitingActivation as err:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(err)) from None
     except users.AuthError as err:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(err)) from None
     response.set_cookie(

@@ -1,6 +1,10 @@
 """Users and API tokens (administrators only).  Every change and every listing is audited.
 
-A token's secret is in the response to ``POST /tokens`` and nowhere else, ever again.
+A token's secret is in the response to ``POST /tokens`` and nowhere else, ever again.  Duties
+stay separated: a token may do only what its issuer may, and an account that searches or
+approves waits for a second administrator (``POST /users/{id}/activate``).  Sign-in blocks
+are listed and cleared here (``GET /login-blocks``, ``POST /users/{id}/unlock``,
+``POST /login-blocks/unlock``).
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from citywatch.api.deps import get_session
 from citywatch.api.security import Permission, Principal, requires
-from citywatch.services import users
-from citywatch.services.common import NotFoundError, ServiceError
+from citywatch.services import login_limits, users
+from citywatch.services.common import NotFoundError, PermissionDenied, ServiceError
 
 router = APIRouter(tags=["users"])
 
@@ -35,6 +39,7 @@ class ErrorOut(BaseModel):
 
 ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut, "description": "Refused (the message says why)"},
+    403: {"model": ErrorOut, "description": "Separation of duties (the message says why)"},
     404: {"model": ErrorOut, "description": "No such user or token"},
     409: {"model": ErrorOut, "description": "Name taken, already revoked, last administrator"},
 }
@@ -62,7 +67,14 @@ class UserOut(BaseModel):
     role: str
     disabled: bool
     created_at: dt.datetime
-    locked_until: dt.datetime | None
+    locked_until: dt.datetime | None = Field(
+        description="Sign-ins of this name are refused from some address until then"
+    )
+    pending_activation: bool = Field(
+        description="Waits for a second administrator (or the server's CLI) to activate it"
+    )
+    created_by: str | None
+    activated_by: str | None
 
 
 class ReasonIn(BaseModel):
@@ -102,6 +114,9 @@ def _user(u: users.UserInfo) -> UserOut:
         disabled=u.disabled,
         created_at=u.created_at,
         locked_until=u.locked_until,
+        pending_activation=u.pending_activation,
+        created_by=u.created_by,
+        activated_by=u.activated_by,
     )
 
 
@@ -127,6 +142,8 @@ def _refused(err: ServiceError) -> HTTPException:
     code = 400
     if isinstance(err, NotFoundError):
         code = 404
+    elif isinstance(err, PermissionDenied):
+        code = 403
     elif isinstance(err, users.Conflict):
         code = 409
     return HTTPException(code, str(err))
@@ -171,6 +188,74 @@ def disable_user(
     except ServiceError as err:
         raise _refused(err) from None
     return _user(u)
+
+
+@router.post("/users/{user_id}/activate", response_model=UserOut, responses=ERRORS)
+def activate_user(
+    user_id: Id, principal: Admin, session: DbSession, body: ReasonIn | None = None
+) -> UserOut:
+    """Activate an account that waits for a second administrator (never its maker's)."""
+    reason = body.reason if body is not None else ""
+    try:
+        u = users.activate_user(session, _who(principal).actor(), user_id, reason=reason)
+    except ServiceError as err:
+        raise _refused(err) from None
+    return _user(u)
+
+
+class BlockOut(BaseModel):
+    scope: Literal["account", "address"] = Field(
+        description="account: one name from one address; address: every name from it"
+    )
+    address: str
+    user_id: int | None = Field(description="The user, when the name is an account's")
+    until: dt.datetime
+
+
+class UnlockOut(BaseModel):
+    cleared: int = Field(description="Counters cleared")
+
+
+class AddressUnlockIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field(min_length=1, max_length=100, pattern=r"^[0-9A-Fa-f.:]+$")
+    reason: str = Field(default="", max_length=1000)
+
+
+@router.get("/login-blocks", response_model=list[BlockOut])
+def list_blocks(principal: Admin, session: DbSession) -> list[BlockOut]:
+    """Sign-ins refused now: a name from an address, or an address for every name."""
+    _who(principal)
+    return [
+        BlockOut(scope=b.scope, address=b.address, user_id=b.user_id, until=b.until)
+        for b in login_limits.blocks(session)
+    ]
+
+
+@router.post("/users/{user_id}/unlock", response_model=UnlockOut, responses=ERRORS)
+def unlock_user(
+    user_id: Id, principal: Admin, session: DbSession, body: ReasonIn | None = None
+) -> UnlockOut:
+    """Let a user sign in again from every address (audited ``auth.unlock``)."""
+    reason = body.reason if body is not None else ""
+    try:
+        n = login_limits.unlock(session, _who(principal).actor(), user_id=user_id, reason=reason)
+    except ServiceError as err:
+        raise _refused(err) from None
+    return UnlockOut(cleared=n)
+
+
+@router.post("/login-blocks/unlock", response_model=UnlockOut, responses=ERRORS)
+def unlock_address(body: AddressUnlockIn, principal: Admin, session: DbSession) -> UnlockOut:
+    """Let a client address sign in again, every name (audited ``auth.unlock``)."""
+    try:
+        n = login_limits.unlock(
+            session, _who(principal).actor(), address=body.address, reason=body.reason
+        )
+    except ServiceError as err:
+        raise _refused(err) from None
+    return UnlockOut(cleared=n)
 
 
 @router.get("/tokens", response_model=list[TokenOut])
