@@ -172,3 +172,45 @@ def test_run_analyses_the_cameras_of_a_config_file(cli_config, shared_data):
     assert "23GSX6" in plates
     health = (cli_config.parent / "health" / "lot-2.json").read_text()
     assert '"state": "ended"' in health
+
+
+@pytest.mark.integration
+def test_enrol_says_who_went_on_which_list_and_which_photos_were_refused(
+    run_cli, shared_data, tmp_path
+):
+    import datetime as dt
+
+    ex = shared_data / "faces/watchlist_video/examples"
+    day = dt.timedelta(days=1)
+    today = dt.datetime.now(dt.UTC).date()
+    created = run_cli(
+        *("authorisations", "create", "AUTH-1", "--authority", "court", "--purpose", "test"),
+        *("--starts", str(today - day), "--ends", str(today + day), "--zone", "centre"),
+    )
+    assert created.exit_code == 0, created.output
+    assert run_cli("watchlists", "create", "wl-1", "--authorisation", "AUTH-1").exit_code == 0
+    enrol = ("watchlists", "enrol", "wl-1", "Barack Obama")
+    why = ("--reason", "test", "--source", "press photo")
+    notes = tmp_path / "notes.jpg"
+    notes.write_bytes(b"%PDF-1.4 not a photo")
+
+    unreadable = run_cli(*enrol, str(ex / "obama.jpg"), str(notes), *why)
+    assert unreadable.exit_code == 2
+    assert "'Barack Obama' not enrolled: 1 of 2 photo(s) refused" in unreadable.output
+    assert "notes.jpg" in unreadable.output
+
+    two = run_cli(*enrol, str(ex / "obama.jpg"), str(ex / "two_people.jpg"), *why)
+    assert two.exit_code == 2
+    assert "1 of 2 photo(s) refused" in two.output and "two_people.jpg" in two.output
+    assert "2 faces found" in two.output
+
+    ok = run_cli(*enrol, str(ex / "obama.jpg"), str(ex / "obama2.jpg"), *why)
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.strip() == (
+        "enrolled 'Barack Obama' on watchlist 'wl-1' (subject 1) from 2 photo(s): "
+        "obama.jpg, obama2.jpg"
+    )
+    more = run_cli(*enrol, str(ex / "obama_small.jpg"), *why)
+    assert more.exit_code == 0, more.output
+    assert "added 1 photo(s) to 'Barack Obama' on watchlist 'wl-1'" in more.output
+    assert "EnrolResult" not in ok.output + more.output

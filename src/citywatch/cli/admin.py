@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ import typer
 import yaml
 from rich.table import Table
 
+from citywatch.cli.config_edit import ConfigEditError, with_camera
 from citywatch.cli.context import DEFAULT_CONFIG, ctx_of, dataclass_table
 from citywatch.config.root import ConfigError, parse_config
 from citywatch.services.common import ServiceError
@@ -51,7 +53,8 @@ def cameras_add(
     zone: Annotated[str, typer.Option(help="Zone (published when the location is withheld)")] = "",
     operator: Annotated[str, typer.Option(help="Who runs the camera")] = "",
 ) -> None:
-    """Register a camera and add it to the config file (a backup is kept as .bak).
+    """Register a camera and add it to the config file, keeping its comments, order and quoting
+    (the previous file is kept as .bak).
 
     Example: citywatch cameras add junction-12 --url 'rtsp://viewer:${J12_PW}@10.1.2.12/s1'
     --purpose plate --legal-basis 'Road Traffic Act art. 43' --impact-assessment DPIA-4
@@ -71,7 +74,7 @@ def cameras_add(
         "purposes": purpose,
         "legal_basis": legal_basis,
         "impact_assessment": impact_assessment,
-        "approved_on": approved_on.date().isoformat(),
+        "approved_on": approved_on.date(),
     }
     for key, value in (("name", name), ("zone", zone), ("operator", operator)):
         if value:
@@ -79,11 +82,12 @@ def cameras_add(
     if lat is not None and lon is not None:
         entry["location"] = {"lat": lat, "lon": lon}
     path = c.config_path or DEFAULT_CONFIG
-    data: dict[str, Any] = {}
-    if path.is_file():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    cams = [x for x in data.get("cameras") or [] if x.get("id") != camera_id]
-    data["cameras"] = [*cams, entry]
+    try:
+        before = path.read_text(encoding="utf-8") if path.is_file() else ""
+        after = with_camera(before, entry)
+    except (OSError, ConfigEditError) as err:
+        c.fail(f"{path}: {err}")
+    data = yaml.safe_load(after)
     try:
         cfg = parse_config(data, source=str(path), base_dir=path.absolute().parent)
     except ConfigError as err:
@@ -97,7 +101,7 @@ def cameras_add(
         c.fail(str(err))
     if path.is_file():
         shutil.copyfile(path, path.with_suffix(path.suffix + ".bak"))
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(after, encoding="utf-8")
     c.out.print(f"camera {camera_id!r} registered and written to {path}")
 
 
@@ -134,34 +138,23 @@ def cameras_list(ctx: typer.Context) -> None:
 def cameras_status(ctx: typer.Context) -> None:
     """Health of the cameras of a running `citywatch run` (state, fps, reconnects, errors).
 
+    A camera whose health file has not been rewritten for a few intervals (the run was
+    killed or hangs) shows as stale, with the age of its last record.
+
     Example: citywatch cameras status
     """
     import time
 
+    from citywatch.cli.health_view import status_table
     from citywatch.engine.local import read_health
 
     c = ctx_of(ctx)
-    health = read_health(c.config().store.state_dir)
+    now = time.time()
+    health = read_health(c.config().store.state_dir, now=now)
     if not health:
         c.out.print("no camera health recorded yet (is `citywatch run` running?)")
         return
-    table = Table(title="camera health")
-    for col in ("camera", "state", "in fps", "analysed fps", "last frame", "reconnects", "error"):
-        table.add_column(col)
-    now = time.time()
-    for cam, h in health.items():
-        s, w = h.get("source", {}), h.get("worker", {})
-        last = s.get("last_frame_wall_time")
-        table.add_row(
-            cam,
-            str(s.get("state", h.get("error", "?"))),
-            f"{s.get('input_fps', 0):.1f}",
-            f"{s.get('analysed_fps', 0):.1f}",
-            f"{now - last:.0f} s ago" if last else "never",
-            str(s.get("reconnects", 0)),
-            str(s.get("last_error") or w.get("last_error") or ""),
-        )
-    c.out.print(table)
+    c.out.print(status_table(health, now))
 
 
 # ----------------------------------------------------------------------- authorisations
@@ -274,25 +267,46 @@ def watchlists_enrol(
     """
     from citywatch.engine.assemble import Models
     from citywatch.engine.platform import make_embed_faces
-    from citywatch.services.watchlists import enrol_subject
+    from citywatch.services.watchlists import EnrolmentError, enrol_subject
     from citywatch.vision.images import ImageError, load_image
 
     c = ctx_of(ctx)
-    images = []
+    images, unreadable = [], []
     for p in photos:
         try:
             images.append((p.name, load_image(p)))
         except ImageError as err:
-            c.fail(str(err))
+            unreadable.append(str(err))
+    if unreadable:
+        c.fail(_refused(subject, unreadable, len(photos)))
     embed = make_embed_faces(Models(c.config()), c.config())
     try:
         with c.sessions()() as session:
-            result = enrol_subject(
+            r = enrol_subject(
                 session, c.media(), c.actor(), watchlist, subject, images, embed, reason, source
             )
+    except EnrolmentError as err:
+        c.fail(_refused(subject, err.refused, len(photos)) if err.refused else str(err))
     except ServiceError as err:
         c.fail(str(err))
-    c.out.print(f"enrolled {subject!r} on {watchlist!r}: {result}")
+    names = ", ".join(p.name for p in photos)
+    if r.created:
+        c.out.print(
+            f"enrolled {r.subject_name!r} on watchlist {r.watchlist!r} (subject {r.subject_id}) "
+            f"from {r.embeddings_added} photo(s): {names}",
+            highlight=False,
+        )
+    else:
+        c.out.print(
+            f"added {r.embeddings_added} photo(s) to {r.subject_name!r} on watchlist "
+            f"{r.watchlist!r} (subject {r.subject_id}, already enrolled): {names}",
+            highlight=False,
+        )
+
+
+def _refused(subject: str, problems: Sequence[str], given: int) -> str:
+    lines = "\n".join(f"  {p}" for p in problems)
+    return f"{subject!r} not enrolled: {len(problems)} of {given} photo(s) refused\n{lines}"
 
 
 @watchlists.command("list")

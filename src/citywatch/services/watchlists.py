@@ -61,6 +61,10 @@ EmbedFaces = Callable[[ImageBGR], FloatArray]
 class EnrolmentError(ServiceError):
     """A subject could not be enrolled; the message names each refused photo."""
 
+    def __init__(self, message: str, refused: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.refused = tuple(refused)  # one line per refused photo: which and why
+
 
 @dataclass(frozen=True, slots=True)
 class EnrolResult:
@@ -250,7 +254,7 @@ def enrol_subject(
         else:
             vectors.append(vec)
     if problems:
-        raise EnrolmentError(f"enrolling {name!r} refused: " + "; ".join(problems))
+        raise EnrolmentError(f"enrolling {name!r} refused: " + "; ".join(problems), problems)
     dims = {int(v.shape[0]) for v in vectors}
     if len(dims) != 1:
         raise EnrolmentError(f"enrolling {name!r}: embeddings of different sizes {sorted(dims)}")
