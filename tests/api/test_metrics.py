@@ -6,12 +6,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.alerts.dispatcher import SinkStats
 from citywatch.api.hub import EventHub
 from citywatch.api.metrics import Metric, camera_metrics, render
 from citywatch.api.security import Role
 from tests.api.routes_support import SECRET, Headers, headers, seeded
+from tests.api.test_health import waiting_alert
 
 __all__ = ["headers", "seeded"]
 
@@ -114,6 +116,19 @@ def test_metrics_survive_a_broken_health_source(
     api_app.state.health = broken
     r = client.get("/metrics", headers=headers(Role.SCRAPER))
     assert r.status_code == 200 and "citywatch_alerts_pending_review 0" in r.text
+
+
+def test_metrics_show_the_alert_outbox_per_sink(
+    api_app: FastAPI, api_sessions: sessionmaker[Session], client: TestClient, headers: Headers
+) -> None:
+    key = waiting_alert(api_app, api_sessions, age_s=120)
+    text = client.get("/metrics", headers=headers(Role.SCRAPER)).text
+    assert f'citywatch_alert_outbox_pending{{sink="{key}"}} 1' in text
+    assert f'citywatch_alert_outbox_failed{{sink="{key}"}} 0' in text
+    (oldest,) = [ln for ln in text.splitlines() if ln.startswith("citywatch_alert_outbox_old")]
+    assert 120 <= float(oldest.split()[-1]) < 200
+    assert f'citywatch_alert_outbox_last_error_timestamp_seconds{{sink="{key}"}}' in text
+    assert all(LINE.match(ln) for ln in text.splitlines() if ln and not ln.startswith("#"))
 
 
 @pytest.mark.parametrize("role", [Role.OPERATOR, Role.INVESTIGATOR, Role.AUDITOR])

@@ -5,6 +5,11 @@ Each sink has a bounded queue (a *lane*).  When a lane is full the oldest waitin
 dropped and counted: fresh alerts matter more than stale ones.  Failed deliveries are retried
 with capped exponential backoff and jitter; a :class:`PermanentDeliveryError` is not retried.
 Log lines carry the sink's name and the event id, never a URL's secret parts.
+
+Given an outbox (:class:`~citywatch.alerts.durable.DeliveryQueue`), each external sink with a
+stable ``key`` (webhook, MQTT) delivers from the store instead (:class:`~citywatch.alerts.
+durable.DurableLane`): retried until delivered or expired, nothing dropped at shutdown.  The
+in-process sinks (console, the live hub) keep their bounded queues.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from citywatch.alerts.durable import DeliveryQueue, DurableLane
 from citywatch.alerts.sink import (
     AlertEventLike,
     AlertSink,
@@ -190,10 +196,19 @@ class _Lane:
             self._retries += retries
 
 
+def durable_key(sink: AlertSink) -> str | None:
+    """The sink's outbox key (webhook, MQTT), or None for an in-process sink."""
+    key = getattr(sink, "key", None)
+    return key if isinstance(key, str) and key else None
+
+
 class Dispatcher:
     """Hands each alert to every sink without blocking the caller.
 
     ``publish`` only enqueues; each sink's thread delivers in order, retrying per ``retry``.
+    With an ``outbox``, a sink whose ``key`` the outbox writes rows for delivers from there
+    (``publish`` only wakes it: the rows were written with the alert), polling every
+    ``poll_s`` for rows other processes stored and claiming ``batch`` rows at a time.
     A Dispatcher is itself an :class:`AlertSink`, so it can stand wherever one sink would.
     """
 
@@ -204,18 +219,34 @@ class Dispatcher:
         max_queue: int = 1000,
         retry: RetryPolicy | None = None,
         seed: int | None = None,
+        outbox: DeliveryQueue | None = None,
+        poll_s: float = 2.0,
+        batch: int = 20,
     ) -> None:
         if max_queue < 1:
             raise ValueError(f"Dispatcher max_queue must be >= 1, got {max_queue}")
         policy = retry or RetryPolicy()
         rng = random.Random(seed)
         self._lanes: list[_Lane] = []
+        self._durable: list[DurableLane] = []
+        durable_keys = set(outbox.sinks) if outbox is not None else set()
         seen: dict[str, int] = {}
         for sink in sinks:
             base = sink_name(sink)
             seen[base] = seen.get(base, 0) + 1
             name = base if seen[base] == 1 else f"{base}#{seen[base]}"
             lane_rng = random.Random(rng.random())
+            key = durable_key(sink)
+            if outbox is not None and key is not None and key in durable_keys:
+                self._durable.append(
+                    DurableLane(
+                        sink, name, key, outbox, policy, lane_rng, batch=batch, poll_s=poll_s
+                    )
+                )
+                log.info("alert sink %s delivers through the outbox as %s", name, key)
+                continue
+            if outbox is not None and key is not None:
+                log.warning("alert sink %s (%s) has no outbox rows: not durable", name, key)
             self._lanes.append(_Lane(sink, name, max_queue, policy, lane_rng))
         self._closed = False
         self._close_lock = threading.Lock()
@@ -226,22 +257,34 @@ class Dispatcher:
 
     @property
     def sink_names(self) -> list[str]:
-        return [lane.name for lane in self._lanes]
+        return [lane.name for lane in self._lanes] + [lane.name for lane in self._durable]
+
+    @property
+    def durable_sinks(self) -> dict[str, str]:
+        """``{sink name: outbox key}`` of the sinks that deliver from the outbox."""
+        return {lane.name: lane.key for lane in self._durable}
 
     def publish(self, event: AlertEventLike) -> None:
-        """Queue ``event`` for every sink; never blocks on delivery."""
+        """Queue ``event`` for every in-process sink and wake the outbox lanes; never blocks
+        on delivery."""
         for lane in self._lanes:
             lane.put(event)
+        for durable in self._durable:
+            durable.wake()
 
     def stats(self) -> dict[str, SinkStats]:
-        """Delivered / failed / dropped / retries / queued, per sink name."""
-        return {lane.name: lane.stats() for lane in self._lanes}
+        """Delivered / failed / dropped / retries / queued, per sink name (for an outbox
+        sink: counted by this process; ``queued`` is the rows in hand, never dropped)."""
+        out = {lane.name: lane.stats() for lane in self._lanes}
+        out.update({lane.name: lane.stats() for lane in self._durable})
+        return out
 
     def close(self, timeout: float = 5.0) -> bool:
         """Deliver what is queued (within ``timeout`` seconds), then close every sink.
 
         Returns True when every queue drained in time.  Alerts still queued at the deadline are
-        counted as dropped.  Safe to call twice.
+        counted as dropped, except an outbox sink's: its rows stay pending in the store and the
+        next run delivers them.  Safe to call twice.
         """
         with self._close_lock:
             if self._closed:
@@ -250,17 +293,33 @@ class Dispatcher:
         deadline = time.monotonic() + max(0.0, timeout)
         for lane in self._lanes:
             lane.begin_close()
+        for durable in self._durable:
+            durable.begin_close()
         drained = True
         for lane in self._lanes:
             if not lane.join(deadline):
                 drained = False
                 lane.abort()
+        for durable in self._durable:
+            durable.join(deadline - time.monotonic())
+            left = durable.pending()
+            if left:
+                log.warning(
+                    "alert sink %s: %d alert(s) wait in the outbox; the next run delivers them",
+                    durable.name,
+                    left,
+                )
         # A lane stuck inside a slow publish gets a short grace after the abort.
         grace = time.monotonic() + 1.0
         for lane in self._lanes:
             lane.join(grace)
+        for durable in self._durable:
+            durable.join(grace - time.monotonic())
+        closing: list[tuple[str, AlertSink]] = [(la.name, la.sink) for la in self._lanes]
+        closing += [(la.name, la.sink) for la in self._durable]
+        for name, sink in closing:
             try:
-                lane.sink.close()
+                sink.close()
             except Exception as err:
-                log.error("closing alert sink %s failed: %s", lane.name, _describe(err))
+                log.error("closing alert sink %s failed: %s", name, _describe(err))
         return drained

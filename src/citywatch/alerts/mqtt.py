@@ -2,8 +2,9 @@
 
 The client connects in the background and reconnects by itself (backoff 1 s to 30 s).  A
 publish waits up to ``timeout`` seconds for a connection and for the broker's PUBACK, and
-raises :class:`DeliveryError` otherwise, so the dispatcher retries.  QoS 1 is at-least-once:
-a receiver dedupes on ``event_id`` in the payload.  The password appears in no log or error.
+raises :class:`DeliveryError` otherwise, so the dispatcher retries.  QoS 1 is at-least-once (and
+so is the outbox behind it): a receiver dedupes on the alert's ``id`` (or ``event_id``) in the
+payload.  The password appears in no log or error.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from citywatch.alerts.durable import mqtt_key
 from citywatch.alerts.payload import encode_payload
 from citywatch.alerts.sink import AlertEventLike, DeliveryError
 
@@ -46,12 +48,14 @@ class MqttSink:
         tls: bool = False,
         timeout: float = 5.0,
         client_id: str | None = None,
+        key: str | None = None,
     ) -> None:
         if not topic or "+" in topic or "#" in topic:
             raise ValueError(f"mqtt topic {topic!r} must be non-empty and hold no wildcards")
         self._topic = topic
         self._timeout = timeout
         self.name = f"mqtt:{host}:{port}"
+        self.key = key or mqtt_key(host, port, topic)  # the outbox key
         self._connected = threading.Event()
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,

@@ -1,9 +1,10 @@
 """POST each alert as JSON, signed with HMAC-SHA256 over the exact body.
 
 Headers: ``X-Citywatch-Signature: sha256=<hex>`` (when a secret is set),
-``X-Citywatch-Event-Id`` and ``Idempotency-Key`` (both the event id, the same on every retry,
-so a receiver can drop duplicates).  The sink also remembers the ids it delivered recently and
-does not post the same event twice.  The URL may carry a token: it appears in no log line,
+``X-Citywatch-Alert-Id`` (the alert's id), ``X-Citywatch-Event-Id`` and ``Idempotency-Key``
+(both the event id, the same on every retry, so a receiver can drop duplicates: delivery is at
+least once).  The sink also remembers the ids it delivered recently and does not post the same
+event twice.  The URL may carry a token: it appears in no log line,
 error or repr; the sink is named by the URL's origin only.
 """
 
@@ -16,6 +17,7 @@ from collections import OrderedDict
 
 import httpx
 
+from citywatch.alerts.durable import webhook_key
 from citywatch.alerts.payload import encode_payload
 from citywatch.alerts.sink import (
     AlertEventLike,
@@ -27,6 +29,7 @@ from citywatch.alerts.sink import (
 
 SIGNATURE_HEADER = "X-Citywatch-Signature"
 EVENT_ID_HEADER = "X-Citywatch-Event-Id"
+ALERT_ID_HEADER = "X-Citywatch-Alert-Id"
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
@@ -71,6 +74,7 @@ class WebhookSink:
         *,
         client: httpx.Client | None = None,
         remember: int = 4096,
+        key: str | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook {url_origin(url)}: URL must start with http:// or https://")
@@ -82,6 +86,8 @@ class WebhookSink:
         self._delivered: OrderedDict[str, None] = OrderedDict()
         self._remember = max(1, remember)
         self.name = f"webhook:{url_origin(url)}"
+        #: the outbox key (:func:`~citywatch.alerts.durable.webhook_key` of the configured URL)
+        self.key = key or webhook_key(url)
 
     def __repr__(self) -> str:
         return f"WebhookSink({self.name!r}, signed={self._secret is not None})"
@@ -94,6 +100,7 @@ class WebhookSink:
         headers = {
             "Content-Type": "application/json",
             EVENT_ID_HEADER: event_id,
+            ALERT_ID_HEADER: str(getattr(event, "id", "")),
             "Idempotency-Key": event_id,
             "User-Agent": "citywatch-alerts/1",
         }

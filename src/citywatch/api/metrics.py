@@ -169,6 +169,31 @@ def sink_metrics(stats: Mapping[str, Any]) -> list[Metric]:
     return [queued, delivered, failed, dropped, retries]
 
 
+def outbox_metrics(backlog: Iterable[Any]) -> list[Metric]:
+    """The alert outbox per external sink (``SinkBacklog`` records, labelled by outbox key)."""
+    P = "citywatch_alert_outbox_"
+    pending = Metric(P + "pending", "gauge", "Alerts stored and not yet delivered to the sink")
+    oldest = Metric(
+        P + "oldest_pending_seconds", "gauge", "Age of the oldest alert not yet delivered"
+    )
+    failed = Metric(P + "failed", "gauge", "Alerts the sink refused for good (kept until swept)")
+    error_at = Metric(
+        P + "last_error_timestamp_seconds",
+        "gauge",
+        "When a try of a still pending alert last failed (Unix time)",
+    )
+    for b in backlog:
+        s = vars_of(b)
+        sink = str(s.get("sink"))
+        pending.add(_num(s, "pending"), sink=sink)
+        oldest.add(_num(s, "oldest_pending_s") or 0.0, sink=sink)
+        failed.add(_num(s, "failed"), sink=sink)
+        at = s.get("last_error_at")
+        if at is not None and hasattr(at, "timestamp"):
+            error_at.add(at.timestamp(), sink=sink)
+    return [pending, oldest, failed, error_at]
+
+
 def vars_of(obj: Any) -> Mapping[str, Any]:
     """A stats object's fields (dataclass with or without slots, or a mapping)."""
     if isinstance(obj, Mapping):

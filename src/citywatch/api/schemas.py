@@ -89,11 +89,26 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 # ---------------------------------------------------------------------------- health
 
 
+class AlertDeliveryPublic(Out):
+    """One external alert sink's outbox (its key is a hash: no host, no token)."""
+
+    pending: int = Field(description="Alerts not delivered yet")
+    oldest_pending_s: float | None = Field(description="Age of the oldest undelivered alert")
+    failed: int = Field(description="Alerts the sink refused for good (a 4xx reply)")
+    last_error: str | None = Field(description="The error holding the pending alerts back")
+    last_error_at: dt.datetime | None
+
+
 class HealthPublic(Out):
     status: Literal["ok", "degraded"]
     version: str
     database: bool = Field(description="The database answered")
     cameras: dict[str, int] = Field(description="Number of cameras per source state")
+    alert_delivery: dict[str, AlertDeliveryPublic] = Field(
+        default_factory=dict,
+        description="Per webhook / MQTT sink (by its outbox key): the delivery backlog; "
+        "'degraded' while an alert waits longer than alerts.outbox.stale_after_s",
+    )
 
 
 # ---------------------------------------------------------------------------- cameras

@@ -35,9 +35,52 @@ class MqttConfig(Strict):
 
 
 class RetryConfig(Strict):
-    attempts: int = Field(default=5, ge=1, le=20, description="Tries per alert and sink, in all")
+    attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Tries per alert for the in-process sinks (console, live console); "
+        "webhooks and MQTT retry from the outbox until delivered or expired",
+    )
     base_delay_s: float = Field(default=0.5, ge=0, le=60, description="Wait after the first fail")
     max_delay_s: float = Field(default=30.0, ge=0, le=600, description="Cap on the doubling wait")
+
+
+class OutboxConfig(Strict):
+    """Durable delivery to webhooks and MQTT: each alert is stored with one outbox row per
+    sink and delivered at least once (receivers deduplicate by the alert's id)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Deliver webhooks and MQTT from the database outbox (off: in memory, "
+        "lost when the sink stays down or the process stops)",
+    )
+    poll_s: float = Field(
+        default=2.0, gt=0, le=300, description="How often a sink looks for due deliveries"
+    )
+    batch: int = Field(default=20, ge=1, le=1000, description="Deliveries claimed at a time")
+    lease_s: float = Field(
+        default=120.0,
+        ge=10,
+        le=3600,
+        description="A claimed delivery whose process died is claimed again after this long",
+    )
+    keep_delivered_hours: float = Field(
+        default=24.0, ge=0, le=8760, description="Delivered rows are deleted after this long"
+    )
+    expire_after_hours: float = Field(
+        default=168.0,
+        gt=0,
+        le=87_600,
+        description="An alert still undelivered after this long is given up on (deleted and "
+        "counted by the retention sweep); never later than the alerts' own retention",
+    )
+    stale_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="Health is 'degraded' while a sink has an alert waiting longer than this",
+    )
 
 
 class AlertsConfig(Strict):
@@ -48,6 +91,9 @@ class AlertsConfig(Strict):
         default=1000, ge=1, le=1_000_000, description="Alerts waiting per sink; oldest dropped"
     )
     retry: RetryConfig = Field(default_factory=RetryConfig, description="Delivery retries")
+    outbox: OutboxConfig = Field(
+        default_factory=OutboxConfig, description="Durable delivery to webhooks and MQTT"
+    )
     repeat_window_s: float = Field(
         default=120.0,
         ge=0,

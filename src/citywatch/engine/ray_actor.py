@@ -28,6 +28,7 @@ from citywatch.engine.fanout import PgNotifier
 from citywatch.engine.local import health_record
 from citywatch.engine.ray_inference import RemoteEmbedder
 from citywatch.engine.runtime import ReloadingHotlist, utcnow
+from citywatch.services.outbox import install_outbox
 from citywatch.store.db import make_engine, make_session_factory
 from citywatch.store.media import MediaStore
 
@@ -68,6 +69,7 @@ class CameraActor:
             cfg.store.database_url, pool_size=spec.db_pool_size, max_overflow=spec.db_max_overflow
         )
         sessions = make_session_factory(self._db)
+        install_outbox(sessions, cfg.alerts)  # webhook/MQTT rows with each alert it stores
         media = MediaStore(cfg.store.media_dir)
         models = actor_models(spec)
         self.notifier = PgNotifier(self._db, spec.alert_channel)

@@ -386,3 +386,39 @@ class AccessRequestRow(Base):
     decided_at: Mapped[dt.datetime | None]
     decision_reason: Mapped[str | None] = mapped_column(Text())
     expires_at: Mapped[dt.datetime | None]  # approved requests: usable until then
+
+
+# --- Durable alert delivery (issue 13) -------------------------------------------------------
+
+OUTBOX_STATES = ("pending", "delivered", "failed")
+
+
+class AlertOutboxRow(Base):
+    """One alert's delivery to one external sink (a webhook, the MQTT broker).
+
+    Written in the alert's own transaction, one row per configured sink; a delivery loop per
+    sink claims due rows (``claimed_by``/``claimed_until``: a lease, so two delivering
+    processes never send the same row at once), sends them and marks them ``delivered``; a
+    failed try sets ``next_attempt_at`` (exponential backoff with jitter).  ``failed``: the sink
+    refused the alert for good (a 4xx reply).  The rows go with their alert (cascade) and are
+    swept by retention.  ``sink`` is the sink's stable key (no URL, no secret)."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "sink"),
+        CheckConstraint("state IN ('pending', 'delivered', 'failed')", name="state"),
+        Index("ix_alert_outbox_sink_state_next_attempt_at", "sink", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    sink: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[dt.datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[dt.datetime | None]
+    last_attempt_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    done_at: Mapped[dt.datetime | None]  # delivered, or given up on

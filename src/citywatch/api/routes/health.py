@@ -1,6 +1,8 @@
-"""``GET /health``: is the server up, does the database answer, how many cameras per state.
+"""``GET /health``: is the server up, does the database answer, how many cameras per state,
+and how far alert delivery to webhooks and MQTT lags (the outbox, per sink).
 
-Public (a load balancer or a status page asks it), so it holds no personal data: counts only.
+Public (a load balancer or a status page asks it), so it holds no personal data: counts only
+(a sink is named by its hashed outbox key, its error by the sink's short message).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import text
 
-from citywatch.api.schemas import CameraHealthPublic, HealthPublic
+from citywatch.alerts.durable import durable_sink_keys
+from citywatch.api.schemas import AlertDeliveryPublic, CameraHealthPublic, HealthPublic
 from citywatch.api.security import Permission, Principal, requires
+from citywatch.services.outbox import outbox_backlog
+from citywatch.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,28 @@ def camera_states(request: Request) -> Counter[str] | None:
     return Counter(CameraHealthPublic.of(str(cam), rec).state for cam, rec in records.items())
 
 
+def alert_delivery(request: Request) -> dict[str, AlertDeliveryPublic]:
+    """The outbox backlog per external sink (empty when the database does not answer)."""
+    alerts = request.app.state.config.alerts
+    keys = durable_sink_keys(alerts) if alerts.outbox.enabled else []
+    try:
+        with request.app.state.sessions() as session:
+            backlog = outbox_backlog(session, utcnow(), keys)
+    except Exception as err:
+        log.warning("health: alert outbox not readable (%s)", type(err).__name__)
+        return {}
+    return {
+        b.sink: AlertDeliveryPublic(
+            pending=b.pending,
+            oldest_pending_s=b.oldest_pending_s,
+            failed=b.failed,
+            last_error=b.last_error,
+            last_error_at=b.last_error_at,
+        )
+        for b in backlog
+    }
+
+
 @router.get("/health", response_model=HealthPublic)
 def health(
     request: Request,
@@ -61,10 +88,14 @@ def health(
     """Server status (no personal data; no sign-in needed)."""
     db_ok = _database_ok(request)
     states = camera_states(request)
-    ok = db_ok and states is not None
+    delivery = alert_delivery(request) if db_ok else {}
+    stale = request.app.state.config.alerts.outbox.stale_after_s
+    lagging = any((d.oldest_pending_s or 0.0) > stale for d in delivery.values())
+    ok = db_ok and states is not None and not lagging
     return HealthPublic(
         status="ok" if ok else "degraded",
         version=_version(),
         database=db_ok,
         cameras=dict(sorted((states or Counter()).items())),
+        alert_delivery=delivery,
     )
