@@ -117,8 +117,12 @@ def test_scan_dutch_clips_with_hotlist(run_cli, shared_data, tmp_path):
     result = run_cli(
         "scan", *videos, str(broken), "--hotlist", str(hotlist), "--case", "C-2", "--json"
     )
-    assert result.exit_code == 0, result.output
-    alerts = _json_lines(result.stdout)
+    # the truncated copy cannot even be opened: an error of the scan (exit 1), named, and
+    # the other clips are scanned all the same
+    assert result.exit_code == 1, result.output
+    lines = _json_lines(result.stdout)
+    assert [x["source"] for x in lines if x["kind"] == "error"] == [str(broken)]
+    alerts = [x for x in lines if x["kind"] != "error"]
     truth = {str(root / "clips" / r["clip"]): r["plate"].replace("-", "") for r in clips}
     hits = {
         a["source"] for a in alerts if a["source"] in truth and a["plate"] == truth[a["source"]]
@@ -126,5 +130,64 @@ def test_scan_dutch_clips_with_hotlist(run_cli, shared_data, tmp_path):
     assert len(hits) >= 3, alerts
     false = [a for a in alerts if a["source"] in truth and a["plate"] != truth[a["source"]]]
     assert false == []
-    # the truncated copy is scanned as far as it decodes and reported, not fatal
-    assert "broken.avi" in result.stderr
+    assert "1 of 5 video(s) could not be read" in result.stderr
+
+
+def _unreadable_videos(folder: Path) -> list[Path]:
+    """A zero-byte file, a text file and an MP4 cut before its index (moov)."""
+    import av
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    zero, text, no_moov, good = (folder / n for n in ("zero.mp4", "notes.mp4", "cut.mp4", "ok.mp4"))
+    zero.write_bytes(b"")
+    text.write_text("this is not a video\n")
+    with av.open(str(good), "w") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(20):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 10, np.uint8), "rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    data = good.read_bytes()
+    no_moov.write_bytes(data[: data.index(b"moov") - 4])
+    return [zero, text, no_moov, good]
+
+
+def test_a_video_that_cannot_be_read_is_an_error_of_the_scan(run_cli, cli_config, tmp_path):
+    zero, text, no_moov, good = _unreadable_videos(tmp_path / "v")
+    hotlist = tmp_path / "hot.txt"
+    hotlist.write_text("AB123CD\n")
+    videos = [str(v) for v in (zero, text, no_moov, good)]
+    result = run_cli("scan", *videos, "--hotlist", str(hotlist), "--case", "C-9")
+    assert result.exit_code == 1, result.output  # before: 0 with a warning
+    assert "3 of 4 video(s) could not be read" in result.stderr
+    for v in (zero, text, no_moov):
+        assert f"error: {v}: could not be read" in result.stderr.replace("\n", "")
+
+    as_json = run_cli("scan", *videos, "--hotlist", str(hotlist), "--case", "C-9", "--json")
+    assert as_json.exit_code == 1
+    lines = _json_lines(as_json.stdout)  # before: nothing at all
+    assert [(x["kind"], x["source"]) for x in lines] == [
+        ("error", str(zero)),
+        ("error", str(text)),
+        ("error", str(no_moov)),
+    ]
+    assert all(x["error"].startswith("could not be read: ") for x in lines)
+
+    with _db(cli_config)() as s:  # still audited as scan attempts, the failures named
+        audit = s.scalars(select(AuditLogRow).order_by(AuditLogRow.seq)).all()
+    finishes = [json.loads(a.details) for a in audit if a.action == "scan.finish"]
+    assert len(finishes) == 2 and all(a.reason == "C-9" for a in audit[-4:])
+    assert sorted(finishes[-1]["unreadable"]) == sorted([str(zero), str(text), str(no_moov)])
+    assert finishes[-1]["frames"][str(good)] == 10
+
+
+def test_a_scan_of_readable_videos_exits_0(run_cli, tmp_path):
+    *_, good = _unreadable_videos(tmp_path / "v")
+    hotlist = tmp_path / "hot.txt"
+    hotlist.write_text("AB123CD\n")
+    result = run_cli("scan", str(good), "--hotlist", str(hotlist), "--case", "C-9", "--json")
+    assert result.exit_code == 0, result.output
+    assert _json_lines(result.stdout) == []
+    assert "could not be read" not in result.stderr

@@ -45,6 +45,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Analyse recorded footage for watchlisted people and hotlisted plates.
 
+        A video of which not one frame can be read (empty, not a video, an MP4 without its
+        index) is an error: named on stderr and, with --json, as a line {"kind": "error",
+        "source": ..., "error": ...}; the scan goes on with the others and exits 1.
+
         Example: citywatch scan cctv-0412.mp4 --watchlist suspects/ --hotlist plates.txt
         --case CASE-2026-17 --json
         """
@@ -118,6 +122,11 @@ def register(app: typer.Typer) -> None:
         for problem in report.problems[seen_problems:]:
             c.err.print(f"[yellow]warning:[/] {problem}", highlight=False)
 
+        for video, why in report.unreadable.items():
+            c.err.print(f"[bold red]error:[/] {video}: could not be read: {why}", highlight=False)
+            if as_json:
+                line = {"kind": "error", "source": video, "error": f"could not be read: {why}"}
+                c.out.print(json.dumps(line), highlight=False, soft_wrap=True)
         for a in report.alerts:
             if as_json:
                 c.out.print(json.dumps(a.to_json()), highlight=False, soft_wrap=True)
@@ -142,12 +151,17 @@ def register(app: typer.Typer) -> None:
             "faces_discarded": report.faces_discarded,
             "frames": report.frames,
             "problems": report.problems,
+            "unreadable": report.unreadable,
         }
         with sessions() as session, unit_of_work(session):
             append(session, c.actor(), "scan.finish", f"case:{case}", details=summary, reason=case)
+        unread = len(report.unreadable)
         c.err.print(
             f"scan for case {case!r}: {summary['alerts']} alert(s), "
             f"{report.plate_reads} plate track(s) read, {report.faces_discarded} other face "
-            f"track(s) analysed and discarded",
+            f"track(s) analysed and discarded"
+            + (f"; {unread} of {len(videos)} video(s) could not be read" if unread else ""),
             highlight=False,
         )
+        if unread:
+            raise typer.Exit(1)

@@ -69,7 +69,10 @@ class ScanAlert:
 @dataclass
 class ScanReport:
     alerts: list[ScanAlert] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # bad photos, unreadable videos
+    problems: list[str] = field(default_factory=list)  # bad photos, videos read only in part
+    #: video -> why not one frame of it could be read (empty file, not a video, MP4 without
+    #: its index): an error of the scan, not a warning
+    unreadable: dict[str, str] = field(default_factory=dict)
     frames: dict[str, int] = field(default_factory=dict)  # analysed per video
     plate_reads: int = 0  # track-level reads (counted, not reported unless on the hotlist)
     faces_discarded: int = 0
@@ -215,7 +218,8 @@ def scan_videos(
     on_frame: Callable[[Path, Frame], None] | None = None,
 ) -> ScanReport:
     """Analyse each video in turn with the live pipeline (motion gate, trackers, track-level
-    decisions).  An unreadable video is reported and the next one is scanned."""
+    decisions).  A video of which no frame could be read goes into ``report.unreadable``, one
+    read only in part into ``report.problems``; either way the next one is scanned."""
     perms = Permissions(
         faces=gallery is not None and len(gallery) > 0,
         plates=hotlist is not None,
@@ -235,12 +239,12 @@ def scan_videos(
         try:
             stats = worker.run()
         except SourceError as err:
-            report.problems.append(f"{video}: {err}")
+            report.unreadable[str(video)] = str(err)
             continue
         report.frames[str(video)] = stats.analysed
-        health = source.health
-        if health.last_error:
-            report.problems.append(f"{video}: {health.last_error}")
-        elif stats.last_error:
-            report.problems.append(f"{video}: {stats.last_error}")
+        error = source.health.last_error or stats.last_error
+        if stats.analysed == 0:
+            report.unreadable[str(video)] = error or "not one frame could be decoded"
+        elif error:
+            report.problems.append(f"{video}: {error}")
     return report
