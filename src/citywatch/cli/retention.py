@@ -55,6 +55,15 @@ def retention_run(
         )
     files = report.files_due if dry_run else report.files_deleted
     table.add_row("snapshot files", "with their rows, unless still needed", str(files), "")
+    if report.orphans is not None:
+        from citywatch.services.orphans import ORPHAN_GRACE
+
+        table.add_row(
+            "orphan evidence files",
+            f"no row points at them, older than {ORPHAN_GRACE.total_seconds() / 3600:g} h",
+            str(report.orphans.deleted),
+            "",
+        )
     c.out.print(table)
     if report.files_failed:
         c.err.print(f"[yellow]{report.files_failed} snapshot file(s) could not be deleted[/]")

@@ -8,6 +8,11 @@ the commit (a rolled-back batch must not lose them), and only when no surviving 
 points at them (a plate alert and its read share one snapshot).  A dry run deletes nothing
 and reports what a run would delete.
 
+Each sweep also runs :func:`~citywatch.services.orphans.sweep_orphan_files`: evidence files
+that no row points at and older than a grace period go (snapshots staged for a transaction
+that never committed, or written before their row by older versions); a staged file whose
+row did commit is moved into place instead.
+
 :class:`RetentionScheduler` runs the sweeper (and any other periodic job, such as the
 authorisation lifecycle sweep) in a background thread every ``interval``.
 """
@@ -34,6 +39,7 @@ from citywatch.policy.retention import (
     retention_decision,
 )
 from citywatch.services.common import unit_of_work
+from citywatch.services.orphans import OrphanReport, sweep_orphan_files
 from citywatch.store.media import MediaError, MediaStore
 from citywatch.store.models import AlertRow, FaceCountRow, PlateReadRow
 from citywatch.store.types import utcnow
@@ -67,6 +73,7 @@ class SweepReport:
     files_deleted: int = 0
     files_missing: int = 0  # already gone
     files_failed: int = 0  # could not be deleted (logged)
+    orphans: OrphanReport | None = None  # evidence files no row points at
 
     def of(self, data_class: DataClass) -> ClassReport:
         for c in self.classes:
@@ -88,6 +95,7 @@ class SweepReport:
                 "missing": self.files_missing,
                 "failed": self.files_failed,
             },
+            **({"orphans": self.orphans.as_details()} if self.orphans is not None else {}),
         }
 
 
@@ -155,6 +163,7 @@ class RetentionSweeper:
             report.files_due = len(self._unreferenced(doomed_files, doomed))
         else:
             report.files_due = report.files_deleted + report.files_missing + report.files_failed
+        report.orphans = sweep_orphan_files(self._sessions, self._media, now=at, dry_run=dry_run)
         with self._sessions() as session, unit_of_work(session):
             append(session, who, "retention.sweep", "retention", details=report.as_details())
         return report
