@@ -184,10 +184,14 @@ class CameraPublic(Out):
 
 
 class CameraHealthPublic(Out):
-    """How a camera's source and worker are doing (numbers and states only)."""
+    """How a camera's source and worker are doing (numbers and states only).  ``state`` is
+    ``stale`` when the engine stopped rewriting the camera's health record."""
 
     camera_id: str
     state: str
+    record_age_s: float | None = Field(
+        default=None, description="Seconds since the engine wrote this record"
+    )
     input_fps: float | None = None
     analysed_fps: float | None = None
     reconnects: int | None = None
@@ -195,6 +199,9 @@ class CameraHealthPublic(Out):
     lag_s: float | None = None
     pending_results: int | None = None
     last_error: str = ""
+    last_error_at: dt.datetime | None = Field(
+        default=None, description="When the source recorded last_error (it may be past)"
+    )
 
     @classmethod
     def of(cls, camera_id: str, record: dict[str, Any] | None) -> CameraHealthPublic:
@@ -213,6 +220,8 @@ class CameraHealthPublic(Out):
             lag_s=_num(worker.get("lag_s")),
             pending_results=_int(rec.get("pending_results")),
             last_error=redact_text(error)[:500],
+            last_error_at=_epoch(source.get("last_error_at")) if source.get("last_error") else None,
+            record_age_s=_num(rec.get("age_s")),
         )
 
 
@@ -220,6 +229,11 @@ def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if value == value and abs(value) != float("inf") else None
+
+
+def _epoch(value: Any) -> dt.datetime | None:
+    seconds = _num(value)
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
 def _int(value: Any) -> int | None:

@@ -19,6 +19,7 @@ from citywatch.cli import (
     evaluate,
     records,
     report,
+    retention,
     scan,
     serve,
 )
@@ -62,6 +63,7 @@ demo.register(app)
 serve.register(app)
 report.register(app)
 evaluate.register(app)
+retention.register(app)
 
 
 @app.callback()
@@ -194,6 +196,7 @@ def run(
     housekeeping.stop()
     platform.dispatcher.close()
     _fail_on_lost_results(c, eng)
+    _fail_if_every_camera_failed(c, eng)
 
 
 def _run_on_ray(c: CliContext, platform: Platform, address: str | None) -> None:
@@ -220,6 +223,7 @@ def _run_on_ray(c: CliContext, platform: Platform, address: str | None) -> None:
     housekeeping.stop()
     platform.dispatcher.close()
     _fail_on_lost_results(c, ray_run.engine)
+    _fail_if_every_camera_failed(c, ray_run.engine)
 
 
 def _fail_on_lost_results(c: CliContext, eng: LocalEngine | RayEngine) -> None:
@@ -234,6 +238,15 @@ def _fail_on_lost_results(c: CliContext, eng: LocalEngine | RayEngine) -> None:
             f"({per_camera}); see the log for why",
             code=3,
         )
+
+
+def _fail_if_every_camera_failed(c: CliContext, eng: LocalEngine | RayEngine) -> None:
+    """A run in which every camera failed (each named, with why) is no success."""
+    from citywatch.engine.local import every_camera_failed
+
+    message = every_camera_failed(eng.snapshot())
+    if message:
+        c.fail(message, code=1)
 
 
 def _print_starts(c: CliContext, starts: list[CameraStart]) -> None:

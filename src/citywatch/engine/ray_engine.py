@@ -284,7 +284,7 @@ class RayEngine:
 
     def write_health(self) -> None:
         if self._state_dir is not None:
-            write_health_files(self._state_dir, self.snapshot())
+            write_health_files(self._state_dir, self.snapshot(), every_s=self._cfg.health_every_s)
 
     # --- the local engine's surface -------------------------------------------------------
     def alive(self) -> bool:

@@ -169,6 +169,7 @@ def camera_health(record: Mapping[str, Any]) -> dict[str, Any]:
         "starting": "warn",
         "backoff": "bad",
         "failed": "bad",
+        "stale": "bad",  # the engine stopped rewriting its health: killed or hung
         "stopped": "idle",
         "ended": "idle",
     }.get(state, "idle")
