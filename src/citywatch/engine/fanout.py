@@ -7,6 +7,11 @@ one :class:`AlertListener`: it LISTENs on the channel and, on a notification or 
 ``poll_s`` seconds, reads the alerts it has not delivered yet from the table and hands each to
 its sink once.
 
+Webhooks and MQTT do not depend on the listener: the alert is stored with their outbox rows
+(:mod:`citywatch.services.outbox`), and the dispatcher's durable lanes deliver from there
+(the listener's hand-off only wakes them); their claims keep two delivering processes from
+sending the same row.  The listener feeds the in-process sinks (console, live hub).
+
 Why the table and not the notification payload: a NOTIFY that is lost (the node died between
 the commit and the notify, the listener was reconnecting) is caught up by the next poll, and
 an alert is only ever delivered after it is durably stored.  Exactly once per listener: alert
