@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -126,16 +128,69 @@ def test_admin_flow_cameras_hotlists_search_and_audit(run_cli, cli_config):
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_demo_once_alerts_on_the_face_and_the_plate(tmp_path, monkeypatch):
-    repo = Path(__file__).resolve().parents[2]
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "var").mkdir()
-    (tmp_path / "var" / "models").symlink_to(repo / "var" / "models")
-    result = CliRunner().invoke(app, ["demo", "--no-serve", "--workdir", str(tmp_path / "demo")])
-    assert result.exit_code == 0, result.output
-    m = re.search(r"demo summary: (\d+) face alert\(s\).*?(\d+) plate alert\(s\)", result.output)
-    assert m and int(m.group(1)) >= 1 and int(m.group(2)) >= 1, result.output
-    assert "CW123X" in result.output
+def test_demo_once_alerts_on_the_face_and_the_plate(demo_run):
+    m = re.search(r"demo summary: (\d+) face alert\(s\).*?(\d+) plate alert\(s\)", demo_run.output)
+    assert m and int(m.group(1)) >= 1 and int(m.group(2)) >= 1, demo_run.output
+    assert "CW123X" in demo_run.output
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_commands_the_demo_prints_reach_its_data(demo_run, monkeypatch):
+    """Run as printed, from where the demo ran: the alert's snapshot file exists, the cameras'
+    health is there, and the console (`serve`) answers the snapshot."""
+    from fastapi.testclient import TestClient
+
+    from citywatch.api.app import create_app
+    from citywatch.cli.context import CliContext
+
+    after = demo_run.output.split("commands on the demo's data:\n", 1)[1]
+    printed = [line for line in after.splitlines() if " citywatch " in line]
+    commands = [shlex.split(line[line.index("citywatch ") :])[1:] for line in printed]
+    assert [c[:2] for c in commands] == [
+        ["alerts", "list"],
+        ["alerts", "show"],
+        ["alerts", "review"],
+        ["cameras", "status"],
+        ["audit", "verify"],
+        ["serve", "--no-cameras"],
+    ]
+    assert all(c[-2:] == ["-c", "var/demo/citywatch.yaml"] for c in commands)
+    monkeypatch.chdir(demo_run.cwd)
+    runner = CliRunner(env={"COLUMNS": "250"})
+    out = {}
+    for argv in commands[:-1]:
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0, (argv, result.output)
+        out[argv[1]] = result.output
+    alert = json.loads(out["show"])
+    assert Path(alert["snapshot_file"]).is_file()
+    assert "cam-street" in out["status"] and "no camera health" not in out["status"]
+    assert "intact" in out["verify"]
+    assert runner.invoke(app, [*commands[-1], "--help"]).exit_code == 0
+
+    token = runner.invoke(
+        app,
+        [
+            "tokens",
+            "create",
+            "t",
+            "--role",
+            "operator",
+            "--expires-days",
+            "1",
+            "-c",
+            commands[0][-1],
+        ],
+    )
+    assert token.exit_code == 0, token.output
+    c = CliContext(config_path=demo_run.config)  # what `serve -c` builds its app from
+    with TestClient(create_app(c.config(), c.sessions())) as http:
+        r = http.get(
+            f"/api/v1/alerts/{alert['id']}/snapshot.jpg",
+            headers={"Authorization": f"Bearer {token.stdout.strip()}"},
+        )
+    assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
 
 
 _ = typer

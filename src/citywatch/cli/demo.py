@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -62,6 +63,41 @@ def _summary(c: CliContext, sessions: sessionmaker[Session], started: float) -> 
     return len(faces), len(plates)
 
 
+def _first_alert(c: CliContext, sessions: sessionmaker[Session]) -> int | None:
+    from citywatch.services.alerts import list_alerts
+
+    with sessions() as session:
+        rows = list_alerts(session, c.actor(), limit=1000)
+    return min((r.id for r in rows), default=None)
+
+
+def _shown(path: Path) -> str:
+    """The path as the reader types it: relative to here when it is below here."""
+    full = path.resolve()
+    try:
+        return shlex.quote(str(full.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(full))
+
+
+def _print_commands(c: CliContext, config: Path, alert: int | None, *, served: bool) -> None:
+    """Commands that reach the demo's data (its config file), printed whole so they copy."""
+    cfg = f"-c {_shown(config)}"
+    one = str(alert) if alert is not None else "ID"
+    lines = [
+        ("list alerts", f"citywatch alerts list {cfg}"),
+        ("one alert", f"citywatch alerts show {one} {cfg}"),
+        ("review it", f"citywatch alerts review {one} confirm --reason 'demo review' {cfg}"),
+        ("camera health", f"citywatch cameras status {cfg}"),
+        ("audit chain", f"citywatch audit verify {cfg}"),
+    ]
+    if not served:
+        lines.append(("console", f"citywatch serve --no-cameras {cfg}"))
+    c.out.print("commands on the demo's data:", highlight=False)
+    for what, command in lines:
+        c.out.print(f"  {what:<14}{command}", highlight=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
@@ -81,12 +117,13 @@ def register(app: typer.Typer) -> None:
 
         Example: citywatch demo --no-serve
         """
+        from citywatch.config.root import ConfigError, load_config
         from citywatch.demo.scenario import (
             DEMO_HOTLIST,
             DEMO_WATCHLIST,
-            demo_config,
             enrol_demo_lists,
             prepare_footage,
+            write_demo_config,
         )
         from citywatch.engine.assemble import Models
         from citywatch.engine.platform import Platform
@@ -99,7 +136,12 @@ def register(app: typer.Typer) -> None:
         started = time.monotonic()
         c.err.print("building demo footage (three cameras) ...")
         footage = prepare_footage(workdir)
-        cfg = demo_config(workdir, footage, loop=not no_serve)
+        config_path = write_demo_config(workdir, footage, loop=not no_serve)
+        try:
+            cfg = load_config(config_path)  # what the printed commands read with -c
+        except ConfigError as err:
+            c.fail(str(err))
+        c.config_path = config_path
         c.use_config(cfg)
         sessions = c.sessions()
         platform = Platform.create(cfg, sessions, c.actor(), c.err)
@@ -107,18 +149,15 @@ def register(app: typer.Typer) -> None:
         enrol_demo_lists(
             sessions, MediaStore(cfg.store.media_dir), Models(cfg), cfg, footage, c.actor()
         )
-        db = cfg.store.database_url
         where = (
-            f"database      {db}\n"
-            f"evidence      {cfg.store.media_dir.resolve()}\n"
+            f"config        {config_path.resolve()}\n"
+            f"database      {cfg.store.database_url}\n"
+            f"evidence      {cfg.store.media_dir}\n"
+            f"camera health {cfg.store.state_dir / 'health'}\n"
             f"footage       {footage.out_dir.resolve()}\n"
             f"watchlist     {DEMO_WATCHLIST!r}: {footage.subject_name} "
             f"(photo {footage.subject_photo})\n"
-            f"hotlist       {DEMO_HOTLIST!r}: {footage.plate_text}\n\n"
-            f"list alerts   citywatch --database-url {db} alerts list\n"
-            f"review one    citywatch --database-url {db} alerts review ID confirm --reason ...\n"
-            f"audit chain   citywatch --database-url {db} audit verify\n"
-            f"camera health {(workdir / 'health').resolve()}/<camera>.json"
+            f"hotlist       {DEMO_HOTLIST!r}: {footage.plate_text}"
         )
         if no_serve:
             c.out.print(Panel(where, title="citywatch demo: where to look", expand=False))
@@ -127,6 +166,7 @@ def register(app: typer.Typer) -> None:
             engine.wait()
             platform.dispatcher.close()
             faces, plates = _summary(c, sessions, started)
+            _print_commands(c, config_path, _first_alert(c, sessions), served=False)
             if not (faces and plates):
                 c.fail("the demo should alert on both the face and the plate", code=1)
             return
@@ -143,6 +183,7 @@ def register(app: typer.Typer) -> None:
                 expand=False,
             )
         )
+        _print_commands(c, config_path, None, served=True)
         serve(
             ctx,
             host="127.0.0.1",

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import SecretStr
+import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.audit.chain import Actor
-from citywatch.config.camera import CameraConfig, Location, Purpose
-from citywatch.config.root import CitywatchConfig, StoreConfig
+from citywatch.config.camera import Purpose
+from citywatch.config.root import CitywatchConfig, parse_config
 from citywatch.demo.footage import DemoFootage, make_demo_videos
 from citywatch.engine.assemble import Models
 from citywatch.engine.platform import make_embed_faces
@@ -54,33 +55,51 @@ class DemoSetup:
     workdir: Path
 
 
-def demo_config(workdir: Path, footage: DemoFootage, *, loop: bool) -> CitywatchConfig:
+def demo_config_data(workdir: Path, footage: DemoFootage, *, loop: bool) -> dict[str, Any]:
+    """The demo's config as its YAML file holds it (absolute paths: it is read from anywhere)."""
     today = dt.datetime.now(dt.UTC).date()
+    root = workdir.resolve()
     cams = [
-        CameraConfig(
-            id=cam_id,
-            name=f"Demo {cam_id.removeprefix('cam-')}",
-            url=SecretStr(str(footage.path(cam_id))),
-            loop=loop,
-            analyse_fps=5.0,
-            purposes=list(purposes),
-            location=Location(lat=lat, lon=lon),
-            zone=DEMO_ZONE,
-            legal_basis=DEMO_BASIS,
-            impact_assessment=DEMO_DPIA,
-            approved_on=today,
-            operator="citywatch demo",
-        )
+        {
+            "id": cam_id,
+            "name": f"Demo {cam_id.removeprefix('cam-')}",
+            "url": str(footage.path(cam_id).resolve()),
+            "loop": loop,
+            "analyse_fps": 5.0,
+            "purposes": [p.value for p in purposes],
+            "location": {"lat": lat, "lon": lon},
+            "zone": DEMO_ZONE,
+            "legal_basis": DEMO_BASIS,
+            "impact_assessment": DEMO_DPIA,
+            "approved_on": today.isoformat(),
+            "operator": "citywatch demo",
+        }
         for cam_id, purposes, (lat, lon) in CAMERAS
     ]
-    return CitywatchConfig(
-        store=StoreConfig(
-            database_url=f"sqlite:///{(workdir / 'citywatch.db').resolve()}",
-            media_dir=workdir / "media",
-            state_dir=workdir,
-        ),
-        cameras=cams,
+    store = {
+        "database_url": f"sqlite:///{root / 'citywatch.db'}",
+        "media_dir": str(root / "media"),
+        "state_dir": str(root),
+    }
+    return {"store": store, "cameras": cams}
+
+
+def demo_config(workdir: Path, footage: DemoFootage, *, loop: bool) -> CitywatchConfig:
+    return parse_config(demo_config_data(workdir, footage, loop=loop), source="demo config")
+
+
+def write_demo_config(workdir: Path, footage: DemoFootage, *, loop: bool) -> Path:
+    """The demo's config written to ``workdir/citywatch.yaml``, so that the commands the demo
+    prints (``-c`` on this file) reach its database, evidence and camera health."""
+    path = workdir / "citywatch.yaml"
+    data = demo_config_data(workdir, footage, loop=loop)
+    path.write_text(
+        "# written by `citywatch demo` (rewritten on every run): its database, evidence,\n"
+        "# camera health and cameras.  Use it with -c, e.g. citywatch alerts list -c "
+        f"{path}\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
     )
+    return path
 
 
 def prepare_footage(workdir: Path) -> DemoFootage:
