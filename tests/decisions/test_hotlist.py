@@ -88,12 +88,14 @@ def test_custom_confusion_table() -> None:
 
 
 def test_exact_beats_fuzzy_and_ties_are_deterministic() -> None:
-    entries = [(7, 1, "56JTT5"), (3, 2, "56JTTS"), (5, 3, "56JTT6"), (2, 4, "56JTT6")]
+    # the exact entry has the higher id, so only "exact first" can put it ahead of entry 3,
+    # which matches at cost 0 too (S/5 is a free confusion)
+    entries = [(3, 1, "56JTT5"), (7, 2, "56JTTS"), (5, 3, "56JTT6"), (2, 4, "56JTT6")]
     m = HotlistMatcher(entries, max_distance=1)
     got = m.match("56JTTS")
-    assert got is not None and got.entry_id == 3  # exact, though 7 matches at distance 0 too
+    assert got is not None and (got.entry_id, got.cost, got.changes) == (7, 0.0, ())
     ranked = m.match_all("56JTTS")
-    assert [r.entry_id for r in ranked] == [3, 7, 2, 5]
+    assert [(r.entry_id, r.cost) for r in ranked] == [(7, 0.0), (3, 0.0), (2, 1.0), (5, 1.0)]
     # same plate on two hotlists: the lower entry id
     assert m.match("56JTT6") is not None and m.match("56JTT6").entry_id == 2  # type: ignore[union-attr]
 

@@ -8,6 +8,7 @@ import pytest
 from citywatch.config.plates import PlateFormatName
 from citywatch.vision.plates.formats import (
     FORMATS,
+    RANK_PENALTY,
     Layout,
     best,
     clean,
@@ -160,6 +161,13 @@ def test_format_order_breaks_ties() -> None:
     second = best("BG123AB", ["SK", "RS"])
     assert first is not None and second is not None
     assert (first.format, second.format) == ("RS", "SK")
+    assert first.score == pytest.approx(second.score)
+    # it is the rank weight that orders them: a format's readings weigh RANK_PENALTY less for
+    # each place it stands later (SK's own second reading, alone and behind RS and HR)
+    alone = {c.text: c.score for c in normalise("BG123AB", ["SK"])}
+    for place, fmts in ((1, ["RS", "SK"]), (2, ["RS", "HR", "SK"])):
+        later = {c.text: (c.format, c.score) for c in normalise("BG123AB", fmts)}
+        assert later["BG12348"] == ("SK", pytest.approx(alone["BG12348"] * RANK_PENALTY**place))
 
 
 def test_unknown_format_is_named() -> None:
