@@ -40,6 +40,8 @@ PAGES = [
     ("/lists", Permission.WATCHLISTS_READ, "Lists &amp; cameras"),
     ("/map", Permission.CAMERAS_READ, "Camera map"),
     ("/audit", Permission.AUDIT_READ, "Chain verification"),
+    ("/access", Permission.ACCESS_APPROVE, "Waiting for a decision"),
+    ("/users", Permission.USERS_MANAGE, "Sign-in blocks"),
 ]
 CASES = [(path, role, marker) for path, perm, marker in PAGES for role in USER_ROLES]
 
@@ -184,6 +186,7 @@ def test_login_page_and_where_it_sends_people(
         (Role.INVESTIGATOR, "/search"),
         (Role.ADMIN, "/lists"),
         (Role.AUDITOR, "/audit"),
+        (Role.SUPERVISOR, "/access"),
     ],
 )
 def test_home_is_the_roles_start_page(
@@ -192,6 +195,37 @@ def test_home_is_the_roles_start_page(
     login(client, role)
     r = client.get("/home", headers=HTML, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == home
+
+
+@pytest.mark.parametrize("role", USER_ROLES, ids=[r.value for r in USER_ROLES])
+def test_every_role_lands_on_a_page_without_a_loop(
+    client: TestClient, login: Callable[[TestClient, Role], Login], role: Role
+) -> None:
+    """The supervisor's sign-in ended in /home -> /login -> /login ... (issue 16 item 5)."""
+    login(client, role)
+    seen: list[str] = []
+    url = "/login"
+    for _ in range(5):
+        r = client.get(url, headers=HTML, follow_redirects=False)
+        seen.append(url)
+        if r.status_code != 303:
+            break
+        url = r.headers["location"]
+    assert r.status_code == 200, seen
+    assert len(seen) <= 2 and seen[-1] != "/login"
+
+
+def test_a_role_without_pages_gets_a_page_that_says_so(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, login: Callable[[TestClient, Role], Login]
+) -> None:
+    from citywatch.api.console import render
+
+    login(client, Role.SUPERVISOR)
+    monkeypatch.setattr(render, "NAV", ())  # as if no page were meant for supervisors
+    r = client.get("/home", headers=HTML)
+    assert r.status_code == 200 and str(r.url).endswith("/welcome")
+    assert "No page of this console is meant for your role" in r.text
+    assert "access.approve" in r.text
 
 
 def test_the_review_page_escapes_and_offers_review_to_operators_only(

@@ -44,7 +44,7 @@ LAUNCH_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "correct horse battery staple"
-ROLES = ("operator", "investigator", "admin", "auditor")
+ROLES = ("operator", "investigator", "admin", "auditor", "supervisor")
 CLIP_SECONDS = 4.0  # long enough for the demo face and plate to pass; looped
 
 
@@ -57,6 +57,7 @@ class LiveConsole:
     subject: str
     subject_photo: Path  # a photo with exactly one face (the demo subject)
     screenshots: Path
+    sessions: Any = None  # the database's session factory (to set up what a test needs)
     started: bool = field(default=False)
 
     def start_cameras(self) -> None:
@@ -151,6 +152,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
         subject=footage.subject_name,
         subject_photo=footage.subject_photo,
         screenshots=_screenshot_dir(tmp / "screenshots"),
+        sessions=sessions,
     )
     try:
         yield live

@@ -28,12 +28,14 @@ def shot(page: Any, console: LiveConsole, name: str) -> None:
     page.screenshot(path=str(console.screenshots / f"{name}.png"))
 
 
-def sign_in(page: Any, console: LiveConsole, role: str, *, screenshot: bool = False) -> None:
+def sign_in(
+    page: Any, console: LiveConsole, role: str, *, screenshot: bool = False, user: str = ""
+) -> None:
     page.goto(console.url + "/login")
     if page.locator("#logout").count():  # someone is signed in: sign out first
         page.click("#logout")
         page.wait_for_url(re.compile(r"/login"))
-    page.fill("#username", role)
+    page.fill("#username", user or role)
     page.fill("#password", PASSWORD)
     if screenshot:
         page.fill("#password", "")
@@ -235,4 +237,66 @@ def test_auditor_sees_a_verified_audit_log(browser_page: Any, console: LiveConso
     assert "plate_read.search" in text and "CASE-2024-0042" in text
     assert console.plate not in text  # plates are withheld from auditors
     shot(page, console, "audit")
+    no_page_problems(page)
+
+
+def test_supervisor_lands_on_the_access_queue_and_approves(
+    browser_page: Any, console: LiveConsole
+) -> None:
+    """The supervisor's sign-in used to loop between /home and /login (issue 16 item 5)."""
+    import datetime as dt
+
+    from citywatch.audit.chain import Actor
+    from citywatch.services.access_requests import request_access
+
+    now = dt.datetime.now(dt.UTC)
+    with console.sessions() as s:
+        req = request_access(
+            s,
+            Actor("investigator", "investigator"),
+            case_ref="CASE-2024-0077",
+            reason="stolen van seen near the depot last spring",
+            reads_from=now - dt.timedelta(days=300),
+            reads_until=now - dt.timedelta(days=290),
+        )
+    page = browser_page
+    sign_in(page, console, "supervisor")
+    page.wait_for_url(console.url + "/access")
+    row = page.locator(f"tr[data-request-id='{req.id}']")
+    assert "CASE-2024-0077" in row.inner_text()
+    shot(page, console, "access-requests")
+    row.locator("input[name=reason]").fill("case opened by the prosecutor, period is narrow")
+    row.locator("button[value=approve]").click()
+    row.locator(".pill:text-is('approved')").wait_for()
+    no_page_problems(page)
+
+
+def test_admin_manages_users_and_a_second_admin_activates(
+    browser_page: Any, console: LiveConsole
+) -> None:
+    from citywatch.audit.chain import Actor
+    from citywatch.services import users
+
+    with console.sessions() as s:
+        if not any(u.name == "admin2" for u in users.list_users(s, Actor("t", "admin"))):
+            users.create_user(s, Actor("t", "admin"), "admin2", "admin", PASSWORD, on_server=True)
+    page = browser_page
+    sign_in(page, console, "admin")
+    page.goto(console.url + "/users")
+    page.fill("#new-user input[name=name]", "ivana")
+    page.select_option("#new-user select[name=role]", "investigator")
+    page.fill("#new-user input[name=password]", "a long enough secret")
+    page.click("#new-user button[type=submit]")
+    row = page.locator("tr[data-user-name='ivana']")
+    row.wait_for()
+    assert "awaiting activation" in row.inner_text()
+    shot(page, console, "users")
+    page.on("dialog", lambda d: d.accept("second pair of eyes"))
+    row.locator("button[data-action=activate]").click()
+    page.wait_for_selector("#users-message.error")
+    assert "second administrator" in page.inner_text("#users-message")
+    sign_in(page, console, "admin", user="admin2")
+    page.goto(console.url + "/users")
+    page.locator("tr[data-user-name='ivana'] button[data-action=activate]").click()
+    page.locator("tr[data-user-name='ivana'] .pill:text-is('active')").wait_for()
     no_page_problems(page)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from citywatch.audit.chain import Actor, append
 from citywatch.config.camera import CameraConfig
 from citywatch.policy.register import CameraFacts, check_camera_registration
 from citywatch.services.common import NotFoundError, ServiceError, now_or, unit_of_work
+from citywatch.services.names import clean_name
 from citywatch.sources.redact import redact_url
 from citywatch.store.models import AuditLogRow, CameraRow
 
@@ -32,7 +34,7 @@ def camera_facts(row: CameraRow) -> CameraFacts:
 
 def _values(cfg: CameraConfig) -> dict[str, Any]:
     return {
-        "name": cfg.name,
+        "name": unicodedata.normalize("NFKC", cfg.name).strip(),
         "url_redacted": redact_url(cfg.url.get_secret_value()),
         "purposes": sorted(p.value for p in cfg.purposes),
         "lat": cfg.location.lat if cfg.location else None,
@@ -46,6 +48,18 @@ def _values(cfg: CameraConfig) -> dict[str, Any]:
     }
 
 
+def _name_problems(cfg: CameraConfig) -> list[str]:
+    """A camera's name may hold no control, bidi or zero-width characters (its id, the
+    camera's identity, is lower case only: unique apart from case already)."""
+    if not cfg.name.strip():
+        return []
+    try:
+        clean_name(cfg.name, f"camera {cfg.id!r}: the name")
+    except ServiceError as err:
+        return [str(err)]
+    return []
+
+
 def register_camera(
     session: Session, cfg: CameraConfig, actor: Actor, *, now: dt.datetime | None = None
 ) -> CameraRow:
@@ -56,6 +70,7 @@ def register_camera(
     """
     at = now_or(now)
     problems = check_camera_registration(cfg, today=at.date())
+    problems += _name_problems(cfg)
     if problems:
         raise RegistrationError(problems)
     values = _values(cfg)

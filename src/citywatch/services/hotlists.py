@@ -24,6 +24,7 @@ from citywatch.services.common import (
     require_text,
     unit_of_work,
 )
+from citywatch.services.names import clean_name, name_key
 from citywatch.store.models import HotlistEntryRow, HotlistRow
 
 PLATE_MIN, PLATE_MAX = 2, 12
@@ -70,8 +71,17 @@ def _checked_plate(raw: str, where: str) -> str:
     return plate
 
 
-def _get_or_create_hotlist(session: Session, actor: Actor, name: str, reason: str) -> HotlistRow:
+def hotlist_named(session: Session, name: str) -> HotlistRow | None:
+    """The hotlist called ``name``, compared apart from case (``Stolen`` is ``stolen``)."""
     row = session.scalar(select(HotlistRow).where(HotlistRow.name == name))
+    if row is not None:
+        return row
+    key = name_key(name)
+    return next((r for r in session.scalars(select(HotlistRow)) if name_key(r.name) == key), None)
+
+
+def _get_or_create_hotlist(session: Session, actor: Actor, name: str, reason: str) -> HotlistRow:
+    row = hotlist_named(session, name)
     if row is None:
         row = HotlistRow(name=name, reason=reason)
         session.add(row)
@@ -81,11 +91,13 @@ def _get_or_create_hotlist(session: Session, actor: Actor, name: str, reason: st
 
 
 def create_hotlist(session: Session, actor: Actor, name: str, reason: str) -> HotlistRow:
-    hl = require_text(name, "hotlist name")
+    hl = clean_name(name, "hotlist name")
     why = require_text(reason, f"hotlist {hl!r}: a reason")
     with unit_of_work(session):
-        if session.scalar(select(HotlistRow.id).where(HotlistRow.name == hl)):
-            raise ServiceError(f"hotlist {hl!r} already exists")
+        taken = hotlist_named(session, hl)
+        if taken is not None:
+            same = "" if taken.name == hl else f" (as {taken.name!r})"
+            raise ServiceError(f"hotlist {hl!r} already exists{same}")
         return _get_or_create_hotlist(session, actor, hl, why)
 
 
@@ -93,11 +105,12 @@ def add_plate(
     session: Session, actor: Actor, hotlist_name: str, plate: str, reason: str
 ) -> HotlistEntryRow:
     """Add one plate (the hotlist is created when missing); an existing entry is returned."""
-    hl = require_text(hotlist_name, "hotlist name")
+    hl = clean_name(hotlist_name, "hotlist name")
     why = require_text(reason, f"adding a plate to {hl!r}: a reason")
     norm = _checked_plate(plate, f"hotlist {hl!r}")
     with unit_of_work(session):
         row = _get_or_create_hotlist(session, actor, hl, why)
+        hl = row.name
         entry = session.scalar(
             select(HotlistEntryRow).where(
                 HotlistEntryRow.hotlist_id == row.id, HotlistEntryRow.plate == norm
@@ -165,7 +178,7 @@ def import_plates(
     on the hotlist are skipped.  Any bad line refuses the whole import
     (:class:`HotlistImportError` lists each line number).
     """
-    hl = require_text(hotlist_name, "hotlist name")
+    hl = clean_name(hotlist_name, "hotlist name")
     if isinstance(source, Path):
         label = source.name
         try:
@@ -180,6 +193,7 @@ def import_plates(
         parsed = _parse_lines(source, label, reason.strip())
     with unit_of_work(session):
         row = _get_or_create_hotlist(session, actor, hl, reason.strip() or f"import {label}")
+        hl = row.name
         existing = set(
             session.scalars(
                 select(HotlistEntryRow.plate).where(HotlistEntryRow.hotlist_id == row.id)
@@ -210,10 +224,13 @@ def remove_plate(
     why = require_text(reason, f"removing a plate from {hotlist_name!r}: a reason")
     norm = normalise_plate(plate)
     with unit_of_work(session):
+        hl = hotlist_named(session, hotlist_name)
+        hotlist_name = hl.name if hl is not None else hotlist_name
         entry = session.scalar(
-            select(HotlistEntryRow)
-            .join(HotlistRow, HotlistRow.id == HotlistEntryRow.hotlist_id)
-            .where(HotlistRow.name == hotlist_name, HotlistEntryRow.plate == norm)
+            select(HotlistEntryRow).where(
+                HotlistEntryRow.hotlist_id == (hl.id if hl is not None else -1),
+                HotlistEntryRow.plate == norm,
+            )
         )
         if entry is None:
             raise NotFoundError(f"hotlist {hotlist_name!r} has no plate {norm!r}")
@@ -251,9 +268,10 @@ def list_hotlists(session: Session) -> list[HotlistSummary]:
 def list_plates(session: Session, actor: Actor, hotlist_name: str) -> list[HotlistEntryRow]:
     """The plates of one hotlist, for a person to read (audited)."""
     with unit_of_work(session):
-        row = session.scalar(select(HotlistRow).where(HotlistRow.name == hotlist_name))
+        row = hotlist_named(session, hotlist_name)
         if row is None:
             raise NotFoundError(f"hotlist {hotlist_name!r} does not exist")
+        hotlist_name = row.name
         entries = list(
             session.scalars(
                 select(HotlistEntryRow)

@@ -38,6 +38,7 @@ from citywatch.services.common import (
     require_text,
     unit_of_work,
 )
+from citywatch.services.names import clean_name, name_key
 from citywatch.store.media import MediaStore
 from citywatch.store.models import (
     AuthorisationRow,
@@ -127,13 +128,27 @@ class GalleryData:
 def _get_watchlist(session: Session, name: str, *, for_update: bool = False) -> WatchlistRow:
     """``for_update``: lock the row (PostgreSQL) so concurrent enrolments cannot both pass the
     size limit; SQLite serialises writers on its own."""
-    stmt = select(WatchlistRow).where(WatchlistRow.name == name)
-    if for_update:
-        stmt = stmt.with_for_update(of=WatchlistRow)
-    row = session.scalar(stmt)
+    found = watchlist_named(session, name)
+    if found is None:
+        raise NotFoundError(f"watchlist {name!r} does not exist")
+    if not for_update:
+        return found
+    row = session.scalar(
+        select(WatchlistRow).where(WatchlistRow.id == found.id).with_for_update(of=WatchlistRow)
+    )
     if row is None:
         raise NotFoundError(f"watchlist {name!r} does not exist")
     return row
+
+
+def watchlist_named(session: Session, name: str) -> WatchlistRow | None:
+    """The watchlist called ``name``, compared apart from case."""
+    row = session.scalar(select(WatchlistRow).where(WatchlistRow.name == name))
+    if row is not None:
+        return row
+    key = name_key(name)
+    rows = session.scalars(select(WatchlistRow))
+    return next((r for r in rows if name_key(r.name) == key), None)
 
 
 def _usable(auth: AuthorisationRow, now: dt.datetime, what: str) -> None:
@@ -153,14 +168,16 @@ def create_watchlist(
     now: dt.datetime | None = None,
 ) -> WatchlistRow:
     """A watchlist bound to an existing, not revoked, not ended authorisation."""
-    wl = require_text(name, "watchlist name")
+    wl = clean_name(name, "watchlist name")
     _check_limit(wl, max_subjects)
     at = now_or(now)
     with unit_of_work(session):
         auth = get_authorisation(session, authorisation_reference)
         _usable(auth, at, f"watchlist {wl!r}")
-        if session.scalar(select(WatchlistRow.id).where(WatchlistRow.name == wl)):
-            raise ServiceError(f"watchlist {wl!r} already exists")
+        taken = watchlist_named(session, wl)
+        if taken is not None:
+            same = "" if taken.name == wl else f" (as {taken.name!r})"
+            raise ServiceError(f"watchlist {wl!r} already exists{same}")
         row = WatchlistRow(name=wl, authorisation_id=auth.id, max_subjects=max_subjects)
         session.add(row)
         session.flush()
@@ -235,7 +252,7 @@ def enrol_subject(
     embeddings of every face in the image.  All photos are checked before anything is stored;
     any refused photo refuses the whole enrolment, naming each photo and why.
     """
-    name = require_text(subject_name, "subject name")
+    name = clean_name(subject_name, "subject name")
     why = require_text(reason, f"enrolling {name!r}: a reason")
     source = require_text(image_source, f"enrolling {name!r}: the image source")
     at = now_or(now)

@@ -43,8 +43,13 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/search", "Search", Permission.PLATES_SEARCH),
     NavItem("/lists", "Lists & cameras", Permission.WATCHLISTS_READ),
     NavItem("/audit", "Audit log", Permission.AUDIT_READ),
+    NavItem("/access", "Access requests", Permission.ACCESS_APPROVE),
+    NavItem("/users", "Users", Permission.USERS_MANAGE),
     NavItem("/map", "Map", Permission.CAMERAS_READ),
 )
+#: Where a role that no page of the menu admits lands (it says so): never the login page,
+#: which sends a signed-in browser to its start page (a redirect loop).
+WELCOME = "/welcome"
 
 
 def nav_for(role: Role | None) -> list[NavItem]:
@@ -52,9 +57,12 @@ def nav_for(role: Role | None) -> list[NavItem]:
 
 
 def home_for(role: Role | None) -> str:
-    """The start page of a role (the map, which every staff role may open, as a fallback)."""
+    """The start page of a role: its first page of the menu; ``/welcome`` for a signed-in role
+    with none (it says so); the login page for nobody."""
+    if role is None:
+        return "/login"
     items = nav_for(role)
-    return items[0].path if items else "/login"
+    return items[0].path if items else WELCOME
 
 
 def safe_next(value: str | None) -> str | None:
