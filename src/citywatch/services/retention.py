@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, tuple_
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.audit.chain import Actor, append
@@ -40,6 +41,8 @@ from citywatch.policy.retention import (
 )
 from citywatch.services.common import unit_of_work
 from citywatch.services.orphans import OrphanReport, sweep_orphan_files
+from citywatch.sources.redact import redact_text
+from citywatch.store.db import redact_url
 from citywatch.store.media import MediaError, MediaStore
 from citywatch.store.models import AlertRow, FaceCountRow, PlateReadRow
 from citywatch.store.types import utcnow
@@ -132,6 +135,13 @@ class RetentionSweeper:
 
     def __repr__(self) -> str:
         return f"RetentionSweeper({self._media!r}, actor={self._actor.name!r})"
+
+    @property
+    def database(self) -> str:
+        """The database the sweeps run on, password hidden ('' when unknown)."""
+        bind = getattr(self._sessions, "kw", {}).get("bind")
+        url = getattr(bind, "url", None)
+        return redact_url(url) if url is not None else ""
 
     # ------------------------------------------------------------------ the run
 
@@ -360,6 +370,23 @@ class RetentionSweeper:
                 log.warning("retention: a snapshot file could not be deleted (%s)", err)
 
 
+def database_away(err: BaseException, database: str) -> str | None:
+    """One line for an error that says the database cannot be reached (refused, gone away,
+    locked, unreadable file): ``database postgresql+psycopg://cw:***@db/cw:
+    OperationalError: connection failed: ... Connection refused``; None for any other
+    error.  The driver's text is cut to its first line and scrubbed of credentials."""
+    away = isinstance(err, OperationalError | InterfaceError) or (
+        isinstance(err, DBAPIError) and err.connection_invalidated
+    )
+    if not away:
+        return None
+    cause = getattr(err, "orig", None) or err
+    lines = str(cause).strip().splitlines()
+    text = redact_text(lines[0] if lines else "")
+    where = f"database {database}" if database else "the database"
+    return f"{where}: {type(cause).__name__}: {text}"
+
+
 class RetentionScheduler:
     """Runs the sweeper, then each extra job, every ``interval`` in a daemon thread.
 
@@ -400,20 +427,33 @@ class RetentionScheduler:
         return cls(sweeper, config.sweep_interval, jobs=jobs, first_delay=first_delay)
 
     def run_once(self) -> SweepReport | None:
-        """One sweep and the extra jobs; never raises (the scheduler must keep going)."""
+        """One sweep and the extra jobs; never raises (the scheduler must keep going).
+
+        While the database is away each of them logs one line naming the database (password
+        hidden) and the error: a traceback per job and cycle says nothing more and buries
+        the log.  Any other error is a bug and keeps its traceback."""
         report = None
         try:
             report = self._sweeper.run()
             self.last_report = report
             self.last_error = None
         except Exception as err:
-            self.last_error = f"{type(err).__name__}: {err}"
-            log.exception("retention sweep failed; the next one runs as planned")
+            away = database_away(err, self._sweeper.database)
+            self.last_error = away or f"{type(err).__name__}: {err}"
+            if away:
+                log.warning("retention sweep: %s; retried at the next sweep", away)
+            else:
+                log.exception("retention sweep failed; the next one runs as planned")
         for job in self._jobs:
+            name = getattr(job, "__name__", job)
             try:
                 job()
-            except Exception:
-                log.exception("scheduled job %r failed", getattr(job, "__name__", job))
+            except Exception as err:
+                away = database_away(err, self._sweeper.database)
+                if away:
+                    log.warning("scheduled job %r: %s; retried at the next sweep", name, away)
+                else:
+                    log.exception("scheduled job %r failed", name)
         self.runs += 1
         return report
 
