@@ -12,9 +12,18 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from citywatch.alerts.build import build_dispatcher
+from citywatch.alerts.durable import durable_sink_keys
+from citywatch.config.alerts import AlertsConfig
 from citywatch.decisions.types import HotlistHit, PlateRead
 from citywatch.services.events import EventRecorder
-from citywatch.services.outbox import AlertOutbox, outbox_backlog, sweep_outbox
+from citywatch.services.outbox import (
+    AlertOutbox,
+    install_outbox,
+    outbox_backlog,
+    outbox_sweep_job,
+    sweep_outbox,
+)
 from citywatch.store.db import make_engine, make_session_factory
 from citywatch.store.media import MediaStore
 from citywatch.store.models import AlertOutboxRow, AlertRow
@@ -245,3 +254,39 @@ def test_sweep_deletes_delivered_rows_and_expires_old_pending_ones(
     assert "1 delivered row(s) deleted, 3 expired" in caplog.text
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(AlertRow)) == 3  # alerts stay
+
+
+def test_the_configured_sinks_deliver_from_the_outbox_and_can_be_switched_off(
+    session_factory: sessionmaker[Session],
+) -> None:
+    cfg = AlertsConfig.model_validate(
+        {
+            "console": False,
+            "webhooks": [{"url": "http://127.0.0.1:9/hook"}],
+            "mqtt": {"host": "127.0.0.1", "port": 9, "timeout_s": 0.2},
+        }
+    )
+    box = install_outbox(session_factory, cfg)
+    assert box is not None and list(box.sinks) == durable_sink_keys(cfg)
+    dispatcher = build_dispatcher(cfg, None, outbox=box)
+    try:
+        assert dispatcher.durable_sinks == {
+            "webhook:http://127.0.0.1:9": box.sinks[0],
+            "mqtt:127.0.0.1:9": box.sinks[1],
+        }
+    finally:
+        dispatcher.close(1.0)
+        box.uninstall()
+    off = cfg.model_copy(update={"outbox": cfg.outbox.model_copy(update={"enabled": False})})
+    assert install_outbox(session_factory, off) is None
+    assert install_outbox(session_factory, AlertsConfig()) is None  # no external sink
+
+
+def test_undelivered_alerts_expire_no_later_than_the_alerts_retention(
+    outbox: AlertOutbox, session_factory: sessionmaker[Session], clock: Clock
+) -> None:
+    store_alert(session_factory, 1)
+    cfg = AlertsConfig()  # expire_after_hours: 168
+    clock.advance(3600 * 25)
+    job = outbox_sweep_job(session_factory, cfg, dt.timedelta(days=1), clock=clock)
+    assert job().expired == {SINKS[0]: 1, SINKS[1]: 1}
