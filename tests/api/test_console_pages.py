@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.api.app import create_app
+from citywatch.api.console.views import withheld_text
 from citywatch.api.security import SESSION_COOKIE, Role
 from citywatch.api.settings import ApiSettings
 from citywatch.audit.chain import Actor
@@ -313,12 +314,16 @@ def test_the_audit_page_verifies_pages_and_withholds_plates(
     login(client, Role.AUDITOR)
     html = client.get("/audit", headers=HTML).text
     assert 'id="chain-status">verified<' in html
-    assert "<td>CASE-119</td>" in html and "<td>CASE-5</td>" not in html  # newest, one page
+    # Case references are free text: withheld, each tagged (issue 16 item 3).
+    newest, oldest = withheld_text("CASE-119"), withheld_text("CASE-5")
+    assert "CASE-" not in html.split('id="entries-heading"')[1]
+    assert f"<td>{newest}</td>" in html and f"<td>{oldest}</td>" not in html  # one page
     assert "BG123" not in html and "‹withheld›" in html
+    assert "free text people wrote" in html  # the page says so
     older = re.search(r'href="/audit\?before=(\d+)"', html)
     assert older is not None
     html2 = client.get(f"/audit?before={older.group(1)}", headers=HTML).text
-    assert "<td>CASE-5</td>" in html2 and "<td>CASE-119</td>" not in html2
+    assert f"<td>{oldest}</td>" in html2 and f"<td>{newest}</td>" not in html2
 
 
 def test_the_map_uses_a_configured_tile_server(

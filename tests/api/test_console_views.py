@@ -14,6 +14,7 @@ from citywatch.api.console.views import (
     camera_health,
     details_text,
     redact_target,
+    withheld_text,
 )
 from citywatch.audit.chain import AuditEntry
 from citywatch.policy.access import Permission, Role, allowed
@@ -41,8 +42,10 @@ def test_menus_follow_the_policy_and_the_start_page_is_the_first_entry() -> None
     for role in Role:
         items = nav_for(role)
         assert all(allowed(role, i.permission) for i in items)
-        assert home_for(role) == (items[0].path if items else "/login")
-    assert home_for(Role.SCRAPER) == "/login"  # a metrics token has no page
+        assert home_for(role) == (items[0].path if items else "/welcome")
+    # A signed-in role without pages gets a page saying so, never the login page (a loop).
+    assert home_for(Role.SCRAPER) == "/welcome"
+    assert home_for(Role.SUPERVISOR) == "/access"
     assert home_for(None) == "/login"
     assert [i.permission for i in nav_for(Role.OPERATOR)] == [
         Permission.LIVE_VIEW,
@@ -100,7 +103,22 @@ def test_audit_entries_shown_to_auditors_withhold_plates_and_names() -> None:
     assert "camera_id=cam-1" in view.details and "results=3" in view.details
     assert "since" not in view.details  # empty values are left out
     assert view.target == "plates:" + REDACTED
-    assert view.reason == "CASE-1"
+    assert view.reason.startswith("‹withheld #") and "CASE-1" not in view.reason
+
+
+def test_free_text_is_withheld_from_the_audit_page_but_can_be_matched_up() -> None:
+    """Issue 16 item 3: reasons, sources and case references can name anyone."""
+    free = "car of Johnny Testperson, plate AB 123 CD, seen 2024-05-01"
+    view = audit_view(
+        _entry({"reason": free, "image_source": "Facebook page of J. Doe", "results": 2})
+    )
+    text = view.details + view.reason
+    for word in ("Johnny", "AB 123", "2024-05-01", "Facebook", "CASE-1"):
+        assert word not in text
+    assert "results=2" in view.details and "‹withheld #" in view.details
+    # The same text gets the same tag, another text another one; empty stays empty.
+    assert withheld_text(free) == withheld_text(free + " ") != withheld_text("other")
+    assert withheld_text("") == withheld_text(None) == ""
 
 
 def test_details_text_and_targets_without_personal_data_are_kept() -> None:

@@ -6,6 +6,7 @@ Kept apart from the routes so that the shapes the page scripts read are in one p
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,22 @@ PERSONAL_DETAIL_KEYS = frozenset(
 )
 PERSONAL_TARGET_PREFIXES = ("plates:",)
 REDACTED = "‹withheld›"
+#: Free text people wrote (review, hotlist and enrolment reasons, photo sources, case
+#: references): it can name anyone ("car of J. Doe, plate AB 123 CD").  The audit page shows
+#: it withheld, with a short tag of the text, so equal texts (one case reference on many
+#: searches) can still be matched up without being read.
+FREE_TEXT_KEYS = frozenset(
+    {
+        "reason",
+        "source",
+        "image_source",
+        "case_ref",
+        "review_reason",
+        "decision_reason",
+        "comment",
+        "note",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +233,26 @@ def tile_url(request: Request) -> str | None:
     return settings.map_tile_url if isinstance(settings, ApiSettings) else None
 
 
+def withheld_text(text: str | None) -> str:
+    """Free text as the audit page shows it: withheld, tagged by a short hash of the text
+    (empty stays empty)."""
+    if not text or not text.strip():
+        return ""
+    tag = hashlib.sha256(text.strip().encode("utf-8")).hexdigest()[:6]
+    return f"‹withheld #{tag}›"
+
+
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: (REDACTED if k in PERSONAL_DETAIL_KEYS and v not in (None, "", []) else _redact(v))
-            for k, v in value.items()
-        }
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if k in PERSONAL_DETAIL_KEYS and v not in (None, "", []):
+                out[k] = REDACTED
+            elif k in FREE_TEXT_KEYS and isinstance(v, str):
+                out[k] = withheld_text(v)
+            else:
+                out[k] = _redact(v)
+        return out
     if isinstance(value, list):
         return [_redact(v) for v in value]
     return value
@@ -268,6 +299,6 @@ def audit_view(entry: AuditEntry) -> AuditView:
         action=entry.action,
         target=redact_target(entry.target),
         details=text,
-        reason=entry.reason or "",
+        reason=withheld_text(entry.reason),
         hash=entry.hash,
     )
