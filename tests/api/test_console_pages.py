@@ -244,6 +244,29 @@ def test_the_review_page_escapes_and_offers_review_to_operators_only(
     assert 'id="review-form"' not in html and "may view this alert but not decide it" in html
 
 
+def test_a_plate_alert_shows_the_hotlist_entry_not_an_empty_box(
+    client: TestClient, login: Callable[[TestClient, Role], Login], seeded: int, api_sessions
+) -> None:
+    """Issue 16 item 8: the reference panel of a plate alert was a black box with the plate."""
+    from citywatch.services.hotlists import add_plate
+
+    with api_sessions() as s:
+        entry = add_plate(s, ADMIN, "stolen", "bg 123-ab", "reported stolen 2024-04-30")
+        alert_id = _alert(
+            s,
+            event_id="p" * 64,
+            kind="plate",
+            plate="BG123AB",
+            list_name="stolen",
+            hotlist_entry_id=entry.id,
+        )
+    login(client, Role.OPERATOR)
+    html = client.get(f"/alerts/{alert_id}", headers=HTML).text
+    panel = html.split('id="hotlist-entry"')[1].split("</figure>")[0]
+    assert "BG123AB" in panel and "bg 123-ab" in panel
+    assert "reported stolen 2024-04-30" in panel and "On the list since" in panel
+
+
 def test_viewing_an_alert_page_is_audited_and_a_missing_one_is_a_404_page(
     client: TestClient,
     login: Callable[[TestClient, Role], Login],

@@ -179,7 +179,8 @@ def test_admin_imports_plates_enrols_photos_and_sees_the_map(
     assert "demo-hotlist" in page.inner_text("#hotlists")
 
     plates = "plate,reason\n" + "\n".join(f"BG{i:04d}XY,stolen" for i in range(2000))
-    page.fill("#import-hotlist", "stolen-vehicles")
+    page.select_option("#import-hotlist", "")  # "New hotlist…" from the chooser
+    page.fill("#import-new-hotlist", "stolen-vehicles")
     page.set_input_files(
         "#import-file",
         {"name": "stolen.csv", "mimeType": "text/csv", "buffer": plates.encode()},

@@ -29,6 +29,7 @@ from citywatch.services.cameras import list_cameras
 from citywatch.services.common import NotFoundError, ServiceError
 from citywatch.services.hotlists import list_hotlists
 from citywatch.services.watchlists import list_watchlists
+from citywatch.store.models import HotlistEntryRow
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -108,6 +109,9 @@ def alert_page(
     except NotFoundError as err:
         raise HTTPException(404, str(err)) from None
     alert = views.alert_json(row, config)
+    entry = None
+    if row.kind == "plate" and row.hotlist_entry_id is not None:
+        entry = session.get(HotlistEntryRow, row.hotlist_entry_id)  # why the plate is wanted
     return render(
         request,
         "alert.html",
@@ -115,6 +119,7 @@ def alert_page(
         {
             "alert": alert,
             "row": row,
+            "hotlist_entry": entry,
             "may_review": who.may(Permission.ALERTS_REVIEW),
             "reference_photo": row.kind == "face" and row.subject_id is not None,
         },

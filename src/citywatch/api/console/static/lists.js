@@ -42,7 +42,25 @@
     document.getElementById("hotlist-count").textContent = String(page.items.length);
     const names = document.getElementById("hotlist-names");
     if (names) names.replaceChildren(...page.items.map((h) => el("option", { value: h.name })));
+    document.querySelectorAll("select.hotlist-select").forEach((select) => {
+      const current = select.value;
+      select.replaceChildren(...page.items.map((h) => el("option", { value: h.name, text: h.name })),
+        el("option", { value: "", text: "New hotlist…" }));
+      if (page.items.some((h) => h.name === current)) select.value = current;
+      showNewHotlist(select);
+    });
   }
+
+  /* The hotlist chooser: the existing lists, or "New hotlist…" with a name field. */
+  function showNewHotlist(select) {
+    const field = select.form.querySelector(".new-hotlist");
+    if (field) field.classList.toggle("hidden", select.value !== "");
+  }
+
+  function hotlistOf(f) {
+    return f.hotlist.value || (f.new_hotlist ? f.new_hotlist.value.trim() : "");
+  }
+
 
   const REFRESH = { watchlists: refreshWatchlists, hotlists: refreshHotlists };
 
@@ -218,14 +236,14 @@
       ev.preventDefault();
       const f = form.elements;
       const message = messageOf(form);
-      if (!f.hotlist.value.trim() || !f.plate.value.trim() || !f.reason.value.trim()) {
+      if (!hotlistOf(f) || !f.plate.value.trim() || !f.reason.value.trim()) {
         CW.showMessage(message, "error", "Hotlist, plate and reason are all required.");
         return;
       }
       try {
-        const entry = await CW.api("POST", "/api/v1/hotlists/" + enc(f.hotlist.value.trim()) + "/plates",
+        const entry = await CW.api("POST", "/api/v1/hotlists/" + enc(hotlistOf(f)) + "/plates",
           { plate: f.plate.value.trim(), reason: f.reason.value.trim() });
-        CW.showMessage(message, "ok", "Plate " + entry.plate + " is on " + f.hotlist.value.trim() + ".");
+        CW.showMessage(message, "ok", "Plate " + entry.plate + " is on " + hotlistOf(f) + ".");
         f.plate.value = "";
         await refreshHotlists();
       } catch (err) {
@@ -241,7 +259,7 @@
       const f = form.elements;
       const message = messageOf(form);
       const file = f.file.files[0];
-      if (!f.hotlist.value.trim() || !file) {
+      if (!hotlistOf(f) || !file) {
         CW.showMessage(message, "error", "Choose the hotlist and a CSV file.");
         return;
       }
@@ -254,7 +272,7 @@
       bar.set(0, "uploading " + file.name);
       CW.showMessage(message, "info", "Importing " + file.name + "…");
       try {
-        const result = await CW.upload("/api/v1/hotlists/" + enc(f.hotlist.value.trim()) + "/import", data, (frac) => {
+        const result = await CW.upload("/api/v1/hotlists/" + enc(hotlistOf(f)) + "/import", data, (frac) => {
           if (frac < 1) bar.set(frac, "uploading " + Math.round(frac * 100) + "%");
           else bar.busy("checking and importing every line…");
         });
@@ -338,6 +356,10 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("select.hotlist-select").forEach((select) => {
+      select.addEventListener("change", () => showNewHotlist(select));
+      showNewHotlist(select);
+    });
     document.querySelectorAll("form.json-form").forEach(wireJsonForm);
     const enrol = document.getElementById("enrol-form");
     if (enrol) wireEnrol(enrol);

@@ -11,11 +11,17 @@
     return CW.el(tag, Object.assign({ svg: true }, attrs || {}), ...children);
   }
 
-  function niceMax(v) {
-    if (v <= 5) return 5;
-    const pow = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * pow) return m * pow;
-    return 10 * pow;
+  /** The axis for counts: a whole-number step (1, 2, 2.5 or 5 times a power of ten, at least 1)
+   *  and a top that is a multiple of it, so every tick is an integer. */
+  function countAxis(max) {
+    const rough = Math.max(1, max) / 4;
+    const pow = Math.pow(10, Math.floor(Math.log10(rough)));
+    let step = 10 * pow;
+    for (const m of [1, 2, 2.5, 5]) {
+      if (rough <= m * pow && Number.isInteger(m * pow)) { step = m * pow; break; }
+    }
+    step = Math.max(1, Math.round(step));
+    return { top: Math.max(step, Math.ceil(Math.max(1, max) / step) * step), step: step };
   }
 
   function draw(svg, months) {
@@ -26,7 +32,7 @@
       svg.appendChild(s("text", { x: w / 2, y: H / 2, class: "empty", "text-anchor": "middle", text: "No alerts yet" }));
       return;
     }
-    const top = niceMax(Math.max(1, ...months.map((m) => m.alerts)));
+    const { top, step } = countAxis(Math.max(1, ...months.map((m) => m.alerts)));
     const plotW = w - PAD.left - PAD.right;
     const plotH = H - PAD.top - PAD.bottom;
     const slot = plotW / months.length;
@@ -34,10 +40,9 @@
     const y = (v) => PAD.top + plotH - (v / top) * plotH;
 
     const axis = s("g", { class: "axis" });
-    for (let i = 0; i <= 4; i += 1) {
-      const v = (top / 4) * i;
+    for (let v = 0; v <= top; v += step) {
       axis.appendChild(s("line", { x1: PAD.left, x2: w - PAD.right, y1: y(v), y2: y(v) }));
-      axis.appendChild(s("text", { x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end", text: String(Math.round(v * 10) / 10) }));
+      axis.appendChild(s("text", { class: "tick", x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end", text: String(v) }));
     }
     svg.appendChild(axis);
 
