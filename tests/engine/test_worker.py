@@ -63,11 +63,28 @@ def test_recorded_footage_analyses_every_frame_and_flushes():
 
 
 def test_live_camera_drops_frames_instead_of_queueing_when_analysis_is_slow():
-    pipe = CountingPipeline(delay=0.01)
-    stats = CameraWorker("cam-1", ListSource(300), pipe, Sink(), live=True).run()
-    assert stats.dropped > 0
-    assert stats.analysed + stats.dropped <= 300
-    assert pipe.seen == sorted(pipe.seen)  # order kept, newest wins
+    """The analysis of frame 0 lasts until the camera has sent all 300 (events, not sleeps):
+    the frames in between are dropped and counted, and the newest is analysed next."""
+    busy, sent = threading.Event(), threading.Event()
+
+    class SlowFirst(CountingPipeline):
+        def process(self, frame):
+            if frame.index == 0:
+                busy.set()
+                assert sent.wait(10), "the source never finished"
+            return super().process(frame)
+
+    class Camera(ListSource):
+        def frames(self):
+            yield _frame(0)
+            assert busy.wait(10), "frame 0 never reached the analysis"
+            yield from (_frame(i) for i in range(1, self.n))
+            sent.set()
+
+    pipe = SlowFirst()
+    stats = CameraWorker("cam-1", Camera(300), pipe, Sink(), live=True).run()
+    assert pipe.seen == [0, 299]  # newest wins
+    assert (stats.analysed, stats.dropped) == (2, 298)
 
 
 def test_a_bad_frame_does_not_stop_the_camera():
@@ -103,13 +120,20 @@ def test_stop_ends_a_never_ending_source_promptly():
                 yield _frame(i)
                 time.sleep(0.001)
 
+    analysing = threading.Event()
+
+    class Noting(CountingPipeline):
+        def process(self, frame):
+            analysing.set()
+            return super().process(frame)
+
     src = Forever(0)
-    w = CameraWorker("cam-1", src, CountingPipeline(), Sink(), live=True)
-    t = threading.Thread(target=w.run)
+    w = CameraWorker("cam-1", src, Noting(), Sink(), live=True)
+    t = threading.Thread(target=w.run, daemon=True)
     t.start()
-    time.sleep(0.2)
+    assert analysing.wait(10)  # running: frames reach the analysis
     w.stop()
-    t.join(timeout=3)
+    t.join(timeout=10)  # a hang guard: the source never ends by itself
     assert not t.is_alive() and src.stopped
 
 
