@@ -72,6 +72,12 @@ def summary(samples: list[SoakSample], warmup_s: float) -> dict[str, Any]:
         "rss_mb_end": last.rss_mb,
         "rss_mb_max": max(s.rss_mb for s in samples),
         "slope_mb_per_h": rss_slope_mb_per_h(samples, warmup_s),
+        "heap_in_use_slope_mb_per_h": rss_slope_mb_per_h(
+            samples, warmup_s, measure="heap_in_use_mb"
+        ),
+        "heap_in_use_mb": [start.heap_in_use_mb, last.heap_in_use_mb],
+        "heap_free_mb": [start.heap_free_mb, last.heap_free_mb],
+        "py_blocks": [start.py_blocks, last.py_blocks],
         "growth_mb_per_frame": rss_growth_per_frame(samples, warmup_s),
         "open_files": [start.open_files, last.open_files],
         "threads": [start.threads, last.threads],
@@ -84,22 +90,34 @@ def summary(samples: list[SoakSample], warmup_s: float) -> dict[str, Any]:
 
 
 def plot(samples: list[SoakSample], warmup_s: float, slope: float | None, path: Path) -> Path:
-    fig = new_figure(8.0, 7.0)
-    mem, res, work = fig.subplots(3, 1, sharex=True)
+    """RSS over the whole run, RSS after the warm-up (zoomed, with the fitted line), open
+    files and threads, frames per camera; all against the footage analysed."""
+    fig = new_figure(8.0, 9.0)
+    mem, zoom, res, work = fig.subplots(4, 1, sharex=True)
     minutes = [s.footage_s / 60.0 for s in samples]
     mem.plot(minutes, [s.rss_mb for s in samples], "o-", color="tab:blue", label="RSS")
     warm = [m for m, s in zip(minutes, samples, strict=True) if s.t_s < warmup_s]
     if warm:
         mem.axvspan(min(minutes), max(warm), color="0.9", label="warm-up")
-    kept = [(m, s.rss_mb) for m, s in zip(minutes, samples, strict=True) if s.t_s >= warmup_s]
-    if slope is not None and len(kept) >= 2:
-        x0 = sum(m for m, _ in kept) / len(kept)
-        y0 = sum(r for _, r in kept) / len(kept)
-        xs = [kept[0][0], kept[-1][0]]
-        ys = [y0 + slope * (x - x0) / 60.0 for x in xs]
-        mem.plot(xs, ys, "--", color="tab:red", label=f"fit: {slope:+.2f} MB/h of footage")
     mem.set_ylabel("RSS (MB)")
     mem.legend(loc="best", fontsize=8)
+    kept = [(m, s) for m, s in zip(minutes, samples, strict=True) if s.t_s >= warmup_s]
+    if kept:
+        xs = [m for m, _ in kept]
+        rss0 = kept[0][1].rss_mb
+        zoom.plot(xs, [s.rss_mb - rss0 for _, s in kept], "o-", label="RSS")
+        heap = [s.heap_in_use_mb for _, s in kept]
+        if all(h is not None for h in heap):
+            h0 = float(heap[0] or 0.0)
+            zoom.plot(xs, [float(h or 0.0) - h0 for h in heap], "s-", label="C heap in use")
+        if slope is not None and len(kept) >= 2:
+            x0 = sum(xs) / len(xs)
+            y0 = sum(s.rss_mb - rss0 for _, s in kept) / len(kept)
+            ends = [xs[0], xs[-1]]
+            fit = [y0 + slope * (x - x0) / 60.0 for x in ends]
+            zoom.plot(ends, fit, "--", color="tab:red", label=f"RSS fit: {slope:+.2f} MB/h")
+    zoom.set_ylabel("MB since warm-up")
+    zoom.legend(loc="best", fontsize=8)
     res.plot(minutes, [s.open_files for s in samples], "o-", label="open files")
     res.plot(minutes, [s.threads for s in samples], "s-", label="threads")
     res.set_ylabel("count")
@@ -206,6 +224,12 @@ def main() -> int:
         f"{result['open_files']}, threads {result['threads']}; API {result['api_ok']} ok, "
         f"{result['api_failed']} failed"
     )
+    heap_slope = result["heap_in_use_slope_mb_per_h"]
+    if heap_slope is not None:
+        console.print(
+            f"C heap in use {result['heap_in_use_mb']} MB (slope {heap_slope:+.2f} MB/h), "
+            f"free in the heap {result['heap_free_mb']} MB, Python blocks {result['py_blocks']}"
+        )
     if load.load is not None and (note := load.load.note()):
         console.print(f"[yellow]note:[/] {note}")
     console.print(f"wrote {json_path} and {png}")

@@ -22,9 +22,11 @@ catches a leak).  Nothing here downloads anything; the footage is generated or g
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -57,6 +59,37 @@ class ProcessFigures:
     threads: int
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def heap_figures() -> tuple[float, float] | None:
+    """(MB the C heap has handed out and not had back, MB it holds free) over all malloc
+    arenas, from glibc's ``mallinfo2`` (None elsewhere).  RSS that grows while the first stays
+    flat is memory the allocator keeps (fragmentation, per-thread arenas), not a leak."""
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _MallInfo2
+    info = fn()
+    return (info.uordblks + info.hblkhd) / 2**20, info.fordblks / 2**20
+
+
 def process_figures(proc: Path = PROC_SELF) -> ProcessFigures:
     """Resident memory (``statm``), open file descriptors (``fd/``) and OS threads
     (``status``) of the process ``proc`` describes (Linux)."""
@@ -82,6 +115,9 @@ class SoakSample:
     rss_mb: float
     open_files: int
     threads: int
+    heap_in_use_mb: float | None = None  # C heap handed out (glibc), see heap_figures
+    heap_free_mb: float | None = None  # C heap kept free
+    py_blocks: int = 0  # memory blocks Python's allocator has handed out
     cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
     sink_queues: dict[str, int] = field(default_factory=dict)
     events: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> camera -> rows
@@ -110,14 +146,16 @@ def after_warmup(samples: Sequence[SoakSample], warmup_s: float) -> list[SoakSam
     return [s for s in samples if s.t_s >= warmup_s]
 
 
-def rss_slope_mb_per_h(samples: Sequence[SoakSample], warmup_s: float) -> float | None:
-    """MB of RSS per hour of footage after the warm-up (None: fewer than 2 samples, or no
-    footage analysed between them)."""
-    kept = after_warmup(samples, warmup_s)
+def rss_slope_mb_per_h(
+    samples: Sequence[SoakSample], warmup_s: float, *, measure: str = "rss_mb"
+) -> float | None:
+    """MB of RSS (or of another ``measure`` in MB) per hour of footage after the warm-up
+    (None: fewer than 2 samples with it, or no footage analysed between them)."""
+    kept = [s for s in after_warmup(samples, warmup_s) if getattr(s, measure) is not None]
     xs = [s.footage_s / 3600.0 for s in kept]
     if len(kept) < 2 or max(xs) == min(xs):
         return None
-    return least_squares_slope(xs, [s.rss_mb for s in kept])
+    return least_squares_slope(xs, [float(getattr(s, measure)) for s in kept])
 
 
 def rss_growth_per_frame(samples: Sequence[SoakSample], warmup_s: float) -> float | None:
@@ -355,6 +393,7 @@ class Soak:
         load = load_between(self._load_before, load_now)
         self._load_before = load_now
         proc = process_figures()
+        heap = heap_figures()
         poller: _ApiPoller = self._parts["poller"]
         return SoakSample(
             t_s=round(time.monotonic() - self._started, 2),
@@ -363,6 +402,9 @@ class Soak:
             rss_mb=round(proc.rss_mb, 2),
             open_files=proc.open_files,
             threads=proc.threads,
+            heap_in_use_mb=None if heap is None else round(heap[0], 2),
+            heap_free_mb=None if heap is None else round(heap[1], 2),
+            py_blocks=sys.getallocatedblocks(),
             cameras=cameras,
             sink_queues={
                 n: s.queued for n, s in self._parts["platform"].dispatcher.stats().items()
