@@ -29,6 +29,7 @@ from tests.services.helpers import NOW
 from tests.services.register_seed import EXPECTED, seed_register
 
 AUDITOR = Actor("audrey", "auditor")
+WEEK = dt.timedelta(days=7)
 
 
 @pytest.fixture
@@ -97,7 +98,20 @@ def test_authorisations_in_force_and_their_state_at_month_end(
     assert report.totals.model_dump() == EXPECTED["2025-06"]
 
 
-def test_retention_actions_and_audit_summary(seeded: sessionmaker[Session]) -> None:
+@pytest.fixture
+def audit_clock(monkeypatch: pytest.MonkeyPatch) -> dt.datetime:
+    """The audit log's clock pinned to a second in mid-March 2026 (each entry a second later):
+    the report's month holds every entry whatever the real date (a run at the turn of a month
+    split them before)."""
+    start = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.UTC)
+    ticks = iter(range(1_000_000))
+    monkeypatch.setattr(chain, "utcnow", lambda: start + dt.timedelta(seconds=next(ticks)))
+    return start
+
+
+def test_retention_actions_and_audit_summary(
+    audit_clock: dt.datetime, seeded: sessionmaker[Session]
+) -> None:
     with seeded() as session:
         chain.append(
             session,
@@ -113,9 +127,8 @@ def test_retention_actions_and_audit_summary(seeded: sessionmaker[Session]) -> N
         )
         chain.append(session, AUDITOR, "alert.view", "alert:1")
         session.commit()
-        today = dt.datetime.now(dt.UTC)
         report = build_oversight_report(
-            session, CitywatchConfig(), AUDITOR, parse_month(today.strftime("%Y-%m")), now=today
+            session, CitywatchConfig(), AUDITOR, parse_month("2026-03"), now=audit_clock + WEEK
         )
     [sweep] = report.retention
     assert sweep.action == "retention.sweep" and sweep.role == "system"
