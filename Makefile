@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-once test lint typecheck unit bench clean
+.PHONY: install demo demo-once test lint typecheck unit bench mutants clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citywatch needs Python 3.11+"'
@@ -41,6 +41,12 @@ test: lint typecheck
 
 bench: install
 	$(PY) bench/pipeline.py
+
+## Mutation testing of the safeguards (slow: not part of `make test`).  Report: bench/out/mutants.md
+## SCOPES=policy audit ... picks scopes (all by default); MUTANTS_CAP: seconds per scope.
+MUTANTS_CAP ?= 3600
+mutants: install
+	$(PY) bench/mutants.py $(SCOPES) --time-cap $(MUTANTS_CAP)
 
 clean:
 	rm -rf var/ bench/out/ .pytest_cache .mypy_cache .ruff_cache
