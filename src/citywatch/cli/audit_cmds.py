@@ -103,7 +103,8 @@ def audit_export(
 
     The export is itself audited.  The auditor checks it with `citywatch audit verify-bundle`.
 
-    Example: citywatch audit export --from 2026-11-01 --to 2026-12-01 --out audit-2026-11.jsonl
+    Example: CITYWATCH_AUDIT_KEY=... citywatch audit export --from 2026-11-01 --to 2026-12-01
+    --out audit-2026-11.jsonl
     """
     from citywatch.audit.export import ExportError, export_bundle
 
@@ -163,7 +164,7 @@ def audit_head(
     Keep the published heads where the database's administrators cannot change them; a later
     `citywatch audit verify --expected-head FILE` detects a history rewritten since.
 
-    Example: citywatch audit head --out heads/$(date +%F).json
+    Example: CITYWATCH_AUDIT_KEY=... citywatch audit head --out heads/$(date +%F).json
     """
     from citywatch.audit.head import head_document, head_json, write_head
 

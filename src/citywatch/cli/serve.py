@@ -165,7 +165,7 @@ def serve(
 ) -> None:
     """Serve the REST API and the operator console, with the cameras running beside them.
 
-    Example: citywatch -c citywatch.yaml serve --host 127.0.0.1 --port 8080
+    Example: citywatch serve -c citywatch.yaml --host 127.0.0.1 --port 8080
     """
     import uvicorn
 
