@@ -291,7 +291,7 @@ def test_admin_manages_users_and_a_second_admin_activates(
     page.click("#new-user button[type=submit]")
     row = page.locator("tr[data-user-name='ivana']")
     row.wait_for()
-    assert "awaiting activation" in row.inner_text()
+    assert "awaiting activation" in row.inner_text().lower()
     shot(page, console, "users")
     page.on("dialog", lambda d: d.accept("second pair of eyes"))
     row.locator("button[data-action=activate]").click()

@@ -229,7 +229,7 @@ def test_anyone_sees_the_register_with_its_map(page: Any, served: Served) -> Non
     marker = page.locator('#map .marker[data-camera="cam-square"]')
     assert "selected" in (marker.get_attribute("class") or "")
     assert page.locator("#stats-chart rect.bar").count() > 12
-    ticks = page.locator("#stats-chart text.tick").all_inner_texts()
+    ticks = page.locator("#stats-chart text.tick").all_text_contents()
     assert len(ticks) >= 2 and all(t.isdigit() for t in ticks), ticks  # counts: whole numbers
     assert page.locator("#stats-table tbody tr").count() == 12
     states = page.locator("#auth-table tbody tr .pill").all_inner_texts()
