@@ -127,3 +127,29 @@ def test_eval_plates_us_stops_instead_of_reading_with_v4(
     assert "plate recogniser 'ppocrv6-small' (recogniser auto, formats US only)" in message
     assert str(tmp_path / "not-prepared" / PPOCRV6_SMALL.file_name) in message
     assert "citywatch models prepare" in message
+
+
+@pytest.mark.integration
+def test_scan_stops_before_reading_when_its_models_are_missing(tmp_path: Path) -> None:
+    conf = tmp_path / "citywatch.yaml"
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"database_url": f"sqlite:///{tmp_path / 'cw.db'}"},
+                "models": {"cache_dir": "empty"},
+                "plates": {"formats": ["US"]},
+            }
+        )
+    )
+    video, hotlist, photos = tmp_path / "v.mp4", tmp_path / "plates.txt", tmp_path / "faces"
+    video.write_bytes(b"not read")
+    hotlist.write_text("ABC123\n")
+    photos.mkdir()
+    runner = CliRunner(env={"COLUMNS": "250"})
+    for look_for, missing in (
+        (["--hotlist", str(hotlist)], "plate recogniser 'ppocrv6-small'"),
+        (["--watchlist", str(photos)], "face embedder dlib-onnx is not prepared"),
+    ):
+        done = runner.invoke(app, ["-c", str(conf), "scan", str(video), *look_for, "--case", "C-1"])
+        assert done.exit_code == 2, done.output
+        assert missing in done.output and "citywatch models prepare" in done.output

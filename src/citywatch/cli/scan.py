@@ -63,6 +63,7 @@ def register(app: typer.Typer) -> None:
         )
         from citywatch.eval.model_card import apply_model_card
         from citywatch.services.common import unit_of_work
+        from citywatch.vision.prepared import require_prepared_models
 
         c = ctx_of(ctx)
         if not case.strip():
@@ -74,7 +75,9 @@ def register(app: typer.Typer) -> None:
                 c.fail(f"video {v} does not exist")
         try:
             cfg, _point = apply_model_card(c.config())
-        except ValueError as err:  # a broken card or a refused threshold
+            # the models the scan needs, before any file is read (names `models prepare`)
+            require_prepared_models(cfg, faces=watchlist is not None, plates=hotlist is not None)
+        except ValueError as err:  # a broken card, a refused threshold, a missing model
             c.fail(str(err))
         models = Models(cfg)
         report = ScanReport()
