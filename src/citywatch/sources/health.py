@@ -42,6 +42,9 @@ class CameraHealth:
     frames_dropped: int  # frames due for analysis but skipped because the reader fell behind
 
 
+MIN_RATE_SPAN_S = 0.5
+
+
 class _RateWindow:
     """Events per second over the events of the last ``window_s`` seconds."""
 
@@ -61,7 +64,9 @@ class _RateWindow:
         if len(self._times) < 2:
             return 0.0
         span = self._times[-1] - self._times[0]
-        return (len(self._times) - 1) / span if span > 0 else 0.0
+        # Too short a span measures a burst, not a rate (two frames 0.3 ms apart are not
+        # 3,000 fps): say 0 until the events spread over MIN_RATE_SPAN_S.
+        return (len(self._times) - 1) / span if span >= MIN_RATE_SPAN_S else 0.0
 
 
 class HealthTracker:

@@ -65,6 +65,7 @@ class _Pass:
 
     end: _End = _End.EOF
     frames: int = 0
+    clean: int = 0  # frames the decoder did not flag as corrupt (concealed garbage)
     error: str = ""
 
 
@@ -192,7 +193,7 @@ class CameraSource:
         log.warning("camera %s: %s", self.camera_id, message)
 
     def _wait_backoff(self, result: _Pass) -> None:
-        if result.frames > 0:
+        if result.clean > 0:
             self._backoff.reset()
         delay = self._backoff.next_delay()
         self._health.reconnecting()
@@ -256,7 +257,7 @@ class CameraSource:
         opened = self._open()
         if isinstance(opened, str):
             self._record(opened)
-            return _Pass(_End.OPEN_FAILED, 0, opened)
+            return _Pass(_End.OPEN_FAILED, error=opened)
         container, stream = opened
         result = _Pass()
         if lag is not None:
@@ -290,18 +291,21 @@ class CameraSource:
         packets = container.demux(stream)
         first_pts: float | None = None
         decode_errors = 0
-        # When the last frame was decoded (or handed on: time the consumer holds the
-        # generator is not the stream's fault), for the no-frame watchdog of live streams.
-        last_frame_at = self._monotonic()
+        # For the no-frame watchdog of live streams: when the last clean frame was decoded
+        # (moved on by the time the consumer held the generator: not the stream's fault), and
+        # the frames the decoder flagged corrupt since (garbage it concealed into a picture).
+        last_clean_at = self._monotonic()
+        corrupt_since = 0
         while True:
             if self._stop.is_set():
                 result.end = _End.STOPPED
                 return
-            if self._network and self._monotonic() - last_frame_at > self._no_frame_s:
+            if self._network and self._monotonic() - last_clean_at > self._no_frame_s:
                 result.end = _End.ERROR
+                junk = f" ({corrupt_since} corrupt frame(s) only)" if corrupt_since else ""
                 result.error = (
                     f"no decodable frame from {self.display_url} for "
-                    f"{self._monotonic() - last_frame_at:.1f} s (no_frame_timeout_s "
+                    f"{self._monotonic() - last_clean_at:.1f} s{junk} (no_frame_timeout_s "
                     f"{self._no_frame_s:g}): data arrives but nothing decodes"
                     + (f"; last decode error: {result.error}" if result.error else "")
                 )
@@ -346,11 +350,17 @@ class CameraSource:
                 pts_s = max(pts_s, self._last_pts)  # never backwards
                 self._last_pts = pts_s
                 result.frames += 1
-                last_frame_at = self._monotonic()
+                if vf.is_corrupt:
+                    corrupt_since += 1
+                else:
+                    result.clean += 1
+                    corrupt_since = 0
+                    last_clean_at = self._monotonic()
                 wall = self._clock()
                 self._index += 1
                 self._health.decoded(wall)
-                if result.frames == 1:
+                if result.clean == 1 and not vf.is_corrupt:
+                    # Streaming once a frame decodes cleanly, not on concealed garbage.
                     self._health.set_state(SourceState.STREAMING)
                 if not sampler.due(pts_s):
                     continue
@@ -359,8 +369,9 @@ class CameraSource:
                     continue
                 image = np.asarray(vf.to_ndarray(format="bgr24"), dtype=np.uint8)  # no copy
                 self._health.analysed(wall)
+                handed = self._monotonic()
                 yield Frame(self.camera_id, self._index - 1, pts_s, wall, image)
-                last_frame_at = self._monotonic()
+                last_clean_at += self._monotonic() - handed
                 if self._stop.is_set():
                     result.end = _End.STOPPED
                     return
