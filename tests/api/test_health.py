@@ -55,7 +55,14 @@ def test_health_is_public_and_counts_cameras_by_state(api_app: FastAPI, client: 
     assert body["database"] is True
     assert body["cameras"] == {"backoff": 1, "streaming": 2}
     assert body["version"]
-    assert set(body) == {"status", "version", "database", "cameras", "alert_delivery"}
+    assert set(body) == {
+        "status",
+        "version",
+        "database",
+        "cameras",
+        "alert_delivery",
+        "evidence_unwritable",
+    }
     assert body["alert_delivery"] == {}  # no webhook or MQTT configured
     assert "hunter2" not in r.text and "cam-1" not in r.text
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
@@ -61,3 +62,27 @@ def test_alerts_show_says_why_the_snapshot_is_missing(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert shown["snapshot_error"] == WHY and "snapshot_file" not in shown
+
+
+FULL = "snapshots cannot be written to /srv/media: No space left on device (ENOSPC)"
+
+
+def test_health_is_degraded_while_evidence_cannot_be_written(
+    api_app: FastAPI, client: TestClient, headers: Headers, api_sessions
+) -> None:
+    _alert_without_snapshot(api_sessions)  # registers cam-1
+    records = {
+        "cam-1": {
+            "source": {"state": "streaming"},
+            "worker": {"media_error": FULL, "snapshots_failed": 3, "results_lost": 0},
+        },
+        "cam-2": {"source": {"state": "streaming"}, "worker": {"media_error": ""}},
+    }
+    api_app.state.health = lambda: records
+    body = client.get("/api/v1/health").json()
+    assert body["status"] == "degraded" and body["evidence_unwritable"] == 1
+    assert "/srv/media" not in str(body)  # public: a count, not the path
+    cam = client.get("/api/v1/cameras/cam-1/health", headers=headers(Role.OPERATOR)).json()
+    assert cam["media_error"] == FULL and cam["state"] == "streaming"
+    records["cam-1"]["worker"]["media_error"] = ""  # the folder takes files again
+    assert client.get("/api/v1/health").json()["status"] == "ok"

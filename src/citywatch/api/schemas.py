@@ -104,6 +104,11 @@ class HealthPublic(Out):
     version: str
     database: bool = Field(description="The database answered")
     cameras: dict[str, int] = Field(description="Number of cameras per source state")
+    evidence_unwritable: int = Field(
+        default=0,
+        description="Cameras whose evidence snapshots cannot be written (media folder full or "
+        "read-only): 'degraded' while any",
+    )
     alert_delivery: dict[str, AlertDeliveryPublic] = Field(
         default_factory=dict,
         description="Per webhook / MQTT sink (by its outbox key): the delivery backlog; "
@@ -202,6 +207,14 @@ class CameraHealthPublic(Out):
     last_error_at: dt.datetime | None = Field(
         default=None, description="When the source recorded last_error (it may be past)"
     )
+    media_error: str = Field(
+        default="",
+        description="Why evidence snapshots cannot be written now (alerts are stored without "
+        "them); empty when the media folder takes files",
+    )
+    results_lost: int | None = Field(
+        default=None, description="Results decided but never stored (counted, logged)"
+    )
 
     @classmethod
     def of(cls, camera_id: str, record: dict[str, Any] | None) -> CameraHealthPublic:
@@ -222,6 +235,8 @@ class CameraHealthPublic(Out):
             last_error=redact_text(error)[:500],
             last_error_at=_epoch(source.get("last_error_at")) if source.get("last_error") else None,
             record_age_s=_num(rec.get("age_s")),
+            media_error=redact_text(str(worker.get("media_error") or ""))[:500],
+            results_lost=_int(worker.get("results_lost")),
         )
 
 

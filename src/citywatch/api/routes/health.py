@@ -43,11 +43,11 @@ def _database_ok(request: Request) -> bool:
     return True
 
 
-def camera_states(request: Request) -> Counter[str] | None:
-    """Cameras per source state from ``app.state.health()``; None when it failed."""
+def camera_health(request: Request) -> list[CameraHealthPublic] | None:
+    """Each camera's health from ``app.state.health()``; None when it failed."""
     health = getattr(request.app.state, "health", None)
     if health is None:
-        return Counter()
+        return []
     try:
         records = health()
     except Exception as err:
@@ -55,7 +55,13 @@ def camera_states(request: Request) -> Counter[str] | None:
         return None
     if not isinstance(records, dict):
         return None
-    return Counter(CameraHealthPublic.of(str(cam), rec).state for cam, rec in records.items())
+    return [CameraHealthPublic.of(str(cam), rec) for cam, rec in records.items()]
+
+
+def camera_states(request: Request) -> Counter[str] | None:
+    """Cameras per source state from ``app.state.health()``; None when it failed."""
+    cameras = camera_health(request)
+    return None if cameras is None else Counter(c.state for c in cameras)
 
 
 def alert_delivery(request: Request) -> dict[str, AlertDeliveryPublic]:
@@ -87,15 +93,18 @@ def health(
 ) -> HealthPublic:
     """Server status (no personal data; no sign-in needed)."""
     db_ok = _database_ok(request)
-    states = camera_states(request)
+    cameras = camera_health(request)
+    states = None if cameras is None else Counter(c.state for c in cameras)
+    unwritable = sum(bool(c.media_error) for c in cameras or [])
     delivery = alert_delivery(request) if db_ok else {}
     stale = request.app.state.config.alerts.outbox.stale_after_s
     lagging = any((d.oldest_pending_s or 0.0) > stale for d in delivery.values())
-    ok = db_ok and states is not None and not lagging
+    ok = db_ok and states is not None and not lagging and not unwritable
     return HealthPublic(
         status="ok" if ok else "degraded",
         version=_version(),
         database=db_ok,
         cameras=dict(sorted((states or Counter()).items())),
+        evidence_unwritable=unwritable,
         alert_delivery=delivery,
     )
