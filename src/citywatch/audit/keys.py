@@ -118,6 +118,8 @@ class Ed25519Key:
                 public = self._private.public_key()
             else:
                 public = serialization.load_pem_public_key(pem)
+        except AuditKeyError:
+            raise  # already says what is wrong (it is a ValueError too)
         except (ValueError, TypeError) as err:
             raise AuditKeyError(f"audit key {source}: not a readable PEM key ({err})") from None
         if not isinstance(public, ed25519.Ed25519PublicKey):
