@@ -235,3 +235,102 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
             write_json(json_out, {**report.metrics, "threshold": result.threshold})
         if plot is not None:
             write_identity_plots(report, plot)
+
+
+def register_footage(eval_app: typer.Typer) -> None:
+    @eval_app.command("face-footage")
+    def eval_face_footage(
+        ctx: typer.Context,
+        truth: Annotated[
+            Path,
+            typer.Option("--truth", help="CSV clip,subjects (subjects ';'-separated, empty: none)"),
+        ],
+        watchlist: Annotated[
+            Path,
+            typer.Option(
+                "--watchlist", help="Folder: a photo per person, or a folder of photos per person"
+            ),
+        ],
+        clips: Annotated[
+            Path | None,
+            typer.Option("--clips", help="Folder the truth file's clip paths are relative to"),
+        ] = None,
+        fps: Annotated[
+            float, typer.Option("--fps", min=0.1, max=60, help="Frames analysed per second")
+        ] = 5.0,
+        json_out: JsonOpt = None,
+        plot: PlotOpt = None,
+        threads: ThreadsOpt = None,
+    ) -> None:
+        """Face alerts on footage through the live pipeline: true, missed and false alerts,
+        tracks analysed, false alerts per 1,000 tracks, score margins.
+
+        Example: citywatch eval face-footage --truth bench/face_footage_truth.csv
+        --clips ../shared/data --watchlist var/face-suite/watchlist --json footage.json
+        """
+        from citywatch.engine.assemble import Models
+        from citywatch.engine.scan import ScanError, ScanReport, load_watchlist_dir
+        from citywatch.eval.common import metrics_table, rows_table, write_json
+        from citywatch.eval.face_footage import (
+            FootageError,
+            check_clips,
+            evaluate_footage,
+            load_footage_truth,
+            write_footage_plots,
+        )
+
+        c = ctx_of(ctx)
+        rows = _run(c, "truth", lambda: load_footage_truth(truth))
+        root = clips if clips is not None else truth.parent
+        _run(c, str(truth), lambda: check_clips(rows, root))
+        config = _config(c)
+        config = config.model_copy(
+            update={"models": config.models.model_copy(update={"threads": _threads(threads)})}
+        )
+        models = Models(config)
+        enrol = ScanReport()
+        try:
+            gallery = _run(
+                c, "watchlist", lambda: load_watchlist_dir(watchlist, models, config, enrol)
+            )
+        except ScanError as err:
+            c.fail(f"watchlist: {err}")
+        for problem in enrol.problems:
+            c.err.print(f"[yellow]enrolment:[/] {problem}", highlight=False)
+        try:
+            with LoadMeter() as load:
+                report = _run(
+                    c,
+                    str(truth),
+                    lambda: evaluate_footage(
+                        rows,
+                        root,
+                        gallery,
+                        config,
+                        models,
+                        analyse_fps=fps,
+                        on_clip=lambda r: c.err.print(
+                            f"{r.clip}: {len(r.alerts)} alert(s), {r.tracks_analysed} track(s) "
+                            f"analysed, {r.seconds:.0f} s",
+                            highlight=False,
+                        ),
+                    ),
+                )
+        except FootageError as err:
+            c.fail(str(err))
+        report.enrolment_problems = list(enrol.problems)
+        metrics = report.metrics()
+        metrics["threads"] = _threads(threads)
+        metrics["analyse_fps"] = fps
+        add_host_load(c, load, metrics)
+        c.out.print(rows_table("Face alerts per clip", report.rows()))
+        for r in report.clips:
+            if r.note():
+                c.err.print(f"{r.clip}: {r.note()}", highlight=False)
+        c.out.print(metrics_table("Face alerts on footage", metrics))
+        if json_out is not None:
+            write_json(json_out, metrics)
+            c.err.print(f"metrics written to {json_out}")
+        if plot is not None:
+            files = write_footage_plots(report, plot)
+            c.err.print(f"{len(files)} plots written to {plot}")

@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
     from citywatch.cli import eval_faces, eval_plates
 
     eval_faces.register(eval_app, calibrate_app)
+    eval_faces.register_footage(eval_app)
     eval_plates.register(eval_app, calibrate_app)
     app.add_typer(eval_app, name="eval")
     app.add_typer(calibrate_app, name="calibrate")

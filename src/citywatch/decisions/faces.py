@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from citywatch.config.faces import FacesConfig
-from citywatch.decisions.gallery import Gallery
-from citywatch.decisions.types import FaceMatch, FaceTrackCount
+from citywatch.decisions.gallery import Gallery, ranked_subjects
+from citywatch.decisions.types import FaceMatch, FaceTrackCount, TrackScores
 from citywatch.vision.faces.base import FaceEmbedder
 from citywatch.vision.faces.quality import usable
 from citywatch.vision.record import Detections, FloatArray, Frame, FrameRecord, ImageBGR
@@ -38,6 +38,9 @@ from citywatch.vision.redact import blur_faces
 CROP_MARGIN = 1.0
 
 Decision = FaceMatch | FaceTrackCount
+#: Called with the scalar scores of every decision round (matched or not): an evaluation,
+#: or an entry's near-miss statistics.  Scores only: no face or embedding leaves the decider.
+ScoreObserver = Callable[[TrackScores], None]
 
 
 @dataclass(slots=True)
@@ -45,6 +48,7 @@ class _Crop:
     quality: float
     image: ImageBGR  # a copy of the face and its surroundings, not a view of the frame
     landmarks: FloatArray  # (5, 2) in crop pixels
+    side: float  # face box side in frame pixels
     embedding: FloatArray | None = None
 
 
@@ -95,6 +99,11 @@ class FaceTrackDecider:
         self.camera_id = camera_id
         self._clock = clock
         self._tracks: dict[int, _Track] = {}
+        self._observers: list[ScoreObserver] = []
+
+    def observe(self, observer: ScoreObserver) -> None:
+        """Also hand the scalar scores of every decision round to ``observer``."""
+        self._observers.append(observer)
 
     def __repr__(self) -> str:
         return (
@@ -176,7 +185,8 @@ class FaceTrackDecider:
                 return
             del track.crops[worst]
         image, lm = crop_face(frame.image, faces.xyxy[i], faces.landmarks[i])
-        track.crops.append(_Crop(q, image, lm))
+        x1, y1, x2, y2 = (float(v) for v in faces.xyxy[i])
+        track.crops.append(_Crop(q, image, lm, max(x2 - x1, y2 - y1)))
 
     def _due(self, track: _Track) -> bool:
         if track.matched or not track.crops or track.embeds >= self.cfg.max_embeds_per_track:
@@ -209,28 +219,59 @@ class FaceTrackDecider:
         same = same_person(vectors, self.cfg.threshold)
         weights = np.array([c.quality for c in best], np.float32)[same]
         query = aggregate(vectors[same], weights)
-        index, score = self.gallery.search(query[None])
-        s = float(score[0])
-        if index[0] < 0 or s < self.cfg.threshold:
+        if len(self.gallery) == 0:
             return None
-        match = self._match(track, int(index[0]), s, int(same.sum()))
+        scores = self._scores(
+            track, query, vectors[same], [c for c, k in zip(best, same, strict=True) if k]
+        )
+        for observer in self._observers:
+            observer(scores)
+        if not scores.matched:
+            return None
+        match = self._match(track, scores, int(same.sum()))
         track.matched = True
         track.forget()  # biometrics are no longer needed once the decision is made
         return match
 
-    def _match(self, track: _Track, row: int, score: float, used: int) -> FaceMatch:
-        ev = track.evidence
-        assert ev is not None  # a crop is only kept alongside its evidence
+    def _scores(
+        self, track: _Track, query: FloatArray, vectors: FloatArray, crops: list[_Crop]
+    ) -> TrackScores:
+        (row, score), runner = ranked_subjects(self.gallery, query)
         subject = self.gallery.subject(row)
-        box = ev.boxes[ev.index]
-        return FaceMatch(
+        frame_scores = vectors @ self.gallery.embeddings[row]
+        second = self.gallery.subject(runner[0]) if runner is not None else None
+        threshold = self.cfg.threshold
+        return TrackScores(
             camera_id=self.camera_id,
             track_id=track.track_id,
             subject_id=subject.subject_id,
             subject_name=subject.name,
             watchlist_id=subject.watchlist_id,
             score=score,
-            threshold=self.cfg.threshold,
+            runner_up_id=second.subject_id if second is not None else None,
+            runner_up_name=second.name if second is not None else None,
+            runner_up_score=runner[1] if runner is not None else None,
+            frame_scores=tuple(round(float(v), 5) for v in frame_scores),
+            frame_quality=tuple(round(c.quality, 4) for c in crops),
+            face_px=round(crops[0].side, 1),
+            threshold=threshold,
+            matched=score >= threshold,
+            first_seen_s=track.first_seen_s,
+            last_seen_s=track.last_seen_s,
+        )
+
+    def _match(self, track: _Track, scores: TrackScores, used: int) -> FaceMatch:
+        ev = track.evidence
+        assert ev is not None  # a crop is only kept alongside its evidence
+        box = ev.boxes[ev.index]
+        return FaceMatch(
+            camera_id=self.camera_id,
+            track_id=track.track_id,
+            subject_id=scores.subject_id,
+            subject_name=scores.subject_name,
+            watchlist_id=scores.watchlist_id,
+            score=scores.score,
+            threshold=scores.threshold,
             first_seen_s=track.first_seen_s,
             last_seen_s=track.last_seen_s,
             frame_wall_time=ev.frame.wall_time,
@@ -238,6 +279,7 @@ class FaceTrackDecider:
             box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
             evidence=blur_faces(ev.frame.image, ev.boxes, keep=ev.index),
             frames_used=used,
+            scores=scores,
         )
 
 

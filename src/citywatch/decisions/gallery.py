@@ -124,6 +124,26 @@ class Gallery:
         return best, sims[np.arange(len(q)), best].astype(np.float32)
 
 
+def ranked_subjects(
+    gallery: Gallery, query: FloatArray
+) -> tuple[tuple[int, float], tuple[int, float] | None]:
+    """For one unit query (d,): the best row and its cosine, and the best row of the
+    best *other* subject with its cosine (None when the gallery holds one subject).  A subject
+    enrolled from several photos is one candidate: its score is its best photo's."""
+    q = np.asarray(query, np.float32).reshape(1, -1)
+    if len(gallery) == 0:
+        raise GalleryError("ranked_subjects: the gallery is empty")
+    index, _ = gallery.search(q)
+    sims = (q @ gallery.embeddings.T)[0]
+    best = int(index[0])
+    other = gallery.subject_ids != gallery.subject_ids[best]
+    if not other.any():
+        return (best, float(sims[best])), None
+    rows = np.flatnonzero(other)
+    second = int(rows[int(np.argmax(sims[rows]))])
+    return (best, float(sims[best])), (second, float(sims[second]))
+
+
 def _check_unit_rows(where: str, rows: FloatArray) -> None:
     if rows.size == 0:
         return

@@ -16,6 +16,36 @@ Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True)
+class TrackScores:
+    """The scalar evidence of one face-track decision (no face, no embedding): what the
+    operator reviews behind an alert, and what an evaluation or an entry's near-miss
+    statistics are made of."""
+
+    camera_id: str
+    track_id: int
+    subject_id: int  # best entry
+    subject_name: str
+    watchlist_id: int
+    score: float  # cosine of the track's (quality-weighted) embedding to that entry
+    runner_up_id: int | None  # best other entry
+    runner_up_name: str | None
+    runner_up_score: float | None
+    frame_scores: tuple[float, ...]  # each embedded frame against the best entry, best first
+    frame_quality: tuple[float, ...]  # the same frames' quality, 0..1
+    face_px: float  # face side at the best frame
+    threshold: float  # the entry's threshold the decision used
+    matched: bool
+    first_seen_s: float
+    last_seen_s: float
+    reason: str = ""  # why a track over the threshold was not alerted, else ""
+
+    @property
+    def margin(self) -> float | None:
+        """Score minus the runner-up's (None with a single-entry watchlist)."""
+        return None if self.runner_up_score is None else self.score - self.runner_up_score
+
+
+@dataclass(frozen=True, slots=True)
 class FaceMatch:
     camera_id: str
     track_id: int
@@ -31,6 +61,7 @@ class FaceMatch:
     box: Box  # the matched face in the evidence frame
     evidence: ImageBGR | None = None  # the frame, every other face blurred
     frames_used: int = 0  # how many frames were embedded for the decision
+    scores: TrackScores | None = None  # the evidence behind the decision (review page)
 
 
 @dataclass(frozen=True, slots=True)
