@@ -42,7 +42,8 @@ def test_every_command_takes_the_global_options_after_its_name(
 
 def test_database_url_after_the_command_is_the_one_used(tmp_path: Path) -> None:
     db = tmp_path / "after.db"
-    result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", f"sqlite:///{db}"])
+    runner = CliRunner(env={"COLUMNS": "250"})  # the path on one line
+    result = runner.invoke(app, ["db", "upgrade", "--database-url", f"sqlite:///{db}"])
     assert result.exit_code == 0, result.output
     assert db.is_file() and "after.db" in result.output
 
