@@ -10,7 +10,7 @@ Fixtures for every API test:
   session cookie stays on the client); ``Login.headers`` carries the CSRF token for unsafe
   requests;
 * ``bearer(role) -> dict``: ``Authorization`` headers of a fresh API token with ``role``
-  (``scraper`` too; issued as the server's CLI would).
+  (``scraper`` too; issued as the server's CLI would, each by its own issuer).
 
 Argon2 is made cheap here (tiny memory/time cost) so tests stay fast; the production
 parameters are tested in ``tests/services/test_users.py``.
@@ -121,11 +121,15 @@ def bearer(api_sessions: sessionmaker[Session]) -> Callable[[Role | str], dict[s
     counter = itertools.count(1)
 
     def make(role: Role | str) -> dict[str, str]:
+        n = next(counter)
+        # Each token has its own issuer: two tokens of one issuer count as one person
+        # (nobody decides a request that a token they issued filed).
+        issuer = Actor(f"{TEST_ACTOR.name}-{n}", TEST_ACTOR.role)
         with api_sessions() as s:
             new = users.create_token(
                 s,
-                TEST_ACTOR,
-                f"{Role(role).value}-token-{next(counter)}",
+                issuer,
+                f"{Role(role).value}-token-{n}",
                 role,
                 expires_days=1,
                 on_server=True,

@@ -113,7 +113,9 @@ def tokens(fuzz_app: FastAPI) -> dict[Role, str]:
     with fuzz_app.state.sessions() as session:
         for role in Role:
             name = f"fuzz-{role.value}-{np.random.default_rng().integers(1 << 40)}"
-            out[role] = users.create_token(session, SETUP, name, role, expires_days=1).secret
+            out[role] = users.create_token(
+                session, SETUP, name, role, expires_days=1, on_server=True
+            ).secret
     return out
 
 

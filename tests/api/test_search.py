@@ -180,7 +180,9 @@ def test_searches_on_postgresql(pg_database_url: str, tmp_path: Path) -> None:
         app = create_app(config, sessions)
         with sessions() as s:
             seed_alerts(s, sessions, app.state.media)
-            token = users.create_token(s, SETUP, "pg-inv", Role.INVESTIGATOR, expires_days=1)
+            token = users.create_token(
+                s, SETUP, "pg-inv", Role.INVESTIGATOR, expires_days=1, on_server=True
+            )
         auth = {"Authorization": f"Bearer {token.secret}"}
         with TestClient(app) as client:
             plates = client.post(
