@@ -129,3 +129,19 @@ def test_a_pem_key_of_the_wrong_kind_is_named(tmp_path: Path) -> None:
         with pytest.raises(AuditKeyError) as err:
             load_key(path, {})
         assert str(err.value).startswith(f"audit key file {str(path)!r}: {says}")
+
+
+def test_a_pem_key_without_cryptography_is_refused_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import citywatch.audit.keys as keys
+
+    pem = tmp_path / "k.pem"
+    pem.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    monkeypatch.setattr(keys, "ed25519_available", lambda: False)
+    message = (
+        f"audit key file {str(pem)!r} is a PEM (Ed25519) key, which needs the 'cryptography' "
+        "package; it is not installed: install it, or use an HMAC secret instead"
+    )
+    with pytest.raises(AuditKeyError, match=f"^{re.escape(message)}$"):
+        load_key(pem, {})
