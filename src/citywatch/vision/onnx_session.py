@@ -63,11 +63,13 @@ def open_session(
     providers: Sequence[str] | None = None,
     provider_options: Mapping[str, Mapping[str, str]] = PROVIDER_OPTIONS,
     simplify: bool = False,
+    graph: bytes | None = None,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` for ``path``; ``what`` names the model in errors.
     ``provider_options`` maps a provider's name to its options (where it is used); with
     ``simplify`` the graph is first rewritten by :func:`citywatch.vision.onnx_rewrite.simplify`
-    (in memory; the file is not changed)."""
+    (in memory; the file is not changed); ``graph`` is a rewritten copy of the file to load
+    instead of it (``path`` still names it)."""
     if threads < 1:
         raise ValueError(f"{what}: threads must be >= 1, got {threads}")
     try:
@@ -90,6 +92,8 @@ def open_session(
         no_spinning(opts)
     chosen = pick_providers(providers, ort.get_available_providers())
     model: str | bytes = _simplified(path, what) if simplify else str(path)
+    if graph is not None:
+        model = graph
     try:
         return ort.InferenceSession(
             model,

@@ -18,7 +18,7 @@ class ModelsNotPrepared(ValueError):
 
 
 def _face_model_problem(config: CitywatchConfig) -> str | None:
-    if config.faces.embedder.type != "dlib-onnx":
+    if config.faces.embedder.type not in ("dlib-onnx", "fused"):
         return None  # dlib reads its own package; ONNX models of one's own are named by path
     from citywatch.vision.faces.dlib_onnx import DlibModelError
     from citywatch.vision.faces.dlib_onnx_cache import prepared_onnx_model

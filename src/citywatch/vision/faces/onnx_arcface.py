@@ -31,9 +31,10 @@ PIXEL_SCALE = 1.0 / 127.5
 
 
 class OnnxArcFaceEmbedder:
-    """``FaceEmbedder`` over an ArcFace-style ONNX model (see the module docstring)."""
+    """``FaceEmbedder`` over an ArcFace-style ONNX model (see the module docstring).
+    ``graph``: a rewritten copy of the file to load instead (e.g. its batch made free)."""
 
-    name = "onnx-arcface"
+    name: str
 
     def __init__(
         self,
@@ -43,13 +44,16 @@ class OnnxArcFaceEmbedder:
         providers: list[str] | None = None,
         flip: bool = False,
         batch_size: int = 16,
+        graph: bytes | None = None,
+        name: str = "onnx-arcface",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"onnx-arcface: batch_size must be >= 1, got {batch_size}")
         self.model_path = Path(model_path)
-        what = f"face embedder onnx-arcface ({self.model_path.name})"
+        self.name = name
+        what = f"face embedder {name} ({self.model_path.name})"
         self._session = open_session(
-            self.model_path, what=what, threads=threads, providers=providers
+            self.model_path, what=what, threads=threads, providers=providers, graph=graph
         )
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         in_shape = list(inputs[0].shape) if len(inputs) == 1 else []
@@ -76,8 +80,8 @@ class OnnxArcFaceEmbedder:
 
     def __repr__(self) -> str:
         return (
-            f"OnnxArcFaceEmbedder({self.model_path.name}, dim={self.dim}, flip={self._flip}, "
-            f"providers={self.providers})"
+            f"OnnxArcFaceEmbedder({self.name}: {self.model_path.name}, dim={self.dim}, "
+            f"flip={self._flip}, providers={self.providers})"
         )
 
     def raw_outputs(self, crops_rgb: npt.NDArray[np.uint8]) -> FloatArray:

@@ -99,11 +99,36 @@ def _onnx_arcface(cfg: FaceEmbedderConfig, cache_dir: Path, threads: int) -> Fac
     )
 
 
+def _mobilefacenet(cfg: FaceEmbedderConfig, cache_dir: Path, threads: int) -> FaceEmbedder:
+    from citywatch.vision.faces.mobilefacenet import mobilefacenet
+
+    return mobilefacenet(
+        cfg.model_path,
+        threads=threads,
+        providers=list(cfg.providers),
+        flip=cfg.flip,
+        batch_size=cfg.batch_size,
+    )
+
+
+def _fused(cfg: FaceEmbedderConfig, cache_dir: Path, threads: int) -> FaceEmbedder:
+    from citywatch.vision.faces.fused import FusedEmbedder
+
+    first = _dlib_onnx_embedder(cfg, cache_dir, threads)
+    return FusedEmbedder(first, _mobilefacenet(cfg, cache_dir, threads), cfg.fuse_weight)
+
+
 DETECTORS: Mapping[str, Callable[[FaceDetectorConfig, int], FaceDetector]] = MappingProxyType(
     {"yunet": _yunet, "dlib": _dlib_hog, "onnx-scrfd": _onnx_scrfd}
 )
 EMBEDDERS: Mapping[str, Callable[[FaceEmbedderConfig, Path, int], FaceEmbedder]] = MappingProxyType(
-    {"dlib": _dlib_embedder, "dlib-onnx": _dlib_onnx_embedder, "onnx-arcface": _onnx_arcface}
+    {
+        "dlib": _dlib_embedder,
+        "dlib-onnx": _dlib_onnx_embedder,
+        "onnx-arcface": _onnx_arcface,
+        "mobilefacenet": _mobilefacenet,
+        "fused": _fused,
+    }
 )
 
 
@@ -112,6 +137,11 @@ def model_id(cfg: FaceEmbedderConfig) -> str:
     model file for ONNX models, and whether mirrored faces are averaged in."""
     if cfg.type in ("dlib", "dlib-onnx"):
         base = "dlib-resnet-v1"
+    elif cfg.type == "mobilefacenet":
+        base = f"mobilefacenet:{cfg.model_path.name if cfg.model_path else 'shipped'}"
+    elif cfg.type == "fused":
+        mfn = cfg.model_path.name if cfg.model_path else "shipped"
+        base = f"fused:dlib-resnet-v1+mobilefacenet:{mfn}@{cfg.fuse_weight:g}"
     else:
         base = f"{cfg.type}:{cfg.model_path.name if cfg.model_path else '?'}"
     return base + ("+flip" if cfg.flip and cfg.type != "dlib" else "")

@@ -1,0 +1,47 @@
+"""Two face embedders as one (``FaceEmbedder`` back end ``fused``): score-level fusion that the
+gallery needs no change for.
+
+Each part gives unit vectors; the fused vector is ``[sqrt(w) a, sqrt(1 - w) b]``, itself of
+unit length, so the cosine of two fused vectors is ``w cos_a + (1 - w) cos_b``: the weighted
+mean of the two embedders' scores.  Enrolled photos and tracks are embedded the same way, so
+:class:`~citywatch.decisions.gallery.Gallery` searches fused vectors as it searches any other.
+Two networks trained apart make different mistakes; a lookalike must fool both to score high.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from citywatch.vision.faces.base import FaceEmbedder
+from citywatch.vision.record import FloatArray, ImageBGR
+
+
+class FusedEmbedder:
+    """``FaceEmbedder``: ``first`` weighted ``weight``, ``second`` weighted ``1 - weight``."""
+
+    name = "fused"
+
+    def __init__(self, first: FaceEmbedder, second: FaceEmbedder, weight: float = 0.5) -> None:
+        if not 0.0 < weight < 1.0:
+            raise ValueError(
+                f"fused embedder: weight must lie strictly between 0 and 1, got {weight}"
+            )
+        self.first, self.second, self.weight = first, second, weight
+        self.dim = first.dim + second.dim
+        self._a, self._b = math.sqrt(weight), math.sqrt(1.0 - weight)
+
+    def __repr__(self) -> str:
+        return f"FusedEmbedder({self.first!r} x {self.weight:g}, {self.second!r})"
+
+    def embed(self, image: ImageBGR, landmarks: FloatArray) -> FloatArray:
+        a = np.asarray(self.first.embed(image, landmarks), np.float32)
+        b = np.asarray(self.second.embed(image, landmarks), np.float32)
+        return np.concatenate([a * self._a, b * self._b], axis=1).astype(np.float32)
+
+    def split(self, vectors: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The two parts' unit vectors of fused ``vectors`` (N, dim)."""
+        v = np.asarray(vectors, np.float32)
+        d = self.first.dim
+        return v[:, :d] / self._a, v[:, d:] / self._b
