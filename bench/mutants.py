@@ -79,6 +79,10 @@ def mutmut_config(scope: Scope) -> str:
         'pytest_add_cli_args = ["-p", "no:randomly", "-p", "no:cacheprovider", "-q"]\n'
         f"pytest_add_cli_args_test_selection = {toml_list(scope.tests)}\n"
         "use_git_change_detection = false\n"
+        # two cores shared with other work: a mutant is "timed out" only well past the clean
+        # run's time, not when a neighbour's load slowed it down
+        "timeout_multiplier = 30.0\n"
+        "timeout_constant = 10.0\n"
     )
 
 
