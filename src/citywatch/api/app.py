@@ -45,6 +45,7 @@ from citywatch.api.routes import (
     lists,
     metrics,
     public,
+    recordings,
     search,
     uploads,
     users,
@@ -73,6 +74,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     uploads.router,
     access.router,
+    recordings.router,
 )
 #: Mounted without the prefix (``/metrics`` for Prometheus).
 ROOT_ROUTERS: tuple[APIRouter, ...] = (metrics.router, public.router)

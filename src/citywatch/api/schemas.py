@@ -289,6 +289,12 @@ class AlertPublic(Out):
         default=None,
         description="Why there is no evidence snapshot: 'snapshot could not be written: <reason>'",
     )
+    clip_url: str | None = Field(
+        default=None, description="The evidence clip (H.264 in MP4, range requests)"
+    )
+    clip_error: str | None = Field(
+        default=None, description="Why there is no clip: 'clip could not be made: <reason>'"
+    )
     photo_url: str | None = Field(description="The watchlist reference photo (face alerts)")
     reviewed_by: str | None
     reviewed_at: dt.datetime | None
@@ -316,6 +322,8 @@ class AlertPublic(Out):
             last_seen_s=row.last_seen_s,
             seen_at=row.seen_at,
             snapshot_url=f"{API}/alerts/{row.id}/snapshot.jpg" if row.snapshot_path else None,
+            clip_url=f"{API}/alerts/{row.id}/clip.mp4" if row.clip_path else None,
+            clip_error=row.clip_error,
             snapshot_error=row.snapshot_error,
             photo_url=(
                 f"{API}/alerts/{row.id}/photo.jpg"

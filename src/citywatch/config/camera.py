@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 
 from citywatch.config.base import Strict
+from citywatch.config.recording import CameraRecording
 
 
 class Purpose(StrEnum):
@@ -99,6 +100,10 @@ class CameraConfig(Strict):
         default_factory=list,
         max_length=MAX_MASKS,
         description="Regions never analysed or stored (blacked out before any analysis)",
+    )
+    recording: CameraRecording = Field(
+        default_factory=CameraRecording,
+        description="Continuous recording (off by default; needs the register entry)",
     )
 
     @field_validator("purposes")

@@ -17,6 +17,7 @@ from citywatch.config.camera import CameraConfig
 from citywatch.config.engine import EngineConfig
 from citywatch.config.faces import FacesConfig
 from citywatch.config.plates import PlatesConfig
+from citywatch.config.recording import RecordingConfig
 from citywatch.config.retention import RetentionConfig
 
 
@@ -85,6 +86,7 @@ class CitywatchConfig(Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

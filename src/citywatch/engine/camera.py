@@ -17,13 +17,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.config.camera import CameraConfig
 from citywatch.config.root import CitywatchConfig
-from citywatch.engine.assemble import Models, Permissions
+from citywatch.engine.assemble import Models, Permissions, privacy_masker
 from citywatch.engine.runtime import PipelineRefresher, initial_pipeline
 from citywatch.engine.sink import RecorderSink
 from citywatch.engine.worker import CameraWorker
+from citywatch.services.clips import ClipMaker
 from citywatch.services.events import EventRecorder, HotlistMatch, Publish
 from citywatch.sources.pyav import CameraSource
+from citywatch.sources.recorder import PacketBuffer
 from citywatch.store.media import MediaStore
+
+#: Seconds the packet buffer holds beyond a clip's before + after: a decision taken a
+#: little after the last sighting, and a group of pictures to start on.
+CLIP_BUFFER_SLACK_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class CameraParts:
     source: CameraSource
     recorder: EventRecorder
     permissions: Permissions
+    clips: ClipMaker | None = None
 
 
 def build_camera_worker(
@@ -62,7 +69,8 @@ def build_camera_worker(
     camera.  Raises what checking the camera's permissions or building its models raises.
     """
     pipeline, perms = initial_pipeline(camera, config, models, sessions, now)
-    source = CameraSource(camera)
+    clips = clip_maker(camera, config, models, sessions, media)
+    source = CameraSource(camera, taps=[clips.buffer] if clips else [])
     is_live = source.is_live if live is None else live
     if run_id is None:
         run_id = f"{now.timestamp():.0f}" if is_live else ""
@@ -74,6 +82,7 @@ def build_camera_worker(
         run_id=run_id,
         repeat_window_s=config.alerts.repeat_window_s,
         replayable=replayable,
+        on_alert=clips.alert_stored if clips else None,
     )
     refresher = PipelineRefresher(camera, config, models, sessions, pipeline, refresh_s=refresh_s)
     worker = CameraWorker(
@@ -86,4 +95,35 @@ def build_camera_worker(
         on_frame=refresher,
         media_health=recorder.media_health,
     )
-    return CameraParts(worker=worker, source=source, recorder=recorder, permissions=perms)
+    return CameraParts(
+        worker=worker, source=source, recorder=recorder, permissions=perms, clips=clips
+    )
+
+
+def clip_maker(
+    camera: CameraConfig,
+    config: CitywatchConfig,
+    models: Models,
+    sessions: sessionmaker[Session],
+    media: MediaStore,
+) -> ClipMaker | None:
+    """The camera's evidence clips (a packet buffer on its source), unless switched off."""
+    cfg = config.recording.clips
+    if not cfg.enabled:
+        return None
+    buffer = PacketBuffer(
+        camera.id,
+        seconds=cfg.before_s + cfg.after_s + CLIP_BUFFER_SLACK_S,
+        max_bytes=int(cfg.buffer_max_mb * 1024 * 1024),
+    )
+    masker = privacy_masker(camera)
+    return ClipMaker(
+        camera.id,
+        buffer,
+        sessions,
+        media,
+        lambda: models.face_detector,
+        config=cfg,
+        min_score=config.faces.detector.redact_min_score,
+        mask=masker.apply if masker is not None else None,
+    )

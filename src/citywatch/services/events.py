@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.alerts.events import AlertEvent
 from citywatch.audit.chain import Actor, append
-from citywatch.decisions.types import FaceMatch, FaceTrackCount, PlateRead
+from citywatch.decisions.types import Box, FaceMatch, FaceTrackCount, PlateRead
 from citywatch.policy.authorisation import (
     authorisation_is_live,
     covers_camera,
@@ -128,6 +128,7 @@ class EventRecorder:
         repeat_window_s: float = 120.0,
         replayable: bool = False,
         recheck_replays: bool | None = None,
+        on_alert: Callable[[AlertRow, Box | None], None] | None = None,
     ) -> None:
         self._sessions = session_factory
         self._media = media
@@ -141,6 +142,8 @@ class EventRecorder:
         self._repeat_window_s = repeat_window_s
         self._replayable = replayable
         self._recheck_replays = not run_id if recheck_replays is None else recheck_replays
+        # told of every alert stored, after its commit (evidence clips: services/clips.py)
+        self._on_alert = on_alert
 
     def __repr__(self) -> str:
         return f"EventRecorder(media={self._media!r}, run_id={self._run_id!r})"
@@ -280,7 +283,7 @@ class EventRecorder:
                 snapshot_error=snapshot_error,
                 status="pending",
             )
-            return self._insert_alert(session, row, staged)
+            return self._insert_alert(session, row, staged, m.box)
 
     def _commit(self, session: Session, staged: StagedFile | None) -> None:
         """Commit, then move the staged snapshot into place; when that fails the rows that
@@ -305,7 +308,9 @@ class EventRecorder:
             if isinstance(obj, AlertRow | PlateReadRow) and obj.snapshot_path == staged.rel:
                 session.refresh(obj)
 
-    def _insert_alert(self, session: Session, row: AlertRow, staged: StagedFile | None) -> int:
+    def _insert_alert(
+        self, session: Session, row: AlertRow, staged: StagedFile | None, box: Box | None = None
+    ) -> int:
         try:
             session.add(row)
             session.flush()
@@ -336,6 +341,11 @@ class EventRecorder:
             self._evidence.discard(staged)
             raise
         self._emit(alert_event(row))
+        if self._on_alert is not None:
+            try:
+                self._on_alert(row, box)
+            except Exception:  # the alert is stored; a missing clip must not lose it
+                log.exception("alert %s: clip request failed", row.id)
         return row.id
 
     def record_plate_read(self, r: PlateRead) -> tuple[int, int | None]:

@@ -17,7 +17,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -32,6 +32,7 @@ from citywatch.config.camera import CameraConfig
 from citywatch.config.root import ConfigError, expand_env
 from citywatch.sources.backoff import Backoff
 from citywatch.sources.health import CameraHealth, HealthTracker, SourceState
+from citywatch.sources.recorder import PacketTap
 from citywatch.sources.redact import redact_text, redact_url, url_secrets
 from citywatch.sources.sampling import LagGate, PtsSampler
 from citywatch.vision.record import Frame
@@ -90,11 +91,13 @@ class CameraSource:
         read_timeout_s: float = 10.0,
         backoff: Backoff | None = None,
         env: dict[str, str] | None = None,
+        taps: Sequence[PacketTap] = (),
     ) -> None:
         """``sleep`` waits out a backoff delay; by default the wait ends at once on
         :meth:`stop`.  A given ``sleep`` (tests) is called with the whole delay.  ``clock``
         gives the wall time of frames and health; ``monotonic`` measures timeouts (the time
-        without a decodable frame, the time an open took)."""
+        without a decodable frame, the time an open took).  ``taps`` see every demuxed video
+        packet with its media time (evidence clips, recording: :mod:`.recorder`)."""
         self.camera_id = camera.id
         raw = camera.url.get_secret_value()
         try:
@@ -122,6 +125,7 @@ class CameraSource:
         self._frame_step = DEFAULT_FRAME_STEP_S
         self._index = 0
         self._opens = 0
+        self._taps = tuple(taps)
 
     def __repr__(self) -> str:
         return (
@@ -176,6 +180,8 @@ class CameraSource:
         finally:
             if self._health.state not in (SourceState.ENDED, SourceState.FAILED):
                 self._health.set_state(SourceState.STOPPED)
+            for tap in self._taps:
+                tap.ended()
         if failure is not None:
             # Raised outside the except block: no chained FFmpeg error (which holds the URL).
             raise SourceError(f"camera {self.camera_id!r}: {failure}")
@@ -296,6 +302,7 @@ class CameraSource:
         # the frames the decoder flagged corrupt since (garbage it concealed into a picture).
         last_clean_at = self._monotonic()
         corrupt_since = 0
+        first_packet_s: float | None = None  # the taps' zero of this pass
         while True:
             if self._stop.is_set():
                 result.end = _End.STOPPED
@@ -327,6 +334,12 @@ class CameraSource:
                 result.end, result.error = _End.ERROR, why
                 return
             span.add(packet)
+            if self._taps and packet.pts is not None and packet.time_base is not None:
+                packet_s = float(packet.pts * packet.time_base)
+                if first_packet_s is None:
+                    first_packet_s = packet_s
+                for tap in self._taps:
+                    tap.packet(packet, stream, self._pts_base + packet_s - first_packet_s)
             try:
                 decoded = packet.decode()
             except (av.error.FFmpegError, ValueError) as err:

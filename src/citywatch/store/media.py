@@ -123,6 +123,19 @@ class MediaStore:
         Raises :class:`MediaError` for a refused id or image, :class:`MediaWriteError` when
         the folder cannot take the file (nothing is left behind then)."""
         rel, data = self._encode(kind, event_id, image_bgr)
+        return self._stage_data(rel, data)
+
+    def stage_clip(self, kind: str, event_id: str, data: bytes) -> StagedFile:
+        """Stage an encoded MP4 clip as ``<kind>/<id[:2]>/<id>.mp4`` (see :meth:`stage`)."""
+        if not _KIND.match(kind):
+            raise MediaError(f"clip kind {kind!r}: lower-case letters, digits and _ only")
+        if not _ID.match(event_id) or ".." in event_id:
+            raise MediaError(f"clip id {event_id!r}: letters, digits, '.', '_', '-' only")
+        if not data:
+            raise MediaError(f"clip {kind}/{event_id}: no data")
+        return self._stage_data(f"{kind}/{event_id[:2]}/{event_id}.mp4", data)
+
+    def _stage_data(self, rel: str, data: bytes) -> StagedFile:
         target = self.path(rel)
         temp: Path | None = None
         try:

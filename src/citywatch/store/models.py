@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -66,6 +67,9 @@ class CameraRow(Base):
     impact_assessment: Mapped[str] = mapped_column(String(500))
     approved_on: Mapped[dt.date | None] = mapped_column(Date())
     operator: Mapped[str] = mapped_column(String(200), default="")
+    # continuous recording, as registered (config ``recording``); the public register shows it
+    records: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
+    record_retain_hours: Mapped[float | None] = mapped_column(Float())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -231,6 +235,9 @@ class AlertRow(Base):
     snapshot_path: Mapped[str | None] = mapped_column(String(500))
     # why the evidence snapshot is missing (media folder full or read-only); None when fine
     snapshot_error: Mapped[str | None] = mapped_column(String(300))
+    # the evidence clip (MP4, faces blurred as in the snapshot) or why there is none
+    clip_path: Mapped[str | None] = mapped_column(String(500))
+    clip_error: Mapped[str | None] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(10), default="pending")
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     reviewed_at: Mapped[dt.datetime | None]

@@ -155,6 +155,8 @@ def alert_json(row: AlertRow, config: CitywatchConfig) -> dict[str, Any]:
         "seen_at": iso(row.seen_at),
         "snapshot": row.snapshot_path is not None,
         "snapshot_error": row.snapshot_error,
+        "clip_url": f"/api/v1/alerts/{row.id}/clip.mp4" if row.clip_path else None,
+        "clip_error": row.clip_error,
         "reviewed_by": row.reviewed_by,
         "reviewed_at": iso(row.reviewed_at) if row.reviewed_at else None,
         "review_reason": row.review_reason,
