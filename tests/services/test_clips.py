@@ -228,3 +228,38 @@ def test_a_clip_waits_no_longer_than_wait_s_for_its_last_seconds(
         assert row is not None and row.clip_path is not None
     _, pictures, _ = read_frames(media.path(row.clip_path))
     assert len(pictures) < 2.5 * FPS  # cut short: 1.0 s to about 3.0 s
+
+
+def test_a_clip_goes_with_its_alert_when_retention_deletes_it_and_not_before(
+    session: Session, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from citywatch.config.retention import RetentionConfig
+    from citywatch.services.orphans import sweep_orphan_files
+    from citywatch.services.retention import RetentionSweeper
+
+    add_camera(session, "cam-1")
+    media = MediaStore(tmp_path / "media")
+    rows = {}
+    for name, days in (("old", 400), ("young", 1)):
+        staged = media.stage_clip("clip", f"{name}0000", b"mp4 bytes")
+        media.publish(staged)
+        row = AlertRow(
+            event_id=f"{name}-event", kind="face", camera_id="cam-1", subject_name="Jane Roe",
+            score=0.9, track_id=1, first_seen_s=0.0, last_seen_s=1.0,
+            seen_at=NOW - dt.timedelta(days=days), status="pending", clip_path=staged.rel,
+        )  # fmt: skip
+        session.add(row)
+        session.commit()
+        rows[name] = staged.rel
+    stray = media.publish(media.stage_clip("clip", "stray0000", b"no row names me"))
+    sweeper = RetentionSweeper(session_factory, media, RetentionConfig(), clock=lambda: NOW)
+    report = sweeper.run()
+    assert not media.path(rows["old"]).exists()  # deleted with its alert
+    assert media.path(rows["young"]).is_file()  # its alert is kept: so is the clip
+    assert report.files_deleted == 1
+    later = dt.datetime.fromtimestamp(media.path(stray).stat().st_mtime, dt.UTC)
+    orphans = sweep_orphan_files(session_factory, media, now=later + dt.timedelta(hours=2))
+    assert orphans.deleted == 1 and not media.path(stray).exists()
+    assert media.path(rows["young"]).is_file()

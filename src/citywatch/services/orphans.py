@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 #: The media folders the event recorder writes evidence into (watchlist photos are not swept:
 #: they go with their subject).
-EVIDENCE_KINDS = ("face", "plate")
+EVIDENCE_KINDS = ("face", "plate", "clip")
 #: A file younger than this is never an orphan: its row may still be committing.
 ORPHAN_GRACE = dt.timedelta(hours=1)
 
@@ -94,7 +94,12 @@ def sweep_orphan_files(
 
 def _referenced_paths(session: Session, paths: Sequence[str]) -> set[str]:
     out: set[str] = set()
-    for col in (AlertRow.snapshot_path, PlateReadRow.snapshot_path, SubjectEmbeddingRow.photo_path):
+    for col in (
+        AlertRow.snapshot_path,
+        AlertRow.clip_path,
+        PlateReadRow.snapshot_path,
+        SubjectEmbeddingRow.photo_path,
+    ):
         out.update(str(p) for p in session.scalars(select(col).where(col.in_(paths))))
     return out
 

@@ -107,6 +107,7 @@ class _Candidate:
     key: Any  # primary key (or tuple of it)
     facts: RecordFacts
     snapshot: str | None = None
+    clip: str | None = None  # an alert's evidence clip goes with it
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -217,8 +218,7 @@ class RetentionSweeper:
             decision = retention_decision(c.facts, self._rules, at)
             if decision.delete:
                 keys.append(c.key)
-                if c.snapshot:
-                    files.append(c.snapshot)
+                files.extend(f for f in (c.snapshot, c.clip) if f)
             elif c.facts.evidence_hold:
                 entry.held += 1
         entry.due += len(keys)
@@ -293,6 +293,7 @@ class RetentionSweeper:
                 AlertRow.status,
                 AlertRow.reviewed_at,
                 AlertRow.snapshot_path,
+                AlertRow.clip_path,
                 PlateReadRow.evidence_hold,
             )
             .outerjoin(PlateReadRow, PlateReadRow.id == AlertRow.plate_read_id)
@@ -307,7 +308,7 @@ class RetentionSweeper:
                 status=r.status,
                 reviewed_at=r.reviewed_at,
             )
-            return _Candidate(r.id, facts, r.snapshot_path)
+            return _Candidate(r.id, facts, r.snapshot_path, r.clip_path)
 
         return self._paged(stmt, AlertRow.id, make)
 
@@ -336,7 +337,7 @@ class RetentionSweeper:
         out: set[str] = set()
         with self._sessions() as session:
             for chunk in _chunks(wanted, 500):
-                for col in (AlertRow.snapshot_path, PlateReadRow.snapshot_path):
+                for col in (AlertRow.snapshot_path, AlertRow.clip_path, PlateReadRow.snapshot_path):
                     out.update(str(p) for p in session.scalars(select(col).where(col.in_(chunk))))
         return out
 
@@ -348,6 +349,7 @@ class RetentionSweeper:
             for chunk in _chunks(wanted, 500):
                 for table, row_id, col in (
                     ("alerts", AlertRow.id, AlertRow.snapshot_path),
+                    ("alerts", AlertRow.id, AlertRow.clip_path),
                     ("plate_reads", PlateReadRow.id, PlateReadRow.snapshot_path),
                 ):
                     for key, path in session.execute(select(row_id, col).where(col.in_(chunk))):
