@@ -1,17 +1,13 @@
 """Evidence clips and continuous recording (issue 17).
 
-``recording`` at the top of the file holds what is the same for every camera of a node (the
-clips' seconds before and after, the packet buffer's bounds, the recordings folder and its
-storage budget); ``cameras[].recording`` says whether one camera records and for how long.
-Recording needs the camera's register entry to say so: it is copied into the register and
-the public register publishes it.
+``recording.clips`` at the top of the file holds the clips' seconds before and after and the
+packet buffer's bounds.  ``cameras[].recording`` is the place of continuous recording (whether
+a camera records and for how long); it is not built yet, so ``enabled: true`` is refused.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from citywatch.config.base import Strict
 
@@ -26,6 +22,16 @@ class CameraRecording(Strict):
         le=24 * 366,
         description="Hours a recorded segment is kept before the retention job deletes it",
     )
+
+    @field_validator("enabled")
+    @classmethod
+    def _not_yet(cls, v: bool) -> bool:
+        if v:
+            raise ValueError(
+                "continuous recording is not available in this version (evidence clips of "
+                "alerts are: recording.clips)"
+            )
+        return v
 
 
 class ClipConfig(Strict):
@@ -52,21 +58,6 @@ class ClipConfig(Strict):
 
 class RecordingConfig(Strict):
     clips: ClipConfig = Field(default_factory=ClipConfig)
-    folder: Path | None = Field(
-        default=None,
-        description="Where continuous recordings go (default: 'recordings' beside the media "
-        "folder); relative to the config file",
-    )
-    segment_s: float = Field(default=60.0, ge=5, le=3600, description="Seconds per segment")
-    budget_gb: float = Field(
-        default=100.0, gt=0, description="Most disk the recordings of this node may take"
-    )
-    warn_fraction: float = Field(
-        default=0.9,
-        gt=0,
-        le=1,
-        description="Health warns once recordings take this share of the budget",
-    )
 
     @model_validator(mode="after")
     def _buffer_holds_a_clip(self) -> RecordingConfig:
