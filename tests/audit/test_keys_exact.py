@@ -145,3 +145,10 @@ def test_a_pem_key_without_cryptography_is_refused_in_full(
     )
     with pytest.raises(AuditKeyError, match=f"^{re.escape(message)}$"):
         load_key(pem, {})
+
+
+def test_a_signature_with_characters_outside_base64_is_refused() -> None:
+    key = load_key(None, {ENV_AUDIT_KEY: SECRET.decode()})
+    good = key.sign(b"head")
+    assert key.verify(b"head", good) is True
+    assert key.verify(b"head", good[:4] + "!" + good[4:]) is False  # not silently skipped
