@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from citywatch.config.faces import FacesConfig
+from citywatch.config.faces import FUSED_THRESHOLD, FacesConfig
 from citywatch.decisions.faces import FaceTrackDecider, aggregate, crop_face, same_person
 from citywatch.decisions.gallery import Gallery
 from citywatch.decisions.types import FaceMatch, FaceTrackCount
@@ -91,7 +91,7 @@ def test_a_watched_face_matches_once_per_track():
         5,
         1,
     )
-    assert m[0].score == pytest.approx(1.0, abs=1e-3) and m[0].threshold == 0.92
+    assert m[0].score == pytest.approx(1.0, abs=1e-3) and m[0].threshold == FUSED_THRESHOLD
     assert m[0].frames_used == 3 and m[0].first_seen_s == 0.0
     assert m[0].decided_wall_time == 5.0 and m[0].camera_id == "cam-1"
     # Embeddings: 3 crops of track 1 and 3 of track 2 at most a few rounds, never every frame.

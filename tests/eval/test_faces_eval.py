@@ -21,6 +21,7 @@ from citywatch.eval.model_card import ModelCard, ThresholdRefused, apply_model_c
 from tests.eval.cli_app import invoke_eval
 
 REPO = Path(__file__).resolve().parents[2]
+FUSED = "fused:dlib-resnet-v1+mobilefacenet:shipped@0.5+flip"  # the default embedder
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +70,7 @@ def test_eval_faces_on_a_slice(identities: Path, config: Path, tmp_path: Path) -
         assert 0.8 <= m[key] <= 1.0, key
     for key in ("fnir_at_fpir_0.01", "fnir_at_fpir_0.003"):
         assert 0.0 <= m[key] <= 0.5, key
-    assert m["ms_per_face"] > 0 and m["model"] == "dlib-resnet-v1+flip"
+    assert m["ms_per_face"] > 0 and m["model"] == FUSED
     assert m["embed_batch"] == 16 and m["ms_per_face_single"] > 0
     assert m["blur_soft_images"] + m["blur_mid_images"] + m["blur_sharp_images"] == 32
     assert "verification_accuracy" in result.output and "blur_soft" in result.output
@@ -95,7 +96,7 @@ def test_calibrate_writes_a_card_the_live_config_obeys(
     )
     assert result.exit_code == 0, result.output
     card = ModelCard.load(card_path)
-    assert card.model == "dlib-resnet-v1+flip" and card.dataset == "ids"
+    assert card.model == FUSED and card.dataset == "ids"
     assert card.threshold >= card.overall_threshold and card.gallery_size == 2
     live, point = apply_model_card(
         CitywatchConfig.model_validate({"faces": {"model_card": str(card_path)}})

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from citywatch.audit.chain import Actor, entries, verify
-from citywatch.config.faces import FacesConfig
+from citywatch.config.faces import FaceEmbedderConfig, FacesConfig
 from citywatch.config.root import CitywatchConfig
 from citywatch.eval.faces import IdentityReport, OpenSet, Verification
 from citywatch.eval.model_card import (
@@ -25,8 +26,9 @@ from citywatch.eval.model_card import (
     resolve_operating_point,
 )
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
+from citywatch.vision.faces.registry import model_id
 
-MODEL = "dlib-resnet-v1+flip"  # what the default embedder config is called
+MODEL = model_id(FaceEmbedderConfig())  # what the default embedder config is called
 
 
 def _card(**changes: object) -> ModelCard:
@@ -116,7 +118,7 @@ def test_no_card_keeps_the_configured_threshold() -> None:
 
 def test_card_for_another_model_is_refused(tmp_path: Path) -> None:
     path = _card(model="dlib-resnet-v1").save(tmp_path / "card.json")  # measured without flip
-    with pytest.raises(ModelCardError, match=r"'dlib-resnet-v1'.*'dlib-resnet-v1\+flip'"):
+    with pytest.raises(ModelCardError, match=r"'dlib-resnet-v1'.*" + re.escape(repr(MODEL))):
         resolve_operating_point(_faces(path))
 
 

@@ -11,6 +11,7 @@ pass it as ``before_id`` to get the next, older page) or ``offset``/``limit``/``
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any, Generic, Literal, TypeVar
 
@@ -296,6 +297,11 @@ class AlertPublic(Out):
         default=None, description="Why there is no clip: 'clip could not be made: <reason>'"
     )
     photo_url: str | None = Field(description="The watchlist reference photo (face alerts)")
+    evidence: dict[str, Any] | None = Field(
+        default=None,
+        description="Face alerts: frames used, per-frame scores and quality, face size (px), "
+        "the lead over the next entry (margin) and the threshold applied",
+    )
     reviewed_by: str | None
     reviewed_at: dt.datetime | None
     review_reason: str | None
@@ -314,6 +320,7 @@ class AlertPublic(Out):
             distance=row.distance,
             subject_name=row.subject_name,
             watchlist=row.list_name,
+            evidence=face_evidence(row),
             plate=row.plate,
             read=row.read,
             differences=describe_difference(row.read, row.plate) if row.kind == "plate" else None,
@@ -542,3 +549,15 @@ def actor_of(principal: Principal | None) -> Actor:
     if principal is None:  # pragma: no cover - requires() refuses before the route runs
         raise RuntimeError("a protected route ran without a principal")
     return principal.actor()
+
+
+def face_evidence(row: AlertRow) -> dict[str, Any] | None:
+    """A face alert's stored evidence (``alerts.face_evidence``), None for others or when
+    unreadable."""
+    if row.kind != "face" or not row.face_evidence:
+        return None
+    try:
+        data = json.loads(row.face_evidence)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None

@@ -183,6 +183,35 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
             Path | None,
             typer.Option("--card", help="Model card to write (default: faces.model_card)"),
         ] = None,
+        hard: Annotated[
+            bool,
+            typer.Option(
+                "--hard/--no-hard",
+                help="Also calibrate on hard impostors: nearest other identity, CCTV-sized and "
+                "blurred faces, and the face tracks of --footage clips",
+            ),
+        ] = True,
+        footage: Annotated[
+            list[Path] | None,
+            typer.Option("--footage", help="A clip nobody of --identities appears in (repeatable)"),
+        ] = None,
+        target_per_1000: Annotated[
+            float,
+            typer.Option(
+                "--target-per-1000",
+                min=1e-3,
+                max=1000,
+                help="False alerts per 1,000 face tracks allowed (hard impostors)",
+            ),
+        ] = 1.0,
+        assumed_watchlist: Annotated[
+            int,
+            typer.Option(
+                "--assumed-watchlist",
+                min=1,
+                help="People on the watchlist the false-alert rate is stated for",
+            ),
+        ] = 100,
         json_out: JsonOpt = None,
         plot: PlotOpt = None,
         layout: LayoutOpt = "auto",
@@ -190,8 +219,12 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
     ) -> None:
         """Choose the face threshold for a target FPIR and write it into a model card.
 
+        With --hard (the default) the threshold is also high enough for hard impostors at
+        --target-per-1000 false alerts per 1,000 tracks with --assumed-watchlist people.
+
         Example: citywatch calibrate faces --identities ../shared/data/faces/identities
-        --target-fpir 0.003 --card var/model_card.json
+        --target-fpir 0.003 --footage ../shared/data/faces/crowd_video/video.mp4
+        --card var/model_card.json
         """
         from citywatch.eval.common import metrics_table, write_json
         from citywatch.eval.face_data import FacePipeline, load_identities
@@ -216,7 +249,40 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
                 lambda: evaluate_identities(data, pipeline, layout=chosen, progress=advance),
             )
         add_host_load(c, load, report.metrics)
-        result = _run(c, "calibration", lambda: calibrate(report, target_fpir=target_fpir))
+        hard_sets = None
+        if hard and report.embedded is not None:
+            from citywatch.eval.hard_impostors import footage_impostors, identity_hard_sets
+
+            embedded = report.embedded
+            with _progress(c, "hard impostors (CCTV faces)", len(data)) as advance:
+                hard_sets = _run(
+                    c,
+                    "hard impostors",
+                    lambda: identity_hard_sets(data, embedded, pipeline, progress=advance),
+                )
+            if footage:
+                clips = list(footage)
+                n = _run(
+                    c,
+                    "footage",
+                    lambda: footage_impostors(hard_sets, data, embedded, clips, base),
+                )
+                c.err.print(f"{n} face tracks of {len(clips)} clip(s) added as impostors")
+            report.metrics.update(hard_sets.metrics())
+        from citywatch.vision.faces.registry import training_data
+
+        result = _run(
+            c,
+            "calibration",
+            lambda: calibrate(
+                report,
+                target_fpir=target_fpir,
+                hard=hard_sets,
+                target_per_1000=target_per_1000,
+                assumed_watchlist=assumed_watchlist,
+                training_data=training_data(base.faces.embedder),
+            ),
+        )
         print_identity_report(c.out, report)
         c.out.print(
             metrics_table(
@@ -224,6 +290,11 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
                 {
                     "threshold (equitable point)": result.threshold,
                     "threshold over all searches": result.overall_threshold,
+                    "threshold the hard impostors ask for": result.hard_threshold,
+                    "expected false alerts per 1,000 tracks": (
+                        result.expected_false_alerts_per_1000_tracks
+                    ),
+                    "assumed watchlist size": result.assumed_watchlist_size,
                     **{f"threshold {k}": v for k, v in result.group_thresholds.items()},
                     **result.rates,
                 },
@@ -327,6 +398,8 @@ def register_footage(eval_app: typer.Typer) -> None:
         for r in report.clips:
             if r.note():
                 c.err.print(f"{r.clip}: {r.note()}", highlight=False)
+            for magnet in r.magnets:
+                c.err.print(f"[yellow]lookalike magnet[/] ({r.clip}): {magnet}", highlight=False)
         c.out.print(metrics_table("Face alerts on footage", metrics))
         if json_out is not None:
             write_json(json_out, metrics)

@@ -27,6 +27,17 @@ DLIB_THRESHOLD = 0.92
 # be 0.968, which loses the Hamilton singer; see ``docs/face-footage.md``).
 MOBILEFACENET_THRESHOLD = 0.60
 FUSED_THRESHOLD = 0.77
+# The lookalike checks of an alert (decisions/face_rule.py), per embedder, in its cosine units,
+# set on the tuning data (faces/identities and the tuning half of the dev footage; see
+# docs/face-footage.md): (min_margin, frame_slack).  Fused: 99.7 % of the identity set's mated
+# searches over the threshold lead the next person by >= 0.10; CCTV-degraded (32 px) genuine
+# faces score up to 0.12-0.19 under clean ones.  dlib: off (not measured in its units).
+EMBEDDER_RULES = {
+    "dlib": (0.0, 1.0),
+    "dlib-onnx": (0.0, 1.0),
+    "mobilefacenet": (0.10, 0.15),
+    "fused": (0.10, 0.12),
+}
 EMBEDDER_THRESHOLDS = {
     "dlib": DLIB_THRESHOLD,
     "dlib-onnx": DLIB_THRESHOLD,
@@ -136,13 +147,14 @@ class FaceDetectorConfig(Strict):
 
 class FaceEmbedderConfig(Strict):
     type: Literal["dlib", "dlib-onnx", "onnx-arcface", "mobilefacenet", "fused"] = Field(
-        default="dlib-onnx",
-        description="Back end name: 'dlib-onnx' (dlib ResNet converted to ONNX at setup, a few "
+        default="fused",
+        description="Back end name: 'fused' (the default: dlib-onnx and mobilefacenet, scores "
+        "averaged with fuse_weight; issue 14 measured it best against lookalikes), 'dlib-onnx' "
+        "(dlib ResNet converted to ONNX at setup, a few "
         "ms per face), 'dlib' (the dlib library itself, ~100 ms per face without BLAS), "
         "'onnx-arcface' (an ArcFace-style 112x112 -> 512-d ONNX model from model_path), "
         "'mobilefacenet' (MobileFaceNet, 128-d, ships inside citywatch; trained on the "
-        "withdrawn MS-Celeb-1M) or 'fused' (dlib-onnx and mobilefacenet, scores averaged "
-        "with fuse_weight)",
+        "withdrawn MS-Celeb-1M)",
     )
     model_path: Path | None = Field(
         default=None,
@@ -222,6 +234,49 @@ class FacesConfig(Strict):
         description="Why a threshold looser than the model card's is run anyway (an admin "
         "override, written to the audit log when the platform starts)",
     )
+    min_margin: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="An alert's best entry must lead the next entry by this much (default: the "
+        "embedder's, see EMBEDDER_RULES; fused 0.10)",
+    )
+    frame_slack: float = Field(
+        default=1.0,
+        ge=0,
+        le=2,
+        description="Every frame an alert rests on must score at least threshold minus this "
+        "(default: the embedder's; fused 0.12; 1 or more: off)",
+    )
+    min_alert_px: float = Field(
+        default=32.0,
+        ge=0,
+        le=1024,
+        description="Smallest face side (px, at the best frame) an alert may rest on: under 32 "
+        "px, blurred, genuine faces score below hard impostors (docs/face-footage.md)",
+    )
+    entry_thresholds: bool = Field(
+        default=True,
+        description="Give each entry its own threshold from the scores passers-by draw against "
+        "it (scalars only: mean + magnet_k * std once magnet_min_tracks are in)",
+    )
+    magnet_band: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="A passer-by scoring within this of the threshold is a near miss",
+    )
+    magnet_k: float = Field(default=3.0, ge=0, le=10, description="Entry threshold: mean + k std")
+    magnet_min_tracks: int = Field(
+        default=5, ge=1, le=100000, description="Passers-by needed before an entry's threshold"
+    )
+    magnet_near_misses: int = Field(
+        default=3,
+        ge=1,
+        le=100000,
+        description="Near misses that make an entry a lookalike magnet (warned in the console "
+        "and the API)",
+    )
     frames_per_track: int = Field(default=3, ge=1, le=20, description="Best frames embedded")
     reembed_gain: float = Field(
         default=0.15,
@@ -255,4 +310,9 @@ class FacesConfig(Strict):
             point = self.embedder.default_threshold
             if point is not None and point != self.threshold:
                 object.__setattr__(self, "threshold", point)
+        margin, slack = EMBEDDER_RULES.get(self.embedder.type, (0.0, 1.0))
+        if "min_margin" not in self.model_fields_set:
+            object.__setattr__(self, "min_margin", margin)
+        if "frame_slack" not in self.model_fields_set:
+            object.__setattr__(self, "frame_slack", slack)
         return self

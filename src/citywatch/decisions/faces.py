@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from citywatch.config.faces import FacesConfig
+from citywatch.decisions.entry_stats import EntryStats
+from citywatch.decisions.face_rule import AlertRule, hold_reason
 from citywatch.decisions.gallery import Gallery, ranked_subjects
 from citywatch.decisions.types import FaceMatch, FaceTrackCount, TrackScores
 from citywatch.vision.faces.base import FaceEmbedder
@@ -70,6 +72,7 @@ class _Track:
     embeds: int = 0
     best_embedded: float = -1.0
     matched: bool = False
+    closest: tuple[int, str, float] | None = None  # best entry and score over its rounds
 
     def forget(self) -> None:
         self.crops.clear()
@@ -100,6 +103,14 @@ class FaceTrackDecider:
         self._clock = clock
         self._tracks: dict[int, _Track] = {}
         self._observers: list[ScoreObserver] = []
+        self.rule = AlertRule(cfg.threshold, cfg.min_margin, cfg.frame_slack, cfg.min_alert_px)
+        self.entry_stats = EntryStats(
+            cfg.threshold,
+            band=cfg.magnet_band,
+            k=cfg.magnet_k,
+            min_tracks=cfg.magnet_min_tracks,
+            magnet_near_misses=cfg.magnet_near_misses,
+        )
 
     def observe(self, observer: ScoreObserver) -> None:
         """Also hand the scalar scores of every decision round to ``observer``."""
@@ -203,6 +214,8 @@ class FaceTrackDecider:
             match = self._decide(track)
             if match is not None:
                 out.append(match)
+        if not track.matched and track.closest is not None:
+            self.entry_stats.add(*track.closest)  # one score per passer-by, nothing else
         track.forget()
         del self._tracks[track.track_id]
         return 0 if track.matched else 1
@@ -240,7 +253,19 @@ class FaceTrackDecider:
         subject = self.gallery.subject(row)
         frame_scores = vectors @ self.gallery.embeddings[row]
         second = self.gallery.subject(runner[0]) if runner is not None else None
-        threshold = self.cfg.threshold
+        own = self.entry_stats.threshold(subject.subject_id) if self.cfg.entry_thresholds else 0.0
+        threshold = max(self.cfg.threshold, own)
+        frames = tuple(round(float(v), 5) for v in frame_scores)
+        why = hold_reason(
+            self.rule,
+            score=score,
+            entry_threshold=threshold,
+            margin=None if runner is None else score - runner[1],
+            frame_scores=frames,
+            face_px=crops[0].side,
+        )
+        if track.closest is None or score > track.closest[2]:
+            track.closest = (subject.subject_id, subject.name, score)
         return TrackScores(
             camera_id=self.camera_id,
             track_id=track.track_id,
@@ -251,13 +276,14 @@ class FaceTrackDecider:
             runner_up_id=second.subject_id if second is not None else None,
             runner_up_name=second.name if second is not None else None,
             runner_up_score=runner[1] if runner is not None else None,
-            frame_scores=tuple(round(float(v), 5) for v in frame_scores),
+            frame_scores=frames,
             frame_quality=tuple(round(c.quality, 4) for c in crops),
             face_px=round(crops[0].side, 1),
             threshold=threshold,
-            matched=score >= threshold,
+            matched=not why,
             first_seen_s=track.first_seen_s,
             last_seen_s=track.last_seen_s,
+            reason=why if score >= self.cfg.threshold else "",
         )
 
     def _match(self, track: _Track, scores: TrackScores, used: int) -> FaceMatch:

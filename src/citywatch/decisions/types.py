@@ -44,6 +44,23 @@ class TrackScores:
         """Score minus the runner-up's (None with a single-entry watchlist)."""
         return None if self.runner_up_score is None else self.score - self.runner_up_score
 
+    def evidence(self) -> dict[str, object]:
+        """What the reviewing operator sees beside the snapshot (JSON-ready scalars)."""
+        margin = self.margin
+        return {
+            "frames_used": len(self.frame_scores),
+            "frame_scores": [round(v, 4) for v in self.frame_scores],
+            "frame_quality": [round(v, 3) for v in self.frame_quality],
+            "face_px": round(self.face_px, 1),
+            "score": round(self.score, 4),
+            "threshold": round(self.threshold, 4),
+            "margin": None if margin is None else round(margin, 4),
+            "runner_up": self.runner_up_name,
+            "runner_up_score": (
+                None if self.runner_up_score is None else round(self.runner_up_score, 4)
+            ),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class FaceMatch:

@@ -132,7 +132,11 @@ class PipelineRefresher:
     def refresh(self) -> None:
         with self.sessions() as session:
             perms = camera_permissions(session, self.camera, self.now())
-            data = load_gallery(session, self.camera.id, self.now()) if perms.faces else None
+            data = (
+                load_gallery(session, self.camera.id, self.now(), dim=self.models.embedder.dim)
+                if perms.faces
+                else None
+            )
         gallery = gallery_from(data) if data is not None and data.size else None
         p = self.pipeline
         if gallery is None:
@@ -165,6 +169,8 @@ def initial_pipeline(
 ) -> tuple[CameraPipeline, Permissions]:
     with sessions() as session:
         perms = camera_permissions(session, camera, now)
-        data = load_gallery(session, camera.id, now) if perms.faces else None
+        data = (
+            load_gallery(session, camera.id, now, dim=models.embedder.dim) if perms.faces else None
+        )
     gallery = gallery_from(data) if data is not None and data.size else None
     return build_pipeline(camera, config, models, perms, gallery), perms

@@ -123,6 +123,7 @@ class ClipResult:
     frames: int = 0
     seconds: float = 0.0
     problem: str = ""
+    magnets: list[str] = field(default_factory=list)  # lookalike magnets the clip revealed
 
     @property
     def true_alerts(self) -> tuple[str, ...]:
@@ -213,6 +214,10 @@ class FootageReport:
             "frames": sum(c.frames for c in self.clips),
             "seconds": round(sum(c.seconds for c in self.clips), 1),
             "problems": sum(bool(c.note()) for c in self.clips),
+            "lookalike_magnets": sum(len(c.magnets) for c in self.clips),
+            "held_over_threshold": sum(
+                1 for c in self.clips for r in c.rounds if r.reason and not r.matched
+            ),
         }
         return out
 
@@ -280,6 +285,11 @@ def run_footage_clip(
     except SourceError as err:
         result.problem = str(err)
     result.seconds = time.perf_counter() - t0
+    result.magnets = [
+        f"{m.name}: {m.near_misses} near misses in {m.tracks} passers-by (highest "
+        f"{m.highest:.3f}, own threshold {m.own_threshold:.3f})"
+        for m in pipeline.face_decider.entry_stats.magnets()
+    ]
     return result
 
 

@@ -45,6 +45,7 @@ from citywatch.eval.common import (
     threshold_at_far,
 )
 from citywatch.eval.face_data import (
+    Embedded,
     FacePipeline,
     IdentitySet,
     Layout,
@@ -372,6 +373,7 @@ class IdentityReport:
     verification: Verification
     open_set: OpenSet
     groups: dict[str, tuple[IntArray, tuple[str, ...]]]  # dimension -> (per image, names)
+    embedded: Embedded | None = None  # the embeddings (hard-impostor calibration reuses them)
 
 
 def evaluate_identities(
@@ -420,4 +422,5 @@ def evaluate_identities(
         flat, part = breakdown(idx, names, ver, folds, ops)
         metrics.update(flat)
         rows.extend(part)
-    return IdentityReport(metrics, rows, ver, ops, {"size": sizes, "blur": (blur_idx, blur_names)})
+    groups = {"size": sizes, "blur": (blur_idx, blur_names)}
+    return IdentityReport(metrics, rows, ver, ops, groups, emb)

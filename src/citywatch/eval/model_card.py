@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from citywatch.audit.chain import Actor, AuditEntry
     from citywatch.eval.faces import IdentityReport
+    from citywatch.eval.hard_impostors import HardImpostors, HardPoint
 
 SCHEMA = "citywatch.model_card/1"
 AUDIT_ACTION = "faces.threshold_override"
@@ -65,6 +66,14 @@ class ModelCard:
     rates: dict[str, Scalar] = field(default_factory=dict)
     detector: str = ""
     layout: str = ""
+    #: Which impostors the threshold was calibrated on (issue 14: hard impostors, not random
+    #: pairs), the false alerts per 1,000 face tracks it expects, and the watchlist size that
+    #: figure assumes (false alerts grow with the list).
+    impostor_set: str = "random pairs of the identity set (non-mated searches)"
+    expected_false_alerts_per_1000_tracks: float | None = None
+    assumed_watchlist_size: int = 0
+    hard_threshold: float | None = None  # what the hard impostors alone asked for
+    training_data: str = ""  # what the model was trained on, as its makers say
     schema: str = SCHEMA
 
     @property
@@ -74,11 +83,18 @@ class ModelCard:
     def summary(self) -> str:
         fnir = self.rates.get("calibration_fnir")
         fnir_text = f", FNIR {fnir:.3f}" if isinstance(fnir, float) else ""
-        return (
+        text = (
             f"model card: {self.model} measured on {self.dataset!r} ({self.date}): threshold "
             f"{self.threshold:.4f} for FPIR {self.target_fpir:g} in every quality group"
             f"{fnir_text}, gallery of {self.gallery_size}"
         )
+        if self.expected_false_alerts_per_1000_tracks is not None:
+            text += (
+                f"; expects {self.expected_false_alerts_per_1000_tracks:.2g} false alerts per "
+                f"1,000 face tracks with {self.assumed_watchlist_size} people listed "
+                f"({self.impostor_set})"
+            )
+        return text
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -110,6 +126,13 @@ class ModelCard:
                 rates=check_flat(data.get("rates", {})),
                 detector=str(data.get("detector", "")),
                 layout=str(data.get("layout", "")),
+                impostor_set=str(data.get("impostor_set", ModelCard.impostor_set)),
+                expected_false_alerts_per_1000_tracks=_opt_float(
+                    data.get("expected_false_alerts_per_1000_tracks")
+                ),
+                assumed_watchlist_size=int(data.get("assumed_watchlist_size", 0)),
+                hard_threshold=_opt_float(data.get("hard_threshold")),
+                training_data=str(data.get("training_data", "")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ModelCardError(f"{where}: missing or malformed field ({err})") from None
@@ -126,13 +149,24 @@ class ModelCard:
         return cls.from_json(text, where=str(path))
 
 
+def _opt_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
 def equitable_point(overall: float, group_thresholds: Mapping[str, float]) -> float:
     """The strictest of the overall and the per-group thresholds."""
     return max([overall, *group_thresholds.values()])
 
 
 def calibrate(
-    report: IdentityReport, *, target_fpir: float, today: dt.date | None = None
+    report: IdentityReport,
+    *,
+    target_fpir: float,
+    today: dt.date | None = None,
+    hard: HardImpostors | None = None,
+    target_per_1000: float = 1.0,
+    assumed_watchlist: int = 100,
+    training_data: str = "",
 ) -> ModelCard:
     """A card from an identity evaluation: thresholds on the pooled non-mated searches of all
     rounds (overall and per quality group), the equitable point, and the measured rates."""
@@ -151,6 +185,14 @@ def calibrate(
     for idx, names in report.groups.values():
         groups.update(group_thresholds(report.open_set, idx, names, target_fpir))
     threshold = equitable_point(overall, groups)
+    point = None
+    if hard is not None:
+        from citywatch.eval.hard_impostors import hard_point
+
+        point = hard_point(
+            hard, target_per_1000=target_per_1000, assumed_watchlist=assumed_watchlist
+        )
+        threshold = max(threshold, point.threshold)
     m = report.metrics
     rates: dict[str, Scalar] = {
         "calibration_fnir": 1.0 - accept_rate(mated, threshold),
@@ -162,6 +204,14 @@ def calibrate(
     for key in (*held_out, rate_key("fnir_at_fpir", 0.01), rate_key("fnir_at_fpir", 0.003)):
         if key in m:
             rates[key] = m[key]
+    hard_fields = _hard_fields(hard, point, threshold)
+    for key in ("expected_false_alerts_per_1000_tracks", "assumed_watchlist_size"):
+        if key in hard_fields:  # published in the register with the other rates
+            rates[key] = hard_fields[key]
+    if hard is not None:
+        pooled = hard.pooled()
+        rates["hard_impostor_searches"] = int(pooled.size)
+        rates["hard_impostor_fpir"] = float((pooled >= threshold).mean()) if pooled.size else 0.0
     ids = m.get("identities")
     return ModelCard(
         model=str(m["model"]),
@@ -175,7 +225,26 @@ def calibrate(
         rates=rates,
         detector=str(m.get("detector", "")),
         layout=str(m.get("layout", "")),
+        **hard_fields,
+        training_data=training_data,
     )
+
+
+def _hard_fields(
+    hard: HardImpostors | None, point: HardPoint | None, threshold: float
+) -> dict[str, Any]:
+    if hard is None or point is None:
+        return {}
+    scores = hard.pooled()
+    scale = point.assumed_watchlist / max(1, hard.gallery_people)
+    rate = float((scores >= threshold).mean())
+    bound = rate if rate * scores.size >= 1 else 3.0 / scores.size
+    return {
+        "impostor_set": hard.describe(),
+        "expected_false_alerts_per_1000_tracks": round(min(1000.0, 1000.0 * bound * scale), 3),
+        "assumed_watchlist_size": point.assumed_watchlist,
+        "hard_threshold": _round_up(point.threshold),
+    }
 
 
 def _round_up(value: float, places: int = 6) -> float:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -275,6 +276,7 @@ class EventRecorder:
                 list_name=watchlist.name if watchlist else None,
                 score=float(m.score),
                 threshold=float(m.threshold),
+                face_evidence=json.dumps(m.scores.evidence()) if m.scores is not None else None,
                 track_id=m.track_id,
                 first_seen_s=m.first_seen_s,
                 last_seen_s=m.last_seen_s,

@@ -497,10 +497,14 @@ def load_gallery(
     snames: list[str] = []
     wids: list[int] = []
     wnames: list[str] = []
+    other_model: dict[int, int] = {}  # embeddings of another face model: dimension -> count
     for blob, edim, sid, sname, wid, wname in session.execute(stmt):
-        if edim != dim or len(blob) != dim * 4:
+        if edim != dim:
+            other_model[edim] = other_model.get(edim, 0) + 1
+            continue
+        if len(blob) != dim * 4:
             raise ServiceError(
-                f"subject {sid}: stored embedding has {edim} values, the gallery expects {dim}"
+                f"subject {sid}: stored embedding has {len(blob) // 4} values, its row says {edim}"
             )
         vec = np.frombuffer(blob, dtype="<f4").astype(np.float32)
         norm = float(np.linalg.norm(vec))
@@ -511,13 +515,21 @@ def load_gallery(
         snames.append(sname)
         wids.append(wid)
         wnames.append(wname)
+    stale = ""
+    if other_model:
+        dims = ", ".join(f"{n} of {d} values" for d, n in sorted(other_model.items()))
+        stale = (
+            f"; {sum(other_model.values())} enrolled photo(s) were embedded by another face "
+            f"model ({dims}; this one gives {dim}): re-enrol them"
+        )
+        log.warning("camera %s: %s", camera_id, stale[2:])
     if not vecs:
-        return GalleryData.empty(f"{decision.reason}; no subjects enrolled", dim)
+        return GalleryData.empty(f"{decision.reason}; no subjects enrolled{stale}", dim)
     return GalleryData(
         embeddings=np.stack(vecs).astype(np.float32),
         subject_ids=np.asarray(sids, np.int64),
         subject_names=tuple(snames),
         watchlist_ids=np.asarray(wids, np.int64),
         watchlist_names=tuple(wnames),
-        reason=decision.reason,
+        reason=decision.reason + stale,
     )

@@ -238,6 +238,8 @@ class AlertRow(Base):
     # the evidence clip (MP4, faces blurred as in the snapshot) or why there is none
     clip_path: Mapped[str | None] = mapped_column(String(500))
     clip_error: Mapped[str | None] = mapped_column(String(300))
+    # face alerts: the scalar evidence (frames used, per-frame scores, margin, threshold), JSON
+    face_evidence: Mapped[str | None] = mapped_column(Text())
     status: Mapped[str] = mapped_column(String(10), default="pending")
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     reviewed_at: Mapped[dt.datetime | None]

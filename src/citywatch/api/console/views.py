@@ -16,11 +16,13 @@ from fastapi import Request
 
 from citywatch.alerts.events import LABELS
 from citywatch.api.console.render import iso
+from citywatch.api.schemas import face_evidence
 from citywatch.api.settings import ApiSettings
 from citywatch.audit.chain import AuditEntry, canonical_json
 from citywatch.config.root import CitywatchConfig
 from citywatch.decisions.hotlist import describe_difference
 from citywatch.store.models import AlertRow, CameraRow
+from citywatch.vision.faces.registry import model_id
 
 #: Keys of audit details that hold plates, patterns or names: an auditor sees that an access
 #: happened, by whom, when and why, but not whose face or which plate.
@@ -118,7 +120,7 @@ def operating_points(config: CitywatchConfig) -> dict[str, dict[str, Any]]:
         "face": {
             "threshold": faces.threshold,
             "metric": "cosine similarity",
-            "model": f"dlib ResNet v1, 128-d ({faces.embedder.type})",
+            "model": model_id(faces.embedder),
             "rule": f"possible match at cosine >= {faces.threshold:.3f}",
         },
         "plate": {
@@ -145,6 +147,7 @@ def alert_json(row: AlertRow, config: CitywatchConfig) -> dict[str, Any]:
         "camera_id": row.camera_id,
         "score": row.score,
         "threshold": threshold,
+        "evidence": face_evidence(row),
         "max_distance": config.plates.max_distance if row.kind == "plate" else None,
         "subject_name": row.subject_name,
         "watchlist": row.list_name,

@@ -147,6 +147,28 @@ def model_id(cfg: FaceEmbedderConfig) -> str:
     return base + ("+flip" if cfg.flip and cfg.type != "dlib" else "")
 
 
+DLIB_TRAINING = (
+    "dlib ResNet: about 3 million faces of about 7,485 people (dlib's own set from the "
+    "VGG-Face and FaceScrub data and the web), per its author"
+)
+MFN_TRAINING = (
+    "MobileFaceNet: a refined MS-Celeb-1M (3,804,846 faces of 85,164 people), per the "
+    "foamliu/MobileFaceNet README; Microsoft withdrew MS-Celeb-1M in 2019 (collected from the "
+    "web without the consent of the people shown)"
+)
+
+
+def training_data(cfg: FaceEmbedderConfig) -> str:
+    """What the configured embedder was trained on, as its makers say (for the model card)."""
+    if cfg.type in ("dlib", "dlib-onnx"):
+        return DLIB_TRAINING
+    if cfg.type == "mobilefacenet":
+        return MFN_TRAINING
+    if cfg.type == "fused":
+        return f"{DLIB_TRAINING}; {MFN_TRAINING}"
+    return "not known to citywatch (a model of one's own: see its source)"
+
+
 def build_detector(cfg: FaceDetectorConfig, *, threads: int = 1) -> FaceDetector:
     """The detector ``cfg.type`` names; ``threads`` caps its inference threads.  It returns
     every face down to ``cfg.redact_min_score`` (blurred in evidence, tracked); the face stage
