@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from citywatch.config.base import OnnxProvider, Strict
+from citywatch.config.vehicles import VehiclesConfig
 
 PlateFormatName = Literal["RS", "HR", "NL", "DE", "SK", "CZ", "EU", "US"]
 
@@ -317,6 +318,7 @@ class PlatesConfig(Strict):
     filters: PlateFilterConfig = Field(default_factory=PlateFilterConfig)
     tracker: PlateTrackerConfig = Field(default_factory=PlateTrackerConfig)
     vote: PlateVoteConfig = Field(default_factory=PlateVoteConfig)
+    vehicles: VehiclesConfig = Field(default_factory=VehiclesConfig)
     formats: list[PlateFormatName] = Field(
         default_factory=_default_formats,
         min_length=1,

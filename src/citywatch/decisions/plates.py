@@ -21,6 +21,7 @@ from citywatch.config.plates import PlatesConfig
 from citywatch.decisions.types import Box, PlateRead
 from citywatch.vision.plates.formats import PlateFormat, best, resolve
 from citywatch.vision.record import FrameRecord, ImageBGR
+from citywatch.vision.vehicles.describe import holding
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,18 @@ class _Track:
     best_wall: float = 0.0
     best_image: ImageBGR | None = None
     reported: bool = False  # decided early; later reads only keep the track alive
+    kinds: dict[str, float] = field(default_factory=dict)  # vehicle kind -> summed score
+    colours: dict[str, float] = field(default_factory=dict)  # body colour -> summed share
+
+
+def vote_vehicle(weights: dict[str, float]) -> tuple[str, float]:
+    """The label with the most weight (ties: alphabetical) and its share of all; ("", 0)
+    without any."""
+    total = sum(weights.values())
+    if total <= 0:
+        return "", 0.0
+    label = min(weights, key=lambda k: (-weights[k], k))
+    return label, weights[label] / total
 
 
 class PlateTrackVoter:
@@ -140,6 +153,7 @@ class PlateTrackVoter:
                 heapq.heappush(tr.reads, item)
             else:
                 heapq.heappushpop(tr.reads, item)
+            self._add_vehicle(tr, record, i)
             if score > tr.best_score:
                 tr.best_score = score
                 x0, y0, x1, y1 = (float(v) for v in plates.xyxy[i])
@@ -155,6 +169,21 @@ class PlateTrackVoter:
             )
             ended += open_ids[: len(open_ids) - self._max_tracks]
         return early + self._decide(ended)
+
+    @staticmethod
+    def _add_vehicle(tr: _Track, record: FrameRecord, i: int) -> None:
+        """The kind and colour of the vehicle holding plate row ``i``, weighted by the
+        detector's score and the colour's share of the body."""
+        vehicles = record.vehicles
+        j = holding(vehicles, record.plates.xyxy[i])
+        if j is None:
+            return
+        kind, score = vehicles.kind[j], float(vehicles.score[j])
+        tr.kinds[kind] = tr.kinds.get(kind, 0.0) + score
+        if vehicles.colour and vehicles.colour[j]:
+            share = float(vehicles.colour_score[j]) if vehicles.colour_score is not None else 1.0
+            colour = vehicles.colour[j]
+            tr.colours[colour] = tr.colours.get(colour, 0.0) + max(share, 1e-6)
 
     def _decide_early(self, track_ids: set[int]) -> list[PlateRead]:
         """Tracks whose reads already agree: report now (a hotlist alert should not wait for
@@ -194,6 +223,8 @@ class PlateTrackVoter:
         return out
 
     def _read(self, tr: _Track, result: Vote) -> PlateRead:
+        kind, kind_share = vote_vehicle(tr.kinds)
+        colour, _ = vote_vehicle(tr.colours)
         return PlateRead(
             camera_id=self._camera_id,
             track_id=tr.track_id,
@@ -208,4 +239,7 @@ class PlateTrackVoter:
             decided_wall_time=self._clock(),
             box=tr.best_box,
             evidence=tr.best_image,
+            vehicle_kind=kind,
+            vehicle_colour=colour,
+            vehicle_score=kind_share,
         )

@@ -105,6 +105,14 @@ class PlateRead:
     decided_wall_time: float
     box: Box
     evidence: ImageBGR | None = None  # frame with faces blurred
+    vehicle_kind: str = ""  # car, truck, bus, motorcycle; "" when no vehicle held the plate
+    vehicle_colour: str = ""  # named body colour (vision/vehicles/colour.py); "" when none
+    vehicle_score: float = 0.0  # the voted kind's share of the track's vehicle votes
+
+    @property
+    def vehicle(self) -> str:
+        """The vehicle in words: "white car", "car" (colour not named) or "" (none)."""
+        return " ".join(p for p in (self.vehicle_colour, self.vehicle_kind) if p)
 
 
 @dataclass(frozen=True, slots=True)

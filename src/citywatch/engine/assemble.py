@@ -28,6 +28,8 @@ from citywatch.vision.plates.base import PlateDetector, PlateReader
 from citywatch.vision.plates.stage import PlateStage, build_plate_models
 from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.tracking import ByteTracker
+from citywatch.vision.vehicles.describe import VehicleDescriber
+from citywatch.vision.vehicles.registry import build_describer_or_none
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ class Models:
     _landmarker: FaceLandmarker | None = field(default=None, repr=False)
     _embedder: FaceEmbedder | None = field(default=None, repr=False)
     _plates: tuple[PlateDetector, PlateReader] | None = field(default=None, repr=False)
+    _vehicles: VehicleDescriber | None = field(default=None, repr=False)
+    _vehicles_built: bool = field(default=False, repr=False)
 
     @property
     def face_detector(self) -> FaceDetector:
@@ -79,6 +83,15 @@ class Models:
             self._plates = build_plate_models(self.config.plates, self.config.models.cache_dir)
         return self._plates
 
+    @property
+    def vehicles(self) -> VehicleDescriber | None:
+        """Type and colour for plate reads; None when switched off or when the detector
+        cannot be built (logged once, naming the file: plates are read without them)."""
+        if not self._vehicles_built:
+            self._vehicles = build_describer_or_none(self.config.plates.vehicles)
+            self._vehicles_built = True
+        return self._vehicles
+
 
 def build_pipeline(
     camera: CameraConfig,
@@ -106,7 +119,11 @@ def build_pipeline(
     if permissions.plates:
         detector, reader = models.plates
         plate_stage = PlateStage(
-            detector, reader, PlateTracker.from_config(config.plates.tracker), config.plates
+            detector,
+            reader,
+            PlateTracker.from_config(config.plates.tracker),
+            config.plates,
+            vehicles=models.vehicles,
         )
         voter = PlateTrackVoter(config.plates, camera.id, clock=clock)
     return CameraPipeline(

@@ -153,6 +153,37 @@ class Detections:
 
 
 @dataclass(frozen=True, slots=True)
+class Vehicles:
+    """N vehicles in one frame: boxes (xyxy), the detector's score, the kind (``car``,
+    ``truck`` for a van or lorry, ``bus``, ``motorcycle``) and the colour named from the
+    body (``""`` where none was named) with its share of the body's pixels (0..1)."""
+
+    xyxy: FloatArray
+    score: FloatArray
+    kind: tuple[str, ...]
+    colour: tuple[str, ...] = ()
+    colour_score: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.xyxy)
+        _check("vehicles.xyxy", self.xyxy, (None, 4))
+        _check("vehicles.score", self.score, (n,))
+        if len(self.kind) != n:
+            raise RecordShapeError(f"vehicles.kind: expected {n} entries, got {len(self.kind)}")
+        if self.colour and len(self.colour) != n:
+            raise RecordShapeError(f"vehicles.colour: expected {n} entries, got {len(self.colour)}")
+        if self.colour_score is not None:
+            _check("vehicles.colour_score", self.colour_score, (n,))
+
+    @classmethod
+    def empty(cls) -> Vehicles:
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), ())
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+
+@dataclass(frozen=True, slots=True)
 class Motion:
     """What the motion gate saw: whether anything moved, and where (xyxy boxes, full-frame px)."""
 
@@ -174,6 +205,7 @@ class FrameRecord:
     motion: Motion | None = None
     faces: Detections = field(default_factory=Detections.empty)
     plates: Detections = field(default_factory=Detections.empty)
+    vehicles: Vehicles = field(default_factory=Vehicles.empty)  # filled with plate reads
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -33,8 +33,9 @@ from citywatch.vision.plates.base import (
 from citywatch.vision.plates.formats import Candidate, PlateFormat, best, resolve
 from citywatch.vision.plates.recognisers import us_only
 from citywatch.vision.plates.tracking import PlateTracker
-from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR
+from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR, Vehicles
 from citywatch.vision.tracking import Tracker
+from citywatch.vision.vehicles.describe import VehicleDescriber
 
 REFINE_PAD_X = 0.15  # a candidate's window for the refining search: its box grown by these
 REFINE_PAD_Y = 0.3  # fractions of its width and height on each side
@@ -161,8 +162,11 @@ class PlateStage:
         *,
         refiner: WindowRefiner | None = None,
         formats: Sequence[PlateFormat] | None = None,
+        vehicles: VehicleDescriber | None = None,
     ) -> None:
         self._detector = detector
+        self._vehicles = vehicles  # type and colour of the vehicle holding each plate read
+        self._inside_vehicles = vehicles is not None and cfg.vehicles.search == "vehicles"
         self._reader = reader
         self._tracker = tracker
         if refiner is None and cfg.reader.refine and isinstance(detector, WindowRefiner):
@@ -391,20 +395,60 @@ class PlateStage:
         equalised taking turns (a still gets both)."""
         start = time.perf_counter()
         motion = record.motion
+        image = record.frame.image
+        vehicles: Vehicles | None = None
         if motion is not None and not motion.moving:
             plates = _with_text(Detections.empty(), [], [])
         else:
             regions = motion.regions if motion is not None and len(motion.regions) else None
+            if self._inside_vehicles and self._vehicles is not None:
+                vehicles = self._vehicles.detect(image)
+                regions = inside_vehicles(regions, vehicles.xyxy, image.shape[1], image.shape[0])
             pts = record.frame.pts_s
             retries = self._next_retry() if self._retry_due(pts) else ()
-            plates, retried = self._search(record.frame.image, regions, retries=retries)
+            if regions is not None and len(regions) == 0:  # vehicles searched, none found
+                plates = _with_text(Detections.empty(), [], [])
+                retried = False
+            else:
+                plates, retried = self._search(image, regions, retries=retries)
             if retried:
                 self._last_retry_s = pts
         if self._tracker is not None:
             plates = self._tracker.update(plates, record.frame.pts_s)
         record.plates = plates
+        if self._vehicles is not None and len(plates):
+            t0 = time.perf_counter()
+            record.vehicles = self._vehicles.describe(image, plates, vehicles)
+            record.timings_ms["vehicles"] = (time.perf_counter() - t0) * 1000.0
         record.timings_ms["plates"] = (time.perf_counter() - start) * 1000.0
         return record
+
+
+VEHICLE_PAD = 0.05  # a vehicle box is searched grown by this fraction of its size each side
+
+
+def inside_vehicles(
+    regions: FloatArray | None, vehicles: FloatArray, width: int, height: int
+) -> FloatArray:
+    """Where plates are searched when only vehicles are: each vehicle box (grown by
+    :data:`VEHICLE_PAD`) cut to each moving region it overlaps (all of it without motion
+    regions); empty when no vehicle is (or none moves)."""
+    v = np.asarray(vehicles, np.float32).reshape(-1, 4)
+    pad = np.stack([v[:, 2] - v[:, 0], v[:, 3] - v[:, 1]] * 2, axis=1) * VEHICLE_PAD
+    grown = v + pad * np.array([-1, -1, 1, 1], np.float32)
+    grown = np.clip(grown, 0, [width, height, width, height]).astype(np.float32)
+    if regions is None:
+        return np.asarray(grown, np.float32)
+    r = np.asarray(regions, np.float32).reshape(-1, 4)
+    cut = np.concatenate(
+        [
+            np.maximum(grown[:, None, :2], r[None, :, :2]),
+            np.minimum(grown[:, None, 2:], r[None, :, 2:]),
+        ],
+        axis=2,
+    ).reshape(-1, 4)
+    keep = (cut[:, 2] - cut[:, 0] >= 8) & (cut[:, 3] - cut[:, 1] >= 8)
+    return np.asarray(cut[keep], np.float32)
 
 
 def _with_text(dets: Detections, texts: list[str], scores: list[float]) -> Detections:
