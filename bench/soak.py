@@ -10,7 +10,10 @@ analyse less footage than the wall time; the slope is per hour of *footage*).
 The slope of RSS against hours of footage analysed (least squares over the samples after
 ``--warmup-min``) is printed, written to ``soak.json`` beside every sample, and plotted to
 ``soak.png``; the exit status is 1 when it exceeds ``--max-slope`` MB/h.  Run it for each
-camera alone (``--cameras cam-entrance``) to see each camera's own RSS.
+camera alone (``--cameras cam-entrance``) to see each camera's own RSS.  RSS moves in steps
+(the allocator and onnxruntime's memory arena reserve memory in chunks: the C heap in use,
+also recorded, jumped 256 MB once while RSS rose 8 MB): a step of a few MB weighs a few MB/h
+only over an hour of footage, so judge the 1 MB/h limit on runs of hours.
 
     .venv/bin/python bench/soak.py [--minutes 10] [--cameras cam-entrance cam-street]
         [--video cam-street=../shared/data/video/intel_sample_videos/car-detection.mp4]
@@ -109,14 +112,16 @@ def plot(samples: list[SoakSample], warmup_s: float, slope: float | None, path: 
         heap = [s.heap_in_use_mb for _, s in kept]
         if all(h is not None for h in heap):
             h0 = float(heap[0] or 0.0)
-            zoom.plot(xs, [float(h or 0.0) - h0 for h in heap], "s-", label="C heap in use")
+            other = zoom.twinx()  # its own scale: untouched reservations count there, not in RSS
+            other.plot(xs, [float(h or 0.0) - h0 for h in heap], "s:", color="tab:orange")
+            other.set_ylabel("C heap in use (MB since warm-up)", color="tab:orange", fontsize=8)
         if slope is not None and len(kept) >= 2:
             x0 = sum(xs) / len(xs)
             y0 = sum(s.rss_mb - rss0 for _, s in kept) / len(kept)
             ends = [xs[0], xs[-1]]
             fit = [y0 + slope * (x - x0) / 60.0 for x in ends]
             zoom.plot(ends, fit, "--", color="tab:red", label=f"RSS fit: {slope:+.2f} MB/h")
-    zoom.set_ylabel("MB since warm-up")
+    zoom.set_ylabel("RSS (MB since warm-up)")
     zoom.legend(loc="best", fontsize=8)
     res.plot(minutes, [s.open_files for s in samples], "o-", label="open files")
     res.plot(minutes, [s.threads for s in samples], "s-", label="threads")
