@@ -147,3 +147,25 @@ def test_bad_inputs_end_with_a_message_not_a_traceback(
     )
     result = invoke_eval(config, [*args, "--watchlist", str(watchlist)])
     assert result.exit_code == 2 and "the watchlist is empty" in result.output
+
+
+def test_the_cards_expected_rate_is_printed_beside_the_measured_one(tmp_path: Path) -> None:
+    from citywatch.cli.eval_faces import _card_expectation
+    from citywatch.config.root import CitywatchConfig
+    from citywatch.eval.model_card import ModelCard
+    from citywatch.vision.faces.registry import model_id
+
+    plain = CitywatchConfig.model_validate({})
+    assert _card_expectation(plain, 72) == {}
+    card = ModelCard(
+        model=model_id(plain.faces.embedder), dataset="ids", date="2026-12-06",
+        target_fpir=0.003, threshold=0.77, overall_threshold=0.64, group_thresholds={},
+        gallery_size=6, expected_false_alerts_per_1000_tracks=18.667, assumed_watchlist_size=100,
+    )  # fmt: skip
+    path = card.save(tmp_path / "card.json")
+    config = CitywatchConfig.model_validate({"faces": {"model_card": str(path)}})
+    assert _card_expectation(config, 72) == {
+        "card_expected_false_alerts_per_1000_tracks": 18.667,
+        "card_assumed_watchlist_size": 100,
+        "card_expected_at_this_watchlist": 13.44,
+    }

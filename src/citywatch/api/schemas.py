@@ -216,6 +216,12 @@ class CameraHealthPublic(Out):
     results_lost: int | None = Field(
         default=None, description="Results decided but never stored (counted, logged)"
     )
+    lookalike_magnets: list[LookalikeMagnetPublic] = Field(
+        default_factory=list,
+        description="Watchlist entries this camera's passers-by keep scoring near (lookalike "
+        "magnets): expect false alerts for them; the admin who enrolled them should check the "
+        "photo.  Each has its own, stricter threshold",
+    )
 
     @classmethod
     def of(cls, camera_id: str, record: dict[str, Any] | None) -> CameraHealthPublic:
@@ -238,7 +244,29 @@ class CameraHealthPublic(Out):
             record_age_s=_num(rec.get("age_s")),
             media_error=redact_text(str(worker.get("media_error") or ""))[:500],
             results_lost=_int(worker.get("results_lost")),
+            lookalike_magnets=_magnets(rec.get("lookalike_magnets")),
         )
+
+
+class LookalikeMagnetPublic(Out):
+    """A watchlist entry passers-by keep scoring near (counts only)."""
+
+    subject_id: int
+    near_misses: int = Field(description="Passers-by within the band under the threshold")
+    passers_by: int = Field(description="Passers-by whose closest entry it was")
+    highest: float = Field(description="Highest score a passer-by reached")
+    own_threshold: float = Field(description="The entry's own threshold")
+
+
+def _magnets(value: Any) -> list[LookalikeMagnetPublic]:
+    out: list[LookalikeMagnetPublic] = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict):
+            try:
+                out.append(LookalikeMagnetPublic.model_validate(item))
+            except ValueError:
+                continue
+    return out
 
 
 def _num(value: Any) -> float | None:

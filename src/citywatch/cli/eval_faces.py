@@ -391,6 +391,7 @@ def register_footage(eval_app: typer.Typer) -> None:
             c.fail(str(err))
         report.enrolment_problems = list(enrol.problems)
         metrics = report.metrics()
+        metrics.update(_card_expectation(config, report.watchlist_entries))
         metrics["threads"] = _threads(threads)
         metrics["analyse_fps"] = fps
         add_host_load(c, load, metrics)
@@ -407,3 +408,22 @@ def register_footage(eval_app: typer.Typer) -> None:
         if plot is not None:
             files = write_footage_plots(report, plot)
             c.err.print(f"{len(files)} plots written to {plot}")
+
+
+def _card_expectation(config: CitywatchConfig, entries: int) -> dict[str, float | int | None]:
+    """The model card's expected false alerts per 1,000 tracks, beside the measured figure:
+    as the card states it (for its assumed watchlist size) and scaled to this watchlist."""
+    from citywatch.eval.model_card import ModelCard
+
+    if config.faces.model_card is None:
+        return {}
+    card = ModelCard.load(config.faces.model_card)
+    stated = card.expected_false_alerts_per_1000_tracks
+    scaled = None
+    if stated is not None and card.assumed_watchlist_size > 0:
+        scaled = round(stated * entries / card.assumed_watchlist_size, 3)
+    return {
+        "card_expected_false_alerts_per_1000_tracks": stated,
+        "card_assumed_watchlist_size": card.assumed_watchlist_size,
+        "card_expected_at_this_watchlist": scaled,
+    }

@@ -152,8 +152,28 @@ def health_record(source_health: Any, worker: CameraWorker) -> dict[str, Any]:
         "source": _jsonable(health),
         "worker": asdict(worker.stats),
         "pending_results": worker.pending,
+        "lookalike_magnets": lookalike_magnets(worker),
         "written_at": time.time(),
     }
+
+
+def lookalike_magnets(worker: CameraWorker) -> list[dict[str, Any]]:
+    """Watchlist entries the passers-by of this camera keep scoring near (subject ids and
+    counts only: :mod:`citywatch.decisions.entry_stats`)."""
+    decider = getattr(worker.pipeline, "face_decider", None)
+    stats = getattr(decider, "entry_stats", None)
+    if stats is None:
+        return []
+    return [
+        {
+            "subject_id": m.subject_id,
+            "near_misses": m.near_misses,
+            "passers_by": m.tracks,
+            "highest": round(m.highest, 4),
+            "own_threshold": round(m.own_threshold, 4),
+        }
+        for m in stats.magnets()
+    ]
 
 
 def write_health_files(

@@ -184,6 +184,11 @@ class CameraWorker:
             self._slot.put(None)
 
     # --- analysis side -----------------------------------------------------------------
+    @property
+    def pipeline(self) -> PipelineLike:
+        """The stages this worker drives (health reads the face decider's entry statistics)."""
+        return self._pipeline
+
     def run(self) -> WorkerStats:
         reader = threading.Thread(target=self._read, name=f"read-{self.camera_id}", daemon=True)
         reader.start()
