@@ -70,6 +70,40 @@ class LiveConsole:
         if self.started:
             self.engine.stop(timeout=5)
 
+    def wait_for_evidence(self, timeout_s: float = 150.0) -> dict[str, int]:
+        """Until the store holds what the later tests need: a face alert, a plate alert and a
+        read of the hotlisted plate (polled; the looped clips come round again when a pass was
+        missed).  The cameras play like live ones and drop frames while the host is busy, so
+        on a loaded machine the plate can take several loops; stopping the cameras before it
+        was stored left the investigator's plate search empty."""
+        from sqlalchemy import select
+
+        from citywatch.store.models import AlertRow, PlateReadRow
+
+        deadline = time.monotonic() + timeout_s
+        found: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            with self.sessions() as s:
+                for kind in ("face", "plate"):
+                    if kind not in found:
+                        row = s.scalar(
+                            select(AlertRow.id).where(AlertRow.kind == kind).order_by(AlertRow.id)
+                        )
+                        if row is not None:
+                            found[kind] = int(row)
+                if "read" not in found:
+                    read = s.scalar(select(PlateReadRow.id).where(PlateReadRow.plate == self.plate))
+                    if read is not None:
+                        found["read"] = int(read)
+            if len(found) == 3:
+                return found
+            time.sleep(0.5)
+        missing = {"face", "plate", "read"} - set(found)
+        raise AssertionError(
+            f"after {timeout_s:.0f} s of the demo cameras the store still lacks: "
+            f"{', '.join(sorted(missing))} (health: {self.engine.snapshot()})"
+        )
+
 
 def _free_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -166,6 +200,22 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
         db.dispose()
 
 
+def watch_problems(page: Any) -> Any:
+    """Collect the page's script errors and CSP refusals in ``page.problems``."""
+    problems: list[str] = []
+    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console {msg.type}: {msg.text}")
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
+    page.problems = problems
+    return page
+
+
 @pytest.fixture(scope="module")
 def browser_page(console: LiveConsole, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
@@ -182,18 +232,7 @@ def browser_page(console: LiveConsole, tmp_path_factory: pytest.TempPathFactory)
             locale="en-GB",
         )
         context.set_default_timeout(15_000)
-        page = context.pages[0] if context.pages else context.new_page()
-        problems: list[str] = []
-        page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
-        page.on(
-            "console",
-            lambda msg: (
-                problems.append(f"console {msg.type}: {msg.text}")
-                if msg.type == "error" and "Content Security Policy" in msg.text
-                else None
-            ),
-        )
-        page.problems = problems  # type: ignore[attr-defined]
+        page = watch_problems(context.pages[0] if context.pages else context.new_page())
         try:
             yield page
         finally:

@@ -4,7 +4,6 @@ with a case reference, an operator cannot open the audit log; screenshots of the
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import time
@@ -12,12 +11,7 @@ from typing import Any
 
 import pytest
 
-try:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-except ImportError:  # no playwright: the console fixture skips (fails under CITYWATCH_STRICT)
-    PlaywrightTimeout = TimeoutError  # type: ignore[misc,assignment]
-
-from tests.browser.conftest import PASSWORD, LiveConsole
+from tests.browser.conftest import PASSWORD, LiveConsole, watch_problems
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -86,38 +80,46 @@ def test_operator_sees_a_live_alert_and_confirms_it(
 
     console.start_cameras()
     page.wait_for_selector(".alert-card", timeout=ALERT_TIMEOUT_MS)  # arrived over SSE
-    # the demo raises one face and one plate alert; the second is welcome, not required (a
-    # slow machine may show one so far, and the test goes on with it)
-    with contextlib.suppress(PlaywrightTimeout):
-        page.locator(".alert-card").nth(1).wait_for(timeout=20_000)
+    # the demo raises one face and one plate alert; a busy host drops frames of the live-paced
+    # clips, so wait (polling the store) until both and a read of the plate are stored: the
+    # investigator's search below needs the read
+    stored = console.wait_for_evidence()
+    page.wait_for_selector(".alert-card.face")
+    page.wait_for_selector(".alert-card.plate")
     page.wait_for_selector(".camera img.snap:not(.hidden)")
     page.wait_for_selector(".camera .health.ok", timeout=10_000)
-    assert int(page.inner_text("#pending-count")) >= 1
+    assert int(page.inner_text("#pending-count")) >= 2
     shot(page, console, "dashboard")
 
-    face = page.locator(".alert-card.face")
-    kind = "face" if face.count() else "plate"
-    card = face.first if kind == "face" else page.locator(".alert-card").first
-    alert_id = int(card.get_attribute("data-alert-id") or 0)
+    alert_id = stored["face"]
+    card = page.locator(f".alert-card[data-alert-id='{alert_id}']")
     before = int(page.inner_text("#pending-count"))
 
-    review = page.context.new_page()  # a second console: the dashboard stays open
+    review = watch_problems(page.context.new_page())  # a second console: the dashboard stays
     review.goto(console.url + (card.get_attribute("href") or ""))
     assert review.text_content("#alert-status") == "pending"
-    if kind == "face":
-        assert console.subject in review.inner_text("#main")
-        wait_for_image(review, "#reference-img")
-    else:
-        assert console.plate in review.inner_text("#main")
+    assert console.subject in review.inner_text("#main")
     wait_for_image(review, "#evidence-img")
+    face_crop_beside_the_photo(review)
 
     review.click("#confirm")  # no reason: refused in the page, nothing sent
     assert "reason is required" in review.inner_text("#review-message")
     review.fill("#reason", "Compared face and clothing with the watchlist photo: same person.")
-    review.screenshot(path=str(console.screenshots / "alert-review.png"))
+    review.screenshot(path=str(console.screenshots / "alert-review.png"), full_page=True)
     review.click("#confirm")
     review.wait_for_selector("#alert-status:text-is('confirmed')")
     assert review.inner_text("#reviewed-by") == "operator"
+
+    review.goto(f"{console.url}/alerts/{stored['plate']}")  # the plate: its crop and entry
+    assert console.plate in review.inner_text("#main")
+    wait_for_image(review, "#evidence-img")
+    wait_for_image(review, "#evidence-crop")
+    crop = review.locator("#evidence-crop").evaluate("el => [el.naturalWidth, el.naturalHeight]")
+    assert crop[0] > 2 * crop[1], crop  # a plate is wide
+    entry = review.inner_text("#hotlist-entry")
+    assert "Why wanted" in entry and "On the list since" in entry
+    box_is_drawn_on_the_frame(review)
+    no_page_problems(review)
     review.close()
 
     # the open dashboard hears of the decision over the stream
@@ -125,6 +127,34 @@ def test_operator_sees_a_live_alert_and_confirms_it(
     assert int(page.inner_text("#pending-count")) == before - 1
     no_page_problems(page)
     console.stop_cameras()  # what the other tests need is stored by now
+
+
+def box_is_drawn_on_the_frame(page: Any) -> None:
+    """The box mark lies on the evidence picture, a small part of it."""
+    mark = page.locator("#evidence-box")
+    mark.wait_for(state="visible")
+    frame = page.locator("#evidence-img").bounding_box()
+    box = mark.bounding_box()
+    assert frame is not None and box is not None
+    assert 2 < box["width"] < frame["width"] / 2 and 2 < box["height"] < frame["height"] / 2
+    assert frame["x"] - 1 <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1
+    assert (
+        frame["y"] - 1 <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"] + 1
+    )
+
+
+def face_crop_beside_the_photo(page: Any) -> None:
+    """Issue 16 item 8: the face itself, enlarged, beside the watchlist photo; its box on the
+    whole frame."""
+    wait_for_image(page, "#evidence-crop")
+    wait_for_image(page, "#reference-img")
+    crop = page.locator("#evidence-crop").bounding_box()
+    photo = page.locator("#reference-img").bounding_box()
+    assert crop is not None and photo is not None
+    assert abs(crop["y"] - photo["y"]) < 2 and crop["x"] < photo["x"]  # side by side
+    size = page.locator("#evidence-crop").evaluate("el => [el.naturalWidth, el.naturalHeight]")
+    assert max(size) >= 100, size  # enlarged from the frame's few dozen pixels
+    box_is_drawn_on_the_frame(page)
 
 
 def test_operator_cannot_open_the_audit_log(browser_page: Any, console: LiveConsole) -> None:

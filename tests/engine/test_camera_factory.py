@@ -35,6 +35,8 @@ def setup(tmp_path: Path, shared_data: Path):  # type: ignore[no-untyped-def]
     }
     raw = embedded_config(tmp_path, [cam])
     raw["alerts"]["repeat_window_s"] = 7
+    raw["alerts"]["group_window_s"] = 300
+    raw["alerts"]["plate_min_confidence"] = 0.7
     cfg = parse_config(raw)
     upgrade_database(cfg.store.database_url)
     sessions = make_session_factory(make_engine(cfg.store.database_url))
@@ -72,4 +74,5 @@ def test_worker_from_config_and_policy(  # type: ignore[no-untyped-def]
     assert parts.worker.camera_id == "gate" and not parts.source.is_live
     # the config's repeat window reaches the recorder, wherever the worker runs
     assert parts.recorder.repeat_window_s == 7
+    assert (parts.recorder.group_window_s, parts.recorder.plate_min_confidence) == (300, 0.7)
     assert (parts.recorder.run_id, parts.recorder.replayable) == (want_run_id, replayable)

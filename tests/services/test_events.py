@@ -279,7 +279,9 @@ def test_a_new_track_of_an_alerted_subject_is_not_alerted_again_within_the_windo
     published: list[AlertEvent],
 ) -> None:
     sid, wid = setup_subject(session, media)
-    rec = recorder(session_factory, media, published, repeat_window_s=120)
+    # grouping into the pending alert off: the repeat window alone (tests/services/
+    # test_alert_grouping.py has the grouping)
+    rec = recorder(session_factory, media, published, repeat_window_s=120, group_window_s=0)
     t0 = NOW.timestamp()
     first = rec.record_face_match(face_match(subject_id=sid, watchlist_id=wid, track_id=1))
     again = rec.record_face_match(
@@ -300,7 +302,13 @@ def test_a_repeat_plate_sighting_is_stored_but_not_alerted_twice(
 ) -> None:
     add_camera(session, "cam-1")
     entry = add_plate(session, ADMIN, "stolen", "AB123CD", "reported stolen")
-    rec = recorder(session_factory, media, published, Hotlist(entry.hotlist_id, {"AB123CD"}))
+    rec = recorder(
+        session_factory,
+        media,
+        published,
+        Hotlist(entry.hotlist_id, {"AB123CD"}),
+        group_window_s=0,  # the repeat window alone
+    )
     t0 = NOW.timestamp()
     r1, a1 = rec.record_plate_read(plate_read(track_id=1))
     r2, a2 = rec.record_plate_read(plate_read(track_id=2, frame_wall_time=t0 + 20))

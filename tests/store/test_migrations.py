@@ -38,6 +38,7 @@ TABLES = {
     "sessions",
     "access_requests",
     "alert_outbox",
+    "alert_sightings",
 }
 
 
@@ -45,7 +46,7 @@ def test_migrations_ship_inside_the_package() -> None:
     package = Path(citywatch.__file__).resolve().parent
     assert MIGRATIONS_DIR.is_relative_to(package)
     assert (MIGRATIONS_DIR / "env.py").is_file()
-    assert head_revision() == "0008"
+    assert head_revision() == "0009"
 
 
 def test_upgrade_fresh_sqlite_creates_folder_and_tables(
@@ -149,6 +150,6 @@ def test_env_var_url_is_read_by_env_py(tmp_path: Path) -> None:
             os.environ["CITYWATCH_DATABASE_URL"] = old
     engine = make_engine(url)
     try:
-        assert current_revision(engine) == "0008"
+        assert current_revision(engine) == "0009"
     finally:
         engine.dispose()

@@ -23,6 +23,7 @@ from citywatch.api.security import Principal
 from citywatch.audit.chain import Actor
 from citywatch.config.camera import CameraConfig, Purpose
 from citywatch.decisions.hotlist import describe_difference
+from citywatch.services.sightings import stored_box
 from citywatch.sources.redact import redact_text
 from citywatch.store.models import AlertRow, AuthorisationRow, CameraRow, PlateReadRow
 
@@ -325,6 +326,21 @@ class AlertPublic(Out):
         default=None, description="Why there is no clip: 'clip could not be made: <reason>'"
     )
     photo_url: str | None = Field(description="The watchlist reference photo (face alerts)")
+    crop_url: str | None = Field(
+        default=None,
+        description="The matched face (or the plate) cut from the snapshot at ``box``",
+    )
+    box: tuple[float, float, float, float] | None = Field(
+        default=None, description="The face (or plate) in the snapshot: x0, y0, x1, y1 pixels"
+    )
+    sightings: int = Field(
+        default=1,
+        description="Tracks of this subject (plate) on this camera counted on the alert while "
+        "it was pending, the first included",
+    )
+    last_sighting_at: dt.datetime | None = Field(
+        default=None, description="When the latest of those was seen (None: only the first)"
+    )
     evidence: dict[str, Any] | None = Field(
         default=None,
         description="Face alerts: frames used, per-frame scores and quality, face size (px), "
@@ -365,6 +381,14 @@ class AlertPublic(Out):
                 if row.kind == "face" and row.subject_id is not None
                 else None
             ),
+            crop_url=(
+                f"{API}/alerts/{row.id}/crop.jpg"
+                if row.snapshot_path and stored_box(row) is not None
+                else None
+            ),
+            box=stored_box(row),
+            sightings=row.sightings or 1,
+            last_sighting_at=row.last_sighting_at,
             reviewed_by=row.reviewed_by,
             reviewed_at=row.reviewed_at,
             review_reason=row.review_reason,

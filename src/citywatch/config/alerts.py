@@ -104,3 +104,26 @@ class AlertsConfig(Strict):
             "alerts)"
         ),
     )
+    group_window_s: float = Field(
+        default=900.0,
+        ge=0,
+        le=86_400,
+        description=(
+            "While an alert is pending review, a new track of its subject (or plate) on the same "
+            "camera within this many seconds of the alert's last sighting is counted on that "
+            "alert (sightings, last seen) instead of raising a new one; the window slides with "
+            "each sighting, so looped or loitering footage stays one alert (0: off)"
+        ),
+    )
+    plate_min_confidence: float = Field(
+        # bench/plate_alert_confidence.py over `eval plate-clips` on the Dutch clips: chosen on
+        # the odd clips (every clip's true alert kept down to 0.657, rounded down), reported on
+        # the even ones: 7 of 7 alerted, no false alert, as without a minimum
+        default=0.6,
+        ge=0,
+        le=1,
+        description=(
+            "A hotlist hit raises an alert only when the voted read's confidence is at least "
+            "this; a read below it is stored (and found by a search) but alerts nobody"
+        ),
+    )

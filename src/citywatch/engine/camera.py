@@ -81,6 +81,8 @@ def build_camera_worker(
         publish,
         run_id=run_id,
         repeat_window_s=config.alerts.repeat_window_s,
+        group_window_s=config.alerts.group_window_s,
+        plate_min_confidence=config.alerts.plate_min_confidence,
         replayable=replayable,
         on_alert=clips.alert_stored if clips else None,
     )

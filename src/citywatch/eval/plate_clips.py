@@ -9,6 +9,8 @@ runs through the code a live camera runs: :func:`~citywatch.engine.assemble.buil
 
 * ``clip_hit_rate``: share of (clip, true plate) pairs alerted in that clip.
 * ``false_alerts``: alerts in a clip for a hotlist plate that is not in that clip.
+* ``held_back``: hotlist hits whose voted confidence is under ``alerts.plate_min_confidence``
+  (the live recorder stores such a read but raises no alert; they count as neither).
 * ``ms_per_frame``: mean time of the motion gate plus the plate stage per analysed frame;
   ``ms_per_moving_frame`` the same over frames where the gate saw motion, and
   ``ms_per_warmup_frame`` over the gate's first frames of each clip, which have no
@@ -90,6 +92,8 @@ class ClipOutcome:
     warmup_ms: float
     wall_ms: float
     problem: str = ""
+    held_back: tuple[str, ...] = ()  # hotlist hits under alerts.plate_min_confidence
+    confidences: tuple[float, ...] = ()  # each read's voted confidence, as ``reads``
 
 
 @dataclass
@@ -109,6 +113,7 @@ class ClipReport:
         out["plates"] = pairs
         out["clip_hit_rate"] = sum(len(o.hits) for o in self.outcomes) / pairs
         out["false_alerts"] = sum(len(o.false_alerts) for o in self.outcomes)
+        out["held_back"] = sum(len(o.held_back) for o in self.outcomes)
         out["ms_per_frame"] = sum(o.stage_ms for o in self.outcomes) / max(1, frames)
         out["ms_per_moving_frame"] = sum(o.moving_ms for o in self.outcomes) / max(1, moving)
         warmup = sum(o.warmup_frames for o in self.outcomes)
@@ -198,11 +203,14 @@ def run_clip(
     keys = {plate_key(p) for p in truth.plates}
     hits: set[str] = set()
     false: list[str] = []
+    held: list[str] = []
     for read in sink.reads:
         hit = hotlist.match(read.text)
         if hit is None:
             continue
-        if hit.entry in keys:
+        if read.confidence < config.alerts.plate_min_confidence:
+            held.append(hit.entry)  # stored by the live recorder, alerts nobody
+        elif hit.entry in keys:
             hits.add(hit.entry)
         else:
             false.append(hit.entry)
@@ -212,6 +220,7 @@ def run_clip(
         hits=tuple(sorted(hits)),
         false_alerts=tuple(false),
         reads=tuple(r.text for r in sink.reads),
+        confidences=tuple(round(float(r.confidence), 4) for r in sink.reads),
         frames=pipeline.frames,
         moving_frames=pipeline.moving,
         stage_ms=pipeline.stage_ms,
@@ -220,6 +229,7 @@ def run_clip(
         warmup_ms=pipeline.warmup_ms,
         wall_ms=wall,
         problem=problem,
+        held_back=tuple(held),
     )
 
 
@@ -257,6 +267,13 @@ def evaluate_clips(
     return report
 
 
+def _reads_text(o: ClipOutcome) -> str:
+    """Each read with its voted confidence (``AB123CD@0.91``)."""
+    if len(o.confidences) != len(o.reads):
+        return " ".join(o.reads) or "-"
+    return " ".join(f"{r}@{c:.2f}" for r, c in zip(o.reads, o.confidences, strict=True)) or "-"
+
+
 def outcome_rows(report: ClipReport) -> list[Metrics]:
     return [
         {
@@ -264,7 +281,8 @@ def outcome_rows(report: ClipReport) -> list[Metrics]:
             "truth": " ".join(o.truth),
             "alerted": " ".join(o.hits) or "-",
             "false_alerts": " ".join(o.false_alerts) or "-",
-            "reads": " ".join(o.reads) or "-",
+            "reads": _reads_text(o),
+            "held_back": " ".join(o.held_back) or "-",
             "frames": o.frames,
             "ms_per_frame": round(o.stage_ms / max(1, o.frames), 1),
         }

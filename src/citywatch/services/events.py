@@ -8,6 +8,13 @@ Evidence snapshots are staged before the transaction and moved into place after 
 (:mod:`citywatch.services.evidence`): a row that does not commit leaves no file, and a media
 folder that is full or read-only stores the row without its snapshot, saying why.
 
+A later track of an alerted subject or plate on the same camera, while that alert is pending
+and within ``group_window_s`` of its last sighting, is counted on it (``alerts.sightings``,
+``alerts.last_sighting_at``, one ``alert_sightings`` row keyed by the track's event id, audited
+``alert.sighting``) instead of raising a new alert: looped or loitering footage stays one alert.
+A hotlist hit whose voted confidence is under ``plate_min_confidence`` is stored as a read and
+alerts nobody.
+
 A plate read replayed from recorded footage (a file camera run again: same event id) is
 checked against the hotlist as it is now, and alerts once for an entry added since; a live
 read (``run_id`` set) is checked against the hotlist of its time only, so a batch retried
@@ -43,6 +50,7 @@ from citywatch.services.authorisations import authorisation_facts, list_authoris
 from citywatch.services.cameras import camera_facts
 from citywatch.services.common import NotFoundError, PermissionDenied
 from citywatch.services.evidence import EvidenceWriter, MediaHealth
+from citywatch.services.sightings import BOX_COLUMNS, box_columns, count_sighting, counted
 from citywatch.store.media import MediaStore, StagedFile
 from citywatch.store.models import (
     AlertRow,
@@ -108,6 +116,9 @@ class EventRecorder:
     ``clock``: the time the legal-basis and authorisation checks are made at (tests pin it).
     ``repeat_window_s``: a new track of a subject or plate already alerted on the same camera
     this recently raises no new alert (0 = alert on every track).
+    ``group_window_s``: while that alert is pending, a new track within this many seconds of
+    its last sighting is counted on it (the window slides; 0 = off, only ``repeat_window_s``).
+    ``plate_min_confidence``: a hotlist hit alerts only from a voted read this confident.
     ``replayable``: key events by what the track showed (subject, plate read) instead of the
     tracker's number, for workers that may be restarted and re-analyse the same footage (the
     Ray engine's camera actors): see :func:`event_id`.
@@ -127,6 +138,8 @@ class EventRecorder:
         actor: Actor | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         repeat_window_s: float = 120.0,
+        group_window_s: float = 900.0,
+        plate_min_confidence: float = 0.0,
         replayable: bool = False,
         recheck_replays: bool | None = None,
         on_alert: Callable[[AlertRow, Box | None], None] | None = None,
@@ -141,6 +154,8 @@ class EventRecorder:
         self._actor = actor or Actor.system("recorder")
         self._clock = clock
         self._repeat_window_s = repeat_window_s
+        self._group_window_s = group_window_s
+        self._plate_min_confidence = plate_min_confidence
         self._replayable = replayable
         self._recheck_replays = not run_id if recheck_replays is None else recheck_replays
         # told of every alert stored, after its commit (evidence clips: services/clips.py)
@@ -156,6 +171,14 @@ class EventRecorder:
     @property
     def repeat_window_s(self) -> float:
         return self._repeat_window_s
+
+    @property
+    def group_window_s(self) -> float:
+        return self._group_window_s
+
+    @property
+    def plate_min_confidence(self) -> float:
+        return self._plate_min_confidence
 
     @property
     def replayable(self) -> bool:
@@ -233,14 +256,55 @@ class EventRecorder:
             .limit(1)
         )
 
+    def _group(
+        self,
+        session: Session,
+        eid: str,
+        kind: str,
+        camera_id: str,
+        same: Any,
+        at: dt.datetime,
+        track_id: int,
+        plate_read_id: int | None = None,
+    ) -> int | None:
+        """Count this track on its pending alert (see :func:`count_sighting`)."""
+        return count_sighting(
+            session,
+            self._actor,
+            self._group_window_s,
+            eid=eid,
+            kind=kind,
+            camera_id=camera_id,
+            same=same,
+            at=at,
+            track_id=track_id,
+            plate_read_id=plate_read_id,
+        )
+
+    def _commit_sighting(self, session: Session, eid: str, staged: StagedFile | None) -> int | None:
+        """Commit a counted sighting; a concurrent writer that counted the same track first
+        wins (its alert id is returned)."""
+        try:
+            self._commit(session, staged)
+        except IntegrityError:
+            session.rollback()
+            self._evidence.discard(staged)
+            found = counted(session, eid)
+            if found is None:
+                raise
+            return found
+        return None
+
     def record_face_match(self, m: FaceMatch) -> int | None:
-        """Store a possible match as a pending alert.  ``None`` when its subject was removed,
-        or when the same subject was alerted on this camera within ``repeat_window_s``."""
+        """Store a possible match as a pending alert and return its id.  A later track of
+        the same subject on this camera is counted on its pending alert (that alert's id is
+        returned).  ``None`` when its subject was removed, or when the same subject was
+        alerted (and reviewed) on this camera within ``repeat_window_s``."""
         eid = event_id(
             "face", m.camera_id, m.track_id, m.first_seen_s, self._run_id, content=self._key(m)
         )
         with self._sessions() as session:
-            found = self._existing_alert(session, eid)
+            found = self._existing_alert(session, eid) or counted(session, eid)
             if found is not None:
                 return found
             self._check_camera(session, m.camera_id, "face")
@@ -256,9 +320,11 @@ class EventRecorder:
                 return None
             self._check_watchlist(session, m)
             seen_at = from_unix(m.frame_wall_time)
-            repeat = self._repeat_of(
-                session, eid, m.camera_id, AlertRow.subject_id == subject.id, seen_at
-            )
+            same = AlertRow.subject_id == subject.id
+            grouped = self._group(session, eid, "face", m.camera_id, same, seen_at, m.track_id)
+            if grouped is not None:
+                return self._commit_sighting(session, eid, None) or grouped
+            repeat = self._repeat_of(session, eid, m.camera_id, same, seen_at)
             if repeat is not None:
                 log.info("camera %s track %d: repeat of alert %d", m.camera_id, m.track_id, repeat)
                 return None
@@ -276,6 +342,7 @@ class EventRecorder:
                 list_name=watchlist.name if watchlist else None,
                 score=float(m.score),
                 threshold=float(m.threshold),
+                **box_columns(m.box),
                 face_evidence=json.dumps(m.scores.evidence()) if m.scores is not None else None,
                 track_id=m.track_id,
                 first_seen_s=m.first_seen_s,
@@ -350,6 +417,24 @@ class EventRecorder:
                 log.exception("alert %s: clip request failed", row.id)
         return row.id
 
+    def _hit(self, r: PlateRead) -> HotlistHitLike | None:
+        """The hotlist hit of a read, None when it hits nothing or its voted confidence is
+        under ``plate_min_confidence`` (stored as a read, alerts nobody)."""
+        hit = self._match(r)
+        if hit is not None and r.confidence < self._plate_min_confidence:
+            log.info(
+                "camera %s track %d: read %s hits hotlist entry %s at confidence %.2f, under "
+                "the minimum %.2f: stored, no alert",
+                r.camera_id,
+                r.track_id,
+                r.text,
+                hit.entry,
+                r.confidence,
+                self._plate_min_confidence,
+            )
+            return None
+        return hit
+
     def record_plate_read(self, r: PlateRead) -> tuple[int, int | None]:
         """Store the read; when the hotlist matcher hits, hold it as evidence and alert.
 
@@ -365,7 +450,7 @@ class EventRecorder:
             if stored is not None:
                 return stored.id, self._replayed_read(session, r, stored, eid, hit_eid)
             self._check_camera(session, r.camera_id, "plate")
-            hit = self._match(r)
+            hit = self._hit(r)
             last = from_unix(r.frame_wall_time)
             span = dt.timedelta(seconds=max(0.0, r.last_seen_s - r.first_seen_s))
             staged, snapshot_error = None, None
@@ -387,6 +472,7 @@ class EventRecorder:
                 snapshot_path=staged.rel if staged else None,
                 snapshot_error=snapshot_error,
                 evidence_hold=hit is not None,
+                **box_columns(r.box),
             )
             try:
                 session.add(read)
@@ -414,11 +500,11 @@ class EventRecorder:
         (``recheck_replays``) a read without an alert is matched against today's hotlist and
         alerts once for an entry added since it was stored; a live read keeps the answer of
         its time (a batch retried after an outage is the same read, not a new sighting)."""
-        found = self._existing_alert(session, hit_eid)
+        found = self._existing_alert(session, hit_eid) or counted(session, hit_eid)
         if found is not None or not self._recheck_replays:
             return found
         same = r if r.text == read.plate else dataclasses.replace(r, text=read.plate)
-        hit = self._match(same)
+        hit = self._hit(dataclasses.replace(same, confidence=read.confidence))
         if hit is None:
             return None
         self._check_camera(session, r.camera_id, "plate")
@@ -446,8 +532,16 @@ class EventRecorder:
         staged: StagedFile | None,
     ) -> int | None:
         """Commit the (flushed) read, with an alert when it hit and is no repeat of a recent
-        alert on the same plate; the alert shares the read's snapshot."""
+        alert on the same plate; the alert shares the read's snapshot and box.  A hit of a
+        plate whose alert on this camera is still pending is counted on that alert."""
         last = read.last_seen_at
+        if hit is not None:
+            same = AlertRow.plate == hit.entry
+            grouped = self._group(
+                session, hit_eid, "plate", read.camera_id, same, last, read.track_id, read.id
+            )
+            if grouped is not None:
+                return self._commit_sighting(session, hit_eid, staged) or grouped
         if hit is None or self._repeat_of(
             session, hit_eid, read.camera_id, AlertRow.plate == hit.entry, last
         ):
@@ -476,6 +570,7 @@ class EventRecorder:
             first_seen_s=read.first_seen_s,
             last_seen_s=read.last_seen_s,
             seen_at=last,
+            **{name: getattr(read, name) for name in BOX_COLUMNS},
             snapshot_path=read.snapshot_path,
             snapshot_error=read.snapshot_error,
             status="pending",

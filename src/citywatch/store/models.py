@@ -193,6 +193,11 @@ class PlateReadRow(Base):
     # why the evidence snapshot is missing (media folder full or read-only); None when fine
     snapshot_error: Mapped[str | None] = mapped_column(String(300))
     evidence_hold: Mapped[bool] = mapped_column(Boolean(), default=False)
+    # the plate in the evidence frame (pixels, x0 y0 x1 y1); None when not known
+    box_x0: Mapped[float | None] = mapped_column(Float())
+    box_y0: Mapped[float | None] = mapped_column(Float())
+    box_x1: Mapped[float | None] = mapped_column(Float())
+    box_y1: Mapped[float | None] = mapped_column(Float())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -235,16 +240,43 @@ class AlertRow(Base):
     snapshot_path: Mapped[str | None] = mapped_column(String(500))
     # why the evidence snapshot is missing (media folder full or read-only); None when fine
     snapshot_error: Mapped[str | None] = mapped_column(String(300))
+    # face alerts: the scalar evidence (frames used, per-frame scores, margin, threshold), JSON
+    face_evidence: Mapped[str | None] = mapped_column(Text())
     # the evidence clip (MP4, faces blurred as in the snapshot) or why there is none
     clip_path: Mapped[str | None] = mapped_column(String(500))
     clip_error: Mapped[str | None] = mapped_column(String(300))
-    # face alerts: the scalar evidence (frames used, per-frame scores, margin, threshold), JSON
-    face_evidence: Mapped[str | None] = mapped_column(Text())
+    # the matched face (or the plate) in the evidence snapshot (pixels, x0 y0 x1 y1); the
+    # review page cuts its crop from the snapshot at view time.  None when not known
+    box_x0: Mapped[float | None] = mapped_column(Float())
+    box_y0: Mapped[float | None] = mapped_column(Float())
+    box_x1: Mapped[float | None] = mapped_column(Float())
+    box_y1: Mapped[float | None] = mapped_column(Float())
+    # sightings of the same subject/plate on this camera counted on the alert while it was
+    # pending (the first included), and when the latest was (None: only the first)
+    sightings: Mapped[int] = mapped_column(Integer(), default=1, server_default="1")
+    last_sighting_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(String(10), default="pending")
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     reviewed_at: Mapped[dt.datetime | None]
     review_reason: Mapped[str | None] = mapped_column(Text())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AlertSightingRow(Base):
+    """A later track of an alert's subject or plate on its camera, counted on the pending
+    alert instead of raising a new one.  ``event_id`` (the track's own) keeps a replayed
+    batch from counting it twice; the rows go with their alert."""
+
+    __tablename__ = "alert_sightings"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    plate_read_id: Mapped[int | None] = mapped_column(
+        ForeignKey("plate_reads.id", ondelete="SET NULL")
+    )
+    track_id: Mapped[int] = mapped_column(Integer())
+    seen_at: Mapped[dt.datetime]
 
 
 class FaceCountRow(Base):

@@ -21,6 +21,7 @@ from citywatch.api.settings import ApiSettings
 from citywatch.audit.chain import AuditEntry, canonical_json
 from citywatch.config.root import CitywatchConfig
 from citywatch.decisions.hotlist import describe_difference
+from citywatch.services.sightings import stored_box
 from citywatch.store.models import AlertRow, CameraRow
 from citywatch.vision.faces.registry import model_id
 
@@ -136,6 +137,7 @@ def alert_json(row: AlertRow, config: CitywatchConfig) -> dict[str, Any]:
     """An alert as the page scripts read it (the same keys as ``AlertEvent.to_json``, plus
     the threshold it was raised at and the review)."""
     threshold = row.threshold
+    box = stored_box(row)
     if threshold is None and row.kind == "face":
         threshold = config.faces.threshold
     return {
@@ -157,6 +159,10 @@ def alert_json(row: AlertRow, config: CitywatchConfig) -> dict[str, Any]:
         "differences": describe_difference(row.read, row.plate) if row.kind == "plate" else None,
         "seen_at": iso(row.seen_at),
         "snapshot": row.snapshot_path is not None,
+        "box": list(box) if box is not None else None,  # the face/plate in the snapshot (px)
+        "crop": row.snapshot_path is not None and box is not None,
+        "sightings": row.sightings or 1,
+        "last_sighting_at": iso(row.last_sighting_at) if row.last_sighting_at else None,
         "snapshot_error": row.snapshot_error,
         "clip_url": f"/api/v1/alerts/{row.id}/clip.mp4" if row.clip_path else None,
         "clip_error": row.clip_error,

@@ -1,5 +1,6 @@
-"""Alerts: the list (filters, cursor pages), one alert, its evidence snapshot, the watchlist
-photo of a face alert, and the review (confirm or reject, with a reason).
+"""Alerts: the list (filters, cursor pages), one alert, its evidence snapshot and the crop of
+its face or plate (cut from the snapshot at view time), the watchlist photo of a face alert,
+and the review (confirm or reject, with a reason).
 
 Every read goes through a service that writes the audit entry; images are served from the
 :class:`~citywatch.store.media.MediaStore` by alert id, never from a path the caller names.
@@ -27,7 +28,7 @@ from citywatch.api.schemas import (
     actor_of,
 )
 from citywatch.api.security import Permission, Principal, requires
-from citywatch.services import alerts
+from citywatch.services import alerts, crops
 from citywatch.store.media import MediaError, MediaStore
 from citywatch.store.models import AlertRow
 
@@ -110,6 +111,14 @@ def alert_snapshot(
     if not row.snapshot_path:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} has no snapshot")
     return jpeg_response(media, row.snapshot_path, f"alert {alert_id} snapshot")
+
+
+@router.get("/{alert_id}/crop.jpg", response_class=Response, responses=JPEG)
+def alert_crop(alert_id: AlertId, session: DbSession, media: Media, principal: Reader) -> Response:
+    """The matched face (or the plate) cut from the evidence snapshot at its stored box, at
+    view time (the view is audited as the snapshot's is)."""
+    data = crops.alert_crop(session, actor_of(principal), media, alert_id)
+    return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/{alert_id}/photo.jpg", response_class=Response, responses=JPEG)

@@ -1,8 +1,36 @@
-/* Alert review: confirm or reject with a reason (POST to the API with the CSRF token). */
+/* Alert review: the evidence box drawn on the frame; confirm or reject with a reason (POST to
+   the API with the CSRF token). */
 (function () {
   "use strict";
 
+  /* The face (or plate) box over the evidence picture, which is shown whole ("contain") inside
+     its frame: scaled from the picture's own pixels to where the picture is drawn. */
+  function drawBox(holder) {
+    const img = holder.querySelector("img");
+    const mark = holder.querySelector(".box-mark");
+    const box = (holder.dataset.box || "").split(",").map(Number);
+    if (!img || !mark || box.length !== 4 || box.some((v) => !Number.isFinite(v))) return;
+    const place = () => {
+      const nw = img.naturalWidth, nh = img.naturalHeight;
+      const cw = img.clientWidth, ch = img.clientHeight;
+      if (!nw || !nh || !cw || !ch) return;
+      const scale = Math.min(cw / nw, ch / nh);
+      const dx = img.offsetLeft + (cw - nw * scale) / 2;
+      const dy = img.offsetTop + (ch - nh * scale) / 2;
+      const [x0, y0, x1, y1] = box;
+      mark.style.left = (dx + Math.max(0, x0) * scale) + "px";
+      mark.style.top = (dy + Math.max(0, y0) * scale) + "px";
+      mark.style.width = ((Math.min(nw, x1) - Math.max(0, x0)) * scale) + "px";
+      mark.style.height = ((Math.min(nh, y1) - Math.max(0, y0)) * scale) + "px";
+      mark.classList.remove("hidden");
+    };
+    if (img.complete && img.naturalWidth) place();
+    img.addEventListener("load", place);
+    window.addEventListener("resize", place);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll(".boxed[data-box]").forEach(drawBox);
     const form = document.getElementById("review-form");
     if (!form) return;
     const message = document.getElementById("review-message");
