@@ -89,7 +89,10 @@ def test_fused_cosine_is_the_weighted_mean_of_the_two() -> None:
 
 
 def test_each_embedder_gets_its_own_threshold_unless_one_is_given() -> None:
-    assert FacesConfig().threshold == DLIB_THRESHOLD
+    assert FacesConfig().threshold == FUSED_THRESHOLD  # fused is the default
+    dlib = FacesConfig.model_validate({"embedder": {"type": "dlib-onnx"}})
+    assert (dlib.threshold, dlib.min_margin, dlib.frame_slack) == (DLIB_THRESHOLD, 0.0, 1.0)
+    assert (FacesConfig().min_margin, FacesConfig().frame_slack) == (0.10, 0.12)
     mfn = FacesConfig.model_validate({"embedder": {"type": "mobilefacenet"}})
     fused = FacesConfig.model_validate({"embedder": {"type": "fused"}})
     assert (mfn.threshold, fused.threshold) == (MOBILEFACENET_THRESHOLD, FUSED_THRESHOLD)
