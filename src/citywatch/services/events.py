@@ -473,6 +473,9 @@ class EventRecorder:
                 snapshot_error=snapshot_error,
                 evidence_hold=hit is not None,
                 **box_columns(r.box),
+                vehicle_kind=r.vehicle_kind or None,
+                vehicle_colour=r.vehicle_colour or None,
+                vehicle_score=float(r.vehicle_score) if r.vehicle_kind else None,
             )
             try:
                 session.add(read)

@@ -198,6 +198,10 @@ class PlateReadRow(Base):
     box_y0: Mapped[float | None] = mapped_column(Float())
     box_x1: Mapped[float | None] = mapped_column(Float())
     box_y1: Mapped[float | None] = mapped_column(Float())
+    # the vehicle whose box held the plate (voted over the track); None when none did
+    vehicle_kind: Mapped[str | None] = mapped_column(String(20), index=True)
+    vehicle_colour: Mapped[str | None] = mapped_column(String(20), index=True)
+    vehicle_score: Mapped[float | None] = mapped_column(Float())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
