@@ -187,9 +187,10 @@ def markdown(results: list[dict[str, object]]) -> str:
         files = res["files"]
         assert isinstance(files, dict)
         for source, counts in files.items():
-            killed, _, ratio = score(counts)
+            killed, tested, ratio = score(counts)
             cells = [str(killed), *(str(counts.get(c, 0)) for c in cols[1:])]
-            out.append(f"| {res['scope']} | {source} | {' | '.join(cells)} | {ratio:.1%} |")
+            shown = f"{ratio:.1%}" if tested else "-"
+            out.append(f"| {res['scope']} | {source} | {' | '.join(cells)} | {shown} |")
         if not res.get("finished", True):
             out.append(f"| {res['scope']} | (time cap reached: partial) |" + " |" * (len(cols) + 1))
     for res in results:
