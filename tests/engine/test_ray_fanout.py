@@ -118,6 +118,7 @@ def test_alerts_from_every_node_reach_every_listener_exactly_once(
             run_id="r",
             clock=lambda: NOW,
             repeat_window_s=0,
+            group_window_s=0,  # every read an alert of its own
             replayable=True,
         )
         nodes.append((rec, engine, notifier, cams[2 * n : 2 * n + 2]))

@@ -330,8 +330,11 @@ class AlertPublic(Out):
         default=None,
         description="The matched face (or the plate) cut from the snapshot at ``box``",
     )
-    box: tuple[float, float, float, float] | None = Field(
-        default=None, description="The face (or plate) in the snapshot: x0, y0, x1, y1 pixels"
+    box: list[float] | None = Field(
+        default=None,
+        min_length=4,
+        max_length=4,
+        description="The face (or plate) in the snapshot: x0, y0, x1, y1 pixels",
     )
     sightings: int = Field(
         default=1,
@@ -386,7 +389,7 @@ class AlertPublic(Out):
                 if row.snapshot_path and stored_box(row) is not None
                 else None
             ),
-            box=stored_box(row),
+            box=list(box) if (box := stored_box(row)) is not None else None,
             sightings=row.sightings or 1,
             last_sighting_at=row.last_sighting_at,
             reviewed_by=row.reviewed_by,
