@@ -12,10 +12,11 @@ from citywatch.policy.duties import may_activate, may_issue_token
 @pytest.mark.parametrize(
     ("issuer", "token", "expected"),
     [
-        ("admin", "admin", Decision(True, "a admin may issue a admin token")),
+        ("admin", "admin", Decision(True, "an admin may issue an admin token")),
+        ("auditor", "auditor", Decision(True, "an auditor may issue an auditor token")),
         ("nobody", "admin", Decision(False, "unknown role 'nobody' or 'admin'")),
         ("admin", "operator", Decision(False,
-         "a admin may not issue a operator token: it could do what a admin may not "
+         "an admin may not issue an operator token: it could do what an admin may not "
          "(alerts.read, alerts.review, live.view); create it with the CLI on the server")),
     ],
 )  # fmt: skip

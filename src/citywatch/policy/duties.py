@@ -32,6 +32,11 @@ def _role(value: Role | str) -> Role | None:
         return None
 
 
+def _a(word: str) -> str:
+    """``word`` with its indefinite article ("an admin", "a scraper")."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 def may_issue_token(issuer_role: Role | str, token_role: Role | str) -> Decision:
     """A token may carry only permissions its issuer holds."""
     issuer, token = _role(issuer_role), _role(token_role)
@@ -41,10 +46,10 @@ def may_issue_token(issuer_role: Role | str, token_role: Role | str) -> Decision
     if extra:
         names = ", ".join(sorted(p.value for p in extra))
         return Decision.deny(
-            f"a {issuer.value} may not issue a {token.value} token: it could do what a "
-            f"{issuer.value} may not ({names}); create it with the CLI on the server"
+            f"{_a(issuer.value)} may not issue {_a(token.value)} token: it could do what "
+            f"{_a(issuer.value)} may not ({names}); create it with the CLI on the server"
         )
-    return Decision.allow(f"a {issuer.value} may issue a {token.value} token")
+    return Decision.allow(f"{_a(issuer.value)} may issue {_a(token.value)} token")
 
 
 def needs_second_admin(role: Role | str) -> bool:
