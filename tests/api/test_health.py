@@ -67,6 +67,15 @@ def test_health_is_public_and_counts_cameras_by_state(api_app: FastAPI, client: 
     assert "hunter2" not in r.text and "cam-1" not in r.text
 
 
+def test_health_is_degraded_while_a_camera_is_stale(api_app: FastAPI, client: TestClient) -> None:
+    api_app.state.health = lambda: {"cam-1": _record("streaming"), "cam-2": _record("stale")}
+    body = client.get("/api/v1/health").json()
+    assert body["status"] == "degraded"
+    assert body["cameras"] == {"stale": 1, "streaming": 1}
+    api_app.state.health = lambda: {"cam-1": _record("streaming"), "cam-2": _record("ended")}
+    assert client.get("/api/v1/health").json()["status"] == "ok"
+
+
 def test_health_ignores_a_broken_credential(client: TestClient) -> None:
     r = client.get("/api/v1/health", headers={"Authorization": "Bearer nope"})
     assert r.status_code == 200

@@ -105,7 +105,10 @@ class HealthPublic(Out):
     status: Literal["ok", "degraded"]
     version: str
     database: bool = Field(description="The database answered")
-    cameras: dict[str, int] = Field(description="Number of cameras per source state")
+    cameras: dict[str, int] = Field(
+        description="Number of cameras per source state; 'degraded' while any is 'stale' "
+        "(its health record was not rewritten: the process analysing it stopped or hangs)"
+    )
     evidence_unwritable: int = Field(
         default=0,
         description="Cameras whose evidence snapshots cannot be written (media folder full or "

@@ -99,7 +99,10 @@ def health(
     delivery = alert_delivery(request) if db_ok else {}
     stale = request.app.state.config.alerts.outbox.stale_after_s
     lagging = any((d.oldest_pending_s or 0.0) > stale for d in delivery.values())
-    ok = db_ok and states is not None and not lagging and not unwritable
+    # a stale record: the process that analyses the camera stopped rewriting its health
+    # (killed, hung); the camera is not watched, whatever its last state said
+    stale_cameras = (states or Counter()).get("stale", 0)
+    ok = db_ok and states is not None and not lagging and not unwritable and not stale_cameras
     return HealthPublic(
         status="ok" if ok else "degraded",
         version=_version(),
