@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.api.app import create_app
@@ -14,6 +15,7 @@ from citywatch.config.retention import RetentionConfig
 from citywatch.config.root import CitywatchConfig, StoreConfig
 from citywatch.services import users
 from citywatch.store.db import make_engine, make_session_factory
+from citywatch.store.models import PlateReadRow
 from citywatch.store.types import utcnow
 from tests.api.routes_support import Headers, audit_rows, headers, seeded
 from tests.services.helpers import NOW, seed_alerts
@@ -67,6 +69,24 @@ def test_plate_search_by_pattern_and_filters(
     assert len(searches) == 7
     assert all(e.reason == CASE for e in searches)
     assert '"pattern":"ab-123 ??"' in searches[1].details
+
+
+def test_plate_search_shows_the_vehicle_that_held_the_plate(
+    client: TestClient,
+    headers: Headers,
+    seeded: dict[str, int],
+    api_sessions: sessionmaker[Session],
+) -> None:
+    with api_sessions() as s, s.begin():
+        s.execute(
+            update(PlateReadRow)
+            .where(PlateReadRow.plate == "ZG123XY")
+            .values(vehicle_kind="car", vehicle_colour="white", vehicle_score=0.8)
+        )
+    r = _plates(client, headers, pattern="*123*")
+    assert r.status_code == 200, r.text
+    seen = {p["plate"]: (p["vehicle_kind"], p["vehicle_colour"]) for p in r.json()["items"]}
+    assert seen == {"ZG123XY": ("car", "white"), "AB123CD": (None, None)}
 
 
 def test_fuzzy_plate_search_tolerates_ocr_confusions_and_one_edit(

@@ -467,6 +467,14 @@ class PlateReadPublic(Out):
     snapshot_error: str | None = Field(
         default=None, description="Why the snapshot of a held read is missing"
     )
+    vehicle_kind: str | None = Field(
+        default=None,
+        description="Type of the vehicle whose box held the plate (car, truck, bus, "
+        "motorcycle), voted over the track; None when no vehicle held it",
+    )
+    vehicle_colour: str | None = Field(
+        default=None, description="That vehicle's body colour, named (docs/vehicles.md)"
+    )
 
     @classmethod
     def of(cls, row: PlateReadRow, distance: int | None = None) -> PlateReadPublic:
@@ -486,6 +494,8 @@ class PlateReadPublic(Out):
                 f"{API}/search/plates/{row.id}/snapshot.jpg" if row.snapshot_path else None
             ),
             snapshot_error=row.snapshot_error,
+            vehicle_kind=row.vehicle_kind,
+            vehicle_colour=row.vehicle_colour,
         )
 
 
