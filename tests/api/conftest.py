@@ -34,7 +34,7 @@ from citywatch.api.security import CSRF_HEADER, Role
 from citywatch.api.settings import ApiSettings
 from citywatch.audit.chain import Actor
 from citywatch.config.root import CitywatchConfig, StoreConfig
-from citywatch.services import users
+from citywatch.services import tokens, users
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
 
 PASSWORD = "correct horse battery staple"
@@ -126,7 +126,7 @@ def bearer(api_sessions: sessionmaker[Session]) -> Callable[[Role | str], dict[s
         # (nobody decides a request that a token they issued filed).
         issuer = Actor(f"{TEST_ACTOR.name}-{n}", TEST_ACTOR.role)
         with api_sessions() as s:
-            new = users.create_token(
+            new = tokens.create_token(
                 s,
                 issuer,
                 f"{Role(role).value}-token-{n}",

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from citywatch.audit import chain
 from citywatch.audit.chain import Actor
 from citywatch.policy.access import Role
-from citywatch.services import users
+from citywatch.services import tokens, users
 from tests.api.conftest import PASSWORD, Login
 
 LOGIN = "/api/v1/auth/login"
@@ -133,7 +133,7 @@ def test_nobody_approves_a_request_their_own_token_filed(
 ) -> None:
     # Sam runs the server's CLI and is a supervisor as well; he issued an investigator token.
     with api_sessions() as s:
-        new = users.create_token(
+        new = tokens.create_token(
             s, Actor("sam", "admin"), "bridge", "investigator", expires_days=1, on_server=True
         )
     token = {"Authorization": f"Bearer {new.secret}"}

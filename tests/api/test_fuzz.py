@@ -34,7 +34,7 @@ from citywatch.api.security import Permission, Role, allowed, app_routes
 from citywatch.api.settings import ApiSettings
 from citywatch.audit.chain import Actor
 from citywatch.config.root import CitywatchConfig, StoreConfig
-from citywatch.services import users
+from citywatch.services import tokens as token_service
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
 from tests.api.routes_support import SECRET
 from tests.services.helpers import fake_embed_faces, seed_alerts
@@ -113,7 +113,7 @@ def tokens(fuzz_app: FastAPI) -> dict[Role, str]:
     with fuzz_app.state.sessions() as session:
         for role in Role:
             name = f"fuzz-{role.value}-{np.random.default_rng().integers(1 << 40)}"
-            out[role] = users.create_token(
+            out[role] = token_service.create_token(
                 session, SETUP, name, role, expires_days=1, on_server=True
             ).secret
     return out

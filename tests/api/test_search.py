@@ -13,7 +13,7 @@ from citywatch.api.security import Role
 from citywatch.audit.chain import Actor
 from citywatch.config.retention import RetentionConfig
 from citywatch.config.root import CitywatchConfig, StoreConfig
-from citywatch.services import users
+from citywatch.services import tokens
 from citywatch.store.db import make_engine, make_session_factory
 from citywatch.store.models import PlateReadRow
 from citywatch.store.types import utcnow
@@ -200,7 +200,7 @@ def test_searches_on_postgresql(pg_database_url: str, tmp_path: Path) -> None:
         app = create_app(config, sessions)
         with sessions() as s:
             seed_alerts(s, sessions, app.state.media)
-            token = users.create_token(
+            token = tokens.create_token(
                 s, SETUP, "pg-inv", Role.INVESTIGATOR, expires_days=1, on_server=True
             )
         auth = {"Authorization": f"Bearer {token.secret}"}

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from citywatch.services import users
+from citywatch.services import tokens, users
 from citywatch.services.cameras import RegistrationError, list_cameras, register_camera
 from citywatch.services.common import ServiceError
 from citywatch.services.hotlists import add_plate, create_hotlist, list_hotlists, list_plates
@@ -70,9 +70,9 @@ def test_users_differing_only_in_case_or_width_clash(session: Session) -> None:
         users.create_user(session, ADMIN, "olga\u202e", "operator", PW, on_server=True)
     assert users.get_user_by_name(session, "OLGA").name == "olga"
     assert users.authenticate(session, "Olga", PW).name == "olga"
-    users.create_token(session, ADMIN, "prom", "scraper", expires_days=1)
+    tokens.create_token(session, ADMIN, "prom", "scraper", expires_days=1)
     with pytest.raises(users.Conflict, match="already exists"):
-        users.create_token(session, ADMIN, "PROM", "scraper", expires_days=1)
+        tokens.create_token(session, ADMIN, "PROM", "scraper", expires_days=1)
 
 
 def test_hotlists_are_one_list_apart_from_case(session: Session) -> None:

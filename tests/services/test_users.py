@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from citywatch.audit import chain
 from citywatch.audit.chain import Actor
-from citywatch.services import users
+from citywatch.services import tokens, users
 from citywatch.services.common import NotFoundError, ServiceError
 from citywatch.services.login_limits import LoginLimits
 from citywatch.store.models import ApiTokenRow, LoginAttemptRow, UserRow, WebSessionRow
@@ -171,32 +171,32 @@ def test_list_users_filters_pages_and_audits(session: Session) -> None:
 
 def test_tokens_secret_once_hashed_expiring_revocable(session: Session) -> None:
     with pytest.raises(ServiceError, match=r"1\.\.365 days"):
-        users.create_token(session, ADMIN, "t", "scraper", expires_days=366)
+        tokens.create_token(session, ADMIN, "t", "scraper", expires_days=366)
     with pytest.raises(ServiceError, match=r"1\.\.365 days"):
-        users.create_token(session, ADMIN, "t", "scraper", expires_days=0)
+        tokens.create_token(session, ADMIN, "t", "scraper", expires_days=0)
     with pytest.raises(ServiceError, match="token role"):
-        users.create_token(session, ADMIN, "t", "root", expires_days=1)
-    new = users.create_token(session, ADMIN, "prom", "scraper", expires_days=30, now=T0)
-    assert new.secret.startswith(users.TOKEN_PREFIX) and new.secret not in repr(new)
+        tokens.create_token(session, ADMIN, "t", "root", expires_days=1)
+    new = tokens.create_token(session, ADMIN, "prom", "scraper", expires_days=30, now=T0)
+    assert new.secret.startswith(tokens.TOKEN_PREFIX) and new.secret not in repr(new)
     stored = session.scalars(select(ApiTokenRow.token_hash)).one()
     assert new.secret not in stored
     assert new.info.created_by == "root"
     assert new.info.expires_at == T0 + dt.timedelta(days=30)
-    assert users.resolve_token(session, new.secret, now=T0) == new.info
-    assert users.resolve_token(session, new.secret + "x", now=T0) is None
+    assert tokens.resolve_token(session, new.secret, now=T0) == new.info
+    assert tokens.resolve_token(session, new.secret + "x", now=T0) is None
     late = T0 + dt.timedelta(days=30)
-    assert users.resolve_token(session, new.secret, now=late) is None
-    assert [t.name for t in users.list_tokens(session, ADMIN, active=True, now=T0)] == ["prom"]
-    assert users.list_tokens(session, ADMIN, active=True, now=late) == []
-    revoked = users.revoke_token(session, ADMIN, new.info.id, reason="rotated", now=T0)
+    assert tokens.resolve_token(session, new.secret, now=late) is None
+    assert [t.name for t in tokens.list_tokens(session, ADMIN, active=True, now=T0)] == ["prom"]
+    assert tokens.list_tokens(session, ADMIN, active=True, now=late) == []
+    revoked = tokens.revoke_token(session, ADMIN, new.info.id, reason="rotated", now=T0)
     assert revoked.revoked_at == T0
-    assert users.resolve_token(session, new.secret, now=T0) is None
+    assert tokens.resolve_token(session, new.secret, now=T0) is None
     with pytest.raises(ServiceError, match="already revoked"):
-        users.revoke_token(session, ADMIN, new.info.id)
+        tokens.revoke_token(session, ADMIN, new.info.id)
     with pytest.raises(NotFoundError):
-        users.revoke_token(session, ADMIN, 999)
+        tokens.revoke_token(session, ADMIN, 999)
     with pytest.raises(ServiceError, match="already exists"):
-        users.create_token(session, ADMIN, "prom", "scraper", expires_days=1)
+        tokens.create_token(session, ADMIN, "prom", "scraper", expires_days=1)
     audit = " ".join(f"{e.details} {e.reason}" for e in chain.entries(session))
     assert new.secret not in audit and stored not in audit
     assert [a for a in _actions(session) if a.startswith("token.")] == [

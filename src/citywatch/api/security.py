@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from citywatch.api.settings import ApiSettings
 from citywatch.audit.chain import Actor
 from citywatch.policy.access import Permission, Role, allowed
-from citywatch.services import users
+from citywatch.services import tokens, users
 
 __all__ = [
     "CSRF_FORM_FIELD",
@@ -95,7 +95,7 @@ def _resolve(request: Request) -> Principal | None:
     token = _bearer(request)
     if token is not None:
         with sessions() as db:
-            info = users.resolve_token(db, token)
+            info = tokens.resolve_token(db, token)
         if info is None:
             raise _unauthorised("the API token is unknown, expired or revoked")
         return Principal(info.id, f"token:{info.name}", Role(info.role), "token")

@@ -418,12 +418,12 @@ def tokens_create(
 
     Example: citywatch tokens create prometheus --role scraper --expires-days 90
     """
-    from citywatch.services import users
+    from citywatch.services import tokens
 
     c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
-            new = users.create_token(
+            new = tokens.create_token(
                 session, c.actor(), name, role, expires_days=expires_days, on_server=True
             )
     except ServiceError as err:
@@ -448,11 +448,11 @@ def tokens_list(
 
     Example: citywatch tokens list --active
     """
-    from citywatch.services import users
+    from citywatch.services import tokens, users
 
     c = ctx_of(ctx)
     with c.sessions()() as session:
-        rows = users.list_tokens(session, c.actor(), active=active, limit=users.MAX_LIST)
+        rows = tokens.list_tokens(session, c.actor(), active=active, limit=users.MAX_LIST)
     table = Table(title="API tokens")
     for col in ("id", "name", "role", "expires", "revoked", "created by"):
         table.add_column(col)
@@ -473,12 +473,12 @@ def tokens_revoke(
 
     Example: citywatch tokens revoke 3 --reason 'rotated'
     """
-    from citywatch.services import users
+    from citywatch.services import tokens
 
     c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
-            t = users.revoke_token(session, c.actor(), token_id, reason=reason)
+            t = tokens.revoke_token(session, c.actor(), token_id, reason=reason)
     except ServiceError as err:
         c.fail(str(err))
     c.out.print(f"token {t.name!r} revoked")

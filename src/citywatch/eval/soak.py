@@ -276,7 +276,7 @@ class Soak:
         from citywatch.demo.scenario import demo_config, enrol_demo_lists
         from citywatch.engine.assemble import Models
         from citywatch.engine.platform import Platform, make_embed_faces
-        from citywatch.services.users import create_token
+        from citywatch.services.tokens import create_token
         from citywatch.store.db import make_engine, make_session_factory, upgrade_database
 
         self.workdir.mkdir(parents=True, exist_ok=True)

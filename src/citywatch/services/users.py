@@ -1,16 +1,14 @@
-"""Users, API tokens and console sessions: who may sign in, and with what.
+"""Users and console sessions: who may sign in, and with what (API tokens:
+:mod:`citywatch.services.tokens`, which shares the name, role and hashing rules here).
 
-Passwords are kept only as Argon2id hashes; API tokens and session cookies only as SHA-256
-hashes of their random secrets (a token's secret is handed out once, when it is created).
-Sign-ins are limited per client address and per account name and address
+Passwords are kept only as Argon2id hashes; session cookies only as SHA-256 hashes of their
+random secrets.  Sign-ins are limited per client address and per account name and address
 (:mod:`citywatch.services.login_limits`: each attempt is counted before its password is
-checked).  Duties stay separated (:mod:`citywatch.policy.duties`): nobody issues a token that
-may do more than they may, and an account that searches or approves, made through the API,
-waits until a second administrator activates it.  Every auth event is audited
-(``auth.login``, ``auth.login_failed``, ``auth.lockout``, ``auth.unlock``, ``auth.logout``,
-``token.create``, ``token.revoke``, ``user.create``, ``user.activate``, ``user.disable``), in
-the same transaction as the change it describes.  Nothing here logs, returns or audits a
-password or a secret.
+checked).  Duties stay separated (:mod:`citywatch.policy.duties`): an account that searches or
+approves, made through the API, waits until a second administrator activates it.  Every auth
+event is audited (``auth.login``, ``auth.login_failed``, ``auth.lockout``, ``auth.unlock``,
+``auth.logout``, ``user.create``, ``user.activate``, ``user.disable``), in the same transaction
+as the change it describes.  Nothing here logs, returns or audits a password or a secret.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from citywatch.audit.chain import Actor, append
 from citywatch.policy.access import Role
-from citywatch.policy.duties import may_activate, may_issue_token, needs_second_admin
+from citywatch.policy.duties import may_activate, needs_second_admin
 from citywatch.services import login_limits
 from citywatch.services.common import (
     NotFoundError,
@@ -45,9 +43,7 @@ from citywatch.store.models import ApiTokenRow, UserRow, WebSessionRow
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # hashing a megabyte of "password" is a denial of service
-MAX_TOKEN_DAYS = 365
 MAX_LIST = 1000
-TOKEN_PREFIX = "cwt_"  # noqa: S105  (a marker, not a secret)
 USER_ROLES = frozenset(
     {Role.ADMIN, Role.OPERATOR, Role.INVESTIGATOR, Role.AUDITOR, Role.SUPERVISOR}
 )
@@ -94,25 +90,6 @@ class UserInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class TokenInfo:
-    id: int
-    name: str
-    role: str
-    expires_at: dt.datetime
-    revoked_at: dt.datetime | None
-    created_at: dt.datetime
-    created_by: str
-
-
-@dataclass(frozen=True, slots=True)
-class NewToken:
-    """A created token; ``secret`` exists only here and is never shown again."""
-
-    info: TokenInfo
-    secret: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
 class LiveSession:
     """A resolved console session."""
 
@@ -133,7 +110,7 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher()  # Argon2id with the library's (RFC 9106 low-memory) parameters
 
 
-def _sha256(secret: str) -> str:
+def sha256_hex(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
@@ -151,19 +128,7 @@ def _user_info(row: UserRow, locked_until: dt.datetime | None = None) -> UserInf
     )
 
 
-def _token_info(row: ApiTokenRow) -> TokenInfo:
-    return TokenInfo(
-        row.id,
-        row.name,
-        row.role,
-        row.expires_at,
-        row.revoked_at,
-        row.created_at,
-        row.created_by,
-    )
-
-
-def _check_name(name: str, what: str) -> str:
+def check_name(name: str, what: str) -> str:
     clean = clean_name(name, what, max_length=100)
     if not set(clean) <= _NAME_CHARS:
         raise ServiceError(f"{what} {clean[:100]!r}: 1-100 letters, digits and . _ - @ only")
@@ -203,7 +168,7 @@ def check_password(password: str) -> None:
         raise ServiceError("password must not be blank")
 
 
-def _role(role: str | Role, allowed: frozenset[Role], what: str) -> Role:
+def parse_role(role: str | Role, allowed: frozenset[Role], what: str) -> Role:
     try:
         r = Role(role)
     except ValueError:
@@ -231,8 +196,8 @@ def create_user(
     Through the API (``on_server`` False) an account that searches or approves starts inactive
     until a second administrator activates it (:func:`activate_user`); the server's CLI
     (``on_server``) creates it active.  Names are unique apart from case."""
-    name = _check_name(name, "user name")
-    r = _role(role, USER_ROLES, "user")
+    name = check_name(name, "user name")
+    r = parse_role(role, USER_ROLES, "user")
     check_password(password)
     digest = _hasher().hash(password)
     pending = not on_server and needs_second_admin(r)
@@ -303,7 +268,7 @@ def activate_user(
     return info
 
 
-def _page(limit: int, offset: int) -> None:
+def check_page(limit: int, offset: int) -> None:
     if not 1 <= limit <= MAX_LIST or offset < 0:
         raise ServiceError(f"limit must be 1..{MAX_LIST} and offset >= 0, got {limit}, {offset}")
 
@@ -318,10 +283,10 @@ def list_users(
     offset: int = 0,
 ) -> list[UserInfo]:
     """Users by name, filtered and paged (audited ``user.list``)."""
-    _page(limit, offset)
+    check_page(limit, offset)
     stmt = select(UserRow)
     if role is not None:
-        stmt = stmt.where(UserRow.role == _role(role, USER_ROLES, "user").value)
+        stmt = stmt.where(UserRow.role == parse_role(role, USER_ROLES, "user").value)
     if disabled is not None:
         stmt = stmt.where(UserRow.disabled.is_(disabled))
     stmt = stmt.order_by(UserRow.name).limit(limit).offset(offset)
@@ -487,7 +452,7 @@ def create_session(
         session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at <= at))
         session.add(
             WebSessionRow(
-                id=_sha256(cookie),
+                id=sha256_hex(cookie),
                 user_id=user.id,
                 csrf=csrf,
                 created_at=at,
@@ -511,7 +476,7 @@ def resolve_session(
     if not cookie or len(cookie) > 200:
         return None
     with unit_of_work(session):
-        row = session.get(WebSessionRow, _sha256(cookie))
+        row = session.get(WebSessionRow, sha256_hex(cookie))
         if row is None:
             return None
         user = session.get(UserRow, row.user_id)
@@ -529,7 +494,7 @@ def end_session(session: Session, cookie: str) -> bool:
     if not cookie or len(cookie) > 200:
         return False
     with unit_of_work(session):
-        row = session.get(WebSessionRow, _sha256(cookie))
+        row = session.get(WebSessionRow, sha256_hex(cookie))
         if row is None:
             return False
         user = session.get(UserRow, row.user_id)
@@ -538,126 +503,3 @@ def end_session(session: Session, cookie: str) -> bool:
             append(session, actor, "auth.logout", f"user:{user.id}")
         session.delete(row)
     return True
-
-
-# --- API tokens -------------------------------------------------------------------------------
-
-
-def create_token(
-    session: Session,
-    actor: Actor,
-    name: str,
-    role: str | Role,
-    *,
-    expires_days: int,
-    on_server: bool = False,
-    now: dt.datetime | None = None,
-) -> NewToken:
-    """A new bearer token (audited ``token.create``).  The secret is returned once only.
-
-    Through the API a token may do only what its issuer may (:func:`may_issue_token`); the
-    server's CLI (``on_server``) issues any role.  Token names are unique apart from case."""
-    name = _check_name(name, "token name")
-    r = _role(role, frozenset(Role), "token")
-    if not 1 <= expires_days <= MAX_TOKEN_DAYS:
-        raise ServiceError(f"token expiry: 1..{MAX_TOKEN_DAYS} days, got {expires_days}")
-    if not on_server:
-        ok = may_issue_token(actor.role, r)
-        if not ok:
-            with unit_of_work(session):
-                details = {"name": name, "role": r, "refused": ok.reason}
-                append(session, actor, "token.create_refused", "tokens", details=details)
-            raise PermissionDenied(ok.reason)
-    at = now_or(now)
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with unit_of_work(session):
-        taken = session.scalar(
-            select(ApiTokenRow.name).where(func.lower(ApiTokenRow.name) == name_key(name))
-        )
-        if taken is not None:
-            raise Conflict(f"token {name!r} already exists (as {taken!r})")
-        row = ApiTokenRow(
-            name=name,
-            role=r.value,
-            token_hash=_sha256(secret),
-            expires_at=at + dt.timedelta(days=expires_days),
-            created_at=at,
-            created_by=actor.name,
-        )
-        session.add(row)
-        session.flush()
-        append(
-            session,
-            actor,
-            "token.create",
-            f"token:{row.id}",
-            details={"name": name, "role": r, "expires_at": row.expires_at},
-        )
-    return NewToken(_token_info(row), secret)
-
-
-def resolve_token(
-    session: Session, secret: str, *, now: dt.datetime | None = None
-) -> TokenInfo | None:
-    """The live token with this secret, or None (unknown, expired or revoked)."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-        return None
-    row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == _sha256(secret)))
-    if row is None or row.revoked_at is not None or row.expires_at <= now_or(now):
-        return None
-    return _token_info(row)
-
-
-def list_tokens(
-    session: Session,
-    actor: Actor,
-    *,
-    active: bool | None = None,
-    limit: int = 100,
-    offset: int = 0,
-    now: dt.datetime | None = None,
-) -> list[TokenInfo]:
-    """Tokens, newest first, filtered and paged (audited ``token.list``); never the secrets.
-
-    ``active``: True for live tokens only, False for expired or revoked ones only."""
-    _page(limit, offset)
-    at = now_or(now)
-    stmt = select(ApiTokenRow)
-    live = ApiTokenRow.revoked_at.is_(None) & (ApiTokenRow.expires_at > at)
-    if active is True:
-        stmt = stmt.where(live)
-    elif active is False:
-        stmt = stmt.where(~live)
-    stmt = stmt.order_by(ApiTokenRow.id.desc()).limit(limit).offset(offset)
-    with unit_of_work(session):
-        rows = session.scalars(stmt).all()
-        filters = {"active": active, "limit": limit, "offset": offset}
-        append(session, actor, "token.list", "tokens", details={**filters, "count": len(rows)})
-    return [_token_info(r) for r in rows]
-
-
-def revoke_token(
-    session: Session,
-    actor: Actor,
-    token_id: int,
-    *,
-    reason: str = "",
-    now: dt.datetime | None = None,
-) -> TokenInfo:
-    """Revoke a token at once (audited ``token.revoke``); revoking twice is refused."""
-    with unit_of_work(session):
-        row = session.get(ApiTokenRow, token_id)
-        if row is None:
-            raise NotFoundError(f"token {token_id} does not exist")
-        if row.revoked_at is not None:
-            raise Conflict(f"token {row.name!r} is already revoked")
-        row.revoked_at = now_or(now)
-        append(
-            session,
-            actor,
-            "token.revoke",
-            f"token:{row.id}",
-            details={"name": row.name},
-            reason=reason.strip() or None,
-        )
-    return _token_info(row)

@@ -18,7 +18,7 @@ from citywatch.api.console.render import ConsoleRoute, render
 from citywatch.api.deps import get_session
 from citywatch.api.security import Principal, requires
 from citywatch.policy.access import GRANTS, Permission
-from citywatch.services import access_requests, login_limits, users
+from citywatch.services import access_requests, login_limits, tokens, users
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -84,7 +84,7 @@ def users_page(
         who,
         {
             "users": users.list_users(session, actor, limit=users.MAX_LIST),
-            "tokens": users.list_tokens(session, actor, active=True, limit=100),
+            "tokens": tokens.list_tokens(session, actor, active=True, limit=100),
             "blocks": login_limits.blocks(session),
             "roles": sorted(users.USER_ROLES),
             "token_roles": ["admin", "scraper"],

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from citywatch.api.deps import get_session
 from citywatch.api.security import Permission, Principal, requires
-from citywatch.services import login_limits, users
+from citywatch.services import login_limits, tokens, users
 from citywatch.services.common import NotFoundError, PermissionDenied, ServiceError
 
 router = APIRouter(tags=["users"])
@@ -88,7 +88,7 @@ class TokenIn(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN)
     role: TokenRole
-    expires_days: int = Field(ge=1, le=users.MAX_TOKEN_DAYS)
+    expires_days: int = Field(ge=1, le=tokens.MAX_TOKEN_DAYS)
 
 
 class TokenOut(BaseModel):
@@ -120,7 +120,7 @@ def _user(u: users.UserInfo) -> UserOut:
     )
 
 
-def _token(t: users.TokenInfo) -> TokenOut:
+def _token(t: tokens.TokenInfo) -> TokenOut:
     return TokenOut(
         id=t.id,
         name=t.name,
@@ -267,7 +267,7 @@ def list_tokens(
     offset: Offset = 0,
 ) -> list[TokenOut]:
     """API tokens, newest first (never their secrets); ``active`` filters live or dead ones."""
-    rows = users.list_tokens(
+    rows = tokens.list_tokens(
         session, _who(principal).actor(), active=active, limit=limit, offset=offset
     )
     return [_token(t) for t in rows]
@@ -279,7 +279,7 @@ def list_tokens(
 def create_token(body: TokenIn, principal: Admin, session: DbSession) -> NewTokenOut:
     """A new API token with a role and an expiry; the secret is in this response only."""
     try:
-        new = users.create_token(
+        new = tokens.create_token(
             session, _who(principal).actor(), body.name, body.role, expires_days=body.expires_days
         )
     except ServiceError as err:
@@ -294,7 +294,7 @@ def revoke_token(
     """Revoke a token at once."""
     reason = body.reason if body is not None else ""
     try:
-        t = users.revoke_token(session, _who(principal).actor(), token_id, reason=reason)
+        t = tokens.revoke_token(session, _who(principal).actor(), token_id, reason=reason)
     except ServiceError as err:
         raise _refused(err) from None
     return _token(t)
