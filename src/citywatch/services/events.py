@@ -256,31 +256,6 @@ class EventRecorder:
             .limit(1)
         )
 
-    def _group(
-        self,
-        session: Session,
-        eid: str,
-        kind: str,
-        camera_id: str,
-        same: Any,
-        at: dt.datetime,
-        track_id: int,
-        plate_read_id: int | None = None,
-    ) -> int | None:
-        """Count this track on its pending alert (see :func:`count_sighting`)."""
-        return count_sighting(
-            session,
-            self._actor,
-            self._group_window_s,
-            eid=eid,
-            kind=kind,
-            camera_id=camera_id,
-            same=same,
-            at=at,
-            track_id=track_id,
-            plate_read_id=plate_read_id,
-        )
-
     def _commit_sighting(self, session: Session, eid: str, staged: StagedFile | None) -> int | None:
         """Commit a counted sighting; a concurrent writer that counted the same track first
         wins (its alert id is returned)."""
@@ -321,7 +296,10 @@ class EventRecorder:
             self._check_watchlist(session, m)
             seen_at = from_unix(m.frame_wall_time)
             same = AlertRow.subject_id == subject.id
-            grouped = self._group(session, eid, "face", m.camera_id, same, seen_at, m.track_id)
+            grouped = count_sighting(
+                session, self._actor, self._group_window_s, eid=eid, kind="face",
+                camera_id=m.camera_id, same=same, at=seen_at, track_id=m.track_id,
+            )  # fmt: skip
             if grouped is not None:
                 return self._commit_sighting(session, eid, None) or grouped
             repeat = self._repeat_of(session, eid, m.camera_id, same, seen_at)
@@ -540,9 +518,11 @@ class EventRecorder:
         last = read.last_seen_at
         if hit is not None:
             same = AlertRow.plate == hit.entry
-            grouped = self._group(
-                session, hit_eid, "plate", read.camera_id, same, last, read.track_id, read.id
-            )
+            grouped = count_sighting(
+                session, self._actor, self._group_window_s, eid=hit_eid, kind="plate",
+                camera_id=read.camera_id, same=same, at=last, track_id=read.track_id,
+                plate_read_id=read.id,
+            )  # fmt: skip
             if grouped is not None:
                 return self._commit_sighting(session, hit_eid, staged) or grouped
         if hit is None or self._repeat_of(

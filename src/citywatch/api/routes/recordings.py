@@ -8,24 +8,18 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, status
+from fastapi import APIRouter, Header, HTTPException, status
 from fastapi.responses import FileResponse
-from sqlalchemy.orm import Session
 
-from citywatch.api.deps import get_media, get_session
+from citywatch.api.routes.alerts import AlertId, DbSession, Media, Reader
 from citywatch.api.schemas import ERRORS, actor_of
-from citywatch.api.security import Permission, Principal, requires
 from citywatch.services.clips import clip_for_playback
-from citywatch.store.media import MediaError, MediaStore
+from citywatch.store.media import MediaError
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=ERRORS)
 
-DbSession = Annotated[Session, Depends(get_session)]
-Media = Annotated[MediaStore, Depends(get_media)]
-Reader = Annotated[Principal | None, Depends(requires(Permission.ALERTS_READ))]
-AlertId = Annotated[int, Path(ge=1, le=2**62)]
 MP4: dict[int | str, dict[str, Any]] = {
     200: {"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
     206: {"description": "Part of the clip (a range request)"},
