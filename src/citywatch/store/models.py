@@ -467,3 +467,31 @@ class AlertOutboxRow(Base):
     last_attempt_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
     done_at: Mapped[dt.datetime | None]  # delivered, or given up on
+
+
+# --- Continuous recording (issue 17) ---------------------------------------------------------
+
+
+class RecordingSegmentRow(Base):
+    """One segment of a camera's continuous recording (fragmented MP4, stream copy).
+
+    The row is added when the segment starts (``complete`` false, ``ended_at`` None; the file
+    is written under a temporary name) and finished when the file is renamed into place.
+    Only complete segments are ever served; a partial one is finished or discarded on restart.
+    """
+
+    __tablename__ = "recording_segments"
+    __table_args__ = (
+        Index("ix_recording_segments_camera_id_started_at", "camera_id", "started_at"),
+        CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="RESTRICT"))
+    started_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]
+    path: Mapped[str] = mapped_column(String(500), unique=True)  # relative to the media folder
+    bytes: Mapped[int] = mapped_column(Integer(), default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    complete: Mapped[bool] = mapped_column(Boolean(), default=False, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
