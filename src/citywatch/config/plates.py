@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from citywatch.config.base import OnnxProvider, Strict
 from citywatch.config.vehicles import VehiclesConfig
 
-PlateFormatName = Literal["RS", "HR", "NL", "DE", "SK", "CZ", "EU", "US"]
+PlateFormatName = Literal["RS", "HR", "NL", "DE", "SK", "CZ", "BR", "EU", "US"]
 
 DEFAULT_CONFUSIONS = ["O0", "Q0", "D0", "I1", "B8", "S5", "Z2", "G6"]
 

@@ -20,7 +20,7 @@ from citywatch.vision.plates.formats import (
     resolve,
 )
 
-ALL = ["RS", "HR", "NL", "DE", "SK", "CZ", "EU", "US"]
+ALL = ["RS", "HR", "NL", "DE", "SK", "CZ", "BR", "EU", "US"]
 
 
 @pytest.mark.parametrize(

@@ -182,6 +182,11 @@ FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
                 _layouts("DLA*DDDD"),
             ),
             PlateFormat(
+                "BR",
+                "Brazil: Mercosur LLLNLNN (BRA2E19), and the older grey LLL-NNNN (ABC-1234)",
+                _layouts("LLLDLDD", "LLL-DDDD"),
+            ),
+            PlateFormat(
                 "EU",
                 "Generic European: 4-8 letters and digits, at least one of each",
                 prior=0.8,
