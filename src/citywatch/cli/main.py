@@ -18,6 +18,7 @@ from citywatch.cli import (
     demo,
     evaluate,
     records,
+    recordings_cmds,
     report,
     retention,
     scan,
@@ -64,6 +65,7 @@ serve.register(app)
 report.register(app)
 evaluate.register(app)
 retention.register(app)
+recordings_cmds.register(app)
 
 
 @app.callback()
