@@ -19,6 +19,11 @@ P = Permission
         (Role.OPERATOR, P.PLATES_SEARCH, False),
         (Role.INVESTIGATOR, P.PLATES_SEARCH, True),
         (Role.INVESTIGATOR, P.LIVE_VIEW, False),
+        (Role.INVESTIGATOR, P.RECORDINGS_VIEW, True),  # playback and export for a case
+        (Role.OPERATOR, P.RECORDINGS_VIEW, False),
+        (Role.ADMIN, P.RECORDINGS_VIEW, False),
+        (Role.AUDITOR, P.RECORDINGS_VIEW, False),
+        (Role.SUPERVISOR, P.RECORDINGS_VIEW, False),
         (Role.AUDITOR, P.AUDIT_READ, True),
         (Role.AUDITOR, P.ALERTS_READ, False),  # no faces, no plates
         (Role.AUDITOR, P.LIVE_VIEW, False),
@@ -39,7 +44,13 @@ def test_access_table(role, permission, expected):
 
 
 def test_no_role_sees_personal_data_and_the_audit_log_at_once():
-    personal = {P.ALERTS_READ, P.PLATES_SEARCH, P.LIVE_VIEW, P.WATCHLISTS_READ}
+    personal = {
+        P.ALERTS_READ,
+        P.PLATES_SEARCH,
+        P.LIVE_VIEW,
+        P.WATCHLISTS_READ,
+        P.RECORDINGS_VIEW,
+    }
     for role, grants in GRANTS.items():
         assert not (P.AUDIT_READ in grants and grants & personal), role
 

@@ -31,6 +31,8 @@ class Permission(StrEnum):
     ALERTS_REVIEW = "alerts.review"
     ALERTS_SEARCH = "alerts.search"  # history search of alerts, with a case reference
     PLATES_SEARCH = "plates.search"  # history search of plate reads, with a case reference
+    # play, export and scan a camera's continuous recording, with a case reference
+    RECORDINGS_VIEW = "recordings.view"
     ACCESS_APPROVE = "access.approve"  # approve or deny access to plate reads past the window
     WATCHLISTS_READ = "watchlists.read"
     WATCHLISTS_WRITE = "watchlists.write"
@@ -68,7 +70,14 @@ GRANTS: dict[Role, frozenset[Permission]] = {
         {_P.CAMERAS_READ, _P.LIVE_VIEW, _P.ALERTS_READ, _P.ALERTS_REVIEW, _P.SELF}
     ),
     Role.INVESTIGATOR: frozenset(
-        {_P.CAMERAS_READ, _P.ALERTS_READ, _P.ALERTS_SEARCH, _P.PLATES_SEARCH, _P.SELF}
+        {
+            _P.CAMERAS_READ,
+            _P.ALERTS_READ,
+            _P.ALERTS_SEARCH,
+            _P.PLATES_SEARCH,
+            _P.RECORDINGS_VIEW,
+            _P.SELF,
+        }
     ),
     Role.AUDITOR: frozenset(
         {_P.CAMERAS_READ, _P.AUTHORISATIONS_READ, _P.AUDIT_READ, _P.STATS_READ, _P.SELF}
