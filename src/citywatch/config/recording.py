@@ -1,37 +1,74 @@
 """Evidence clips and continuous recording (issue 17).
 
 ``recording.clips`` at the top of the file holds the clips' seconds before and after and the
-packet buffer's bounds.  ``cameras[].recording`` is the place of continuous recording (whether
-a camera records and for how long); it is not built yet, so ``enabled: true`` is refused.
+packet buffer's bounds; ``recording.storage`` the node's budget for continuous recording.
+``cameras[].recording`` says whether a camera records and for how long: off by default, and
+enabling it needs the register entry to say so (its own legal-basis reference and a retention
+period; :func:`citywatch.policy.recording.recording_problems` is the rule, applied when the
+camera is registered at start).
 """
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from citywatch.config.base import Strict
+
+#: The longest retention a recording may be registered with, unless the node allows longer.
+DEFAULT_MAX_RETAIN_HOURS = 31 * 24.0
 
 
 class CameraRecording(Strict):
     """Continuous recording of one camera: off unless the register entry says so."""
 
     enabled: bool = Field(default=False, description="Record this camera continuously")
-    retain_hours: float = Field(
-        default=72.0,
+    legal_basis: str = Field(
+        default="",
+        max_length=500,
+        description="Legal-basis reference that allows continuous recording of this camera "
+        "(the analysis basis does not cover it); required when enabled, published",
+    )
+    retain_hours: float | None = Field(
+        default=None,
         gt=0,
         le=24 * 366,
-        description="Hours a recorded segment is kept before the retention job deletes it",
+        description="Hours a recorded segment is kept before retention deletes it; required "
+        "when enabled (the register says how long), published",
+    )
+    segment_s: float = Field(
+        default=60.0, ge=5, le=600, description="Seconds per segment file (fragmented MP4)"
     )
 
-    @field_validator("enabled")
-    @classmethod
-    def _not_yet(cls, v: bool) -> bool:
-        if v:
-            raise ValueError(
-                "continuous recording is not available in this version (evidence clips of "
-                "alerts are: recording.clips)"
-            )
-        return v
+
+class StorageConfig(Strict):
+    """What continuous recording may use of this node's media folder."""
+
+    budget_gb: float = Field(
+        default=100.0,
+        gt=0,
+        le=1_000_000,
+        description="Most gigabytes (10^9 bytes) the node's recording segments may take; the "
+        "oldest segments are deleted to stay under it",
+    )
+    warn_fraction: float = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="Health warns once the segments take this share of the budget",
+    )
+    max_retain_hours: float = Field(
+        default=DEFAULT_MAX_RETAIN_HOURS,
+        gt=0,
+        le=24 * 366,
+        description="Longest retain_hours a camera may register (31 days unless raised)",
+    )
+    check_every_s: float = Field(
+        default=60.0, ge=1, le=3600, description="How often the budget is checked"
+    )
+
+    @property
+    def budget_bytes(self) -> int:
+        return int(self.budget_gb * 1e9)
 
 
 class ClipConfig(Strict):
@@ -58,6 +95,7 @@ class ClipConfig(Strict):
 
 class RecordingConfig(Strict):
     clips: ClipConfig = Field(default_factory=ClipConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
 
     @model_validator(mode="after")
     def _buffer_holds_a_clip(self) -> RecordingConfig:

@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from citywatch.config.camera import CameraConfig
+from citywatch.config.recording import DEFAULT_MAX_RETAIN_HOURS
 from citywatch.policy.decision import Decision
+from citywatch.policy.recording import RecordingFacts, recording_problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +83,16 @@ def camera_may_analyse(camera: CameraFacts, purpose: str, now: dt.datetime) -> D
     return Decision.allow(f"{cam}: registered for {purpose!r} under {camera.legal_basis}")
 
 
-def check_camera_registration(cfg: CameraConfig, today: dt.date | None = None) -> list[str]:
+def check_camera_registration(
+    cfg: CameraConfig,
+    today: dt.date | None = None,
+    *,
+    max_record_hours: float = DEFAULT_MAX_RETAIN_HOURS,
+) -> list[str]:
     """Every reason the camera may not be registered, each naming the camera; empty when fine.
 
-    ``today`` (UTC) adds the check that the approval date is not in the future.
+    ``today`` (UTC) adds the check that the approval date is not in the future.  A camera
+    that records must say so under the rules of :mod:`citywatch.policy.recording`.
     """
     cam = f"camera {cfg.id!r}"
     problems: list[str] = []
@@ -100,4 +108,5 @@ def check_camera_registration(cfg: CameraConfig, today: dt.date | None = None) -
         problems.append(f"{cam}: approved_on {cfg.approved_on} is in the future")
     if cfg.withhold_location.strip() and not cfg.zone.strip():
         problems.append(f"{cam}: withhold_location is given but there is no zone to publish")
+    problems += recording_problems(RecordingFacts.from_config(cfg), max_record_hours)
     return problems

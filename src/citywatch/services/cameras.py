@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from citywatch.audit.chain import Actor, append
 from citywatch.config.camera import CameraConfig
+from citywatch.config.recording import DEFAULT_MAX_RETAIN_HOURS
 from citywatch.policy.register import CameraFacts, check_camera_registration
 from citywatch.services.common import NotFoundError, ServiceError, now_or, unit_of_work
 from citywatch.services.names import clean_name
@@ -45,6 +46,8 @@ def _values(cfg: CameraConfig) -> dict[str, Any]:
         "impact_assessment": cfg.impact_assessment,
         "approved_on": cfg.approved_on,
         "operator": cfg.operator,
+        "records": cfg.recording.enabled,
+        "record_retain_hours": cfg.recording.retain_hours if cfg.recording.enabled else None,
     }
 
 
@@ -61,15 +64,22 @@ def _name_problems(cfg: CameraConfig) -> list[str]:
 
 
 def register_camera(
-    session: Session, cfg: CameraConfig, actor: Actor, *, now: dt.datetime | None = None
+    session: Session,
+    cfg: CameraConfig,
+    actor: Actor,
+    *,
+    now: dt.datetime | None = None,
+    max_record_hours: float = DEFAULT_MAX_RETAIN_HOURS,
 ) -> CameraRow:
     """Insert or update the camera; audited when something changed.
 
     Raises :class:`RegistrationError` (problems naming the camera) when the registration
-    rules of :func:`citywatch.policy.register.check_camera_registration` fail.
+    rules of :func:`citywatch.policy.register.check_camera_registration` fail (a camera
+    configured to record without the register saying so is refused: ``max_record_hours`` is
+    the node's ``recording.storage.max_retain_hours``).
     """
     at = now_or(now)
-    problems = check_camera_registration(cfg, today=at.date())
+    problems = check_camera_registration(cfg, today=at.date(), max_record_hours=max_record_hours)
     problems += _name_problems(cfg)
     if problems:
         raise RegistrationError(problems)

@@ -86,6 +86,10 @@ class RegisterCamera(Public):
     face_recognition_authorised: bool = Field(
         description="A live authorisation covers face recognition on this camera now"
     )
+    records: bool = Field(default=False, description="The camera is recorded continuously")
+    record_retain_hours: float | None = Field(
+        default=None, description="Hours a recording is kept (None: it does not record)"
+    )
 
 
 class RegisterAuthorisation(Public):
@@ -349,6 +353,8 @@ def register_cameras(
                 face_recognition_authorised=bool(
                     may_recognise_faces(camera_facts(row), facts, now)
                 ),
+                records=bool(row.records),
+                record_retain_hours=row.record_retain_hours if row.records else None,
             )
         )
     return out

@@ -89,6 +89,8 @@ class CameraProperties(BaseModel):
     approved_on: str | None
     operator: str
     face_recognition_authorised: bool
+    records: bool = False
+    record_retain_hours: float | None = None
 
 
 class GeoFeature(BaseModel):
@@ -127,6 +129,8 @@ def camera_feature(cam: RegisterCamera) -> GeoFeature:
         approved_on=cam.approved_on.isoformat() if cam.approved_on else None,
         operator=cam.operator,
         face_recognition_authorised=cam.face_recognition_authorised,
+        records=cam.records,
+        record_retain_hours=cam.record_retain_hours,
     )
     return GeoFeature(id=cam.id, geometry=point, properties=props)
 
