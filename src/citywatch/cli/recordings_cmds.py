@@ -7,6 +7,7 @@ not verify, 2 usage error (no key, a bad argument).
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -69,3 +70,67 @@ def recordings_verify(
     for problem in check.problems:
         c.err.print(f"  - {problem}", highlight=False, markup=False)
     raise typer.Exit(1)
+
+
+DATE_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@recordings.command("export")
+def recordings_export(
+    ctx: typer.Context,
+    camera: Annotated[str, typer.Option("--camera", help="Camera id")],
+    since: Annotated[
+        dt.datetime, typer.Option("--from", formats=DATE_FORMATS, help="From (UTC, inclusive)")
+    ],
+    until: Annotated[
+        dt.datetime, typer.Option("--to", formats=DATE_FORMATS, help="To (UTC, exclusive)")
+    ],
+    case: Annotated[str, typer.Option("--case", help="Case reference (required, audited)")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Export to write: a folder, or a zip if it ends in .zip")
+    ],
+    key_file: KeyFile = None,
+) -> None:
+    """Export a camera's recording of a time range as signed evidence for a case.
+
+    The range is cut by stream copy (no re-encode), widened to whole groups of pictures; the
+    manifest names camera, range, case, you and the time, with every file's SHA-256, and is
+    signed with the audit key.  Only an investigator ($CITYWATCH_ROLE) may export; the export
+    is audited.  Check it with `citywatch recordings verify`.
+
+    Example: CITYWATCH_ROLE=investigator citywatch recordings export --camera cam-3
+    --from 2026-11-30T14:00:00 --to 2026-11-30T14:10:00 --case CASE-2026-17
+    --out CASE-2026-17-cam-3.zip --key-file audit-ed25519.pem
+    """
+    from citywatch.services.common import ServiceError
+    from citywatch.services.recording_export import export_recording
+
+    c = ctx_of(ctx)
+    key = _key(c, key_file)
+    try:
+        with c.sessions()() as session:
+            result = export_recording(
+                session,
+                c.actor(),
+                c.media(),
+                key,
+                camera_id=camera,
+                start=_utc(since),
+                end=_utc(until),
+                case_ref=case,
+                out=out,
+            )
+    except ServiceError as err:
+        c.fail(str(err), code=1)
+    files = [f for f in result.files if f["path"].endswith(".mp4")]
+    c.out.print(
+        f"[green]exported[/] {len(files)} file(s) to {result.path}, "
+        f"{sum(f['bytes'] for f in files):,} bytes, signed {key.alg} key {key.key_id}",
+        highlight=False,
+    )
+    for f in files:
+        c.out.print(f"  {f['path']}  sha256 {f['sha256']}", highlight=False)
