@@ -90,7 +90,8 @@ def test_import_with_bad_lines_imports_nothing_and_names_them(session: Session) 
     message = str(err.value)
     assert "4 bad line(s), nothing imported" in message
     assert "line 2: '-!-' is not a plate" in message and "line 4: 'X' is not a plate" in message
-    assert "line 5: 3 fields" in message and "line 6: no reason given" in message
+    assert "line 5: vehicle type 'b' is not one of" in message  # plate,reason,type[,colour]
+    assert "line 6: no reason given" in message
     assert "line 1" not in message and "line 3" not in message
     assert len(err.value.errors) == 4
     assert hotlist_entries(session) == []
@@ -123,3 +124,31 @@ def test_create_and_remove(session: Session) -> None:
     with pytest.raises(NotFoundError):
         list_plates(session, ADMIN, "nope")
     assert audit_actions(session)[-1] == "hotlist.remove"
+
+
+def test_an_entry_may_name_its_vehicle_and_an_import_line_too(session: Session) -> None:
+    row = add_plate(
+        session, ADMIN, "stolen", "AB-1-CD", "r", vehicle_kind="Van", vehicle_colour="silver"
+    )
+    assert (row.vehicle_kind, row.vehicle_colour) == ("truck", "grey")
+    assert list(entries(session))[-1].details == {"plate": "AB1CD", "vehicle": "grey truck"}
+    lines = ["plate,reason,type,colour", "ZG1X,stolen,car,white", "ZG2X,,,red", "ZG3X"]
+    assert import_plates(session, ADMIN, "stolen", lines, reason="list") == 3
+    rows = list_plates(session, ADMIN, "stolen")
+    got = {p.plate: (p.vehicle_kind, p.vehicle_colour) for p in rows}
+    assert got == {
+        "AB1CD": ("truck", "grey"),
+        "ZG1X": ("car", "white"),
+        "ZG2X": (None, "red"),
+        "ZG3X": (None, None),
+    }
+
+
+def test_an_unknown_vehicle_refuses_the_plate_naming_it(session: Session) -> None:
+    with pytest.raises(ServiceError, match="vehicle colour 'teal' is not one of"):
+        add_plate(session, ADMIN, "stolen", "AB1CD", "r", vehicle_colour="teal")
+    with pytest.raises(HotlistImportError) as err:
+        import_plates(session, ADMIN, "stolen", ["ZG1X,r,tank", "ZG2X,r,car,red,extra"])
+    assert err.value.errors[0].startswith("line 1: vehicle type 'tank'")
+    assert err.value.errors[1].startswith("line 2: 5 fields")
+    assert list_hotlists(session) == [] or all(h.entries == 0 for h in list_hotlists(session))

@@ -56,6 +56,12 @@ def format_alert(event: AlertEventLike) -> Text:
             details.append(f"hotlist {event.watchlist}")
         if details:
             line.append(" (" + ", ".join(details) + ")")
+        raw = event.to_json()
+        if raw.get("vehicle_note"):
+            style = "bold red" if raw.get("vehicle_mismatch") else "dim"
+            line.append(f"  {raw['vehicle_note']}", style=style)
+        elif raw.get("vehicle"):
+            line.append(f"  seen: {raw['vehicle']}")
     else:
         line.append(f"{event.kind.upper()} camera {event.camera_id}", style="bold")
     line.append(f"  score {_score(event.score)}")

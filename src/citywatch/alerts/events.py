@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from citywatch.decisions.hotlist import describe_difference
+from citywatch.decisions.vehicle_check import VehicleCheck, check_vehicle
 
 LABELS = {
     ("face", "pending"): "possible match",
@@ -41,6 +42,19 @@ class AlertEvent:
     distance: int | None = None
     snapshot_path: str | None = None  # relative to the media dir
     snapshot_error: str | None = None  # "snapshot could not be written: <reason>"
+    vehicle_kind: str | None = None  # plate alerts: the vehicle seen with the read
+    vehicle_colour: str | None = None
+    expected_vehicle_kind: str | None = None  # the vehicle the hotlist entry describes
+    expected_vehicle_colour: str | None = None
+
+    def vehicle_check(self) -> VehicleCheck:
+        """The vehicle seen against the hotlist's (plate alerts; empty for faces)."""
+        return check_vehicle(
+            self.expected_vehicle_kind,
+            self.expected_vehicle_colour,
+            self.vehicle_kind,
+            self.vehicle_colour,
+        )
 
     @property
     def label(self) -> str:
@@ -50,6 +64,7 @@ class AlertEvent:
         seen = self.seen_at
         if seen.tzinfo is None:
             seen = seen.replace(tzinfo=dt.UTC)
+        vehicle = self.vehicle_check()
         return {
             "id": self.id,
             "event_id": self.event_id,
@@ -72,4 +87,17 @@ class AlertEvent:
             "track_id": self.track_id,
             "snapshot_path": self.snapshot_path,
             "snapshot_error": self.snapshot_error,
+            **vehicle_fields(vehicle, self.vehicle_kind, self.vehicle_colour),
         }
+
+
+def vehicle_fields(check: VehicleCheck, kind: str | None, colour: str | None) -> dict[str, Any]:
+    """The vehicle keys of an alert's JSON (events, payloads, the API and the console)."""
+    return {
+        "vehicle": check.seen or None,
+        "vehicle_kind": kind or None,
+        "vehicle_colour": colour or None,
+        "hotlist_vehicle": check.expected or None,
+        "vehicle_mismatch": check.mismatch,
+        "vehicle_note": check.note or None,
+    }

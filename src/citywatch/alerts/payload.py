@@ -41,6 +41,12 @@ ALLOWED_FIELDS: frozenset[str] = frozenset(
         "track_id",
         "snapshot_path",
         "snapshot_error",
+        "vehicle",
+        "vehicle_kind",
+        "vehicle_colour",
+        "hotlist_vehicle",
+        "vehicle_mismatch",
+        "vehicle_note",
     }
 )
 

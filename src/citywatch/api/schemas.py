@@ -18,11 +18,12 @@ from typing import Any, Generic, Literal, TypeVar
 from fastapi import HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from citywatch.alerts.events import LABELS
+from citywatch.alerts.events import LABELS, vehicle_fields
 from citywatch.api.security import Principal
 from citywatch.audit.chain import Actor
 from citywatch.config.camera import CameraConfig, Purpose
 from citywatch.decisions.hotlist import describe_difference
+from citywatch.services.alerts import alert_vehicle_check
 from citywatch.services.sightings import stored_box
 from citywatch.sources.redact import redact_text
 from citywatch.store.models import AlertRow, AuthorisationRow, CameraRow, PlateReadRow
@@ -352,6 +353,22 @@ class AlertPublic(Out):
         description="Face alerts: frames used, per-frame scores and quality, face size (px), "
         "the lead over the next entry (margin) and the threshold applied",
     )
+    vehicle: str | None = Field(
+        default=None, description="Plate alerts: the vehicle seen with the read ('red car')"
+    )
+    vehicle_kind: str | None = None
+    vehicle_colour: str | None = None
+    hotlist_vehicle: str | None = Field(
+        default=None, description="The vehicle the hotlist entry describes ('white car')"
+    )
+    vehicle_mismatch: bool = Field(
+        default=False,
+        description="The type differs from the hotlist's, or the colour is far from it: a "
+        "cloned plate or a misread (docs/vehicles.md)",
+    )
+    vehicle_note: str | None = Field(
+        default=None, description="'hotlist says white car; seen: red car (...)'"
+    )
     reviewed_by: str | None
     reviewed_at: dt.datetime | None
     review_reason: str | None
@@ -360,6 +377,7 @@ class AlertPublic(Out):
     @classmethod
     def of(cls, row: AlertRow) -> AlertPublic:
         return cls(
+            **vehicle_fields(alert_vehicle_check(row), row.vehicle_kind, row.vehicle_colour),
             id=row.id,
             kind=row.kind,
             label=LABELS.get((row.kind, row.status), f"{row.kind} alert ({row.status})"),
@@ -554,6 +572,14 @@ class HotlistPublic(Out):
 class PlateAdd(In):
     plate: str = Field(min_length=1, max_length=100)
     reason: str = Reason
+    vehicle_kind: str | None = Field(
+        default=None,
+        max_length=20,
+        description="The vehicle the plate belongs on: car, truck (van), bus, motorcycle",
+    )
+    vehicle_colour: str | None = Field(
+        default=None, max_length=20, description="Its colour: white, grey (silver), black, ..."
+    )
 
 
 class HotlistEntryPublic(Out):
@@ -561,6 +587,8 @@ class HotlistEntryPublic(Out):
     plate: str
     raw: str
     reason: str
+    vehicle_kind: str | None = None
+    vehicle_colour: str | None = None
     created_at: dt.datetime
 
 

@@ -354,17 +354,31 @@ def hotlists_add(
     hotlist: Annotated[str, typer.Argument(help="Hotlist name (created if missing)")],
     plate: Annotated[str, typer.Argument(help="Plate, separators allowed: 'BG 123-AB'")],
     reason: Annotated[str, typer.Option(help="Why the plate is wanted")],
+    vehicle: Annotated[
+        str | None, typer.Option(help="The vehicle it belongs on: car, van/truck, bus, motorcycle")
+    ] = None,
+    colour: Annotated[str | None, typer.Option(help="Its colour: white, silver/grey, ...")] = None,
 ) -> None:
-    """Put a plate on a hotlist.
+    """Put a plate on a hotlist (with the vehicle it belongs on, when known: an alert on a
+    vehicle of another type or colour says so).
 
-    Example: citywatch hotlists add stolen 'BG 123-AB' --reason 'reported stolen 2026-11-20'
+    Example: citywatch hotlists add stolen 'BG 123-AB' --reason 'stolen 2026-11-20'
+    --vehicle car --colour white
     """
     from citywatch.services.hotlists import add_plate
 
     c = ctx_of(ctx)
     try:
         with c.sessions()() as session:
-            row = add_plate(session, c.actor(), hotlist, plate, reason)
+            row = add_plate(
+                session,
+                c.actor(),
+                hotlist,
+                plate,
+                reason,
+                vehicle_kind=vehicle,
+                vehicle_colour=colour,
+            )
             c.out.print(f"{row.plate} is on hotlist {hotlist!r}")
     except ServiceError as err:
         c.fail(str(err))

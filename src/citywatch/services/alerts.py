@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from citywatch.alerts.events import AlertEvent
 from citywatch.audit.chain import Actor, append
+from citywatch.decisions.vehicle_check import VehicleCheck, check_vehicle
 from citywatch.services.common import (
     NotFoundError,
     ServiceError,
@@ -55,6 +56,20 @@ def alert_event(row: AlertRow) -> AlertEvent:
         distance=row.distance,
         snapshot_path=row.snapshot_path,
         snapshot_error=row.snapshot_error,
+        vehicle_kind=row.vehicle_kind,
+        vehicle_colour=row.vehicle_colour,
+        expected_vehicle_kind=row.expected_vehicle_kind,
+        expected_vehicle_colour=row.expected_vehicle_colour,
+    )
+
+
+def alert_vehicle_check(row: AlertRow) -> VehicleCheck:
+    """A stored alert's vehicle seen against the hotlist entry's, as at alert time."""
+    return check_vehicle(
+        row.expected_vehicle_kind,
+        row.expected_vehicle_colour,
+        row.vehicle_kind,
+        row.vehicle_colour,
     )
 
 

@@ -533,7 +533,12 @@ class EventRecorder:
             self._commit(session, staged)
             return None
         entry = session.execute(
-            select(HotlistEntryRow.id, HotlistRow.name)
+            select(
+                HotlistEntryRow.id,
+                HotlistRow.name,
+                HotlistEntryRow.vehicle_kind,
+                HotlistEntryRow.vehicle_colour,
+            )
             .join(HotlistRow, HotlistRow.id == HotlistEntryRow.hotlist_id)
             .where(HotlistEntryRow.hotlist_id == hit.hotlist_id)
             .where(HotlistEntryRow.plate == hit.entry)
@@ -557,6 +562,10 @@ class EventRecorder:
             snapshot_path=read.snapshot_path,
             snapshot_error=read.snapshot_error,
             status="pending",
+            vehicle_kind=read.vehicle_kind,
+            vehicle_colour=read.vehicle_colour,
+            expected_vehicle_kind=entry.vehicle_kind if entry else None,
+            expected_vehicle_colour=entry.vehicle_colour if entry else None,
         )
         return self._insert_alert(session, alert, staged)
 

@@ -18,6 +18,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from citywatch.audit.chain import Actor, append
+from citywatch.decisions.vehicle_check import (
+    COLOUR_ALIASES,
+    KIND_ALIASES,
+    canonical_colour,
+    canonical_kind,
+    vehicle_words,
+)
 from citywatch.services.common import (
     NotFoundError,
     ServiceError,
@@ -71,6 +78,21 @@ def _checked_plate(raw: str, where: str) -> str:
     return plate
 
 
+def checked_vehicle(kind: str | None, colour: str | None, where: str) -> tuple[str, str]:
+    """The hotlist's expected vehicle as stored: a known kind and colour (aliases such as
+    ``van`` or ``silver`` named as the detector names them), ``""`` for each not given."""
+    k, c = canonical_kind(kind), canonical_colour(colour)
+    if k is None:
+        raise ServiceError(
+            f"{where}: vehicle type {kind!r} is not one of {', '.join(sorted(KIND_ALIASES))}"
+        )
+    if c is None:
+        raise ServiceError(
+            f"{where}: vehicle colour {colour!r} is not one of {', '.join(sorted(COLOUR_ALIASES))}"
+        )
+    return k, c
+
+
 def hotlist_named(session: Session, name: str) -> HotlistRow | None:
     """The hotlist called ``name``, compared apart from case (``Stolen`` is ``stolen``)."""
     row = session.scalar(select(HotlistRow).where(HotlistRow.name == name))
@@ -102,12 +124,22 @@ def create_hotlist(session: Session, actor: Actor, name: str, reason: str) -> Ho
 
 
 def add_plate(
-    session: Session, actor: Actor, hotlist_name: str, plate: str, reason: str
+    session: Session,
+    actor: Actor,
+    hotlist_name: str,
+    plate: str,
+    reason: str,
+    *,
+    vehicle_kind: str | None = None,
+    vehicle_colour: str | None = None,
 ) -> HotlistEntryRow:
-    """Add one plate (the hotlist is created when missing); an existing entry is returned."""
+    """Add one plate (the hotlist is created when missing); an existing entry is returned.
+    ``vehicle_kind``/``vehicle_colour``: the vehicle the plate belongs on, when known (a plate
+    alert compares it with the vehicle seen)."""
     hl = clean_name(hotlist_name, "hotlist name")
     why = require_text(reason, f"adding a plate to {hl!r}: a reason")
     norm = _checked_plate(plate, f"hotlist {hl!r}")
+    kind, colour = checked_vehicle(vehicle_kind, vehicle_colour, f"hotlist {hl!r} plate {norm}")
     with unit_of_work(session):
         row = _get_or_create_hotlist(session, actor, hl, why)
         hl = row.name
@@ -118,18 +150,36 @@ def add_plate(
         )
         if entry is not None:
             return entry
-        entry = HotlistEntryRow(hotlist_id=row.id, plate=norm, raw=plate.strip()[:100], reason=why)
+        entry = HotlistEntryRow(
+            hotlist_id=row.id,
+            plate=norm,
+            raw=plate.strip()[:100],
+            reason=why,
+            vehicle_kind=kind or None,
+            vehicle_colour=colour or None,
+        )
         session.add(entry)
         session.flush()
-        append(session, actor, "hotlist.add", f"hotlist:{hl}", details={"plate": norm}, reason=why)
+        details: dict[str, str] = {"plate": norm}
+        if kind or colour:
+            details["vehicle"] = vehicle_words(kind, colour)
+        append(session, actor, "hotlist.add", f"hotlist:{hl}", details=details, reason=why)
     return entry
 
 
-def _parse_lines(
-    lines: Iterable[str], source: str, default_reason: str
-) -> list[tuple[str, str, str]]:
-    """``(plate, raw, reason)`` per good line; raises with every bad line's number."""
-    out: list[tuple[str, str, str]] = []
+@dataclass(frozen=True, slots=True)
+class _Line:
+    plate: str
+    raw: str
+    reason: str
+    kind: str  # "" when the line names no vehicle
+    colour: str
+
+
+def _parse_lines(lines: Iterable[str], source: str, default_reason: str) -> list[_Line]:
+    """One :class:`_Line` per good ``plate[,reason[,vehicle type[,colour]]]`` line; raises
+    with every bad line's number."""
+    out: list[_Line] = []
     errors: list[str] = []
     for number, line in enumerate(lines, start=1):
         if number > MAX_IMPORT_LINES:
@@ -146,19 +196,23 @@ def _parse_lines(
         raw = fields[0].strip() if fields else ""
         if number == 1 and raw.lower() == "plate":
             continue  # header
-        if len(fields) > 2:
-            errors.append(f"line {number}: {len(fields)} fields, expected plate[,reason]")
+        if len(fields) > 4:
+            errors.append(
+                f"line {number}: {len(fields)} fields, expected plate[,reason[,type[,colour]]]"
+            )
             continue
-        reason = fields[1].strip() if len(fields) == 2 and fields[1].strip() else default_reason
+        fields += [""] * (4 - len(fields))
+        reason = fields[1].strip() or default_reason
         try:
             plate = _checked_plate(raw, f"line {number}")
+            kind, colour = checked_vehicle(fields[2], fields[3], f"line {number}")
         except ServiceError as err:
             errors.append(str(err))
             continue
         if not reason:
             errors.append(f"line {number}: no reason given (and no default reason)")
             continue
-        out.append((plate, raw, reason))
+        out.append(_Line(plate, raw, reason, kind, colour))
     if errors:
         raise HotlistImportError(source, errors)
     return out
@@ -172,7 +226,8 @@ def import_plates(
     *,
     reason: str = "",
 ) -> int:
-    """Import ``plate[,reason]`` lines (a CSV file or lines); returns the plates added.
+    """Import ``plate[,reason[,vehicle type[,colour]]]`` lines (a CSV file or lines); returns
+    the plates added.
 
     Blank lines and ``#`` comments are skipped, a ``plate`` header is allowed, plates already
     on the hotlist are skipped.  Any bad line refuses the whole import
@@ -200,11 +255,20 @@ def import_plates(
             )
         )
         added = 0
-        for plate, raw, why in parsed:
-            if plate in existing:
+        for line in parsed:
+            if line.plate in existing:
                 continue
-            existing.add(plate)
-            session.add(HotlistEntryRow(hotlist_id=row.id, plate=plate, raw=raw[:100], reason=why))
+            existing.add(line.plate)
+            session.add(
+                HotlistEntryRow(
+                    hotlist_id=row.id,
+                    plate=line.plate,
+                    raw=line.raw[:100],
+                    reason=line.reason,
+                    vehicle_kind=line.kind or None,
+                    vehicle_colour=line.colour or None,
+                )
+            )
             added += 1
         session.flush()
         append(

@@ -167,6 +167,10 @@ class HotlistEntryRow(Base):
     plate: Mapped[str] = mapped_column(String(20), index=True)  # normalised
     raw: Mapped[str] = mapped_column(String(100))  # as the operator typed it
     reason: Mapped[str] = mapped_column(String(1000), default="")
+    # the vehicle the plate belongs on, when the list says (car, truck, bus, motorcycle; a
+    # named colour): an alert compares it with the vehicle seen (decisions/vehicle_check.py)
+    vehicle_kind: Mapped[str | None] = mapped_column(String(20))
+    vehicle_colour: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -259,6 +263,12 @@ class AlertRow(Base):
     # pending (the first included), and when the latest was (None: only the first)
     sightings: Mapped[int] = mapped_column(Integer(), default=1, server_default="1")
     last_sighting_at: Mapped[dt.datetime | None]
+    # plate alerts: the vehicle seen with the read and the one the hotlist entry described,
+    # as they were at alert time (None when not known)
+    vehicle_kind: Mapped[str | None] = mapped_column(String(20))
+    vehicle_colour: Mapped[str | None] = mapped_column(String(20))
+    expected_vehicle_kind: Mapped[str | None] = mapped_column(String(20))
+    expected_vehicle_colour: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(10), default="pending")
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     reviewed_at: Mapped[dt.datetime | None]

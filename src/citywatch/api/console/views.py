@@ -14,13 +14,14 @@ from typing import Any
 
 from fastapi import Request
 
-from citywatch.alerts.events import LABELS
+from citywatch.alerts.events import LABELS, vehicle_fields
 from citywatch.api.console.render import iso
 from citywatch.api.schemas import face_evidence
 from citywatch.api.settings import ApiSettings
 from citywatch.audit.chain import AuditEntry, canonical_json
 from citywatch.config.root import CitywatchConfig
 from citywatch.decisions.hotlist import describe_difference
+from citywatch.services.alerts import alert_vehicle_check
 from citywatch.services.sightings import stored_box
 from citywatch.store.models import AlertRow, CameraRow
 from citywatch.vision.faces.registry import model_id
@@ -169,6 +170,7 @@ def alert_json(row: AlertRow, config: CitywatchConfig) -> dict[str, Any]:
         "reviewed_by": row.reviewed_by,
         "reviewed_at": iso(row.reviewed_at) if row.reviewed_at else None,
         "review_reason": row.review_reason,
+        **vehicle_fields(alert_vehicle_check(row), row.vehicle_kind, row.vehicle_colour),
     }
 
 

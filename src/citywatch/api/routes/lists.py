@@ -261,7 +261,13 @@ def create_hotlist(
 
 def _entry(row: HotlistEntryRow) -> HotlistEntryPublic:
     return HotlistEntryPublic(
-        id=row.id, plate=row.plate, raw=row.raw, reason=row.reason, created_at=row.created_at
+        id=row.id,
+        plate=row.plate,
+        raw=row.raw,
+        reason=row.reason,
+        vehicle_kind=row.vehicle_kind,
+        vehicle_colour=row.vehicle_colour,
+        created_at=row.created_at,
     )
 
 
@@ -288,7 +294,16 @@ def add_plate(
     name: ListName, body: PlateAdd, session: DbSession, principal: HotlistsWrite
 ) -> HotlistEntryPublic:
     """Add one plate (the hotlist is created when missing; an existing entry is returned)."""
-    return _entry(hotlists.add_plate(session, actor_of(principal), name, body.plate, body.reason))
+    row = hotlists.add_plate(
+        session,
+        actor_of(principal),
+        name,
+        body.plate,
+        body.reason,
+        vehicle_kind=body.vehicle_kind,
+        vehicle_colour=body.vehicle_colour,
+    )
+    return _entry(row)
 
 
 @router.post(

@@ -40,9 +40,16 @@
       const read = alert.read && alert.read !== alert.plate
         ? "read " + alert.read + (alert.differences ? " (" + alert.differences + ")" : "") + " · " : "";
       const dist = alert.distance === null || alert.distance === undefined ? "?" : alert.distance;
-      return el("div", { class: "score" },
+      const score = el("div", { class: "score" },
         read + "edit distance " + dist + (max !== null && max !== undefined ? " (hit at ≤ " + max + ")" : "") +
         " · OCR " + Number(alert.score).toFixed(2));
+      if (!alert.vehicle_note && !alert.vehicle) return score;
+      const vehicle = el("div", {
+        class: "vehicle" + (alert.vehicle_mismatch ? " mismatch" : ""),
+        "data-role": "vehicle",
+        text: alert.vehicle_note || "seen: " + alert.vehicle,
+      });
+      return el("div", {}, score, vehicle);
     }
     const thr = alert.threshold ?? (points && points.face ? points.face.threshold : null);
     const value = Number(alert.score);

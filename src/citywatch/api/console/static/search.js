@@ -27,7 +27,7 @@
   }
 
   function plateTable(items, fuzzy) {
-    const head = ["Last seen", "Camera", "Plate", "Confidence", "Votes", "Format"];
+    const head = ["Last seen", "Camera", "Plate", "Vehicle", "Confidence", "Votes", "Format"];
     if (fuzzy) head.push("Edits");
     head.push("Held");
     const tbody = el("tbody", {});
@@ -36,6 +36,7 @@
         timeCell(r.last_seen_at),
         el("td", { class: "mono", text: r.camera_id }),
         el("td", {}, el("span", { class: "plate-text", text: r.plate })),
+        el("td", { text: [r.vehicle_colour, r.vehicle_kind].filter(Boolean).join(" ") }),
         el("td", { class: "num", text: Number(r.confidence).toFixed(2) }),
         el("td", { class: "num", text: r.votes + "/" + r.reads }),
         el("td", { text: r.plate_format || "" }));
