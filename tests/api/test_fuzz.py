@@ -33,6 +33,7 @@ from citywatch.api.hub import EventHub
 from citywatch.api.security import Permission, Role, allowed, app_routes
 from citywatch.api.settings import ApiSettings
 from citywatch.audit.chain import Actor
+from citywatch.audit.keys import HmacKey
 from citywatch.config.root import CitywatchConfig, StoreConfig
 from citywatch.services import tokens as token_service
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
@@ -73,6 +74,7 @@ def fuzz_app(fuzz_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> F
         seed_alerts(session, sessions, app.state.media)
     app.state.embed_faces = fake_embed_faces
     app.state.snapshots = lambda cam: b"\xff\xd8\xff\xe0jpeg" if cam == "cam-1" else None
+    app.state.export_key = HmacKey(b"fuzz-export-key-" * 2, "fuzz")  # recordings export
     return app
 
 

@@ -44,6 +44,7 @@ from citywatch.api.routes import (
     health,
     lists,
     metrics,
+    playback,
     public,
     recordings,
     search,
@@ -52,6 +53,7 @@ from citywatch.api.routes import (
 )
 from citywatch.api.security import SESSION_COOKIE, Permission, app_routes, requires
 from citywatch.api.settings import ApiSettings
+from citywatch.audit.keys import AuditKey
 from citywatch.config.root import CitywatchConfig
 from citywatch.services.common import NotFoundError, PermissionDenied, ServiceError
 from citywatch.store.media import MediaStore
@@ -75,6 +77,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     uploads.router,
     access.router,
     recordings.router,
+    playback.router,
 )
 #: Mounted without the prefix (``/metrics`` for Prometheus).
 ROOT_ROUTERS: tuple[APIRouter, ...] = (metrics.router, public.router)
@@ -92,6 +95,7 @@ def create_app(
     dispatcher: Dispatcher | None = None,
     snapshots: Callable[[str], bytes | None] | None = None,
     embed_faces: Callable[[ImageBGR], FloatArray] | None = None,
+    export_key: AuditKey | None = None,
 ) -> FastAPI:
     """The whole HTTP application.
 
@@ -99,7 +103,8 @@ def create_app(
     the app, when None).  ``health``: ``{camera_id: record}`` of camera health for the health
     and metrics routes and the dashboard.  ``dispatcher``: the platform's alert dispatcher
     (queue depths for /metrics).  ``snapshots``: ``camera_id -> JPEG`` of the latest picture.
-    ``embed_faces``: the face embedder for enrolment uploads.  Each is optional: the routes
+    ``embed_faces``: the face embedder for enrolment uploads.  ``export_key``: the audit key
+    that signs evidence exports of recordings.  Each is optional: the routes
     that need a missing one say so (404/503), nothing is guessed.
     """
     settings = settings or ApiSettings()
@@ -130,6 +135,7 @@ def create_app(
     app.state.dispatcher = dispatcher
     app.state.snapshots = snapshots
     app.state.embed_faces = embed_faces
+    app.state.export_key = export_key
 
     _add_schema_routes(app, settings)
     for router in API_ROUTERS:

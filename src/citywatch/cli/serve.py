@@ -4,6 +4,7 @@ commands that manage who may use them."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from citywatch.alerts.dispatcher import Dispatcher
     from citywatch.api.hub import EventHub
     from citywatch.api.settings import ApiSettings
+    from citywatch.audit.keys import AuditKey
     from citywatch.engine.local import LocalEngine
 
 users_app = typer.Typer(help="People who sign in to the console.", no_args_is_help=True)
@@ -128,6 +130,19 @@ def _listen_for_alerts(c: CliContext, hub: EventHub) -> Any:
     return AlertListener.on(c.sessions(), hub.publish, channel=channel).start()
 
 
+def _export_key(c: CliContext) -> AuditKey | None:
+    """The audit key that signs evidence exports, when one is set in the environment (the
+    export route answers 503 without one); a broken key is an error at start."""
+    from citywatch.audit.keys import ENV_AUDIT_KEY, ENV_AUDIT_KEY_FILE, AuditKeyError, load_key
+
+    if not (os.environ.get(ENV_AUDIT_KEY_FILE) or os.environ.get(ENV_AUDIT_KEY, "").strip()):
+        return None
+    try:
+        return load_key()
+    except AuditKeyError as err:
+        c.fail(str(err))
+
+
 def _settings(
     *, tls: bool, trusted_proxy: str | None, map_tiles: str | None, api_docs: bool
 ) -> ApiSettings:
@@ -207,6 +222,7 @@ def serve(
             dispatcher=running.dispatcher,
             embed_faces=running.embed_faces,
             snapshots=running.engine.latest_jpeg if running.engine is not None else None,
+            export_key=_export_key(c),
         )
         scheme = "https" if tls else "http"
         shown = f"[{host}]" if ":" in host else host
