@@ -8,7 +8,14 @@ import datetime as dt
 import pytest
 
 from citywatch.config.camera import CameraConfig
-from citywatch.policy.recording import RecordingFacts, camera_may_record, recording_problems
+from citywatch.policy.recording import (
+    RecordingFacts,
+    budget_state,
+    camera_may_record,
+    oldest_to_delete,
+    recording_cutoff,
+    recording_problems,
+)
 from citywatch.policy.register import check_camera_registration
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -89,3 +96,36 @@ def test_registration_refuses_recording_without_its_legal_basis() -> None:
     ok = _camera(enabled=True, retain_hours=24, legal_basis="Bylaw 4")
     assert check_camera_registration(ok, dt.date(2025, 6, 1)) == []
     assert check_camera_registration(ok, dt.date(2025, 6, 1), max_record_hours=12) != []
+
+
+@pytest.mark.parametrize(
+    ("used", "state"),
+    [(0, "ok"), (89, "ok"), (90, "warning"), (100, "warning"), (101, "over")],
+)
+def test_budget_state(used: int, state: str) -> None:
+    assert budget_state(used, 100, 0.9) == state
+
+
+@pytest.mark.parametrize(
+    ("sizes", "used", "count"),
+    [
+        ([10, 10, 10], 100, 0),  # within the budget
+        ([10, 10, 10], 101, 1),
+        ([10, 10, 10], 110, 1),
+        ([10, 10, 10], 111, 2),
+        ([10, 10, 10], 200, 3),  # not enough to delete: all go
+        ([], 200, 0),
+    ],
+)
+def test_oldest_to_delete(sizes: list[int], used: int, count: int) -> None:
+    assert oldest_to_delete(sizes, used, 100) == count
+
+
+def test_cutoff_and_bad_inputs() -> None:
+    assert recording_cutoff(NOW, 24) == NOW - dt.timedelta(days=1)
+    with pytest.raises(ValueError):
+        recording_cutoff(dt.datetime(2025, 6, 1), 24)
+    with pytest.raises(ValueError):
+        recording_cutoff(NOW, 0)
+    with pytest.raises(ValueError):
+        budget_state(1, 0, 0.9)

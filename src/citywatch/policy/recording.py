@@ -92,3 +92,40 @@ def camera_may_record(facts: RecordingFacts, max_retain_hours: float, now: dt.da
         f"camera {facts.camera_id!r}: records under {facts.legal_basis.strip()}, "
         f"kept {facts.retain_hours:g} h"
     )
+
+
+# --- The node's storage budget -----------------------------------------------------------
+
+BUDGET_OK, BUDGET_WARNING, BUDGET_OVER = "ok", "warning", "over"
+
+
+def budget_state(used_bytes: int, budget_bytes: int, warn_fraction: float) -> str:
+    """``ok`` below ``warn_fraction`` of the budget, ``warning`` from there up to the budget,
+    ``over`` past it (the oldest segments are deleted until it holds again)."""
+    if budget_bytes <= 0 or not 0 < warn_fraction < 1:
+        raise ValueError("budget_bytes must be > 0 and warn_fraction within (0, 1)")
+    if used_bytes > budget_bytes:
+        return BUDGET_OVER
+    if used_bytes >= warn_fraction * budget_bytes:
+        return BUDGET_WARNING
+    return BUDGET_OK
+
+
+def oldest_to_delete(sizes_oldest_first: list[int], used_bytes: int, budget_bytes: int) -> int:
+    """How many of the oldest segments (their sizes, oldest first) must go for the rest to fit
+    the budget; all of them when even that is not enough."""
+    over = used_bytes - budget_bytes
+    count = 0
+    while over > 0 and count < len(sizes_oldest_first):
+        over -= sizes_oldest_first[count]
+        count += 1
+    return count
+
+
+def recording_cutoff(now: dt.datetime, retain_hours: float) -> dt.datetime:
+    """Segments that ended before this are past their retention."""
+    if now.tzinfo is None:
+        raise ValueError("policy times must be timezone-aware")
+    if retain_hours <= 0:
+        raise ValueError(f"retain_hours must be > 0, got {retain_hours}")
+    return now.astimezone(dt.UTC) - dt.timedelta(hours=retain_hours)

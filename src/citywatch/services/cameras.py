@@ -47,7 +47,8 @@ def _values(cfg: CameraConfig) -> dict[str, Any]:
         "approved_on": cfg.approved_on,
         "operator": cfg.operator,
         "records": cfg.recording.enabled,
-        "record_retain_hours": cfg.recording.retain_hours if cfg.recording.enabled else None,
+        # kept when recording is switched off: what was recorded stays under its period
+        "record_retain_hours": cfg.recording.retain_hours,
     }
 
 

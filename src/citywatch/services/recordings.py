@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
@@ -162,9 +162,16 @@ def total_bytes(session: Session, camera_id: str | None = None) -> int:
     return int(session.scalar(q) or 0)
 
 
-def delete_segments(session: Session, segment_ids: Sequence[int]) -> list[Segment]:
+#: Called inside a deletion's transaction with what it deletes (the audit entry goes there).
+OnDelete = Callable[[Session, list[Segment]], None]
+
+
+def delete_segments(
+    session: Session, segment_ids: Sequence[int], *, on_delete: OnDelete | None = None
+) -> list[Segment]:
     """Delete these segments' rows; returns what was deleted (the caller removes the files
-    after this commit, so a rolled-back delete loses no file)."""
+    after this commit, so a rolled-back delete loses no file).  ``on_delete`` runs in the
+    same transaction (an audit entry with the counts)."""
     if not segment_ids:
         return []
     with unit_of_work(session):
@@ -175,6 +182,8 @@ def delete_segments(session: Session, segment_ids: Sequence[int]) -> list[Segmen
         session.execute(
             delete(RecordingSegmentRow).where(RecordingSegmentRow.id.in_([s.id for s in gone]))
         )
+        if gone and on_delete is not None:
+            on_delete(session, gone)
     return gone
 
 
@@ -184,6 +193,7 @@ def delete_segments_before(
     cutoff: dt.datetime,
     *,
     limit: int = 1000,
+    on_delete: OnDelete | None = None,
 ) -> list[Segment]:
     """Delete up to ``limit`` complete segments of ``camera_id`` that ended before ``cutoff``
     (retention); returns them, oldest first."""
@@ -199,7 +209,8 @@ def delete_segments_before(
         .limit(max(0, limit))
     ).all()
     session.rollback()  # end the read transaction before the delete's own
-    return sorted(delete_segments(session, list(ids)), key=lambda s: (s.started_at, s.id))
+    gone = delete_segments(session, list(ids), on_delete=on_delete)
+    return sorted(gone, key=lambda s: (s.started_at, s.id))
 
 
 def recorded_cameras(session: Session) -> list[str]:
