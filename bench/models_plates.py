@@ -14,8 +14,22 @@ thread is reported beside wall time.
 Writes a table to the console, ``models_plates.json`` (flat keys ``<set>.<variant>.<metric>``)
 and ``models_plates.png``.
 
+With ``--recognisers ppocrv4,ppocrv6-small,plate-crnn`` (and ``--rec-model FILE.onnx`` for a
+model not shipped) it compares plate *recognisers* instead (issue 15), each behind the same
+constrained decoder and the shipped reader settings, taking turns on every plate:
+
+* per plate: the recogniser alone on each true plate box (the reader's padding, the config's
+  stretches), so the detector does not enter: exact rate, character accuracy, CPU ms per plate;
+  on the photo sets' boxes and on ``crops_us`` / ``crops_nl`` (each crop set in a grey border);
+* per photo (the photo sets): the whole plate stage with that recogniser: exact rate, char
+  accuracy, CPU ms per photo.
+
+Written as ``models_plates_recognisers.json`` and ``.png``.
+
     .venv/bin/python bench/models_plates.py [--set images_us:US] [--set images_eu:HR,RS,...]
         [--subset a|b|all] [--yolo MODEL.onnx] [--out bench/out]
+    .venv/bin/python bench/models_plates.py --recognisers ppocrv4,plate-crnn [--subset a]
+        [--set crops_us:US] [--rec-model var/train/plates-v1/plate_crnn.onnx]
 """
 
 from __future__ import annotations
@@ -112,6 +126,13 @@ def plot(rows: list[Metrics], path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if any(a.startswith("--recognisers") for a in argv):
+        from plate_recognisers import main as compare  # bench/plate_recognisers.py
+
+        return compare(argv)
+
     keep_freed_buffers()  # as the CLI and the camera workers do
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(

@@ -23,6 +23,7 @@ from citywatch.cli import (
     retention,
     scan,
     serve,
+    train,
 )
 from citywatch.cli.context import CliContext
 from citywatch.cli.global_options import (
@@ -66,6 +67,7 @@ report.register(app)
 evaluate.register(app)
 retention.register(app)
 recordings_cmds.register(app)
+train.register(app)
 
 
 @app.callback()

@@ -26,7 +26,7 @@ class PlateReaderConfig(Strict):
         description="constrained: decode the recogniser's per-character probabilities "
         "against the plate formats; greedy: its best guess, repaired by fixed rules",
     )
-    recogniser: Literal["auto", "ppocrv4", "ppocrv6-small"] = Field(
+    recogniser: Literal["auto", "ppocrv4", "ppocrv6-small", "plate-crnn"] = Field(
         default="auto",
         description="Which shipped recogniser reads plates (constrained decoder): 'ppocrv4' "
         "(in rapidocr-onnxruntime; best on the EU photos, exact 0.958 vs 0.917 on the tuning "
@@ -34,7 +34,9 @@ class PlateReaderConfig(Strict):
         "models prepare`; best on the US photos, 0.797 vs 0.763 on the tuning half, 0.808 vs "
         "0.692 held out), or 'auto': ppocrv6-small when the formats are US only (a start "
         "without it prepared fails, naming `citywatch models prepare`; to read US plates "
-        "with ppocrv4, name it), else ppocrv4",
+        "with ppocrv4, name it), else ppocrv4; 'plate-crnn': citywatch's own recogniser, "
+        "trained on synthetic plates only and shipped in the package (reads stacked plates; "
+        "its figures against PP-OCR in docs/models.md)",
     )
     rec_model: Path | None = Field(
         default=None,

@@ -11,6 +11,14 @@ sees the model's 6,625-symbol alphabet.
 :class:`CtcPlateReader` reads each box at one or more horizontal stretches (US plates use
 narrow fonts the recogniser reads better widened) and decodes the probabilities against the
 plate formats (:func:`~citywatch.vision.plates.ctc.decode`).
+
+A model may take another input height than 48 (a fixed height in its input shape: citywatch's
+own plate recogniser takes 32) and may read a plate in two *rows* (model metadata ``rows``:
+``2``): its output then holds the steps of the upper half, then those of the lower half, and
+the two become one line with a separator between them, so that a stacked (two-line) plate
+reads upper line first.  A model whose input is not ``[N, 3, H, W]`` or whose output is not
+``[N, T, classes]`` with one class per character of its list (plus blank and space) is refused
+at load with a :class:`RecogniserError` naming the file.
 """
 
 from __future__ import annotations
@@ -37,6 +45,30 @@ SEPARATORS = " -.·:_"
 
 class RecogniserError(RuntimeError):
     """The recogniser model cannot be loaded or does not look like a CTC recogniser."""
+
+
+def line_width(crop: ImageBGR, stretch: float, height: int = HEIGHT) -> int:
+    """The width ``crop`` is resized to (at ``height``, widened by ``stretch``)."""
+    h, w = crop.shape[:2]
+    return min(MAX_WIDTH, max(1, math.ceil(height * stretch * w / max(h, 1))))
+
+
+def min_width_for(height: int) -> int:
+    """The narrowest input of a model of input ``height`` (:data:`MIN_WIDTH` at 48)."""
+    return math.ceil(MIN_WIDTH * height / HEIGHT)
+
+
+def line_tensor(
+    crops: Sequence[ImageBGR], width: int, height: int = HEIGHT, min_width: int = MIN_WIDTH
+) -> FloatArray:
+    """The recogniser input for ``crops`` resized to ``width`` x ``height`` (BGR scaled to
+    -1..1), zero-padded on the right to ``min_width``."""
+    batch = np.zeros((len(crops), 3, height, max(min_width, width)), np.float32)
+    for i, c in enumerate(crops):
+        img = c if c.ndim == 3 else cv2.cvtColor(c, cv2.COLOR_GRAY2BGR)
+        small = cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR)
+        batch[i, :, :, :width] = (small.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(2, 0, 1)
+    return batch
 
 
 def default_model_path() -> Path:
@@ -103,29 +135,52 @@ class CtcRecogniser:
             chars = meta["character"].splitlines()
         # PP-OCR: blank first, then the keys, then a space
         self.characters = ["<blank>", *chars, " "]
-        self._sym, self._sep, _ = _columns(self.characters)
+        try:
+            self._sym, self._sep, _ = _columns(self.characters)
+        except RecogniserError as err:
+            raise RecogniserError(f"plate recogniser model {path}: {err}") from None
+        self.height, self.rows = self._check_shapes(path)
+        self.min_width = min_width_for(self.height)
         self._input = self._session.get_inputs()[0].name
         self.path = path
         self.providers: list[str] = list(self._session.get_providers())
 
-    @staticmethod
-    def _width(crop: ImageBGR, stretch: float) -> int:
+    def _check_shapes(self, path: Path) -> tuple[int, int]:
+        """The model's input height and rows; a :class:`RecogniserError` naming ``path`` when
+        its input or output is not what a CTC line recogniser has."""
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        shape_in = list(inputs[0].shape) if len(inputs) == 1 else []
+        shape_out = list(outputs[0].shape) if outputs else []
+
+        def fixed(dim: object) -> int | None:
+            return dim if isinstance(dim, int) and dim > 0 else None
+
+        if len(shape_in) != 4 or fixed(shape_in[1]) not in (3, None):
+            raise RecogniserError(
+                f"plate recogniser model {path}: expected one input [N, 3, H, W], got "
+                f"{[i.shape for i in inputs]}"
+            )
+        classes = len(self.characters)
+        if len(shape_out) != 3 or fixed(shape_out[2]) not in (classes, None):
+            raise RecogniserError(
+                f"plate recogniser model {path}: expected output [N, T, {classes}] (blank, "
+                f"the {classes - 2} characters of its list, space), got {shape_out}"
+            )
+        height = fixed(shape_in[2]) or HEIGHT
+        meta = self._session.get_modelmeta().custom_metadata_map
+        rows = meta.get("rows", "1")
+        if rows not in ("1", "2"):
+            raise RecogniserError(f"plate recogniser model {path}: rows {rows!r}, expected 1 or 2")
+        return height, int(rows)
+
+    def _width(self, crop: ImageBGR, stretch: float) -> int:
         """The width ``crop`` is resized to (at the recogniser's height, widened by
         ``stretch``)."""
-        h, w = crop.shape[:2]
-        return min(MAX_WIDTH, max(1, math.ceil(HEIGHT * stretch * w / max(h, 1))))
+        return line_width(crop, stretch, self.height)
 
-    @staticmethod
-    def _tensor(crops: Sequence[ImageBGR], width: int) -> FloatArray:
-        """The input for crops resized to ``width`` (padded to :data:`MIN_WIDTH`)."""
-        batch = np.zeros((len(crops), 3, HEIGHT, max(MIN_WIDTH, width)), np.float32)
-        for i, c in enumerate(crops):
-            img = c if c.ndim == 3 else cv2.cvtColor(c, cv2.COLOR_GRAY2BGR)
-            small = cv2.resize(img, (width, HEIGHT), interpolation=cv2.INTER_LINEAR)
-            batch[i, :, :, :width] = (small.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(
-                2, 0, 1
-            )
-        return batch
+    def _tensor(self, crops: Sequence[ImageBGR], width: int) -> FloatArray:
+        """The input for crops resized to ``width`` (padded to the model's least width)."""
+        return line_tensor(crops, width, self.height, self.min_width)
 
     def probabilities(self, crops: Sequence[ImageBGR], *, stretch: float = 1.0) -> list[CharProbs]:
         """Per crop, the per-step probabilities (steps over the padding dropped).
@@ -144,11 +199,25 @@ class CtcRecogniser:
                 idx = members[start : start + BATCH]
                 batch = self._tensor([crops[i] for i in idx], width)
                 probs = self._session.run(None, {self._input: batch})[0]
-                steps = probs.shape[1]
-                t = max(1, min(steps, math.ceil(width * steps / batch.shape[3]) + 1))
+                if probs.ndim != 3 or probs.shape[2] != len(self.characters):
+                    raise RecogniserError(
+                        f"plate recogniser model {self.path}: output {list(probs.shape)}, "
+                        f"expected [N, T, {len(self.characters)}]"
+                    )
                 for j, i in enumerate(idx):
-                    out[i] = self._char_probs(probs[j, :t])
+                    out[i] = self._char_probs(self._rows(probs[j], width, batch.shape[3]))
         return [o for o in out if o is not None]
+
+    def _rows(self, p: FloatArray, width: int, padded: int) -> FloatArray:
+        """One crop's steps, those over the padding dropped; a two-row model's rows one after
+        the other with a separator step between them."""
+        steps = p.shape[0] // self.rows
+        t = max(1, min(steps, math.ceil(width * steps / padded) + 1))
+        if self.rows == 1:
+            return p[:t]
+        sep = np.zeros((1, p.shape[1]), p.dtype)
+        sep[0, len(self.characters) - 1] = 1.0  # the space: a separator, and no repeat
+        return np.concatenate([p[:t], sep, p[steps : steps + t]], axis=0)
 
     def _char_probs(self, p: FloatArray) -> CharProbs:
         """One crop's steps of the model's output as plate-symbol probabilities."""

@@ -11,6 +11,11 @@
   checked again.  An offline machine can put the wheel into ``<cache_dir>/wheels`` first.
   Nothing is fetched at run time: a camera configured for it and missing the file fails at
   start with the command that fixes it.
+* ``plate-crnn``: citywatch's own plate recogniser (a 0.4 M-parameter CTC network trained
+  from scratch on synthetic plates only: ``citywatch train plates``; Apache-2.0), shipped inside
+  the package (``vision/plates/models/plate_crnn.onnx``, its card ``docs/models.md``).  It
+  reads stacked (two-line) plates too.  An option, not the default: on the development photos
+  it reads fewer plates than PP-OCR (``bench/models_plates.py --recognisers``).
 * ``auto`` (the default): ``ppocrv6-small`` when the formats are US only, otherwise
   ``ppocrv4``.  A US-only config whose ``ppocrv6-small`` is not prepared fails at start like a
   named one; it never reads with ``ppocrv4`` instead (held-back US photos: 0.640 against
@@ -77,6 +82,15 @@ PPOCRV6_SMALL = PackagedModel(
 
 PACKAGED: dict[str, PackagedModel] = {"ppocrv6-small": PPOCRV6_SMALL}
 
+#: Recognisers shipped inside this package: name -> file in ``vision/plates/models``
+SHIPPED: dict[str, str] = {"plate-crnn": "plate_crnn.onnx"}
+
+
+def shipped_path(name: str) -> Path:
+    """Where the shipped recogniser ``name`` lies inside the installed package."""
+    return Path(__file__).resolve().parent / "models" / SHIPPED[name]
+
+
 Downloader = Callable[[PackagedModel, Path], None]
 
 
@@ -112,9 +126,17 @@ def recogniser_path(name: str, cache_dir: Path, *, why: str = "") -> Path | None
     command that prepares it (``why``: how the name was chosen, for that message)."""
     if name == DEFAULT:
         return None
+    if name in SHIPPED:
+        shipped = shipped_path(name)
+        if not shipped.is_file():
+            raise RecogniserSetupError(
+                f"plate recogniser {name!r} should ship inside the package at {shipped}, "
+                "which is missing: reinstall citywatch"
+            )
+        return shipped
     model = PACKAGED.get(name)
     if model is None:
-        known = ", ".join([DEFAULT, *PACKAGED])
+        known = ", ".join([DEFAULT, *PACKAGED, *SHIPPED])
         raise RecogniserSetupError(f"unknown plate recogniser {name!r}; known: {known}")
     path = Path(cache_dir) / model.file_name
     if not path.is_file():

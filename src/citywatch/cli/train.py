@@ -1,0 +1,151 @@
+"""`citywatch train plates` and `citywatch train plates-export`: the plate recogniser trained on
+synthetic plates (needs the ``train`` extra: ``pip install -e '.[train]'``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from citywatch.cli.context import ctx_of
+
+DEFAULT_FONTS = Path("../shared/data/plates/fonts")
+
+
+def _torch_or_fail() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "citywatch train needs torch: pip install -e '.[train]' (a CPU wheel is enough)"
+        ) from None
+
+
+def register(app: typer.Typer) -> None:
+    train_app = typer.Typer(
+        help="Train models of our own (needs the train extra: pip install -e '.[train]').",
+        no_args_is_help=True,
+    )
+    app.add_typer(train_app, name="train")
+
+    @train_app.command("plates")
+    def train_plates(
+        ctx: typer.Context,
+        out: Annotated[Path, typer.Option(help="Run folder (checkpoint, log); resumes from it")],
+        fonts: Annotated[
+            Path, typer.Option(help="Folder of the plate fonts (gl-nummernschild, dinish, barlow)")
+        ] = DEFAULT_FONTS,
+        steps: Annotated[int, typer.Option(min=1, help="Training steps (batches)")] = 20_000,
+        batch: Annotated[int, typer.Option(min=1, help="Synthetic plates per step")] = 32,
+        lr: Annotated[float, typer.Option(min=1e-6, help="Peak learning rate")] = 3e-3,
+        seed: Annotated[int, typer.Option(help="Seed of the data and the weights")] = 15,
+        formats: Annotated[
+            str, typer.Option(help="Comma-separated plate formats to draw (default: all)")
+        ] = "",
+        threads: Annotated[
+            int, typer.Option(min=1, help="CPU threads for torch (1 leaves the others free)")
+        ] = 1,
+        minutes: Annotated[
+            float | None, typer.Option(min=0.1, help="Stop (checkpointed) after this long")
+        ] = None,
+        export: Annotated[
+            Path | None, typer.Option(help="Write the trained model as ONNX here at the end")
+        ] = None,
+    ) -> None:
+        """Train the CTC plate recogniser on synthetic plates (seeded; run again to resume).
+
+        Example: citywatch train plates --out var/train/plates --steps 6000 --export plate.onnx
+        """
+        c = ctx_of(ctx)
+        try:
+            _torch_or_fail()
+        except ImportError as err:
+            c.fail(str(err))
+        import torch
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        from citywatch.training.plate_render import FontError, load_fonts
+        from citywatch.training.plate_synth import PlateSynth
+        from citywatch.training.plate_train import Progress as TrainProgress
+        from citywatch.training.plate_train import (
+            TrainingError,
+            TrainSettings,
+            export_onnx,
+            train,
+        )
+
+        torch.set_num_threads(threads)
+        chosen = tuple(f.strip() for f in formats.split(",") if f.strip()) or None
+        try:
+            font_set = load_fonts(fonts)
+            synth = PlateSynth(font_set, seed=seed, formats=chosen)
+            val = PlateSynth(font_set, seed=seed + 10_000, formats=chosen)
+        except (FontError, ValueError) as err:
+            c.fail(str(err))
+        settings = TrainSettings(seed=seed, steps=steps, batch=batch, lr=lr, formats=chosen)
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f} val exact {task.fields[val]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=c.err) as progress:
+            task = progress.add_task("train plates", total=steps, loss=0.0, val="-")
+
+            def on_step(p: TrainProgress) -> None:
+                val = "-" if p.val_exact is None else f"{p.val_exact:.3f}"
+                if p.val_exact is None:
+                    progress.update(task, completed=p.step, loss=p.loss)
+                else:
+                    progress.update(task, completed=p.step, loss=p.loss, val=val)
+
+            try:
+                last = train(
+                    settings,
+                    synth,
+                    val,
+                    out,
+                    max_seconds=None if minutes is None else minutes * 60.0,
+                    on_step=on_step,
+                )
+            except TrainingError as err:
+                c.fail(str(err))
+        c.out.print(f"trained to step {last.get('step')}: {last}", highlight=False)
+        if export is not None:
+            try:
+                path = export_onnx(out / "checkpoint.pt", export)
+            except TrainingError as err:
+                c.fail(str(err))
+            c.out.print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+    @train_app.command("plates-export")
+    def plates_export(
+        ctx: typer.Context,
+        checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt of a training run")],
+        out: Annotated[Path, typer.Option(help="The ONNX file to write")],
+    ) -> None:
+        """Export a plate recogniser checkpoint to ONNX (checked against torch)."""
+        c = ctx_of(ctx)
+        try:
+            _torch_or_fail()
+        except ImportError as err:
+            c.fail(str(err))
+        from citywatch.training.plate_train import TrainingError, export_onnx
+
+        if not checkpoint.is_file():
+            c.fail(f"checkpoint {checkpoint} does not exist")
+        try:
+            path = export_onnx(checkpoint, out)
+        except TrainingError as err:
+            c.fail(str(err))
+        c.out.print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB)")

@@ -1,0 +1,318 @@
+"""Training the plate recogniser on synthetic plates: seeded, resumable, CPU by default.
+
+:func:`train` draws batches from :class:`~citywatch.training.plate_synth.PlateSynth` (batch
+``b`` of a seed is samples ``b*batch ...``, so a resumed run sees what an uninterrupted one
+would have), trains :class:`~citywatch.training.plate_model.PlateNet` with CTC loss (AdamW;
+the learning rate warms up, then falls along a cosine to 2% at ``steps``: a pure function of
+the step, so a run resumed with fewer or more ``steps`` continues on the new schedule), writes
+``checkpoint.pt`` into the run folder every ``checkpoint_every`` steps and at the end
+(atomically: a killed run leaves the last whole checkpoint), measures greedy exact rate on a
+validation set drawn from another seed, and logs one JSON line per measurement to
+``log.jsonl``.  Running again with the same folder resumes from its checkpoint.
+:func:`export_onnx` writes the model as it ships (probabilities, the character list and
+``rows`` in its metadata) and checks onnxruntime reads as torch does.  Needs ``torch``
+(``pip install -e '.[train]'``); uses the GPU when one is there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import random
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from citywatch.training.plate_model import CLASSES, HEIGHT, ROWS, Exported, PlateNet, encode
+from citywatch.training.plate_synth import PlateSynth, Sample
+from citywatch.vision.plates.ctc import ALPHABET
+from citywatch.vision.plates.ppocr import line_tensor, line_width, min_width_for
+
+MAX_TRAIN_WIDTH = 320  # wider crops are squeezed to this in training
+STRETCH = (0.85, 1.5)  # crops are read widened by 1.0 and 1.4 (plates.reader.stretches)
+CHECKPOINT = "checkpoint.pt"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or continue; the message names the file or setting."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What a run does; stored in its checkpoint (a resumed run must match in the fields
+    that shape the data and the model)."""
+
+    seed: int = 15
+    steps: int = 20_000
+    batch: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    formats: tuple[str, ...] | None = None
+    checkpoint_every: int = 250
+    eval_every: int = 500
+    eval_samples: int = 384
+
+
+_SAME_ON_RESUME = ("seed", "batch", "lr", "weight_decay", "formats")
+WARMUP = 0.05  # of the steps (at least 50)
+FLOOR = 0.02  # the learning rate at the last step, relative to the peak
+
+
+def lr_factor(step: int, steps: int) -> float:
+    """The learning rate at ``step`` of ``steps``, relative to the peak."""
+    warm = max(50, round(WARMUP * steps))
+    if step < warm:
+        return (step + 1) / warm
+    done = min(1.0, (step - warm) / max(1, steps - warm))
+    return FLOOR + (1 - FLOOR) * 0.5 * (1 + math.cos(math.pi * done))
+
+
+@dataclass
+class Progress:
+    """What :func:`train` reports after each step."""
+
+    step: int
+    steps: int
+    loss: float
+    val_exact: float | None
+    seconds: float
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def stretch_of(seed: int, index: int) -> float:
+    return random.Random(seed * 7919 + index).uniform(*STRETCH)
+
+
+def batch_tensors(
+    samples: list[Sample], stretches: list[float]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Input ``[N, 3, 32, W]`` (each crop at its own width, zero-padded to the widest),
+    concatenated targets and their lengths."""
+    widths = [
+        min(MAX_TRAIN_WIDTH, line_width(s.image, st, HEIGHT))
+        for s, st in zip(samples, stretches, strict=True)
+    ]
+    full = max(min_width_for(HEIGHT), *widths)
+    full = math.ceil(full / 4) * 4
+    x = np.zeros((len(samples), 3, HEIGHT, full), np.float32)
+    for i, (s, w) in enumerate(zip(samples, widths, strict=True)):
+        x[i, :, :, :w] = line_tensor([s.image], w, HEIGHT, w)[0]
+    targets = [encode(s.label) for s in samples]
+    flat = torch.tensor([k for t in targets for k in t], dtype=torch.long)
+    lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
+    return torch.from_numpy(x), flat, lengths
+
+
+def greedy_text(logits: torch.Tensor) -> list[str]:
+    """Best-path reading of ``[N, T, K]`` logits, separators dropped."""
+    best = logits.argmax(dim=2).cpu().numpy()
+    out = []
+    for row in best:
+        chars, prev = [], 0
+        for k in row:
+            if k != prev and 0 < k < len(CLASSES) - 1:
+                chars.append(ALPHABET[k - 1])
+            prev = k
+        out.append("".join(chars))
+    return out
+
+
+def evaluate(net: PlateNet, samples: list[Sample], dev: torch.device) -> tuple[float, float]:
+    """Greedy exact rate and character accuracy (1 - edit distance / length) on ``samples``,
+    each read alone at stretch 1 (as the reader's first read)."""
+    from citywatch.vision.plates.formats import edit_distance
+
+    net.eval()
+    exact, chars, total = 0, 0.0, 0
+    with torch.no_grad():
+        for s in samples:
+            x, _, _ = batch_tensors([s], [1.0])
+            read = greedy_text(net(x.to(dev)))[0]
+            exact += read == s.text
+            chars += max(0, len(s.text) - edit_distance(read, s.text))
+            total += len(s.text)
+    net.train()
+    return exact / max(1, len(samples)), chars / max(1, total)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`train`; a truncated or foreign file is a
+    :class:`TrainingError` naming it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+        raise TrainingError(
+            f"checkpoint {path} cannot be read (truncated or not a checkpoint): {err}; delete "
+            "it to start again, or point at another run folder"
+        ) from None
+    if not isinstance(state, dict) or not {"model", "settings", "step"} <= set(state):
+        raise TrainingError(f"checkpoint {path} is not a plate recogniser checkpoint")
+    return state
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    settings: TrainSettings,
+    synth: PlateSynth,
+    val_synth: PlateSynth,
+    out: Path,
+    *,
+    max_seconds: float | None = None,
+    on_step: Callable[[Progress], None] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) into the run folder ``out``; stops after ``settings.steps`` or
+    ``max_seconds``, checkpointing.  Returns the last measurement."""
+    out.mkdir(parents=True, exist_ok=True)
+    dev = device()
+    torch.manual_seed(settings.seed)
+    net = PlateNet().to(dev)
+    opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, settings.steps))
+    step, spent = 0, 0.0
+    ckpt = out / CHECKPOINT
+    if ckpt.exists():
+        state = load_checkpoint(ckpt)
+        before = state["settings"]
+        changed = [k for k in _SAME_ON_RESUME if before.get(k) != asdict(settings).get(k)]
+        if changed:
+            raise TrainingError(
+                f"checkpoint {ckpt} was trained with other settings ({', '.join(changed)}: "
+                f"{[before.get(k) for k in changed]}); use another run folder"
+            )
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, spent = int(state["step"]), float(state.get("seconds", 0.0))
+        sched.last_epoch = step - 1
+        sched.step()  # the learning rate of this step on this run's schedule
+    val = [val_synth.sample_at(i) for i in range(settings.eval_samples)]
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    log = (out / "log.jsonl").open("a", encoding="utf-8")
+    ema: float | None = None
+    last: dict[str, Any] = {"step": step}
+    started = time.monotonic() - spent
+
+    def checkpoint() -> None:
+        _save(
+            ckpt,
+            {
+                "model": net.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "step": step,
+                "seconds": time.monotonic() - started,
+                "settings": asdict(settings),
+            },
+        )
+
+    net.train()
+    try:
+        while step < settings.steps:
+            if max_seconds is not None and time.monotonic() - started - spent >= max_seconds:
+                break
+            base = step * settings.batch
+            idx = range(base, base + settings.batch)
+            samples = [synth.sample_at(i) for i in idx]
+            x, targets, lengths = batch_tensors(
+                samples, [stretch_of(settings.seed, i) for i in idx]
+            )
+            logits = net(x.to(dev))  # N, T, K
+            logp = logits.log_softmax(2).transpose(0, 1)  # T, N, K
+            in_len = torch.full((len(samples),), logp.shape[0], dtype=torch.long)
+            loss = ctc(logp.float().cpu(), targets, in_len, lengths)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            step += 1
+            value = loss.item()
+            ema = value if ema is None else 0.98 * ema + 0.02 * value
+            val_exact = None
+            if step % settings.eval_every == 0 or step == settings.steps:
+                val_exact, val_chars = evaluate(net, val, dev)
+                last = {
+                    "step": step,
+                    "samples": step * settings.batch,
+                    "loss": round(ema, 4),
+                    "val_exact": round(val_exact, 4),
+                    "val_char_accuracy": round(val_chars, 4),
+                    "lr": sched.get_last_lr()[0],
+                    "seconds": round(time.monotonic() - started, 1),
+                }
+                log.write(json.dumps(last) + "\n")
+                log.flush()
+            if step % settings.checkpoint_every == 0:
+                checkpoint()
+            if on_step is not None:
+                on_step(Progress(step, settings.steps, ema, val_exact, time.monotonic() - started))
+    finally:
+        checkpoint()
+        log.close()
+    return last
+
+
+def export_onnx(checkpoint: Path, onnx_path: Path, *, note: str = "") -> Path:
+    """The checkpoint's model as ONNX (input ``x`` ``[N, 3, 32, W]``, output ``probs``
+    ``[N, 2*W/4, 38]``), its character list and ``rows`` in the metadata; checked against
+    torch on a random input."""
+    import onnx
+    import onnxruntime as ort
+
+    state = load_checkpoint(checkpoint)
+    net = PlateNet()
+    net.load_state_dict(state["model"])
+    model = Exported(net).eval()
+    x = torch.randn(2, 3, HEIGHT, 168)
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = onnx_path.with_suffix(".tmp.onnx")
+    torch.onnx.export(
+        model,
+        (x,),
+        str(tmp),
+        dynamo=False,
+        opset_version=17,
+        input_names=["x"],
+        output_names=["probs"],
+        dynamic_axes={"x": {0: "n", 3: "w"}, "probs": {0: "n", 1: "t"}},
+    )
+    proto = onnx.load(str(tmp))
+    meta = {
+        "character": "\n".join(ALPHABET),
+        "rows": str(ROWS),
+        "citywatch_model": "plate-crnn",
+        "trained_steps": str(state["step"]),
+        "training": json.dumps(state["settings"]),
+        "data": "synthetic plates only (citywatch.training.plate_synth; fonts FE-Schrift "
+        "GL-Nummernschild, DINish OFL-1.1, Barlow OFL-1.1)",
+        "note": note,
+    }
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(proto, str(tmp))
+    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"x": x.numpy()})[0]
+    with torch.no_grad():
+        want = model(x).numpy()
+    if got.shape != want.shape or float(np.abs(got - want).max()) > 1e-4:
+        raise TrainingError(f"{tmp}: onnxruntime disagrees with torch ({got.shape}, {want.shape})")
+    os.replace(tmp, onnx_path)
+    return onnx_path

@@ -1,0 +1,99 @@
+"""Training the plate recogniser (issue 15), a few steps on tiny batches: seeded and resumable
+(an interrupted run resumed ends with the weights of an uninterrupted one), a truncated
+checkpoint named, the export read by the ONNX recogniser.  Skips without torch (the ``train``
+extra is not part of ``make test``) or without the fonts in ../shared/data."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from citywatch.training.plate_render import load_fonts  # noqa: E402
+from citywatch.training.plate_synth import PlateSynth  # noqa: E402
+from citywatch.training.plate_train import (  # noqa: E402
+    Progress,
+    TrainingError,
+    TrainSettings,
+    export_onnx,
+    load_checkpoint,
+    train,
+)
+from citywatch.vision.plates.ppocr import CtcRecogniser  # noqa: E402
+
+pytestmark = pytest.mark.slow
+TINY = TrainSettings(seed=3, steps=4, batch=3, eval_every=2, eval_samples=3, checkpoint_every=2)
+
+
+class Stop(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def synths(shared_data: Path) -> tuple[PlateSynth, PlateSynth]:
+    folder = shared_data / "plates" / "fonts"
+    if not folder.is_dir():
+        pytest.skip(f"plate fonts not found at {folder}")
+    fonts = load_fonts(folder)
+    return PlateSynth(fonts, seed=3), PlateSynth(fonts, seed=10_003)
+
+
+def test_interrupted_run_resumes_to_the_same_weights(
+    synths: tuple[PlateSynth, PlateSynth], tmp_path: Path
+) -> None:
+    torch.set_num_threads(1)
+    straight = tmp_path / "straight"
+    last = train(TINY, *synths, straight)
+    assert last["step"] == 4 and 0.0 <= last["val_exact"] <= 1.0
+
+    def stop_at_2(p: Progress) -> None:
+        if p.step == 2:
+            raise Stop
+
+    resumed = tmp_path / "resumed"
+    with pytest.raises(Stop):
+        train(TINY, *synths, resumed, on_step=stop_at_2)
+    assert load_checkpoint(resumed / "checkpoint.pt")["step"] == 2
+    train(TINY, *synths, resumed)
+    a = load_checkpoint(straight / "checkpoint.pt")
+    b = load_checkpoint(resumed / "checkpoint.pt")
+    assert a["step"] == b["step"] == 4
+    for name, tensor in a["model"].items():
+        assert torch.allclose(tensor.float(), b["model"][name].float(), atol=1e-6), name
+    lines = (resumed / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # steps 2 and 4
+
+
+def test_resume_with_other_settings_is_refused(
+    synths: tuple[PlateSynth, PlateSynth], tmp_path: Path
+) -> None:
+    train(replace(TINY, steps=2), *synths, tmp_path)
+    with pytest.raises(TrainingError, match="other settings \\(seed"):
+        train(replace(TINY, steps=2, seed=4), *synths, tmp_path)
+
+
+def test_truncated_checkpoint_is_named(
+    synths: tuple[PlateSynth, PlateSynth], tmp_path: Path
+) -> None:
+    train(replace(TINY, steps=2), *synths, tmp_path)
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    with pytest.raises(TrainingError, match="cannot be read \\(truncated") as err:
+        train(replace(TINY, steps=2), *synths, tmp_path)
+    assert str(ckpt) in str(err.value)
+    with pytest.raises(TrainingError, match=str(ckpt)):
+        export_onnx(ckpt, tmp_path / "m.onnx")
+
+
+def test_export_is_read_by_the_onnx_recogniser(
+    synths: tuple[PlateSynth, PlateSynth], tmp_path: Path
+) -> None:
+    train(replace(TINY, steps=2), *synths, tmp_path)
+    path = export_onnx(tmp_path / "checkpoint.pt", tmp_path / "plate.onnx")
+    rec = CtcRecogniser(path)
+    assert (rec.height, rec.rows) == (32, 2)
+    (probs,) = rec.probabilities([synths[0].sample_at(0).image])
+    assert len(probs) > 3 and float(probs.chars.sum(axis=1).max()) <= 1.0 + 1e-5
