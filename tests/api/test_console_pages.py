@@ -158,7 +158,7 @@ def test_the_menu_offers_only_pages_the_role_may_open(
     html = client.get("/map", headers=HTML).text
     nav = re.search(r'<nav class="nav".*?</nav>', html, re.S)
     assert nav is not None
-    assert re.findall(r'href="([^"]+)"', nav.group(0)) == ["/search", "/map"]
+    assert re.findall(r'href="([^"]+)"', nav.group(0)) == ["/search", "/playback", "/map"]
 
 
 def test_login_page_and_where_it_sends_people(
@@ -390,3 +390,24 @@ def test_health_json_summarises_the_engine_for_the_tiles(
     body = client.get("/console/health.json").json()["cameras"]
     assert body["cam-1"]["level"] == "ok" and body["cam-1"]["analysed_fps"] == 5.0
     assert body["cam-2"]["level"] == "bad" and body["cam-2"]["error"] == "connection refused"
+
+
+def test_the_playback_page_is_the_investigators_and_shows_no_footage_itself(
+    client: TestClient, login: Callable[[TestClient, Role], Login], api_sessions
+) -> None:
+    """Issue 17: the page holds the form and the player; the footage and the timeline come
+    from the audited API with the case reference (the page writes no audit entry)."""
+    from citywatch.store.models import AuditLogRow
+
+    login(client, Role.OPERATOR)
+    assert client.get("/playback", headers=HTML).status_code == 403
+    login(client, Role.INVESTIGATOR)
+    with api_sessions() as s:
+        _camera(s)
+        before = s.query(AuditLogRow).count()
+    r = client.get("/playback", headers=HTML)
+    assert r.status_code == 200
+    assert 'id="pb-case"' in r.text and 'id="player"' in r.text and "/static/playback.js" in r.text
+    assert '<option value="cam-1">' in r.text
+    with api_sessions() as s:
+        assert s.query(AuditLogRow).count() == before

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citywatch.alerts.dispatcher import Dispatcher
-from citywatch.api.console import duty_pages, pages, public_pages
+from citywatch.api.console import duty_pages, pages, playback_page, public_pages
 from citywatch.api.hub import EventHub
 from citywatch.api.middleware import (
     SWAGGER_CSP,
@@ -144,6 +144,7 @@ def create_app(
         app.include_router(router)
     app.include_router(pages.router)
     app.include_router(duty_pages.router)
+    app.include_router(playback_page.router)
     app.include_router(public_pages.router)
     app.mount("/static", StaticFiles(directory=CONSOLE_DIR / "static"), name="static")
 

@@ -41,6 +41,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("/", "Live", Permission.LIVE_VIEW),
     NavItem("/search", "Search", Permission.PLATES_SEARCH),
+    NavItem("/playback", "Playback", Permission.RECORDINGS_VIEW),
     NavItem("/lists", "Lists & cameras", Permission.WATCHLISTS_READ),
     NavItem("/audit", "Audit log", Permission.AUDIT_READ),
     NavItem("/access", "Access requests", Permission.ACCESS_APPROVE),
