@@ -115,6 +115,16 @@ class HealthPublic(Out):
         description="Cameras whose evidence snapshots cannot be written (media folder full or "
         "read-only): 'degraded' while any",
     )
+    recording_failed: int = Field(
+        default=0,
+        description="Cameras whose continuous recording failed (media folder full or "
+        "read-only, database away; the analysis goes on): 'degraded' while any",
+    )
+    recording_storage: str | None = Field(
+        default=None,
+        description="The node's recording segments against recording.storage.budget_gb: ok, "
+        "warning (past warn_fraction), over; 'degraded' unless ok; null when nothing records",
+    )
     alert_delivery: dict[str, AlertDeliveryPublic] = Field(
         default_factory=dict,
         description="Per webhook / MQTT sink (by its outbox key): the delivery backlog; "
@@ -221,6 +231,12 @@ class CameraHealthPublic(Out):
     results_lost: int | None = Field(
         default=None, description="Results decided but never stored (counted, logged)"
     )
+    recording: str = Field(
+        default="",
+        description="Continuous recording: empty (not recorded), waiting, recording, failed, "
+        "stopped",
+    )
+    recording_error: str = Field(default="", description="Why recording failed; empty when not")
     lookalike_magnets: list[LookalikeMagnetPublic] = Field(
         default_factory=list,
         description="Watchlist entries this camera's passers-by keep scoring near (lookalike "
@@ -249,6 +265,8 @@ class CameraHealthPublic(Out):
             record_age_s=_num(rec.get("age_s")),
             media_error=redact_text(str(worker.get("media_error") or ""))[:500],
             results_lost=_int(worker.get("results_lost")),
+            recording=str(worker.get("recording") or ""),
+            recording_error=redact_text(str(worker.get("recording_error") or ""))[:500],
             lookalike_magnets=_magnets(rec.get("lookalike_magnets")),
         )
 
@@ -454,6 +472,22 @@ class PlateSearch(In):
         if self.fuzzy and any(ch in self.pattern for ch in "*?"):
             raise ValueError("fuzzy search takes a whole plate, not a wildcard pattern")
         return self
+
+
+class VehicleSearch(In):
+    """Plate reads by the vehicle that held the plate: type and/or colour, with a plate
+    pattern or else at one camera or zone within at most 24 hours (docs/vehicles.md)."""
+
+    case_ref: str = CaseRef
+    pattern: str | None = Field(default=None, min_length=1, max_length=50)
+    vehicle_kind: str | None = Field(default=None, max_length=20)
+    vehicle_colour: str | None = Field(default=None, max_length=20)
+    camera_id: str | None = Field(default=None, max_length=63)
+    zone: str | None = Field(default=None, max_length=200)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    offset: int = Field(default=0, ge=0, le=9_000)
+    limit: int = Field(default=100, ge=1, le=1000)
 
 
 class AlertSearch(In):

@@ -176,3 +176,62 @@ def plates_search(
     except ServiceError as err:
         c.fail(str(err))
     c.out.print(table)
+
+
+@plates.command("vehicles")
+def plates_vehicles(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Option(help="Case reference (required, audited)")],
+    vehicle: Annotated[
+        str | None, typer.Option(help="Vehicle type: car, truck (van), bus, motorcycle")
+    ] = None,
+    colour: Annotated[str | None, typer.Option(help="Body colour: white, grey, black, ...")] = None,
+    pattern: Annotated[str | None, typer.Option(help="Plate pattern: * any run, ? one")] = None,
+    camera: Annotated[str | None, typer.Option(help="Camera id")] = None,
+    zone: Annotated[str | None, typer.Option(help="Zone")] = None,
+    since: Annotated[dt.datetime | None, typer.Option(help="From (UTC)")] = None,
+    until: Annotated[dt.datetime | None, typer.Option(help="Until (UTC)")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many")] = 200,
+) -> None:
+    """Search plate reads by the vehicle that held the plate.  A case reference is required
+    and the search is audited; without a plate pattern only at one camera or zone within at
+    most 24 hours.
+
+    Example: citywatch plates vehicles --case CASE-2026-17 --vehicle car --colour white
+    --camera cam-3 --since 2026-11-20T06:00 --until 2026-11-20T12:00
+    """
+    from citywatch.services.vehicle_search import search_vehicle_reads
+
+    c = ctx_of(ctx)
+    try:
+        with c.sessions()() as session:
+            rows = search_vehicle_reads(
+                session,
+                c.actor(),
+                case_ref=case,
+                pattern=pattern,
+                vehicle_kind=vehicle,
+                vehicle_colour=colour,
+                camera_id=camera,
+                zone=zone,
+                since=_utc(since),
+                until=_utc(until),
+                limit=limit,
+                window=c.config().retention.access_window,
+            )
+            asked = " ".join(p for p in (colour, vehicle, pattern) if p)
+            table = Table(title=f"plate reads: {asked} ({len(rows)})")
+            for col in ("id", "plate", "vehicle", "camera", "first seen (UTC)", "last seen (UTC)"):
+                table.add_column(col)
+            for r in rows:
+                table.add_row(
+                    str(r.id),
+                    r.plate,
+                    " ".join(p for p in (r.vehicle_colour, r.vehicle_kind) if p),
+                    r.camera_id,
+                    f"{r.first_seen_at:%Y-%m-%d %H:%M:%S}",
+                    f"{r.last_seen_at:%Y-%m-%d %H:%M:%S}",
+                )
+    except ServiceError as err:
+        c.fail(str(err))
+    c.out.print(table)

@@ -30,6 +30,8 @@ from citywatch.services.common import NotFoundError, ServiceError
 from citywatch.services.hotlists import list_hotlists
 from citywatch.services.watchlists import list_watchlists
 from citywatch.store.models import HotlistEntryRow
+from citywatch.vision.vehicles.base import KINDS
+from citywatch.vision.vehicles.colour import COLOURS
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -133,8 +135,8 @@ def search_page(
     principal: Annotated[Principal | None, Depends(requires(Permission.PLATES_SEARCH))],
     session: DbSession,
 ) -> Response:
-    """Plate reads by pattern/camera/zone/time; alerts by subject/camera/time; each with a
-    case reference (the search itself runs through the API, so it is audited there)."""
+    """Plate reads by pattern/camera/zone/time or by vehicle; alerts by subject/camera/time;
+    each with a case reference (the search itself runs through the API, audited there)."""
     who = _signed_in(principal)
     cameras = [views.camera_view(c) for c in list_cameras(session)]
     zones = sorted({c.zone for c in cameras if c.zone})
@@ -146,6 +148,8 @@ def search_page(
             "cameras": cameras,
             "zones": zones,
             "may_search_alerts": who.may(Permission.ALERTS_SEARCH),
+            "vehicle_kinds": KINDS,
+            "vehicle_colours": COLOURS,
         },
         title="Search",
     )

@@ -21,11 +21,12 @@ from citywatch.api.schemas import (
     Page,
     PlateReadPublic,
     PlateSearch,
+    VehicleSearch,
     actor_of,
 )
 from citywatch.api.security import Permission, Principal, requires
 from citywatch.config.root import CitywatchConfig
-from citywatch.services import search
+from citywatch.services import search, vehicle_search
 from citywatch.store.media import MediaStore
 
 router = APIRouter(prefix="/search", tags=["search"], responses=ERRORS)
@@ -77,6 +78,33 @@ def search_plates(
         items = [PlateReadPublic.of(row) for row in rows]
     page = items[body.offset : want]
     return Page[PlateReadPublic](items=page, limit=body.limit, offset=body.offset)
+
+
+@router.post("/vehicles", response_model=Page[PlateReadPublic])
+def search_vehicles(
+    body: VehicleSearch,
+    session: DbSession,
+    config: Config,
+    principal: Annotated[Principal | None, Depends(requires(Permission.PLATES_SEARCH))],
+) -> Page[PlateReadPublic]:
+    """Plate reads by the vehicle that held the plate (type, colour), newest first."""
+    want = body.offset + body.limit
+    rows = vehicle_search.search_vehicle_reads(
+        session,
+        actor_of(principal),
+        case_ref=body.case_ref,
+        pattern=body.pattern,
+        vehicle_kind=body.vehicle_kind,
+        vehicle_colour=body.vehicle_colour,
+        camera_id=body.camera_id,
+        zone=body.zone,
+        since=body.since,
+        until=body.until,
+        limit=want,
+        window=config.retention.access_window,
+    )
+    items = [PlateReadPublic.of(row) for row in rows[body.offset : want]]
+    return Page[PlateReadPublic](items=items, limit=body.limit, offset=body.offset)
 
 
 @router.post("/alerts", response_model=Page[AlertPublic])

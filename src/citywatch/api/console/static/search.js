@@ -79,7 +79,7 @@
       box.appendChild(el("p", { class: "faint", text: "Nothing found." }));
       return;
     }
-    box.appendChild(kind === "plates" ? plateTable(items, fuzzy) : alertTable(items));
+    box.appendChild(kind === "alerts" ? alertTable(items) : plateTable(items, fuzzy));
   }
 
   async function search(form) {
@@ -110,6 +110,20 @@
       optional(body, "camera_id", f.camera_id.value);
       optional(body, "zone", f.zone.value);
       url = "/api/v1/search/plates";
+    } else if (kind === "vehicles") {
+      const kindValue = f.vehicle_kind.value;
+      const colour = f.vehicle_colour.value;
+      if (!kindValue && !colour) {
+        CW.showMessage(message, "error", "Choose a vehicle type or colour.");
+        f.vehicle_kind.focus();
+        return;
+      }
+      optional(body, "vehicle_kind", kindValue);
+      optional(body, "vehicle_colour", colour);
+      optional(body, "pattern", f.pattern.value.trim());
+      optional(body, "camera_id", f.camera_id.value);
+      optional(body, "zone", f.zone.value);
+      url = "/api/v1/search/vehicles";
     } else {
       optional(body, "subject", f.subject.value.trim());
       optional(body, "camera_id", f.camera_id.value);
@@ -147,6 +161,7 @@
         showTab(kind);
       });
     }
-    showTab(window.location.hash === "#alerts" && document.getElementById("alerts-form") ? "alerts" : "plates");
+    const wanted = window.location.hash.replace("#", "");
+    showTab(wanted && document.getElementById(wanted + "-form") ? wanted : "plates");
   });
 })();
