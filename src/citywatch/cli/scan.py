@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from citywatch.cli.context import ctx_of
+from citywatch.cli.context import CliContext, ctx_of
+
+if TYPE_CHECKING:
+    from citywatch.engine.scan import ScanReport
+
+DATE_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _expected_frames(video: Path, fps: float) -> int | None:
@@ -24,11 +34,37 @@ def _expected_frames(video: Path, fps: float) -> int | None:
     return None
 
 
+def print_alerts(c: CliContext, report: ScanReport, as_json: bool) -> None:
+    """The alerts of a scan, one line (or JSON object) each; recorded footage gives the
+    wall-clock time of the first sighting."""
+    for a in report.alerts:
+        if as_json:
+            c.out.print(json.dumps(a.to_json()), highlight=False, soft_wrap=True)
+            continue
+        when = f"{a.seen_at:%Y-%m-%d %H:%M:%S}Z  " if a.seen_at is not None else ""
+        if a.kind == "face":
+            c.out.print(
+                f"FACE  {when}{a.source}  possible match: {a.subject}  score {a.score:.3f}  "
+                f"{a.first_seen_s:.1f}-{a.last_seen_s:.1f} s  track {a.track_id}",
+                highlight=False,
+            )
+        else:
+            c.out.print(
+                f"PLATE {when}{a.source}  hotlist {a.plate} (read {a.read}, distance "
+                f"{a.distance})  conf {a.score:.2f}  {a.first_seen_s:.1f}-"
+                f"{a.last_seen_s:.1f} s  track {a.track_id}",
+                highlight=False,
+            )
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def scan(
         ctx: typer.Context,
-        videos: Annotated[list[Path], typer.Argument(help="Video files to analyse")],
+        videos: Annotated[
+            list[Path] | None,
+            typer.Argument(help="Video files to analyse (or --camera with --from and --to)"),
+        ] = None,
         case: Annotated[
             str, typer.Option("--case", help="Case reference (required: a scan is audited)")
         ] = "",
@@ -42,6 +78,22 @@ def register(app: typer.Typer) -> None:
         hotlist: Annotated[Path | None, typer.Option(help="Text file, one plate per line")] = None,
         fps: Annotated[float, typer.Option(help="Frames analysed per second of video")] = 5.0,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+        camera: Annotated[
+            str | None,
+            typer.Option(
+                help="Scan this camera's continuous recording instead of files (with --from, "
+                "--to); the store's watchlists under the authorisations live at each "
+                "segment's time, the store's hotlist"
+            ),
+        ] = None,
+        since: Annotated[
+            dt.datetime | None,
+            typer.Option("--from", formats=DATE_FORMATS, help="Recording from (UTC)"),
+        ] = None,
+        until: Annotated[
+            dt.datetime | None,
+            typer.Option("--to", formats=DATE_FORMATS, help="Recording to (UTC)"),
+        ] = None,
     ) -> None:
         """Analyse recorded footage for watchlisted people and hotlisted plates.
 
@@ -51,6 +103,9 @@ def register(app: typer.Typer) -> None:
 
         Example: citywatch scan cctv-0412.mp4 --watchlist suspects/ --hotlist plates.txt
         --case CASE-2026-17 --json
+
+        Example (recordings, as an investigator): CITYWATCH_ROLE=investigator citywatch scan
+        --camera cam-3 --from 2026-11-30T14:00:00 --to 2026-11-30T15:00:00 --case CASE-2026-17
         """
         from citywatch.audit.chain import append
         from citywatch.engine.assemble import Models
@@ -68,6 +123,20 @@ def register(app: typer.Typer) -> None:
         c = ctx_of(ctx)
         if not case.strip():
             c.fail("a scan is an investigation: give its case reference with --case")
+        if camera is not None or since is not None or until is not None:
+            from citywatch.cli.scan_recorded import scan_recording
+
+            if videos or watchlist is not None or hotlist is not None:
+                c.fail(
+                    "--camera scans the camera's recording with the store's watchlists and "
+                    "hotlist: give no video files, --watchlist or --hotlist with it"
+                )
+            if camera is None or since is None or until is None:
+                c.fail("a scan of recordings needs --camera, --from and --to")
+            scan_recording(c, camera, _utc(since), _utc(until), case, fps, as_json)
+            return
+        if not videos:
+            c.fail("nothing to scan: give video files, or --camera with --from and --to")
         if watchlist is None and hotlist is None:
             c.fail("nothing to look for: give --watchlist and/or --hotlist")
         for v in videos:
@@ -130,22 +199,7 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 line = {"kind": "error", "source": video, "error": f"could not be read: {why}"}
                 c.out.print(json.dumps(line), highlight=False, soft_wrap=True)
-        for a in report.alerts:
-            if as_json:
-                c.out.print(json.dumps(a.to_json()), highlight=False, soft_wrap=True)
-            elif a.kind == "face":
-                c.out.print(
-                    f"FACE  {a.source}  possible match: {a.subject}  score {a.score:.3f}  "
-                    f"{a.first_seen_s:.1f}-{a.last_seen_s:.1f} s  track {a.track_id}",
-                    highlight=False,
-                )
-            else:
-                c.out.print(
-                    f"PLATE {a.source}  hotlist {a.plate} (read {a.read}, distance "
-                    f"{a.distance})  conf {a.score:.2f}  {a.first_seen_s:.1f}-"
-                    f"{a.last_seen_s:.1f} s  track {a.track_id}",
-                    highlight=False,
-                )
+        print_alerts(c, report, as_json)
         summary = {
             "alerts": len(report.alerts),
             "face_alerts": sum(a.kind == "face" for a in report.alerts),

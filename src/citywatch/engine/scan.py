@@ -8,6 +8,7 @@ for the scan only; nothing biometric is stored, and the alerts are returned to t
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class ScanAlert:
     plate: str | None = None
     read: str | None = None
     distance: int | None = None
+    seen_at: dt.datetime | None = None  # wall-clock time of the first sighting (recordings)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -58,6 +60,8 @@ class ScanAlert:
             "last_seen_s": round(self.last_seen_s, 2),
             "track_id": self.track_id,
         }
+        if self.seen_at is not None:
+            out["seen_at"] = self.seen_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
         if self.kind == "face":
             out["subject"] = self.subject
             out["status"] = "possible match (pending review)"
