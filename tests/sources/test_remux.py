@@ -18,7 +18,9 @@ T0 = dt.datetime(2026, 11, 30, 14, 0, tzinfo=dt.UTC)
 
 def write_segment(path: Path, seconds: float = 4.0, size: tuple[int, int] = (320, 240)) -> Path:
     """A fragmented MP4 as the recorder writes them: H.264, a keyframe every second."""
-    with av.open(str(path), "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov"}) as out:
+    with av.open(
+        str(path), "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov"}
+    ) as out:
         s = out.add_stream("libx264", rate=FPS)
         s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
         s.options = {"g": str(FPS), "keyint_min": str(FPS), "sc_threshold": "0", "bframes": "0"}
@@ -94,7 +96,9 @@ def test_a_range_outside_the_recording_gives_nothing(tmp_path: Path) -> None:
 
 def test_a_change_of_resolution_starts_a_second_file(tmp_path: Path) -> None:
     a = SegmentFile(write_segment(tmp_path / "a.mp4"), T0)
-    b = SegmentFile(write_segment(tmp_path / "b.mp4", size=(160, 120)), T0 + dt.timedelta(seconds=4))
+    b = SegmentFile(
+        write_segment(tmp_path / "b.mp4", size=(160, 120)), T0 + dt.timedelta(seconds=4)
+    )
     parts = remux_range([a, b], T0, T0 + dt.timedelta(seconds=8), lambda n: tmp_path / f"p{n}.mp4")
     assert [(p.width, p.height, p.packets) for p in parts] == [(320, 240, 100), (160, 120, 100)]
     assert len(frames_of(parts[1].path)) == 100
@@ -113,3 +117,29 @@ def test_a_broken_segment_is_named_and_nothing_is_left(tmp_path: Path) -> None:
 def test_an_empty_range_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RemuxError, match="before it starts"):
         remux_range([], T0, T0, lambda n: tmp_path / "o.mp4")
+
+
+def test_segments_written_by_the_recorder_are_cut_and_play(tmp_path: Path) -> None:
+    """The recorder's own files (SegmentMuxer: Annex B in, avcC built, fragmented MP4):
+    a range across two of them gives one MP4 whose every picture decodes."""
+    from citywatch.sources.segments import SegmentMuxer
+    from tests.recording.helpers import footage
+
+    packets = footage(tmp_path, seconds=8.0)  # a keyframe every second
+    files = []
+    for k, (lo, hi) in enumerate(((0.0, 4.0), (4.0, 8.0))):
+        part = [p for p in packets if lo <= p.media_s < hi]
+        muxer = SegmentMuxer(tmp_path / f"rec{k}.mp4", part[0])
+        for p in part[1:]:
+            muxer.add(p)
+        written = muxer.close()
+        files.append(SegmentFile(written.path, T0 + dt.timedelta(seconds=lo)))
+    parts = remux_range(
+        files, T0 + dt.timedelta(seconds=1.5), T0 + dt.timedelta(seconds=6.5),
+        lambda n: tmp_path / f"cut{n}.mp4",
+    )  # fmt: skip
+    assert len(parts) == 1
+    frames = frames_of(parts[0].path)
+    assert len(frames) == parts[0].packets == 6 * FPS  # 1.0 s .. 7.0 s, whole seconds
+    times = [t for t, _ in frames]
+    assert times == sorted(times) and len(set(times)) == len(times)
