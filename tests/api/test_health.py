@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.alerts.durable import durable_sink_keys
 from citywatch.config.alerts import WebhookConfig
+from citywatch.services import recordings
 from citywatch.services.outbox import AlertOutbox
 from citywatch.store.types import utcnow
 from tests.services.helpers import add_camera
@@ -62,7 +63,10 @@ def test_health_is_public_and_counts_cameras_by_state(api_app: FastAPI, client: 
         "cameras",
         "alert_delivery",
         "evidence_unwritable",
+        "recording_failed",
+        "recording_storage",
     }
+    assert (body["recording_failed"], body["recording_storage"]) == (0, None)
     assert body["alert_delivery"] == {}  # no webhook or MQTT configured
     assert "hunter2" not in r.text and "cam-1" not in r.text
 
@@ -74,6 +78,32 @@ def test_health_is_degraded_while_a_camera_is_stale(api_app: FastAPI, client: Te
     assert body["cameras"] == {"stale": 1, "streaming": 1}
     api_app.state.health = lambda: {"cam-1": _record("streaming"), "cam-2": _record("ended")}
     assert client.get("/api/v1/health").json()["status"] == "ok"
+
+
+def test_health_is_degraded_while_recording_fails_or_nears_its_budget(
+    api_app: FastAPI, api_sessions: sessionmaker[Session], client: TestClient
+) -> None:
+    failing = {"lag_s": 0.1, "recording": "failed", "recording_error": "media folder: EROFS"}
+    api_app.state.health = lambda: {
+        "cam-1": {"source": {"state": "streaming"}, "worker": failing},
+        "cam-2": _record("streaming"),
+    }
+    body = client.get("/api/v1/health").json()
+    assert (body["status"], body["recording_failed"]) == ("degraded", 1)
+    api_app.state.health = lambda: {"cam-2": _record("streaming")}
+    assert client.get("/api/v1/health").json()["status"] == "ok"
+    cfg = api_app.state.config
+    storage = cfg.recording.storage.model_copy(update={"budget_gb": 1e-6})  # 1000 bytes
+    api_app.state.config = cfg.model_copy(
+        update={"recording": cfg.recording.model_copy(update={"storage": storage})}
+    )
+    start = utcnow()
+    with api_sessions() as s:
+        add_camera(s, "cam-1")
+        seg = recordings.add_segment(s, "cam-1", start, recordings.segment_path("cam-1", start))
+        recordings.finish_segment(s, seg.id, ended_at=start, size_bytes=950, sha256="0" * 64)
+    body = client.get("/api/v1/health").json()
+    assert (body["status"], body["recording_storage"]) == ("degraded", "warning")
 
 
 def test_health_ignores_a_broken_credential(client: TestClient) -> None:

@@ -48,7 +48,14 @@ def error_text(record: dict[str, Any], now: float) -> str:
     if source.get("last_error"):
         ago = _ago(now, source.get("last_error_at"))
         parts.append(f"{source['last_error']}" + (f" ({ago})" if ago else ""))
-    for extra in (worker.get("last_error"), worker.get("media_error"), record.get("error")):
+    recording = worker.get("recording_error")
+    recording = f"recording: {recording}" if recording else None
+    for extra in (
+        worker.get("last_error"),
+        worker.get("media_error"),
+        recording,
+        record.get("error"),
+    ):
         if extra and str(extra) not in parts:
             parts.append(str(extra))
     return "; ".join(parts)

@@ -21,10 +21,12 @@ from citywatch.engine.assemble import Models, Permissions, privacy_masker
 from citywatch.engine.runtime import PipelineRefresher, initial_pipeline
 from citywatch.engine.sink import RecorderSink
 from citywatch.engine.worker import CameraWorker
+from citywatch.policy.recording import RecordingFacts, camera_may_record
 from citywatch.services.clips import ClipMaker
 from citywatch.services.events import EventRecorder, HotlistMatch, Publish
+from citywatch.services.segment_recorder import SegmentRecorder, recover_partials
 from citywatch.sources.pyav import CameraSource
-from citywatch.sources.recorder import PacketBuffer
+from citywatch.sources.recorder import PacketBuffer, PacketTap
 from citywatch.store.media import MediaStore
 
 #: Seconds the packet buffer holds beyond a clip's before + after: a decision taken a
@@ -42,6 +44,7 @@ class CameraParts:
     recorder: EventRecorder
     permissions: Permissions
     clips: ClipMaker | None = None
+    recording: SegmentRecorder | None = None  # continuous recording (None: not recorded)
 
 
 def build_camera_worker(
@@ -70,7 +73,11 @@ def build_camera_worker(
     """
     pipeline, perms = initial_pipeline(camera, config, models, sessions, now)
     clips = clip_maker(camera, config, models, sessions, media)
-    source = CameraSource(camera, taps=[clips.buffer] if clips else [])
+    recording = segment_recorder(camera, config, sessions, media, now)
+    taps: list[PacketTap] = [clips.buffer] if clips else []
+    if recording is not None:
+        taps.append(recording)
+    source = CameraSource(camera, taps=taps)
     is_live = source.is_live if live is None else live
     if run_id is None:
         run_id = f"{now.timestamp():.0f}" if is_live else ""
@@ -96,9 +103,15 @@ def build_camera_worker(
         pace=camera.loop if pace is None else pace,
         on_frame=refresher,
         media_health=recorder.media_health,
+        recording_health=recording.health if recording else None,
     )
     return CameraParts(
-        worker=worker, source=source, recorder=recorder, permissions=perms, clips=clips
+        worker=worker,
+        source=source,
+        recorder=recorder,
+        permissions=perms,
+        clips=clips,
+        recording=recording,
     )
 
 
@@ -129,3 +142,24 @@ def clip_maker(
         min_score=config.faces.detector.redact_min_score,
         mask=masker.apply if masker is not None else None,
     )
+
+
+def segment_recorder(
+    camera: CameraConfig,
+    config: CitywatchConfig,
+    sessions: sessionmaker[Session],
+    media: MediaStore,
+    now: dt.datetime,
+) -> SegmentRecorder | None:
+    """The camera's continuous recording (a second tap on its packets), when its register
+    entry allows it; what an earlier run left half-written is finished or discarded first.
+    Raises ``ValueError`` with the policy's reason when recording is enabled but refused."""
+    if not camera.recording.enabled:
+        return None
+    decision = camera_may_record(
+        RecordingFacts.from_config(camera), config.recording.storage.max_retain_hours, now
+    )
+    if not decision:
+        raise ValueError(decision.reason)
+    recover_partials(sessions, media, camera.id)
+    return SegmentRecorder(camera.id, sessions, media, segment_s=camera.recording.segment_s)

@@ -31,6 +31,7 @@ from citywatch.engine.runtime import (
 from citywatch.services.cameras import RegistrationError, register_camera
 from citywatch.services.lifecycle import LifecycleSweeper
 from citywatch.services.outbox import AlertOutbox, install_outbox, outbox_sweep_job
+from citywatch.services.recording_storage import RecordingHousekeeper
 from citywatch.services.retention import RetentionScheduler
 from citywatch.sources.health import CameraHealth
 from citywatch.sources.pyav import CameraSource
@@ -67,14 +68,19 @@ def start_housekeeping(
     config: CitywatchConfig, sessions: sessionmaker[Session], media: MediaStore
 ) -> RetentionScheduler:
     """The retention sweep, the authorisation lifecycle sweep (lapsed urgent
-    authorisations purged, expired watchlists destroyed) and the alert outbox sweep (delivered
-    rows deleted, undelivered ones expired), started on the configured schedule."""
+    authorisations purged, expired watchlists destroyed), the alert outbox sweep (delivered
+    rows deleted, undelivered ones expired) and the recording segments' retention, started on
+    the configured schedule; while a camera records, the recording's retention and storage
+    budget also run every ``recording.storage.check_every_s``."""
     lifecycle = LifecycleSweeper(sessions, media)
     outbox = outbox_sweep_job(sessions, config.alerts, config.retention.rules().alerts_pending)
+    recording = RecordingHousekeeper(sessions, media, config.recording.storage)
     scheduler = RetentionScheduler.from_config(
-        config.retention, sessions, media, jobs=[lifecycle.run, outbox]
+        config.retention, sessions, media, jobs=[lifecycle.run, outbox, recording.retention_job]
     )
     scheduler.start()
+    if any(cam.recording.enabled for cam in config.cameras):
+        recording.start()  # the budget is checked every recording.storage.check_every_s
     return scheduler
 
 
@@ -143,7 +149,12 @@ class Platform:
             start = CameraStart(cam)
             try:
                 with self.sessions() as session:
-                    register_camera(session, cam, self.actor)
+                    register_camera(
+                        session,
+                        cam,
+                        self.actor,
+                        max_record_hours=self.config.recording.storage.max_retain_hours,
+                    )
             except RegistrationError as err:
                 start.error = str(err)
                 log.error("%s", err)

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from citywatch.decisions.types import Sighting
 from citywatch.services.evidence import MediaHealth
+from citywatch.services.segment_recorder import RecordingHealth
 from citywatch.vision.record import Frame, FrameRecord
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,10 @@ class WorkerStats:
     media_error: str = ""
     #: evidence snapshots that could not be written (their rows were stored without them)
     snapshots_failed: int = 0
+    #: continuous recording: "" (not recorded), waiting, recording, failed, stopped
+    recording: str = ""
+    #: why recording failed ("" = fine); the analysis goes on regardless
+    recording_error: str = ""
 
 
 #: Waits between the last tries to store results still pending when the worker ends.
@@ -136,10 +141,12 @@ class CameraWorker:
         on_frame: Callable[[Frame], None] | None = None,
         pending_limit: int = 10_000,
         media_health: Callable[[], MediaHealth] | None = None,
+        recording_health: Callable[[], RecordingHealth] | None = None,
         drain_waits_s: tuple[float, ...] = DRAIN_WAITS_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """``media_health``: the snapshot writer's state, copied into :attr:`stats`.
+        """``media_health``: the snapshot writer's state, copied into :attr:`stats`;
+        ``recording_health`` likewise for the camera's continuous recording.
         ``drain_waits_s``/``sleep``: the retries of results still pending at the end."""
         self.camera_id = camera_id
         self._source = source
@@ -154,6 +161,7 @@ class CameraWorker:
         self._pending: deque[Sighting] = deque()
         self._pending_limit = pending_limit
         self._media_health = media_health
+        self._recording_health = recording_health
         self._drain_waits_s = drain_waits_s
         self._sleep = sleep
         self._store_error = ""
@@ -231,6 +239,7 @@ class CameraWorker:
         if self._on_frame is not None:
             self._on_frame(seen)
         self._emit(sightings)
+        self._copy_recording_health()
 
     def _emit(self, sightings: list[Sighting]) -> None:
         """Hand results to the sink; when it fails (database gone), keep them and retry with
@@ -267,6 +276,12 @@ class CameraWorker:
             media = self._media_health()
             self.stats.media_error = media.error
             self.stats.snapshots_failed = media.failed
+
+    def _copy_recording_health(self) -> None:
+        if self._recording_health is not None:
+            recording = self._recording_health()
+            self.stats.recording = recording.state
+            self.stats.recording_error = recording.error
 
     def _drain(self) -> None:
         """The worker ends: retry what is still pending a few times, then count the rest as

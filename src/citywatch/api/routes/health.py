@@ -1,5 +1,6 @@
 """``GET /health``: is the server up, does the database answer, how many cameras per state,
-and how far alert delivery to webhooks and MQTT lags (the outbox, per sink).
+how far alert delivery to webhooks and MQTT lags (the outbox, per sink), whether any
+camera's recording failed and where the recording storage budget stands.
 
 Public (a load balancer or a status page asks it), so it holds no personal data: counts only
 (a sink is named by its hashed outbox key, its error by the sink's short message).
@@ -18,6 +19,8 @@ from sqlalchemy import text
 from citywatch.alerts.durable import durable_sink_keys
 from citywatch.api.schemas import AlertDeliveryPublic, CameraHealthPublic, HealthPublic
 from citywatch.api.security import Permission, Principal, requires
+from citywatch.policy.recording import BUDGET_OK, budget_state
+from citywatch.services import recordings
 from citywatch.services.outbox import outbox_backlog
 from citywatch.store.types import utcnow
 
@@ -86,6 +89,22 @@ def alert_delivery(request: Request) -> dict[str, AlertDeliveryPublic]:
     }
 
 
+def recording_storage(request: Request) -> str | None:
+    """Where the node's recording segments stand against the budget (None: nothing records
+    and nothing was recorded, or the store cannot say)."""
+    config = request.app.state.config
+    storage = config.recording.storage
+    try:
+        with request.app.state.sessions() as session:
+            used = recordings.total_bytes(session)
+    except Exception as err:
+        log.warning("health: recording segments not readable (%s)", type(err).__name__)
+        return None
+    if not used and not any(c.recording.enabled for c in config.cameras):
+        return None
+    return budget_state(used, storage.budget_bytes, storage.warn_fraction)
+
+
 @router.get("/health", response_model=HealthPublic)
 def health(
     request: Request,
@@ -102,12 +121,24 @@ def health(
     # a stale record: the process that analyses the camera stopped rewriting its health
     # (killed, hung); the camera is not watched, whatever its last state said
     stale_cameras = (states or Counter()).get("stale", 0)
-    ok = db_ok and states is not None and not lagging and not unwritable and not stale_cameras
+    recording_failed = sum(c.recording == "failed" for c in cameras or [])
+    storage = recording_storage(request) if db_ok else None
+    ok = (
+        db_ok
+        and states is not None
+        and not lagging
+        and not unwritable
+        and not stale_cameras
+        and not recording_failed
+        and storage in (None, BUDGET_OK)
+    )
     return HealthPublic(
         status="ok" if ok else "degraded",
         version=_version(),
         database=db_ok,
         cameras=dict(sorted((states or Counter()).items())),
         evidence_unwritable=unwritable,
+        recording_failed=recording_failed,
+        recording_storage=storage,
         alert_delivery=delivery,
     )
