@@ -54,6 +54,9 @@ PARSE_ONLY = {
     "users disable": "needs the account of someone who left",
     "tokens revoke": "revokes a token id of the reader's",
     "audit verify --expected-head": "a head published on an earlier day",
+    "scan --camera": "the demo records nothing (tests/cli/test_scan_recorded.py scans recordings)",
+    "recordings export": "the demo records nothing (tests/cli/test_recordings_export.py)",
+    "recordings verify": "needs an export (tests/cli/test_recordings_verify.py)",
 }
 
 
