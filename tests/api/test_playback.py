@@ -138,3 +138,42 @@ def test_no_key_no_export(client: TestClient, headers: Headers, recorded: list[S
     }
     r = client.post("/api/v1/recordings/cam-1/export", json=body, headers=headers("investigator"))
     assert r.status_code == 503 and "audit key" in r.json()["detail"]
+
+
+def test_the_ed25519_public_key_is_published_and_checks_an_export(
+    client: TestClient,
+    headers: Headers,
+    recorded: list[Segment],
+    api_app: FastAPI,
+    tmp_path: Path,
+) -> None:
+    """A court fetches the key from the installation, not from the export it checks."""
+    from citywatch.audit.keys import Ed25519Key
+    from tests.audit.test_evidence_export import ed25519_pair
+
+    private, public = ed25519_pair(tmp_path)
+    api_app.state.export_key = private
+    r = client.get("/public/evidence-key.pem")  # no sign-in
+    assert r.status_code == 200 and r.headers["x-key-id"] == public.key_id
+    assert b"PRIVATE" not in r.content and r.content.startswith(b"-----BEGIN PUBLIC KEY-----")
+    body = {
+        "started_at": "2026-11-30T14:00:01Z",
+        "ended_at": "2026-11-30T14:00:06Z",
+        "case_ref": "C",
+    }
+    export = client.post(
+        "/api/v1/recordings/cam-1/export", json=body, headers=headers("investigator")
+    )
+    assert export.status_code == 200, export.text
+    (tmp_path / "e.zip").write_bytes(export.content)
+    assert verify_export(tmp_path / "e.zip", Ed25519Key(r.content, "published")).ok
+
+
+def test_an_hmac_secret_is_never_published(
+    client: TestClient, api_app: FastAPI, recorded: list[Segment]
+) -> None:
+    api_app.state.export_key = KEY
+    r = client.get("/public/evidence-key.pem")
+    assert r.status_code == 404 and b"k" * 32 not in r.content
+    api_app.state.export_key = None
+    assert client.get("/public/evidence-key.pem").status_code == 404

@@ -74,6 +74,7 @@ def test_public_routes_are_few_and_known(api_app: FastAPI) -> None:
         "/public/register",
         "/public/register.geojson",
         "/public/register.csv",
+        "/public/evidence-key.pem",  # the public key that checks evidence exports (issue 17)
     }
     assert public <= allowed_public, f"unexpected public routes: {public - allowed_public}"
 

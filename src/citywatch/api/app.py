@@ -80,7 +80,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     playback.router,
 )
 #: Mounted without the prefix (``/metrics`` for Prometheus).
-ROOT_ROUTERS: tuple[APIRouter, ...] = (metrics.router, public.router)
+ROOT_ROUTERS: tuple[APIRouter, ...] = (metrics.router, public.router, playback.public_router)
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 
 

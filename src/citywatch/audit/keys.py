@@ -136,6 +136,16 @@ class Ed25519Key:
     def can_sign(self) -> bool:
         return self._private is not None
 
+    def public_pem(self) -> bytes:
+        """The public key as PEM (SubjectPublicKeyInfo): what to publish for verifiers."""
+        from cryptography.hazmat.primitives import serialization
+
+        return bytes(
+            self._public.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
     def sign(self, data: bytes) -> str:
         if self._private is None:
             raise AuditKeyError(f"Ed25519 key {self.key_id}: a public key cannot sign")

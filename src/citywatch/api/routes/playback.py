@@ -17,7 +17,7 @@ from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import AwareDatetime, Field
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
@@ -25,7 +25,7 @@ from starlette.background import BackgroundTask
 from citywatch.api.deps import get_media, get_session
 from citywatch.api.schemas import ERRORS, AlertPublic, CaseRef, In, Out, actor_of
 from citywatch.api.security import Permission, Principal, requires
-from citywatch.audit.keys import AuditKey
+from citywatch.audit.keys import AuditKey, Ed25519Key
 from citywatch.services import playback
 from citywatch.services.recording_export import export_recording
 from citywatch.store.media import MediaError, MediaStore
@@ -33,6 +33,8 @@ from citywatch.store.media import MediaError, MediaStore
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/recordings", tags=["recordings"], responses=ERRORS)
+#: Mounted at the root beside the public register: the key that checks evidence exports.
+public_router = APIRouter(prefix="/public", tags=["public register"], responses=ERRORS)
 
 API = "/api/v1"
 DbSession = Annotated[Session, Depends(get_session)]
@@ -194,4 +196,29 @@ def recording_export(
         filename=name,
         headers={"Cache-Control": "no-store"},
         background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True),
+    )
+
+
+PEM: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/x-pem-file": {"schema": {"type": "string"}}}}
+}
+
+
+@public_router.get("/evidence-key.pem", response_class=Response, responses=PEM)
+def evidence_key(
+    key: Annotated[AuditKey | None, Depends(get_export_key)],
+    _anyone: Annotated[Principal | None, Depends(requires(Permission.PUBLIC))],
+) -> Response:
+    """The Ed25519 public key that checks this installation's evidence exports (``citywatch
+    recordings verify EXPORT --key-file evidence-key.pem``); its key id in ``X-Key-Id``.
+    404 when exports are signed with an HMAC secret (never published) or not at all."""
+    if not isinstance(key, Ed25519Key):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            "this installation publishes no public key for evidence exports",
+        )
+    return Response(
+        key.public_pem(),
+        media_type="application/x-pem-file",
+        headers={"X-Key-Id": key.key_id, "Cache-Control": "public, max-age=300"},
     )
