@@ -81,6 +81,8 @@ def summary(samples: list[SoakSample], warmup_s: float) -> dict[str, Any]:
         "heap_in_use_mb": [start.heap_in_use_mb, last.heap_in_use_mb],
         "heap_free_mb": [start.heap_free_mb, last.heap_free_mb],
         "py_blocks": [start.py_blocks, last.py_blocks],
+        "heap_trims": last.heap_trims,
+        "heap_trim_ms_max": last.heap_trim_ms,
         "growth_mb_per_frame": rss_growth_per_frame(samples, warmup_s),
         "open_files": [start.open_files, last.open_files],
         "threads": [start.threads, last.threads],
@@ -144,6 +146,12 @@ def main() -> int:
     ap.add_argument("--cameras", nargs="*", default=None, help="demo camera ids (default: all)")
     ap.add_argument("--video", action="append", default=[], help="CAMERA=PATH looped instead")
     ap.add_argument("--api-every-s", type=float, default=5.0, help="API poll interval")
+    ap.add_argument(
+        "--heap-trim-s",
+        type=float,
+        default=None,
+        help="seconds between the workers' malloc_trim (0: never; default: the config's)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     ap.add_argument("--name", default="soak", help="file name stem of the JSON and the plot")
     args = ap.parse_args()
@@ -161,6 +169,7 @@ def main() -> int:
             cameras=args.cameras,
             videos=_videos(args.video),
             api_every_s=args.api_every_s,
+            heap_trim_every_s=args.heap_trim_s,
         )
         console.print("starting the platform (footage, models, API) ...")
         soak.start()
@@ -233,7 +242,9 @@ def main() -> int:
     if heap_slope is not None:
         console.print(
             f"C heap in use {result['heap_in_use_mb']} MB (slope {heap_slope:+.2f} MB/h), "
-            f"free in the heap {result['heap_free_mb']} MB, Python blocks {result['py_blocks']}"
+            f"free in the heap {result['heap_free_mb']} MB, Python blocks {result['py_blocks']}; "
+            f"heap trimmed {result['heap_trims']} times (longest "
+            f"{result['heap_trim_ms_max']:.0f} ms)"
         )
     if load.load is not None and (note := load.load.note()):
         console.print(f"[yellow]note:[/] {note}")

@@ -51,6 +51,49 @@ def test_large_buffers_come_from_the_heap_once_tuned() -> None:
     assert _run_child("1") == ["True", "0"]
 
 
+_ARENAS = """
+import ctypes, threading
+from citywatch.engine.allocator import keep_freed_buffers
+keep_freed_buffers()
+n = 8
+barrier = threading.Barrier(n + 1)
+kept = []
+def work():
+    kept.append(bytearray(1 << 16))  # this thread's first malloc picks its arena
+    barrier.wait()
+    barrier.wait()
+threads = [threading.Thread(target=work) for _ in range(n)]
+for t in threads:
+    t.start()
+barrier.wait()
+ctypes.CDLL(None).malloc_stats()  # one "Arena N:" section per arena, on stderr
+barrier.wait()
+for t in threads:
+    t.join()
+"""
+
+
+def _arenas(env: dict[str, str]) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", _ARENAS],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    )
+    return sum(line.startswith("Arena ") for line in out.stderr.splitlines())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not _glibc(), reason="glibc only")
+def test_the_heap_is_held_to_two_arenas_unless_the_environment_says_otherwise() -> None:
+    # Eight threads allocating at once: glibc gives each its own arena (9 with the main
+    # thread's) unless limited; tuned, they share 2; $MALLOC_ARENA_MAX, when set, wins.
+    plain = {allocator.ENV_SWITCH: "0", "MALLOC_ARENA_MAX": ""}
+    assert _arenas(plain) > allocator.ARENA_MAX
+    assert _arenas({allocator.ENV_SWITCH: "1", "MALLOC_ARENA_MAX": ""}) == allocator.ARENA_MAX
+    assert _arenas({allocator.ENV_SWITCH: "1", "MALLOC_ARENA_MAX": "3"}) == 3
+
+
 def test_switched_off_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(allocator.ENV_SWITCH, "0")
     monkeypatch.setattr(ctypes, "CDLL", lambda *_a: pytest.fail("libc must not be touched"))

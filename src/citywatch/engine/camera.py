@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.config.camera import CameraConfig
 from citywatch.config.root import CitywatchConfig
+from citywatch.engine.allocator import HeapTrimmer
 from citywatch.engine.assemble import Models, Permissions, privacy_masker
 from citywatch.engine.runtime import PipelineRefresher, initial_pipeline
 from citywatch.engine.sink import RecorderSink
@@ -62,6 +63,7 @@ def build_camera_worker(
     live: bool | None = None,
     pace: bool | None = None,
     refresh_s: float = 30.0,
+    trimmer: HeapTrimmer | None = None,
 ) -> CameraParts:
     """The camera's worker (not started).
 
@@ -69,7 +71,9 @@ def build_camera_worker(
     default a live stream's start time and nothing for a file.  ``replayable``: a restarted
     worker re-analysing footage writes the same event ids (Ray actors).  ``live``/``pace``
     default from the source: network streams are live; looped files are paced like a live
-    camera.  Raises what checking the camera's permissions or building its models raises.
+    camera.  ``trimmer``: the process's C-heap trimmer (one per process, shared by its
+    workers; :class:`~citywatch.engine.allocator.HeapTrimmer`).  Raises what checking the
+    camera's permissions or building its models raises.
     """
     pipeline, perms = initial_pipeline(camera, config, models, sessions, now)
     clips = clip_maker(camera, config, models, sessions, media)
@@ -104,6 +108,7 @@ def build_camera_worker(
         on_frame=refresher,
         media_health=recorder.media_health,
         recording_health=recording.health if recording else None,
+        trimmer=trimmer,
     )
     return CameraParts(
         worker=worker,

@@ -21,6 +21,7 @@ from citywatch.alerts.sink import AlertSink
 from citywatch.audit.chain import Actor
 from citywatch.config.camera import CameraConfig
 from citywatch.config.root import CitywatchConfig
+from citywatch.engine.allocator import heap_trimmer
 from citywatch.engine.assemble import Models, Permissions
 from citywatch.engine.camera import build_camera_worker
 from citywatch.engine.local import CameraRun, LocalEngine
@@ -169,8 +170,10 @@ class Platform:
         refresh_s: float = 30.0,
     ) -> LocalEngine:
         """One worker per registered camera.  ``live``/``pace`` default from each source:
-        network streams are live; looped files are paced like a live camera."""
+        network streams are live; looped files are paced like a live camera.  The workers
+        share one C-heap trimmer (``engine.heap_trim_every_s``)."""
         hotlist = ReloadingHotlist(self.sessions, self.config)
+        trimmer = heap_trimmer(self.config.engine.heap_trim_every_s)
         runs: list[CameraRun] = []
         for start in self.starts or self.register_cameras():
             if start.error:
@@ -189,6 +192,7 @@ class Platform:
                     live=live,
                     pace=pace,
                     refresh_s=refresh_s,
+                    trimmer=trimmer,
                 )
             except Exception as err:
                 start.error = f"camera {cam.id!r}: cannot start analysis: {err}"

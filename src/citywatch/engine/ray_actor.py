@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from citywatch.config.root import CitywatchConfig
-from citywatch.engine.allocator import keep_freed_buffers
+from citywatch.engine.allocator import heap_trimmer, keep_freed_buffers
 from citywatch.engine.assemble import Models
 from citywatch.engine.camera import build_camera_worker
 from citywatch.engine.fanout import PgNotifier
@@ -87,6 +87,7 @@ class CameraActor:
             live=spec.live,
             pace=spec.pace,
             refresh_s=spec.refresh_s,
+            trimmer=heap_trimmer(cfg.engine.heap_trim_every_s),  # one camera per actor process
         )
         perms = parts.permissions
         self.permissions = {"faces": perms.faces, "plates": perms.plates, "reasons": perms.reasons}

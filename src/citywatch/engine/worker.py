@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from citywatch.decisions.types import Sighting
+from citywatch.engine.allocator import HeapTrimmer
 from citywatch.services.evidence import MediaHealth
 from citywatch.services.segment_recorder import RecordingHealth
 from citywatch.vision.record import Frame, FrameRecord
@@ -144,10 +145,13 @@ class CameraWorker:
         recording_health: Callable[[], RecordingHealth] | None = None,
         drain_waits_s: tuple[float, ...] = DRAIN_WAITS_S,
         sleep: Callable[[float], None] = time.sleep,
+        trimmer: HeapTrimmer | None = None,
     ) -> None:
         """``media_health``: the snapshot writer's state, copied into :attr:`stats`;
         ``recording_health`` likewise for the camera's continuous recording.
-        ``drain_waits_s``/``sleep``: the retries of results still pending at the end."""
+        ``drain_waits_s``/``sleep``: the retries of results still pending at the end.
+        ``trimmer``: the process's C-heap trimmer, asked after each frame (it trims on its
+        own schedule, shared by every worker of the process)."""
         self.camera_id = camera_id
         self._source = source
         self._pipeline = pipeline
@@ -164,6 +168,7 @@ class CameraWorker:
         self._recording_health = recording_health
         self._drain_waits_s = drain_waits_s
         self._sleep = sleep
+        self._trimmer = trimmer
         self._store_error = ""
         self.stats = WorkerStats()
         self.last_frame: Frame | None = None
@@ -193,6 +198,11 @@ class CameraWorker:
 
     # --- analysis side -----------------------------------------------------------------
     @property
+    def trimmer(self) -> HeapTrimmer | None:
+        """The process's C-heap trimmer this worker asks after each frame (None: none)."""
+        return self._trimmer
+
+    @property
     def pipeline(self) -> PipelineLike:
         """The stages this worker drives (health reads the face decider's entry statistics)."""
         return self._pipeline
@@ -208,6 +218,8 @@ class CameraWorker:
                         break
                     continue
                 self._analyse(frame)
+                if self._trimmer is not None:
+                    self._trimmer.maybe_trim()
         finally:
             self._source.stop()
             self._slot.close()

@@ -120,6 +120,8 @@ class SoakSample:
     heap_in_use_mb: float | None = None  # C heap handed out (glibc), see heap_figures
     heap_free_mb: float | None = None  # C heap kept free
     py_blocks: int = 0  # memory blocks Python's allocator has handed out
+    heap_trims: int = 0  # times the workers' heap trimmer ran malloc_trim
+    heap_trim_ms: float = 0.0  # the longest of them so far
     cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
     sink_queues: dict[str, int] = field(default_factory=dict)
     events: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> camera -> rows
@@ -240,7 +242,8 @@ class Soak:
     """The demo platform in this process with the API served on 127.0.0.1 (a free port).
 
     ``cameras``: the demo camera ids to run (default: all three); ``videos``: a camera's
-    looped footage instead of the demo's (e.g. a clip from ../shared/data)."""
+    looped footage instead of the demo's (e.g. a clip from ../shared/data);
+    ``heap_trim_every_s``: the workers' C-heap trim interval (None: the config's default)."""
 
     def __init__(
         self,
@@ -251,6 +254,7 @@ class Soak:
         face_detector: FaceDetector | None = None,
         clip_seconds: float = 8.0,
         api_every_s: float = 5.0,
+        heap_trim_every_s: float | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self._wanted = list(cameras) if cameras else None
@@ -258,6 +262,7 @@ class Soak:
         self._face_detector = face_detector
         self._clip_seconds = clip_seconds
         self._api_every_s = api_every_s
+        self._heap_trim_every_s = heap_trim_every_s
         self._started = 0.0
         self._load_before: CpuTimes | None = None
         self._parts: dict[str, Any] = {}
@@ -283,6 +288,8 @@ class Soak:
         footage = make_demo_videos(self.workdir / "footage", seconds=self._clip_seconds)
         cfg = demo_config(self.workdir, footage, loop=True)
         cfg.alerts.console = False
+        if self._heap_trim_every_s is not None:
+            cfg.engine.heap_trim_every_s = self._heap_trim_every_s
         unknown = set(self._wanted or ()) - {c.id for c in cfg.cameras}
         if unknown or set(self._videos) - {c.id for c in cfg.cameras}:
             known = ", ".join(c.id for c in cfg.cameras)
@@ -395,6 +402,7 @@ class Soak:
         proc = process_figures()
         heap = heap_figures()
         poller: _ApiPoller = self._parts["poller"]
+        trimmer = engine.runs[0].worker.trimmer if engine.runs else None
         return SoakSample(
             t_s=round(time.monotonic() - self._started, 2),
             footage_s=round(sum(footage) / len(footage), 2) if footage else 0.0,
@@ -405,6 +413,8 @@ class Soak:
             heap_in_use_mb=None if heap is None else round(heap[0], 2),
             heap_free_mb=None if heap is None else round(heap[1], 2),
             py_blocks=sys.getallocatedblocks(),
+            heap_trims=0 if trimmer is None else trimmer.trims,
+            heap_trim_ms=0.0 if trimmer is None else round(trimmer.longest_ms, 1),
             cameras=cameras,
             sink_queues={
                 n: s.queued for n, s in self._parts["platform"].dispatcher.stats().items()
