@@ -36,10 +36,11 @@ def add_host_load(c: CliContext, meter: LoadMeter, metrics: MutableMapping[str, 
 
 
 def register(app: typer.Typer) -> None:
-    from citywatch.cli import eval_faces, eval_plates
+    from citywatch.cli import eval_faces, eval_plates, eval_vehicles
 
     eval_faces.register(eval_app, calibrate_app)
     eval_faces.register_footage(eval_app)
     eval_plates.register(eval_app, calibrate_app)
+    eval_vehicles.register(eval_app)
     app.add_typer(eval_app, name="eval")
     app.add_typer(calibrate_app, name="calibrate")

@@ -21,6 +21,7 @@ from citywatch.vision.vehicles.registry import (
     build_describer_or_none,
     build_vehicle_detector,
 )
+from tests.vision.vehicles.foreign import write_voc_detector
 
 
 def _vehicles(*boxes: tuple[float, float, float, float], kinds: tuple[str, ...] = ()) -> Vehicles:
@@ -122,26 +123,7 @@ def test_foreign_file_is_refused_naming_it() -> None:
 
 def test_wrong_class_count_is_refused(tmp_path: Path) -> None:
     """A GFL-shaped graph with 20 classes (a VOC model) is not a COCO detector."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    outs, nodes = [], []
-    for i, rows in enumerate((1600, 400, 100, 25)):
-        for kind, cols in (("cls", 20), ("box", 32)):
-            name = f"{kind}{i}"
-            shape = helper.make_tensor(f"{name}_shape", TensorProto.INT64, [3], [1, rows, cols])
-            nodes.append(helper.make_node("Expand", ["zero", f"{name}_c"], [name]))
-            outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, rows, cols]))
-            nodes.insert(0, helper.make_node("Constant", [], [f"{name}_c"], value=shape))
-    graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["image"], ["zero"], keepdims=0), *nodes],
-        "voc",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 320, 320])],
-        outs,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    path = tmp_path / "voc.onnx"
-    onnx.save(model, str(path))
+    path = write_voc_detector(tmp_path / "voc.onnx")
     with pytest.raises(OnnxModelError, match=r"voc.onnx.*80 COCO classes"):
         OnnxCocoVehicleDetector("picodet", path)
     cfg = VehiclesConfig(model_path=path)
