@@ -196,6 +196,19 @@ def test_zip_tampering_is_caught(tmp_path: Path, keys) -> None:
     assert any(p.startswith("../escape.txt: not listed") for p in problems)
 
 
+def test_a_byte_flipped_inside_the_zip_file_is_named(tmp_path: Path, keys) -> None:
+    """Flipping a byte of the zip itself (not rewriting the member): the member is named."""
+    private, public = keys
+    out = make_export(tmp_path / "e.zip", private)
+    with zipfile.ZipFile(out) as zf:
+        info = zf.getinfo("recording.mp4")
+    raw = bytearray(out.read_bytes())
+    raw[info.header_offset + 30 + len(info.filename) + 100] ^= 0x01  # inside its data
+    out.write_bytes(bytes(raw))
+    problems = verify_export(out, public).problems
+    assert len(problems) == 1 and problems[0].startswith("recording.mp4: cannot be read")
+
+
 @pytest.mark.parametrize(
     ("content", "says"),
     [(None, "manifest.json is missing"), (b"{not json", "not valid JSON"), (b"[]", "not a")],

@@ -315,8 +315,12 @@ def _check_files(
         if stream is None:
             problems.append(f"{name}: missing (the manifest lists it)")
             continue
-        with stream:
-            size, sha = _digest(stream)
+        try:
+            with stream:
+                size, sha = _digest(stream)
+        except (zipfile.BadZipFile, OSError, EOFError) as err:  # damaged inside the zip
+            problems.append(f"{name}: cannot be read ({err})")
+            continue
         checked += 1
         if size != want["bytes"]:
             problems.append(f"{name}: {size} bytes, the manifest says {want['bytes']}")
