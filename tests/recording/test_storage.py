@@ -156,3 +156,17 @@ def test_a_camera_with_no_period_keeps_segments_for_the_nodes_longest(
     keeper = _keeper(session_factory, media, T0 + dt.timedelta(hours=745))
     assert keeper.run_once().retention_deleted == {"cam-9": 1}
     assert not media.path(seg.path).exists()
+
+
+def test_the_retention_job_finishes_only_long_abandoned_partials(
+    db: sessionmaker[Session], media: MediaStore
+) -> None:
+    now = T0 + dt.timedelta(hours=3)
+    with db() as s:  # no file: nothing readable, so "finished" means discarded here
+        old = rec.add_segment(s, "cam-1", T0, rec.segment_path("cam-1", T0))
+        recent = now - dt.timedelta(minutes=5)
+        writing = rec.add_segment(s, "cam-1", recent, rec.segment_path("cam-1", recent))
+    _keeper(db, media, now).retention_job()
+    with db() as s:
+        assert [x.id for x in rec.incomplete_segments(s)] == [writing.id]
+    assert old.id != writing.id

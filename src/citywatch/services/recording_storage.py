@@ -41,7 +41,7 @@ from citywatch.policy.recording import (
 )
 from citywatch.services import recordings
 from citywatch.services.recordings import Segment
-from citywatch.services.segment_recorder import PARTIAL_SUFFIX, SALVAGE_SUFFIX
+from citywatch.services.segment_recorder import PARTIAL_SUFFIX, SALVAGE_SUFFIX, recover_partials
 from citywatch.store.media import MediaError, MediaStore
 from citywatch.store.models import CameraRow, RecordingSegmentRow
 from citywatch.store.types import utcnow
@@ -52,6 +52,9 @@ SYSTEM_ACTOR = Actor.system("recording")
 BATCH = 500
 RECORDING_KIND = "recording"
 FILE_GRACE = dt.timedelta(hours=1)
+#: A segment still incomplete this long after its start is not being written any more (a
+#: segment is at most 600 s): the retention job finishes or discards it.
+ABANDONED_AFTER = dt.timedelta(hours=2)
 
 
 def _owner(folder: str, name: str) -> str | None:
@@ -249,8 +252,11 @@ class RecordingHousekeeper:
             )
 
     def retention_job(self) -> StorageReport:
-        """The retention scheduler's job: a run, then the sweep of files no row names."""
+        """The retention scheduler's job: a run; the partial segments left long ago (a camera
+        that no longer records is never restarted to finish them) finished or discarded;
+        then the sweep of files no row names."""
         report = self.run_once()
+        recover_partials(self._sessions, self._media, started_before=report.at - ABANDONED_AFTER)
         self.sweep_files()
         return report
 

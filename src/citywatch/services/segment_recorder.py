@@ -84,14 +84,22 @@ class RecoveryReport:
 
 
 def recover_partials(
-    sessions: sessionmaker[Session], media: MediaStore, camera_id: str | None = None
+    sessions: sessionmaker[Session],
+    media: MediaStore,
+    camera_id: str | None = None,
+    *,
+    started_before: dt.datetime | None = None,
 ) -> RecoveryReport:
-    """Finish or discard every incomplete segment (of ``camera_id``, or of all cameras):
-    what its file holds up to its last whole fragment becomes a whole segment (rehashed,
-    its end from the packets), or, when nothing is readable, the row and files go."""
+    """Finish or discard every incomplete segment (of ``camera_id``, or of all cameras; only
+    those started before ``started_before`` when given, so that segments still being written
+    are left alone): what its file holds up to its last whole fragment becomes a whole
+    segment (rehashed, its end from the packets), or, when nothing is readable, the row and
+    files go."""
     salvaged = discarded = 0
     with sessions() as session:
         partials = recordings.incomplete_segments(session, camera_id)
+    if started_before is not None:
+        partials = [p for p in partials if p.started_at < started_before]
     for seg in partials:
         final = media.path(seg.path)
         partial = partial_path(final)
