@@ -22,12 +22,15 @@ import uvicorn
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from citywatch.audit.evidence_export import verify_export
+from citywatch.audit.keys import HmacKey
 from citywatch.store.models import AuditLogRow
 from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, _free_socket, watch_problems
 from tests.conftest import require
 
 T0 = dt.datetime(2026, 11, 30, 14, 0, tzinfo=dt.UTC)
 CASE = "CASE-2026-17"
+KEY = HmacKey(b"browser-test-key" * 2, "test")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +65,7 @@ def recorded_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         users.create_user(
             s, Actor("setup", "admin"), "ivy", "investigator", PASSWORD, on_server=True
         )
-    app = create_app(config, sessions, settings=ApiSettings(), media=media)
+    app = create_app(config, sessions, settings=ApiSettings(), media=media, export_key=KEY)
     sock = _free_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -106,21 +109,28 @@ def _wall(page: Any) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-def test_an_investigator_plays_the_recording_from_an_alert_on_the_timeline(
-    page: Any, recorded_console: Any, tmp_path: Path
-) -> None:
-    url, sessions = recorded_console
-    page.goto(url + "/login")
-    page.fill("#username", "ivy")
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_selector(".who .role:text-is('investigator')")
+def open_timeline(page: Any, url: str) -> None:
+    """Signed in as the investigator, the playback page showing cam-1's first minute."""
     page.goto(url + "/playback")
+    if "/login" in page.url:
+        page.fill("#username", "ivy")
+        page.fill("#password", PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_selector(".who .role:text-is('investigator')")
+        page.goto(url + "/playback")
     page.fill("#pb-case", CASE)
     page.select_option("#pb-camera", "cam-1")
     page.fill("#pb-from", "2026-11-30T14:00:00")
     page.fill("#pb-to", "2026-11-30T14:01:00")
     page.click("#pb-show")
+    page.wait_for_selector("#pb-message.ok")
+
+
+def test_an_investigator_plays_the_recording_from_an_alert_on_the_timeline(
+    page: Any, recorded_console: Any, tmp_path: Path
+) -> None:
+    url, sessions = recorded_console
+    open_timeline(page, url)
     marker = page.locator(".tl-alert")
     marker.wait_for()
     assert page.locator(".tl-range").count() == 1  # three touching segments: one range
@@ -148,3 +158,28 @@ def test_an_investigator_plays_the_recording_from_an_alert_on_the_timeline(
         actions = [(r.action, r.actor, r.reason) for r in rows]
     assert ("recording.timeline", "ivy", CASE) in actions
     assert actions.count(("recording.play", "ivy", CASE)) >= 2  # one per segment played
+
+
+def test_the_export_button_downloads_a_signed_zip_that_verifies(
+    page: Any, recorded_console: Any, tmp_path: Path
+) -> None:
+    url, sessions = recorded_console
+    open_timeline(page, url)
+    with page.expect_download() as info:
+        page.click("#pb-export")
+    download = info.value
+    assert download.suggested_filename.startswith(
+        "cam-1-"
+    ) and download.suggested_filename.endswith(".zip")
+    out = tmp_path / download.suggested_filename
+    download.save_as(str(out))
+    check = verify_export(out, KEY)
+    assert check.ok, check.problems
+    assert check.manifest["case_ref"] == CASE and check.manifest["exported_by"]["name"] == "ivy"
+    page.wait_for_selector("#pb-message.ok")
+    assert not page.problems
+    with sessions() as s:
+        exports = list(
+            s.scalars(select(AuditLogRow).where(AuditLogRow.action == "recording.export"))
+        )
+    assert [(e.actor, e.reason) for e in exports] == [("ivy", CASE)]
