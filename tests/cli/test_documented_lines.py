@@ -57,6 +57,7 @@ PARSE_ONLY = {
     "scan --camera": "the demo records nothing (tests/cli/test_scan_recorded.py scans recordings)",
     "recordings export": "the demo records nothing (tests/cli/test_recordings_export.py)",
     "recordings verify": "needs an export (tests/cli/test_recordings_verify.py)",
+    "recordings timeline": "the demo records nothing (tests/cli/test_recordings_export.py)",
 }
 
 

@@ -85,3 +85,15 @@ def test_an_existing_output_is_not_overwritten(
     result = cli(cli_config, *export_args(out))
     assert result.exit_code == 1 and "already exists" in result.output
     assert out.read_bytes() == b"earlier evidence"
+
+
+def test_the_timeline_lists_what_was_recorded(cli_config: Path, recorded: Any) -> None:
+    args = ["recordings", "timeline", "--camera", "cam-1", "--from", "2026-11-30T13:00:00"]
+    result = cli(cli_config, *args, "--to", "2026-11-30T15:00:00", "--case", "CASE-2026-17")
+    assert result.exit_code == 0, result.output
+    assert "2026-11-30 14:00:00" in result.output and "2026-11-30 14:00:08" in result.output
+    with recorded() as s:
+        entry = s.scalars(select(AuditLogRow).order_by(AuditLogRow.seq.desc())).first()
+        assert (entry.action, entry.reason) == ("recording.timeline", "CASE-2026-17")
+    refused = cli(cli_config, *args, "--to", "2026-11-30T15:00:00", "--case", "C", role="operator")
+    assert refused.exit_code == 1 and "may not play" in refused.output

@@ -1,4 +1,4 @@
-"""`citywatch recordings verify | export`: signed evidence exports of recorded footage.
+"""`citywatch recordings verify | export | timeline`: recorded footage for a case.
 
 ``verify`` needs no database and no config: it is what the court's expert runs, with the
 published Ed25519 public key (or the HMAC secret).  Exit codes: 0 verified, 1 the export does
@@ -134,3 +134,57 @@ def recordings_export(
     )
     for f in files:
         c.out.print(f"  {f['path']}  sha256 {f['sha256']}", highlight=False)
+
+
+@recordings.command("timeline")
+def recordings_timeline(
+    ctx: typer.Context,
+    camera: Annotated[str, typer.Option("--camera", help="Camera id")],
+    since: Annotated[
+        dt.datetime, typer.Option("--from", formats=DATE_FORMATS, help="From (UTC, inclusive)")
+    ],
+    until: Annotated[
+        dt.datetime, typer.Option("--to", formats=DATE_FORMATS, help="To (UTC, exclusive)")
+    ],
+    case: Annotated[str, typer.Option("--case", help="Case reference (required, audited)")],
+) -> None:
+    """What was recorded of a camera in a range (at most 24 h), and its alerts there.
+
+    Only an investigator ($CITYWATCH_ROLE) may look; the look is audited with the range.
+
+    Example: CITYWATCH_ROLE=investigator citywatch recordings timeline --camera cam-3
+    --from 2026-11-30T14:00:00 --to 2026-11-30T18:00:00 --case CASE-2026-17
+    """
+    from rich.table import Table
+
+    from citywatch.services.common import ServiceError
+    from citywatch.services.playback import timeline
+
+    c = ctx_of(ctx)
+    try:
+        with c.sessions()() as session:
+            tl = timeline(
+                session, c.actor(), camera, start=_utc(since), end=_utc(until), case_ref=case
+            )
+            alerts = [
+                (a.id, a.kind, a.seen_at, a.subject_name or a.plate or "", a.status)
+                for a in tl.alerts
+            ]
+    except ServiceError as err:
+        c.fail(str(err), code=1)
+    ranges = Table(title=f"recorded: camera {tl.camera_id} ({tl.camera_name})")
+    for col in ("from (UTC)", "to (UTC)", "segments"):
+        ranges.add_column(col)
+    for r in tl.ranges:
+        ranges.add_row(
+            f"{r.start:%Y-%m-%d %H:%M:%S}", f"{r.end:%Y-%m-%d %H:%M:%S}", str(r.segments)
+        )
+    c.out.print(ranges)
+    if not tl.ranges:
+        c.out.print("nothing was recorded in this range")
+    table = Table(title=f"alerts ({len(alerts)})")
+    for col in ("id", "kind", "seen (UTC)", "who / plate", "status"):
+        table.add_column(col)
+    for aid, kind, seen, who, status in alerts:
+        table.add_row(str(aid), kind, f"{seen:%Y-%m-%d %H:%M:%S}", who, status)
+    c.out.print(table)
