@@ -175,3 +175,22 @@ def test_recovery_finishes_a_readable_partial_and_discards_an_empty_one(
     with db() as s:
         assert rec.incomplete_segments(s) == []
         assert empty.id not in [x.id for x in rec.segments_in_range(s, "cam-1", T0, T0 + HOUR)]
+
+
+def test_a_database_that_refuses_the_row_fails_the_recording_not_the_caller(
+    db: sessionmaker[Session],
+    media: MediaStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def away(*_a: object, **_k: object) -> rec.Segment:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(rec, "add_segment", away)
+    r = SegmentRecorder("cam-1", db, media, segment_s=1.0)
+    feed(r, footage(tmp_path, seconds=2.0))  # never raises into the camera's thread
+    health = r.close()
+    assert health.state == sr.FAILED and health.error == "database: OperationalError"
+    assert not list(media.root.rglob("*.mp4*"))
