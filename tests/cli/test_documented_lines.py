@@ -56,6 +56,8 @@ PARSE_ONLY = {
     "audit verify --expected-head": "a head published on an earlier day",
     "scan --camera": "the demo records nothing (tests/cli/test_scan_recorded.py scans recordings)",
     "recordings export": "the demo records nothing (tests/cli/test_recordings_export.py)",
+    "plates vehicles": "a dated period that leaves the access window in time "
+    "(tests/cli/test_vehicle_search_cli.py runs it)",
     "recordings verify": "needs an export (tests/cli/test_recordings_verify.py)",
     "recordings timeline": "the demo records nothing (tests/cli/test_recordings_export.py)",
 }

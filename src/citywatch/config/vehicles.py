@@ -42,7 +42,8 @@ class VehiclesConfig(Strict):
         default="frame",
         description="Where plates are searched in video: 'frame' (the moving regions) or "
         "'vehicles' (the moving regions inside vehicle boxes; the detector runs on every moving "
-        "frame). See bench/vehicles.py for what each costs and finds",
+        "frame; it lost a close-up clip and cost time on the dev clips, docs/vehicles.md). "
+        "See bench/plates_in_vehicles.py for what each costs and finds",
     )
 
     @model_validator(mode="after")
