@@ -98,3 +98,17 @@ def test_a_range_without_recording_is_named(
 ) -> None:
     with pytest.raises(NotFoundError, match="no recording"):
         prepare(session, media, start=T0 + dt.timedelta(hours=2), end=T0 + dt.timedelta(hours=3))
+
+
+def test_a_revoked_authorisation_covers_no_recording_made_under_it(
+    session: Session, media: MediaStore, recorded: None
+) -> None:
+    """Revocation holds back in time: footage recorded while it was live is not scanned for
+    faces once it is revoked (the watchlists' rule as live: a revoked authorisation is never
+    live)."""
+    from citywatch.services.authorisations import revoke_authorisation
+
+    revoke_authorisation(session, ADMIN, "W-1", reason="found unlawful")
+    scan = prepare(session, media)
+    assert [p.faces for p in scan.plans] == [False, False, False]
+    assert all(p.plates for p in scan.plans)
