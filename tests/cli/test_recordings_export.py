@@ -97,3 +97,29 @@ def test_the_timeline_lists_what_was_recorded(cli_config: Path, recorded: Any) -
         assert (entry.action, entry.reason) == ("recording.timeline", "CASE-2026-17")
     refused = cli(cli_config, *args, "--to", "2026-11-30T15:00:00", "--case", "C", role="operator")
     assert refused.exit_code == 1 and "may not play" in refused.output
+
+
+def test_serve_signs_exports_only_with_a_key_from_the_environment(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    """`citywatch serve`'s export key: none without the variables (the route answers 503), the
+    key with them, a usage error naming the fault for a bad one."""
+    import typer
+
+    from citywatch.cli.context import CliContext
+    from citywatch.cli.serve import _export_key
+    from tests.audit.test_evidence_export import ed25519_pair
+
+    c = CliContext(config_path=None)
+    monkeypatch.delenv("CITYWATCH_AUDIT_KEY", raising=False)
+    monkeypatch.delenv("CITYWATCH_AUDIT_KEY_FILE", raising=False)
+    assert _export_key(c) is None
+    private, _ = ed25519_pair(tmp_path)
+    monkeypatch.setenv("CITYWATCH_AUDIT_KEY_FILE", str(tmp_path / "k.pem"))
+    key = _export_key(c)
+    assert key is not None and key.can_sign and key.key_id == private.key_id
+    monkeypatch.delenv("CITYWATCH_AUDIT_KEY_FILE")
+    monkeypatch.setenv("CITYWATCH_AUDIT_KEY", "too-short")
+    with pytest.raises(typer.Exit) as exit_info:
+        _export_key(c)
+    assert exit_info.value.exit_code == 2
