@@ -73,6 +73,9 @@ def alerts_list(
         table.add_column(col)
     for e in events:
         who = e.subject_name or (f"{e.plate} (read {e.read})" if e.plate else "")
+        vehicle = e.vehicle_check()
+        if e.kind == "plate" and (vehicle.note or vehicle.seen):
+            who += f"; {vehicle.note or 'seen: ' + vehicle.seen}"
         table.add_row(
             str(e.id),
             e.kind,
