@@ -267,6 +267,7 @@ class SegmentRecorder:
             try:
                 if item is _END:
                     self._finish()
+                    self._stopped()
                 else:
                     assert isinstance(item, tuple)
                     at, pkt, gap = item
@@ -380,6 +381,12 @@ class SegmentRecorder:
                 reason,
                 self._retry_s,
             )
+
+    def _stopped(self) -> None:
+        """The source ended: nothing records until packets come again (a failure stays)."""
+        with self._lock:
+            if self._health.state != FAILED:
+                self._health = replace(self._health, state=STOPPED)
 
     def _set_state(self, state: str) -> None:
         with self._lock:
