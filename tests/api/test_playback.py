@@ -177,3 +177,19 @@ def test_an_hmac_secret_is_never_published(
     assert r.status_code == 404 and b"k" * 32 not in r.content
     api_app.state.export_key = None
     assert client.get("/public/evidence-key.pem").status_code == 404
+
+
+def test_export_folders_left_by_a_killed_server_are_swept(tmp_path: Path) -> None:
+    import os
+
+    from citywatch.api.routes.playback import sweep_stale_exports
+
+    old, fresh = tmp_path / ".export-old", tmp_path / ".export-new"
+    for folder in (old, fresh):
+        folder.mkdir()
+        (folder / "x.zip").write_bytes(b"footage")
+    os.utime(old, (0, 0))
+    (tmp_path / "recording").mkdir()
+    os.utime(tmp_path / "recording", (0, 0))  # not an export folder: never touched
+    assert sweep_stale_exports(tmp_path) == 1
+    assert not old.exists() and fresh.is_dir() and (tmp_path / "recording").is_dir()

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
@@ -80,6 +81,28 @@ class ExportIn(In):
     started_at: AwareDatetime
     ended_at: AwareDatetime
     case_ref: str = CaseRef
+
+
+EXPORT_PREFIX = ".export-"
+STALE_EXPORT_S = 3600.0
+
+
+def sweep_stale_exports(root: FsPath, now: float | None = None) -> int:
+    """Remove export folders a killed server left in the media folder (older than an hour:
+    a download in progress is never that old); returns how many."""
+    at = time.time() if now is None else now
+    gone = 0
+    for folder in root.glob(EXPORT_PREFIX + "*"):
+        try:
+            old = at - folder.stat().st_mtime > STALE_EXPORT_S
+        except OSError:
+            continue
+        if old and folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+            gone += 1
+    if gone:
+        log.warning("removed %d export folder(s) left by an interrupted export", gone)
+    return gone
 
 
 def get_export_key(request: Request) -> AuditKey | None:
@@ -173,7 +196,8 @@ def recording_export(
             "$CITYWATCH_AUDIT_KEY_FILE or $CITYWATCH_AUDIT_KEY set)",
         )
     media.root.mkdir(parents=True, exist_ok=True)
-    tmp = FsPath(tempfile.mkdtemp(prefix=".export-", dir=media.root))
+    sweep_stale_exports(media.root)
+    tmp = FsPath(tempfile.mkdtemp(prefix=EXPORT_PREFIX, dir=media.root))
     name = f"{camera_id}-{body.started_at:%Y%m%dT%H%M%S}.zip"
     try:
         result = export_recording(
