@@ -67,3 +67,15 @@ def test_run_records_and_the_recording_exports_and_verifies(
     with av.open(str(tmp_path / "recording-01.mp4")) as c:
         pictures = sum(1 for _ in c.decode(video=0))
     assert pictures == 12 * FPS  # the whole recording, every picture
+    # and the retrospective scan reads the recorder's own segments with the live pipeline
+    scanned = investigator.invoke(
+        app,
+        [
+            "-c", str(cli_config), "scan", "--camera", "lot-2",
+            "--from", f"{before:%Y-%m-%dT%H:%M:%S}", "--to", f"{after:%Y-%m-%dT%H:%M:%S}",
+            "--case", "CASE-E2E",
+        ],
+    )  # fmt: skip
+    assert scanned.exit_code == 0, scanned.output  # 1 if a segment gave no picture
+    assert scanned.stderr.count("faces off, plates on") == len(segments)  # no authorisation
+    assert f"0 alert(s) in {len(segments)} segment(s)" in scanned.stderr
