@@ -97,7 +97,9 @@ def test_stale_records_read_as_stale_by_the_api_console_and_metrics(tmp_path: Pa
     assert CameraHealthPublic.of("gate-1", fresh["gate-1"]).state == "streaming"
 
 
-def test_cameras_status_says_stale_after_the_run_was_killed(tmp_path: Path) -> None:
+def test_cameras_status_says_stale_after_the_run_was_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import yaml
 
     from tests.conftest import embedded_config
@@ -116,7 +118,9 @@ def test_cameras_status_says_stale_after_the_run_was_killed(tmp_path: Path) -> N
             },
         },
     )
+    monkeypatch.setattr(time, "time", lambda: now)  # the clock the command reads, held still
     result = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["-c", str(cfg), "cameras", "status"])
+    monkeypatch.undo()
     assert result.exit_code == 0, result.output
     rows = {line.split()[1]: line for line in result.output.splitlines() if "│ " in line}
     assert "stale (no update for 15 s; last said streaming)" in rows["gate-1"]
