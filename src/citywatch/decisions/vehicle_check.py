@@ -5,9 +5,10 @@ attention.  :func:`check_vehicle` (pure) compares the entry's expected kind and 
 voted ones of the read and words it for a person: ``"hotlist says white car; seen: red car"``.
 
 Only a *kind* that differs, or a colour far from the expected one, is a mismatch.  Named
-colours are right on 0.57 of the labelled dev cars (``docs/vehicles.md``): white is often
-called grey, grey blue, dark blue, green and brown black; so neighbours on that confusion
-(:data:`NEAR_COLOURS`) are not flagged, and a colour is never a reason to drop an alert.
+colours are right on about two labelled dev cars in three (``docs/vehicles.md``): white and
+grey are confused both ways, grey is called blue, dark blue, green and brown black; so
+neighbours on that confusion (:data:`NEAR_COLOURS`) are not flagged, and a colour is never a
+reason to drop an alert.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ audited, within the same access window as plate search (:mod:`citywatch.services
 The vehicle (type and/or colour) narrows a plate pattern, or, without one, is searched at one
 camera or zone within a short period (:func:`citywatch.policy.vehicle_search.may_search_vehicles`);
 a search the policy refuses is refused (403) and the refusal audited.  Reads carry no person:
-there is no search by person here.  Colours are named right on about 0.6 of the dev cars
+there is no search by person here.  Colours are named right on about two dev cars in three
 (``docs/vehicles.md``): a colour search finds candidates to look at, never proof.
 """
 

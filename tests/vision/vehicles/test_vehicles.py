@@ -83,6 +83,18 @@ def test_white_car_in_shade_is_white() -> None:
     assert name_colour(img, vehicle, plate)[0] == "white"
 
 
+def test_shadow_and_glass_are_left_out_but_a_black_car_stays_black() -> None:
+    """Dark pixels (shadow under the bumper, glass, tyres) would drag a white body's median
+    lightness to grey; they are left out unless nearly all of the body is dark."""
+    img, vehicle, plate = _car((235, 235, 235))
+    img[115:180, 20:180] = 25  # the lower 60 % of the body region in deep shadow
+    img[140:155, 75:125] = 245  # the plate, lit
+    assert name_colour(img, vehicle, plate)[0] == "white"
+    img, vehicle, plate = _car((25, 25, 25))
+    img[82:100, 20:180] = 200  # a bright reflection across a black car
+    assert name_colour(img, vehicle, plate)[0] == "black"
+
+
 def test_hue_names() -> None:
     assert hue_name(40.0, 5.0, 50.0) == "red"
     assert hue_name(-30.0, 30.0, 60.0) == "green"
