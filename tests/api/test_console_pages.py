@@ -411,3 +411,17 @@ def test_the_playback_page_is_the_investigators_and_shows_no_footage_itself(
     assert '<option value="cam-1">' in r.text
     with api_sessions() as s:
         assert s.query(AuditLogRow).count() == before
+
+
+def test_the_alert_page_links_the_investigator_to_the_recording_around_it(
+    client: TestClient, login: Callable[[TestClient, Role], Login], api_sessions
+) -> None:
+    with api_sessions() as s:
+        _camera(s)
+        alert_id = _alert(s)
+    login(client, Role.INVESTIGATOR)
+    html = client.get(f"/alerts/{alert_id}", headers=HTML).text
+    link = re.search(r'id="play-recording" href="([^"]+)"', html)
+    assert link is not None and link.group(1).startswith("/playback?camera=cam-1&amp;at=2")
+    login(client, Role.OPERATOR)  # reviews alerts, plays no recordings
+    assert 'id="play-recording"' not in client.get(f"/alerts/{alert_id}", headers=HTML).text

@@ -183,3 +183,16 @@ def test_the_export_button_downloads_a_signed_zip_that_verifies(
             s.scalars(select(AuditLogRow).where(AuditLogRow.action == "recording.export"))
         )
     assert [(e.actor, e.reason) for e in exports] == [("ivy", CASE)]
+
+
+def test_the_alert_pages_link_fills_in_the_camera_and_the_minutes_around_it(
+    page: Any, recorded_console: Any
+) -> None:
+    url, _sessions = recorded_console
+    open_timeline(page, url)  # signed in
+    page.goto(url + "/playback?camera=cam-1&at=2026-11-30T14:00:05Z")
+    assert page.input_value("#pb-camera") == "cam-1"
+    assert page.input_value("#pb-from") == "2026-11-30T13:58:05"  # the browser runs in UTC
+    assert page.input_value("#pb-to") == "2026-11-30T14:02:05"
+    assert page.input_value("#pb-case") == CASE  # kept for this tab
+    assert not page.problems

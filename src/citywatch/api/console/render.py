@@ -129,6 +129,8 @@ def render(
         "current": request.url.path,
         "title": title,
         "home": home_for(role),
+        # links to the investigator's playback page from other pages (issue 17)
+        "may_play_recordings": allowed(role, Permission.RECORDINGS_VIEW),
     }
     ctx.update(context or {})
     response = templates(request).TemplateResponse(request, name, ctx, status_code=status_code)

@@ -7,6 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const CASE_KEY = "citywatch.case_ref";
   const PRE_ROLL_S = 5; // an alert marker plays from a few seconds before the alert
+  const PREFILL_S = 120; // the alert page's link: this long either side of the alert
 
   const state = { tl: null, caseRef: "", index: -1, pendingSeek: 0 };
 
@@ -199,9 +200,29 @@
     }
   }
 
+  /** A Date as a datetime-local input's value, in the browser's time zone. */
+  function localInput(d) {
+    const pad = (n) => String(n).padStart(2, "0");
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  }
+
+  /** ?camera=ID&at=ISO (the alert page's link): that camera, two minutes either side. */
+  function prefill() {
+    const q = new URLSearchParams(window.location.search);
+    const camera = q.get("camera");
+    if (camera && [...$("pb-camera").options].some((o) => o.value === camera)) $("pb-camera").value = camera;
+    const at = q.get("at") ? new Date(q.get("at")) : null;
+    if (at && !Number.isNaN(at.getTime())) {
+      $("pb-from").value = localInput(new Date(at.getTime() - PREFILL_S * 1000));
+      $("pb-to").value = localInput(new Date(at.getTime() + PREFILL_S * 1000));
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const saved = sessionStorage.getItem(CASE_KEY);
     if (saved) $("pb-case").value = saved;
+    prefill();
     $("playback-form").addEventListener("submit", show);
     $("pb-export").addEventListener("click", exportEvidence);
     $("timeline").addEventListener("click", (ev) => {
