@@ -74,6 +74,13 @@ class CameraConfig(Strict):
         description="rtsp://, http(s):// or a file path. May hold ${ENV_VAR} references for "
         "credentials; never printed."
     )
+    detect_url: SecretStr | None = Field(
+        default=None,
+        description="The camera's substream (e.g. 640x360), analysed instead of `url`, which "
+        "then serves the evidence only (snapshots, clips, recording): demuxed while the camera "
+        "runs, a picture decoded only for a stored snapshot. Same forms as `url`; never printed. "
+        "Unset: `url` is analysed and is the evidence (one stream).",
+    )
     loop: bool = Field(default=False, description="Loop a file source (demo, tests)")
     analyse_fps: float = Field(default=5.0, gt=0, le=60, description="Frames analysed per second")
     keyframes_only: bool = Field(default=False, description="Decode keyframes only (low power)")
@@ -105,6 +112,13 @@ class CameraConfig(Strict):
         default_factory=CameraRecording,
         description="Continuous recording (off by default; needs the register entry)",
     )
+
+    @field_validator("detect_url")
+    @classmethod
+    def _not_blank(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError("detect_url is empty (leave it out for a one-stream camera)")
+        return v
 
     @field_validator("purposes")
     @classmethod

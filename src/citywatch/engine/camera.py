@@ -19,13 +19,15 @@ from citywatch.config.camera import CameraConfig
 from citywatch.config.root import CitywatchConfig
 from citywatch.engine.allocator import HeapTrimmer
 from citywatch.engine.assemble import Models, Permissions, privacy_masker
+from citywatch.engine.dual import MainStreamEvidence
 from citywatch.engine.runtime import PipelineRefresher, initial_pipeline
 from citywatch.engine.sink import RecorderSink
-from citywatch.engine.worker import CameraWorker
+from citywatch.engine.worker import CameraWorker, PipelineLike
 from citywatch.policy.recording import RecordingFacts, camera_may_record
 from citywatch.services.clips import ClipMaker
 from citywatch.services.events import EventRecorder, HotlistMatch, Publish
 from citywatch.services.segment_recorder import SegmentRecorder, recover_partials
+from citywatch.sources.mainstream import ClockLink, ClockTap, DualSource
 from citywatch.sources.pyav import CameraSource
 from citywatch.sources.recorder import PacketBuffer, PacketTap
 from citywatch.store.media import MediaStore
@@ -33,6 +35,10 @@ from citywatch.store.media import MediaStore
 #: Seconds the packet buffer holds beyond a clip's before + after: a decision taken a
 #: little after the last sighting, and a group of pictures to start on.
 CLIP_BUFFER_SLACK_S = 30.0
+#: A camera analysed on its substream keeps this much of its main stream for snapshots when
+#: clips are off (with clips on, the clip buffer serves both); at most this many bytes.
+MAIN_BUFFER_S = 60.0
+MAIN_BUFFER_MAX_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,12 @@ class CameraParts:
     results go through, and what policy allowed it to analyse."""
 
     worker: CameraWorker
-    source: CameraSource
+    source: CameraSource | DualSource
     recorder: EventRecorder
     permissions: Permissions
     clips: ClipMaker | None = None
     recording: SegmentRecorder | None = None  # continuous recording (None: not recorded)
+    evidence: MainStreamEvidence | None = None  # snapshots from the main stream (detect_url)
 
 
 def build_camera_worker(
@@ -81,7 +88,14 @@ def build_camera_worker(
     taps: list[PacketTap] = [clips.buffer] if clips else []
     if recording is not None:
         taps.append(recording)
-    source = CameraSource(camera, taps=taps)
+    source: CameraSource | DualSource
+    evidence: MainStreamEvidence | None = None
+    analysed: PipelineLike = pipeline
+    if camera.detect_url is None:
+        source = CameraSource(camera, taps=taps)
+    else:
+        source, evidence = dual_stream(camera, config, models, clips, taps)
+        analysed = evidence.wrap(pipeline)
     is_live = source.is_live if live is None else live
     if run_id is None:
         run_id = f"{now.timestamp():.0f}" if is_live else ""
@@ -96,12 +110,13 @@ def build_camera_worker(
         plate_min_confidence=config.alerts.plate_min_confidence,
         replayable=replayable,
         on_alert=clips.alert_stored if clips else None,
+        evidence=evidence.picture if evidence else None,
     )
     refresher = PipelineRefresher(camera, config, models, sessions, pipeline, refresh_s=refresh_s)
     worker = CameraWorker(
         camera.id,
         source,
-        pipeline,
+        analysed,
         RecorderSink(recorder),
         live=is_live or camera.loop,
         pace=camera.loop if pace is None else pace,
@@ -117,7 +132,38 @@ def build_camera_worker(
         permissions=perms,
         clips=clips,
         recording=recording,
+        evidence=evidence,
     )
+
+
+def dual_stream(
+    camera: CameraConfig,
+    config: CitywatchConfig,
+    models: Models,
+    clips: ClipMaker | None,
+    taps: list[PacketTap],
+) -> tuple[DualSource, MainStreamEvidence]:
+    """A camera with a ``detect_url``: the substream analysed, the main stream demuxed into
+    the clip buffer (or a buffer of its own), the recorder and the clock link; snapshots
+    decoded from it on demand (:mod:`citywatch.engine.dual`)."""
+    analyse = CameraSource(camera)
+    link = ClockLink(live=analyse.is_live)
+    buffer = clips.buffer if clips is not None else None
+    main_taps: list[PacketTap] = [ClockTap(link), *taps]
+    if buffer is None:
+        buffer = PacketBuffer(camera.id, seconds=MAIN_BUFFER_S, max_bytes=MAIN_BUFFER_MAX_BYTES)
+        main_taps.append(buffer)
+    main = CameraSource(camera, taps=main_taps, role="main")
+    masker = privacy_masker(camera)
+    evidence = MainStreamEvidence(
+        camera.id,
+        buffer,
+        link,
+        redactor=lambda: models.face_detector,
+        min_score=config.faces.detector.redact_min_score,
+        mask=masker.apply if masker is not None else None,
+    )
+    return DualSource(analyse, main, link), evidence
 
 
 def clip_maker(

@@ -35,6 +35,7 @@ from citywatch.services.outbox import AlertOutbox, install_outbox, outbox_sweep_
 from citywatch.services.recording_storage import RecordingHousekeeper
 from citywatch.services.retention import RetentionScheduler
 from citywatch.sources.health import CameraHealth
+from citywatch.sources.mainstream import DualSource
 from citywatch.sources.pyav import CameraSource
 from citywatch.store.media import MediaStore
 from citywatch.vision.faces.stage import detect_faces
@@ -206,7 +207,7 @@ class Platform:
         return LocalEngine(runs, state_dir=self.config.store.state_dir)
 
 
-def _health_of(source: CameraSource) -> Callable[[], CameraHealth]:
+def _health_of(source: CameraSource | DualSource) -> Callable[[], CameraHealth]:
     def health() -> CameraHealth:
         return source.health
 

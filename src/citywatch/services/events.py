@@ -63,6 +63,7 @@ from citywatch.store.models import (
     WatchlistRow,
 )
 from citywatch.store.types import from_unix, utcnow
+from citywatch.vision.record import ImageBGR
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,9 @@ class EventRecorder:
     Ray engine's camera actors): see :func:`event_id`.
     ``recheck_replays``: a replayed plate read is checked against today's hotlist (default:
     when ``run_id`` is empty, i.e. recorded footage; a live read keeps the hotlist of its time).
+    ``evidence``: the snapshot of a sighting, asked only when one is stored (a camera analysed
+    on its substream decodes its main stream's picture: ``engine/dual.py``); default: the
+    sighting's own ``evidence``.
     """
 
     def __init__(
@@ -143,6 +147,7 @@ class EventRecorder:
         replayable: bool = False,
         recheck_replays: bool | None = None,
         on_alert: Callable[[AlertRow, Box | None], None] | None = None,
+        evidence: Callable[[FaceMatch | PlateRead], ImageBGR | None] | None = None,
     ) -> None:
         self._sessions = session_factory
         self._media = media
@@ -160,6 +165,9 @@ class EventRecorder:
         self._recheck_replays = not run_id if recheck_replays is None else recheck_replays
         # told of every alert stored, after its commit (evidence clips: services/clips.py)
         self._on_alert = on_alert
+        # the snapshot of a sighting, asked only when one is stored (a camera analysed on
+        # its substream decodes its main stream's picture then: engine/dual.py)
+        self._evidence_of = evidence
 
     def __repr__(self) -> str:
         return f"EventRecorder(media={self._media!r}, run_id={self._run_id!r})"
@@ -183,6 +191,11 @@ class EventRecorder:
     @property
     def replayable(self) -> bool:
         return self._replayable
+
+    def _picture(self, s: FaceMatch | PlateRead) -> ImageBGR | None:
+        if self._evidence_of is None or s.evidence is None:
+            return s.evidence
+        return self._evidence_of(s)
 
     def media_health(self) -> MediaHealth:
         """Snapshots written and not written by this recorder; the media folder's error."""
@@ -308,8 +321,9 @@ class EventRecorder:
                 return None
             watchlist = session.get(WatchlistRow, m.watchlist_id)
             staged, snapshot_error = None, None
-            if m.evidence is not None:
-                staged, snapshot_error = self._evidence.stage("face", eid, m.evidence)
+            picture = self._picture(m)
+            if picture is not None:
+                staged, snapshot_error = self._evidence.stage("face", eid, picture)
             row = AlertRow(
                 event_id=eid,
                 kind="face",
@@ -432,8 +446,9 @@ class EventRecorder:
             last = from_unix(r.frame_wall_time)
             span = dt.timedelta(seconds=max(0.0, r.last_seen_s - r.first_seen_s))
             staged, snapshot_error = None, None
-            if r.evidence is not None and (hit is not None or self._keep_read_snapshots):
-                staged, snapshot_error = self._evidence.stage("plate", eid, r.evidence)
+            picture = self._picture(r) if hit is not None or self._keep_read_snapshots else None
+            if picture is not None:
+                staged, snapshot_error = self._evidence.stage("plate", eid, picture)
             read = PlateReadRow(
                 event_id=eid,
                 camera_id=r.camera_id,
@@ -490,8 +505,9 @@ class EventRecorder:
             return None
         self._check_camera(session, r.camera_id, "plate")
         staged = None
-        if read.snapshot_path is None and r.evidence is not None:
-            staged, error = self._evidence.stage("plate", eid, r.evidence)
+        picture = self._picture(r) if read.snapshot_path is None else None
+        if picture is not None:
+            staged, error = self._evidence.stage("plate", eid, picture)
             read.snapshot_path = staged.rel if staged else None
             read.snapshot_error = error
         read.evidence_hold = True

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 import av
 import av.error
@@ -92,16 +93,24 @@ class CameraSource:
         backoff: Backoff | None = None,
         env: dict[str, str] | None = None,
         taps: Sequence[PacketTap] = (),
+        role: Literal["analyse", "main"] = "analyse",
     ) -> None:
         """``sleep`` waits out a backoff delay; by default the wait ends at once on
         :meth:`stop`.  A given ``sleep`` (tests) is called with the whole delay.  ``clock``
         gives the wall time of frames and health; ``monotonic`` measures timeouts (the time
         without a decodable frame, the time an open took).  ``taps`` see every demuxed video
-        packet with its media time (evidence clips, recording: :mod:`.recorder`)."""
+        packet with its media time (evidence clips, recording: :mod:`.recorder`).
+        ``role``: ``"analyse"`` reads the camera's ``detect_url`` (its ``url`` when it has
+        none) and yields sampled frames; ``"main"`` reads its ``url`` and only demuxes (the
+        packets go to the taps, nothing is decoded and :meth:`frames` yields nothing:
+        :mod:`.mainstream`)."""
         self.camera_id = camera.id
-        raw = camera.url.get_secret_value()
+        self.role = role
+        chosen = camera.detect_url if role == "analyse" and camera.detect_url else camera.url
+        raw = chosen.get_secret_value()
         try:
-            url = expand_env(raw, where=f"camera {camera.id!r} url", env=env)
+            field = "url" if chosen is camera.url else "detect_url"
+            url = expand_env(raw, where=f"camera {camera.id!r} {field}", env=env)
         except ConfigError as err:  # names the variable only, never a value
             raise SourceError(str(err)) from None
         self._url = url
@@ -340,6 +349,10 @@ class CameraSource:
                     first_packet_s = packet_s
                 for tap in self._taps:
                     tap.packet(packet, stream, self._pts_base + packet_s - first_packet_s)
+            if self.role == "main":
+                self._demuxed(packet, first_packet_s, result)
+                last_clean_at = self._monotonic()
+                continue
             try:
                 decoded = packet.decode()
             except (av.error.FFmpegError, ValueError) as err:
@@ -388,6 +401,21 @@ class CameraSource:
                 if self._stop.is_set():
                     result.end = _End.STOPPED
                     return
+
+    def _demuxed(self, packet: Packet, first_packet_s: float | None, result: _Pass) -> None:
+        """A main-stream packet went to the taps: it counts as a frame (health, watchdog,
+        the media clock that continues over a reconnect); nothing is decoded."""
+        if packet.size == 0:
+            return
+        if packet.pts is not None and packet.time_base is not None and first_packet_s is not None:
+            pts_s = self._pts_base + float(packet.pts * packet.time_base) - first_packet_s
+            self._last_pts = max(self._last_pts, pts_s)
+        result.frames += 1
+        result.clean += 1
+        self._index += 1
+        self._health.decoded(self._clock())
+        if result.clean == 1:
+            self._health.set_state(SourceState.STREAMING)
 
 
 def _timed_out(err: BaseException, waited_s: float, timeout_s: float) -> bool:
