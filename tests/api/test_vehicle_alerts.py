@@ -216,3 +216,12 @@ def test_the_review_page_shows_the_vehicle_check(
     assert r.status_code == 200, r.text
     assert 'id="vehicle-note"' in r.text and "mismatch" in r.text
     assert "hotlist says white car; seen: white bus (type differs: check the car)" in r.text
+
+
+def test_the_lists_page_asks_for_the_vehicle_of_a_plate(client: TestClient, login: Any) -> None:
+    login(client, Role.ADMIN)
+    page = client.get("/lists")
+    assert page.status_code == 200
+    assert 'id="plate-vehicle-kind"' in page.text and 'id="plate-vehicle-colour"' in page.text
+    assert '<option value="truck">truck (van, lorry)</option>' in page.text
+    assert "plate[,reason[,vehicle type[,colour]]]" in page.text

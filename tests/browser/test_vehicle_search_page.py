@@ -35,3 +35,21 @@ def test_investigator_searches_by_vehicle(browser_page: Any, console: LiveConsol
     page.goto(console.url + "/search#vehicles")  # the tab is kept in the address
     assert page.locator("#vehicles-form").is_visible()
     no_page_problems(page)
+
+
+def test_admin_adds_a_plate_with_its_vehicle(browser_page: Any, console: LiveConsole) -> None:
+    page = browser_page
+    sign_in(page, console, "admin")
+    page.wait_for_url(console.url + "/lists")
+    page.select_option("#plate-hotlist", "demo-hotlist")
+    page.fill("#plate-plate", "ZG 777-VV")
+    page.fill("#plate-reason", "cloned plates reported")
+    page.select_option("#plate-vehicle-kind", "truck")
+    page.select_option("#plate-vehicle-colour", "white")
+    page.click("#plate-form button[type=submit]")
+    page.wait_for_selector("#plate-form .message.ok")
+    page.click("#hotlists button[data-action='plates'][data-name='demo-hotlist']")
+    row = page.locator("#plates tr", has_text="ZG777VV")
+    row.wait_for()
+    assert "white truck" in row.inner_text()
+    no_page_problems(page)

@@ -175,6 +175,8 @@ def lists_page(
             "cameras": cameras,
             "cameras_json": [views.camera_form(c) for c in cameras],
             "authorisations": list_authorisations(session) if may_auth else [],
+            "vehicle_kinds": KINDS,
+            "vehicle_colours": COLOURS,
             "may": {
                 "watchlists_write": who.may(Permission.WATCHLISTS_WRITE),
                 "hotlists_read": who.may(Permission.HOTLISTS_READ),

@@ -157,7 +157,9 @@
     try {
       const page = await CW.api("GET", "/api/v1/hotlists/" + enc(name) + "/plates?limit=500");
       removable(panel, "Plates on " + name, page.items,
-        (p) => [el("span", { class: "plate-text", text: p.plate }), el("span", { class: "faint", text: p.reason })],
+        (p) => [el("span", { class: "plate-text", text: p.plate }),
+          el("span", { class: "faint", text: [p.vehicle_colour, p.vehicle_kind].filter(Boolean).join(" ") }),
+          el("span", { class: "faint", text: p.reason })],
         (p) => "/api/v1/hotlists/" + enc(name) + "/plates/" + enc(p.plate));
     } catch (err) {
       panel.replaceChildren(el("div", { class: "message error", text: err.message }));
@@ -241,8 +243,10 @@
         return;
       }
       try {
-        const entry = await CW.api("POST", "/api/v1/hotlists/" + enc(hotlistOf(f)) + "/plates",
-          { plate: f.plate.value.trim(), reason: f.reason.value.trim() });
+        const body = { plate: f.plate.value.trim(), reason: f.reason.value.trim() };
+        if (f.vehicle_kind && f.vehicle_kind.value) body.vehicle_kind = f.vehicle_kind.value;
+        if (f.vehicle_colour && f.vehicle_colour.value) body.vehicle_colour = f.vehicle_colour.value;
+        const entry = await CW.api("POST", "/api/v1/hotlists/" + enc(hotlistOf(f)) + "/plates", body);
         CW.showMessage(message, "ok", "Plate " + entry.plate + " is on " + hotlistOf(f) + ".");
         f.plate.value = "";
         await refreshHotlists();
