@@ -5,6 +5,7 @@ entry for every search and every refusal, and only the roles that may search pla
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +19,9 @@ from citywatch.store.media import MediaStore
 from citywatch.store.types import utcnow
 from tests.api.routes_support import Headers, audit_rows, headers
 from tests.services.helpers import add_camera, plate_read
+from tests.store.db_fixtures import pg_database_url
 
-__all__ = ["headers"]
+__all__ = ["headers", "pg_database_url"]
 
 CASE = "CASE-2026-0099"
 START = utcnow().replace(microsecond=0) - dt.timedelta(hours=6)
@@ -151,3 +153,64 @@ def test_the_console_has_a_vehicle_form_for_investigators(
     page = client.get("/search")
     assert page.status_code == 200
     assert 'id="vehicles-form"' in page.text and '<option value="white">' in page.text
+
+
+def test_vehicle_search_and_alert_vehicles_on_postgresql(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    """Migration 0012 and the vehicle filters on PostgreSQL."""
+    from citywatch.api.app import create_app
+    from citywatch.audit.chain import Actor
+    from citywatch.config.root import CitywatchConfig, StoreConfig
+    from citywatch.decisions.types import HotlistHit, PlateRead
+    from citywatch.services import tokens
+    from citywatch.services.hotlists import add_plate
+    from citywatch.store.db import make_engine, make_session_factory
+    from tests.store.db_fixtures import _truncate_pg
+
+    engine = make_engine(pg_database_url)
+    try:
+        _truncate_pg(engine)
+        sessions = make_session_factory(engine)
+        config = CitywatchConfig(
+            store=StoreConfig(database_url=pg_database_url, media_dir=tmp_path / "media")
+        )
+        app = create_app(config, sessions)
+        seed_reads(sessions, app.state.media)
+        admin = Actor("test-setup", "admin")
+        with sessions() as s:
+            entry = add_plate(s, admin, "stolen", "AB1X", "r", vehicle_kind="van")
+            hotlist_id = entry.hotlist_id
+            token = tokens.create_token(
+                s, admin, "pg-inv", Role.INVESTIGATOR, expires_days=1, on_server=True
+            )
+
+        def match(read: PlateRead) -> HotlistHit | None:
+            hit = HotlistHit(read=read, hotlist_id=hotlist_id, entry="AB1X", distance=0)
+            return hit if read.text == "AB1X" else None
+
+        sent: list[dict[str, Any]] = []
+        now = utcnow().timestamp()
+        EventRecorder(
+            sessions, app.state.media, match, lambda e: sent.append(e.to_json())
+        ).record_plate_read(
+            plate_read(
+                camera_id="cam-1",
+                text="AB1X",
+                track_id=50,
+                first_seen_s=50.0,
+                frame_wall_time=now,
+                decided_wall_time=now,
+                vehicle_kind="car",
+            )
+        )
+        assert (
+            sent[0]["vehicle_note"] == "hotlist says truck; seen: car (type differs: check the car)"
+        )
+        auth = {"Authorization": f"Bearer {token.secret}"}
+        period = {"since": _iso(START), "until": _iso(START + 6 * HOUR)}
+        with TestClient(app) as client:
+            r = _search(client, auth, vehicle_colour="white", camera_id="cam-1", **period)
+            assert [p["plate"] for p in r.json()["items"]] == ["BG777AA", "AB123CD"]
+    finally:
+        engine.dispose()
