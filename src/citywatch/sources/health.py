@@ -40,6 +40,8 @@ class CameraHealth:
     frames_decoded: int
     frames_analysed: int
     frames_dropped: int  # frames due for analysis but skipped because the reader fell behind
+    #: how the stream is decoded (sources/decode.py: threads, pictures skipped, and why)
+    decode: str = ""
 
 
 MIN_RATE_SPAN_S = 0.5
@@ -93,6 +95,7 @@ class HealthTracker:
         self._decoded = 0
         self._analysed_n = 0
         self._dropped = 0
+        self._decode = ""
 
     @property
     def state(self) -> SourceState:
@@ -127,6 +130,10 @@ class HealthTracker:
             self._last_error = message
             self._last_error_at = self._clock()
 
+    def decoding(self, description: str) -> None:
+        with self._lock:
+            self._decode = description
+
     def reconnecting(self) -> None:
         with self._lock:
             self._reconnects += 1
@@ -146,4 +153,5 @@ class HealthTracker:
                 frames_decoded=self._decoded,
                 frames_analysed=self._analysed_n,
                 frames_dropped=self._dropped,
+                decode=self._decode,
             )

@@ -32,6 +32,7 @@ from av.video.stream import VideoStream
 from citywatch.config.camera import CameraConfig
 from citywatch.config.root import ConfigError, expand_env
 from citywatch.sources.backoff import Backoff
+from citywatch.sources.decode import DecodeChooser
 from citywatch.sources.health import CameraHealth, HealthTracker, SourceState
 from citywatch.sources.recorder import PacketTap
 from citywatch.sources.redact import redact_text, redact_url, url_secrets
@@ -135,6 +136,7 @@ class CameraSource:
         self._index = 0
         self._opens = 0
         self._taps = tuple(taps)
+        self._chooser: DecodeChooser | None = None
 
     def __repr__(self) -> str:
         return (
@@ -248,8 +250,11 @@ class CameraSource:
             container.close()
             return f"cannot open {self.display_url}: it holds no video stream"
         stream = container.streams.video[0]
-        if self._keyframes_only:
-            stream.codec_context.skip_frame = "NONKEY"
+        if self.role == "analyse":
+            self._chooser = DecodeChooser(self._fps, keyframes_only=self._keyframes_only)
+            self._health.decoding(self._chooser.opened(stream).describe())
+        else:
+            self._health.decoding("demuxed only (main stream)")
         if stream.average_rate:
             self._frame_step = 1.0 / float(stream.average_rate)
         # A looping file reopens every pass: log that quietly.
@@ -349,6 +354,12 @@ class CameraSource:
                     first_packet_s = packet_s
                 for tap in self._taps:
                     tap.packet(packet, stream, self._pts_base + packet_s - first_packet_s)
+            probing = self._chooser is not None and self._chooser.setting is None
+            if probing and self._chooser is not None and getattr(packet, "size", 0):
+                chosen = self._chooser.packet(bytes(packet), bool(packet.is_keyframe))
+                if chosen is not None:
+                    self._health.decoding(chosen.describe())
+                    log.info("camera %s: decoding %s", self.camera_id, chosen.describe())
             if self.role == "main":
                 self._demuxed(packet, first_packet_s, result)
                 last_clean_at = self._monotonic()
