@@ -355,7 +355,7 @@ class CameraSource:
                 for tap in self._taps:
                     tap.packet(packet, stream, self._pts_base + packet_s - first_packet_s)
             probing = self._chooser is not None and self._chooser.setting is None
-            if probing and self._chooser is not None and getattr(packet, "size", 0):
+            if probing and self._chooser is not None and getattr(packet, "size", None):
                 chosen = self._chooser.packet(bytes(packet), bool(packet.is_keyframe))
                 if chosen is not None:
                     self._health.decoding(chosen.describe())
