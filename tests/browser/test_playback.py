@@ -25,7 +25,14 @@ from sqlalchemy import select
 from citywatch.audit.evidence_export import verify_export
 from citywatch.audit.keys import HmacKey
 from citywatch.store.models import AuditLogRow
-from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, _free_socket, watch_problems
+from tests.browser.conftest import (
+    CHROMIUM,
+    LAUNCH_ARGS,
+    PASSWORD,
+    _free_socket,
+    _screenshot_dir,
+    watch_problems,
+)
 from tests.conftest import require
 
 T0 = dt.datetime(2026, 11, 30, 14, 0, tzinfo=dt.UTC)
@@ -151,7 +158,8 @@ def test_an_investigator_plays_the_recording_from_an_alert_on_the_timeline(
     assert state["error"] is None and state["w"] > 0, state
     assert seen and seen[0] < T0 + dt.timedelta(seconds=1), seen[:3]
     assert seen[-1] >= T0 + dt.timedelta(seconds=4.5), (seen[-3:], state)
-    page.screenshot(path=str(tmp_path / "playback.png"))
+    page.wait_for_selector("#alert-table")
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "playback.png"))
     assert not page.problems
     with sessions() as s:
         rows = s.scalars(select(AuditLogRow).where(AuditLogRow.action.like("recording.%")))
