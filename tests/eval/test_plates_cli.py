@@ -72,3 +72,25 @@ def test_eval_plate_clips_times_warm_up_apart(
     assert m["warmup_frames"] == 6
     assert m["moving_frames"] + m["warmup_frames"] <= m["frames"]
     assert m["ms_per_warmup_frame"] > 0 and m["threads"] >= 1
+
+
+def test_eval_plates_reads_with_the_named_recogniser(
+    shared_data: Path, config: Path, tmp_path: Path
+) -> None:
+    from citywatch.vision.plates.recognisers import shipped_path
+
+    if not shipped_path("plate-crnn").is_file():
+        pytest.skip("the shipped plate-crnn model is missing")
+    src = shared_data / "plates" / "images_eu"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for jpg in sorted(src.glob("*.jpg"))[:2]:
+        for f in (jpg, jpg.with_suffix(".txt")):
+            (photos / f.name).symlink_to(f)
+    out = tmp_path / "eu.json"
+    args = ["eval", "plates", "--images", str(photos), "--threads", "1"]
+    result = invoke_eval(config, [*args, "--recogniser", "plate-crnn", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["recogniser"] == "plate-crnn"
+    bad = invoke_eval(config, [*args, "--recogniser", "nope"])
+    assert bad.exit_code == 2 and "--recogniser 'nope'" in bad.output

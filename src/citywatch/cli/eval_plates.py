@@ -52,6 +52,23 @@ def _formats(c: CliContext, formats: str) -> None:
         )
 
 
+RecogniserOpt = Annotated[
+    str,
+    typer.Option(
+        "--recogniser",
+        help="Read with this recogniser instead of the config's (ppocrv4, ppocrv6-small, "
+        "plate-crnn, auto)",
+    ),
+]
+
+
+def _recogniser_option(c: CliContext, name: str) -> None:
+    """Override plates.reader.recogniser (validated) when ``name`` is given."""
+    if name:
+        reader = {**c.config().plates.reader.model_dump(), "recogniser": name}
+        _use_plates(c, f"--recogniser {name!r}", {"reader": reader})
+
+
 ThreadsOpt = Annotated[
     int | None,
     typer.Option(
@@ -123,6 +140,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         ] = "",
         errors: Annotated[bool, typer.Option(help="List every plate read wrong")] = False,
         threads: ThreadsOpt = None,
+        recogniser: RecogniserOpt = "",
     ) -> None:
         """Plate reading on still photos: exact_rate, char_accuracy, found_rate, ms_per_image.
 
@@ -145,6 +163,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         half: Literal["all", "a", "b"] = subset  # type: ignore[assignment]
         _formats(c, formats)
         n_threads = _threads(c, threads)
+        _recogniser_option(c, recogniser)
         try:
             photos = load_photos(images, half)
         except TruthError as err:
@@ -202,6 +221,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         ] = "",
         details: Annotated[bool, typer.Option(help="List every clip with its reads")] = False,
         threads: ThreadsOpt = None,
+        recogniser: RecogniserOpt = "",
     ) -> None:
         """Hotlist alerts on clips through the live pipeline: clip_hit_rate, false_alerts,
         ms_per_frame.  Every true plate is put on the hotlist.
@@ -224,6 +244,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
         except TruthError as err:
             c.fail(str(err))
         n_threads = _threads(c, threads)
+        _recogniser_option(c, recogniser)
         _require_plate_model(c)
         cfg = c.config()
         models = Models(cfg)

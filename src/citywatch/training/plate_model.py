@@ -5,10 +5,12 @@ Input: a plate crop resized to 32 px high (BGR scaled to -1..1, any width), the 
 :class:`~citywatch.vision.plates.ppocr.CtcRecogniser` feeds it.  A convolutional body brings it
 to two rows of features, one step per 4 px of width; each row sees the other; two 1-D
 convolutions along the width give each step the context of about four characters.  The output
-is the upper row's steps followed by the lower row's: a one-line plate is read in one of them
-and a stacked plate upper line first (the reader joins the rows, :mod:`citywatch.vision.plates.
-ppocr`).  Classes: blank, the 36 plate symbols, and a separator (a gap, a dash, an emblem).
-About 0.45 M parameters (1.8 MB as float32 ONNX).
+is the upper row's steps followed by the lower row's: the upper row reads a one-line plate
+(the lower row stays blank) and the upper line of a stacked plate, the lower row its lower
+line (each row is trained with its own CTC loss, so nothing has to discover which row reads
+what; a learned bias per row tells them apart); the reader joins the rows
+(:mod:`citywatch.vision.plates.ppocr`).  Classes: blank, the 36 plate symbols, and a
+separator (a gap, a dash, an emblem).  About 0.35 M parameters (1.4 MB as float32 ONNX).
 """
 
 from __future__ import annotations
@@ -64,12 +66,13 @@ class PlateNet(nn.Module):
             _conv(c4, c5),
             nn.MaxPool2d((2, 1)),  # 2 x W/4: the two rows
         )
+        self.row = nn.Parameter(torch.zeros(1, c5, ROWS, 1))  # which row this is
         self.mix = _conv(2 * c5, c5, (1, 1))
         self.seq = nn.Sequential(_conv(c5, c5, (1, 3)), _conv(c5, c5, (1, 3), dil=2))
         self.head = nn.Conv2d(c5, len(CLASSES), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.body(x)  # N, C, 2, T
+        f = self.body(x) + self.row  # N, C, 2, T
         other = torch.cat([f[:, :, 1:2], f[:, :, 0:1]], dim=2)  # each row beside the other
         f = self.mix(torch.cat([f, other], dim=1))
         f = f + self.seq(f)

@@ -88,11 +88,13 @@ def load_fonts(folder: Path, families: tuple[str, ...] = tuple(FONT_FILES)) -> F
 
 @dataclass(frozen=True)
 class CleanPlate:
-    """A plate drawn face-on: RGB pixels, the box of its number (x0, y0, x1, y1), the label."""
+    """A plate drawn face-on: RGB pixels, the box of its number (x0, y0, x1, y1), the label,
+    and the label of each line (one, or two for a stacked plate)."""
 
     rgb: np.ndarray
     number_box: tuple[float, float, float, float]
     label: str
+    lines: tuple[str, ...]
 
 
 def _jitter(c: RGB, rng: random.Random, amount: int = 10) -> RGB:
@@ -272,7 +274,7 @@ def draw_plate(
     arr = np.array(boxes, np.float32)
     box = (float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()),
            float(arr[:, 3].max()))  # fmt: skip
-    return CleanPlate(np.asarray(img, np.uint8), box, " ".join(label_lines))
+    return CleanPlate(np.asarray(img, np.uint8), box, " ".join(label_lines), tuple(label_lines))
 
 
 def to_bgr(rgb: np.ndarray) -> ImageBGR:

@@ -31,6 +31,7 @@ class Sample:
     label: str
     fmt: str
     style: str
+    lines: tuple[str, ...] = ()  # the label of each line (two for a stacked plate)
 
     @property
     def text(self) -> str:
@@ -69,7 +70,8 @@ class PlateSynth:
         layout = pick_layout(style, rng)
         groups = plate_text(layout, rng, style.letters)
         plate = draw_plate(style, layout, groups, self._fonts, rng)
-        return Sample(camera_view(plate, rng, self._view), plate.label, style.fmt, style.name)
+        image = camera_view(plate, rng, self._view)
+        return Sample(image, plate.label, style.fmt, style.name, plate.lines)
 
     def sample(self) -> Sample:
         """The next sample."""

@@ -95,11 +95,19 @@ def stretch_of(seed: int, index: int) -> float:
     return random.Random(seed * 7919 + index).uniform(*STRETCH)
 
 
-def batch_tensors(
-    samples: list[Sample], stretches: list[float]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Input ``[N, 3, 32, W]`` (each crop at its own width, zero-padded to the widest),
-    concatenated targets and their lengths."""
+Targets = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def row_labels(sample: Sample) -> tuple[str, str]:
+    """What each row reads: a one-line plate in the upper row (the lower one blank), a stacked
+    plate's lines one per row."""
+    lines = sample.lines or (sample.label,)
+    return (lines[0], lines[1] if len(lines) > 1 else "")
+
+
+def batch_tensors(samples: list[Sample], stretches: list[float]) -> tuple[torch.Tensor, Targets]:
+    """Input ``[N, 3, 32, W]`` (each crop at its own width, zero-padded to the widest), and per
+    row the concatenated targets and their lengths."""
     widths = [
         min(MAX_TRAIN_WIDTH, line_width(s.image, st, HEIGHT))
         for s, st in zip(samples, stretches, strict=True)
@@ -109,22 +117,28 @@ def batch_tensors(
     x = np.zeros((len(samples), 3, HEIGHT, full), np.float32)
     for i, (s, w) in enumerate(zip(samples, widths, strict=True)):
         x[i, :, :, :w] = line_tensor([s.image], w, HEIGHT, w)[0]
-    targets = [encode(s.label) for s in samples]
-    flat = torch.tensor([k for t in targets for k in t], dtype=torch.long)
-    lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
-    return torch.from_numpy(x), flat, lengths
+    rows: Targets = []
+    for r in range(ROWS):
+        targets = [encode(row_labels(s)[r]) for s in samples]
+        flat = torch.tensor([k for t in targets for k in t], dtype=torch.long)
+        rows.append((flat, torch.tensor([len(t) for t in targets], dtype=torch.long)))
+    return torch.from_numpy(x), rows
 
 
 def greedy_text(logits: torch.Tensor) -> list[str]:
-    """Best-path reading of ``[N, T, K]`` logits, separators dropped."""
+    """Best-path reading of ``[N, 2T, K]`` logits (each row alone, then joined), separators
+    dropped."""
     best = logits.argmax(dim=2).cpu().numpy()
+    steps = best.shape[1] // ROWS
     out = []
-    for row in best:
-        chars, prev = [], 0
-        for k in row:
-            if k != prev and 0 < k < len(CLASSES) - 1:
-                chars.append(ALPHABET[k - 1])
-            prev = k
+    for seq in best:
+        chars = []
+        for r in range(ROWS):
+            prev = 0
+            for k in seq[r * steps : (r + 1) * steps]:
+                if k != prev and 0 < k < len(CLASSES) - 1:
+                    chars.append(ALPHABET[k - 1])
+                prev = k
         out.append("".join(chars))
     return out
 
@@ -138,7 +152,7 @@ def evaluate(net: PlateNet, samples: list[Sample], dev: torch.device) -> tuple[f
     exact, chars, total = 0, 0.0, 0
     with torch.no_grad():
         for s in samples:
-            x, _, _ = batch_tensors([s], [1.0])
+            x, _ = batch_tensors([s], [1.0])
             read = greedy_text(net(x.to(dev)))[0]
             exact += read == s.text
             chars += max(0, len(s.text) - edit_distance(read, s.text))
@@ -199,8 +213,9 @@ def train(
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, spent = int(state["step"]), float(state.get("seconds", 0.0))
-        sched.last_epoch = step - 1
-        sched.step()  # the learning rate of this step on this run's schedule
+        sched.last_epoch = step  # the learning rate of this step on this run's schedule
+        for group in opt.param_groups:
+            group["lr"] = group["initial_lr"] * lr_factor(step, settings.steps)
     val = [val_synth.sample_at(i) for i in range(settings.eval_samples)]
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     log = (out / "log.jsonl").open("a", encoding="utf-8")
@@ -229,13 +244,19 @@ def train(
             base = step * settings.batch
             idx = range(base, base + settings.batch)
             samples = [synth.sample_at(i) for i in idx]
-            x, targets, lengths = batch_tensors(
-                samples, [stretch_of(settings.seed, i) for i in idx]
+            x, rows = batch_tensors(samples, [stretch_of(settings.seed, i) for i in idx])
+            logits = net(x.to(dev))  # N, 2T, K
+            logp = logits.log_softmax(2).transpose(0, 1).float().cpu()  # 2T, N, K
+            steps = logp.shape[0] // ROWS
+            in_len = torch.full((len(samples),), steps, dtype=torch.long)
+            # each row its own CTC loss: the upper row reads a one-line plate or the upper line
+            loss = sum(
+                (
+                    ctc(logp[r * steps : (r + 1) * steps], targets, in_len, lengths)
+                    for r, (targets, lengths) in enumerate(rows)
+                ),
+                torch.zeros(()),
             )
-            logits = net(x.to(dev))  # N, T, K
-            logp = logits.log_softmax(2).transpose(0, 1)  # T, N, K
-            in_len = torch.full((len(samples),), logp.shape[0], dtype=torch.long)
-            loss = ctc(logp.float().cpu(), targets, in_len, lengths)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -253,7 +274,7 @@ def train(
                     "loss": round(ema, 4),
                     "val_exact": round(val_exact, 4),
                     "val_char_accuracy": round(val_chars, 4),
-                    "lr": sched.get_last_lr()[0],
+                    "lr": opt.param_groups[0]["lr"],
                     "seconds": round(time.monotonic() - started, 1),
                 }
                 log.write(json.dumps(last) + "\n")
