@@ -45,6 +45,10 @@ class MotionGate:
             # No background yet: treat the whole frame as moving so nothing is missed.
             full = np.array([[0, 0, w, h]], np.float32)
             return Motion(moving=True, fraction=1.0, regions=full, warmup=True)
+        if cv2.countNonZero(mask) == 0:
+            # A still frame (most of an idle camera's): opening and dilating nothing leaves
+            # nothing, the same answer without the two passes.
+            return Motion(moving=False, fraction=0.0)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._kernel)
         mask = cv2.dilate(mask, self._kernel, iterations=2)
         fraction = float(np.count_nonzero(mask)) / mask.size

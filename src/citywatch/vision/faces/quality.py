@@ -135,7 +135,7 @@ def score_quality(dets: Detections, image: ImageBGR, cfg: FacesConfig) -> Detect
 
 def usable(dets: Detections, cfg: FacesConfig) -> np.ndarray:
     """Boolean mask of faces good enough to embed (quality filled in and >= min_quality)."""
-    if dets.quality is None:
+    if dets.quality is None or len(dets) == 0:  # no face (most frames): nothing to compare
         return np.zeros(len(dets), bool)
     return (dets.quality > 0.0) & (dets.quality >= cfg.min_quality)
 
