@@ -8,12 +8,23 @@ clips) and the Hamilton stage clip (two watchlisted people).  For each scene:
 * naive: every frame of the video, full-frame face detection, an embedding for every face in
   every frame matched on its own, full-frame OCR on every frame, no motion gate, no tracking.
 
-Throughput is CPU time per analysed frame (one thread), turned into analysed frames per second
-per core and camera streams per core (citywatch at 5 fps; naive at the camera's native rate).
+With the two-stream support (issue 18) also ``crowd-dual``: the crowd's 1080p video as the
+main stream (demuxed only; a snapshot picture decoded from it on demand, its CPU shown) and a
+640x360 copy of it analysed.
+
+Throughput is a camera's CPU time per analysed frame: for citywatch the process's CPU over
+the camera's run (every thread: the reader decoding every frame the stream delivers, FFmpeg's
+and onnxruntime's threads, the analysis; the analysis thread alone beside it, the figure
+before issue 18), for naive one thread's analysis; turned into analysed frames per second per
+core and camera streams per core (citywatch at 5 fps; naive at the camera's native rate).
+"idle" is what a camera pays per analysed frame while nothing moves: a still frame's analysis
+plus the decode share.  The mix is the harmonic mean of quiet, crowd, plates and Hamilton
+(and with crowd-dual in the crowd's place).  ``bench/pipeline_compare.py`` runs this on an
+earlier commit and on this tree in turns (before/after in one run).
 Latency comes from a paced run (frames released in real time): decoded frame -> alert handed to
 the sink, and first sighting -> alert.  Memory: resident set growth per running camera.
 
-    .venv/bin/python bench/pipeline.py [--out bench/out] [--naive-frames 60]
+    .venv/bin/python bench/pipeline.py [--out bench/out] [--naive-frames 60] [--citywatch-only]
 """
 
 from __future__ import annotations
@@ -25,13 +36,13 @@ import statistics
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import SecretStr
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from citywatch.config.camera import CameraConfig
@@ -42,11 +53,20 @@ from citywatch.decisions.types import FaceMatch, PlateRead, Sighting
 from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.engine.assemble import Models, Permissions, build_pipeline
 from citywatch.engine.platform import make_embed_faces
-from citywatch.engine.worker import CameraWorker
+from citywatch.engine.worker import CameraWorker, PipelineLike
+from citywatch.eval.host_load import LoadMeter
 from citywatch.sources.pyav import CameraSource
 from citywatch.vision.faces.stage import detect_faces
 from citywatch.vision.images import load_image
 from citywatch.vision.record import Frame
+from pipeline_dual import (
+    Result,
+    Timed,
+    camera_source,
+    dual_supported,
+    snapshot_ms,
+    substream,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO / ".." / "shared" / "data").resolve()
@@ -60,44 +80,31 @@ class Scene:
     videos: list[Path]
     faces: bool
     plates: bool
+    detect: list[Path] | None = None  # substreams analysed (dual-stream scene); videos: main
 
 
-@dataclass
-class Result:
-    scene: str
-    mode: str
-    frames: int = 0
-    cpu_s: float = 0.0
-    native_fps: float = 0.0
-    analysed_fps: float = 5.0
-    found: set[str] = field(default_factory=set)
-
-    @property
-    def ms_per_frame(self) -> float:
-        return 1000.0 * self.cpu_s / max(1, self.frames)
-
-    @property
-    def fps_per_core(self) -> float:
-        return self.frames / self.cpu_s if self.cpu_s else 0.0
-
-    @property
-    def streams_per_core(self) -> float:
-        return self.fps_per_core / self.analysed_fps if self.analysed_fps else 0.0
-
-
-def scenes() -> list[Scene]:
+def scenes(cache: Path | None = None) -> list[Scene]:
+    """The scenes; with ``cache`` (and a citywatch that has ``detect_url``) also the crowd
+    as a two-stream camera: its 1080p video the main stream, a 640x360 copy analysed."""
     nl = DATA / "plates/video_nl"
     clips = [
         nl / "clips" / r["clip"] for r in csv.DictReader((nl / "per_clip_ground_truth.csv").open())
     ]
+    crowd = DATA / "faces/crowd_video/video.mp4"
+    dual = (
+        [Scene("crowd-dual", [crowd], True, True, detect=[substream(crowd, cache)])]
+        if cache is not None and dual_supported()
+        else []
+    )
     return [
+        *dual,
         Scene(
             "quiet",
             [DATA / "video/intel_sample_videos/one-by-one-person-detection.mp4"],
             True,
             True,
         ),
-        Scene("crowd", [DATA / "faces/crowd_video/video.mp4"], True, True),
+        Scene("crowd", [crowd], True, True),
         Scene("plates", clips[:6], True, True),
         Scene("hamilton", [HAMILTON], True, True),
     ]
@@ -153,19 +160,35 @@ def run_citywatch(
     *,
     pace: bool = False,
 ) -> tuple[Result, Collect]:
+    """The scene's cameras one after another.  ``cpu_s`` is the process's CPU over each run
+    (every thread: the reader decoding every delivered frame, FFmpeg's and onnxruntime's
+    threads, the analysis); ``analysis_s`` the analysis thread's alone."""
     res = Result(scene.name, "citywatch")
     col = Collect(hotlist)
     perms = Permissions(faces=scene.faces, plates=scene.plates)
     for i, video in enumerate(scene.videos):
-        cam = CameraConfig(id=f"bench-{i}", url=SecretStr(str(video)), analyse_fps=5.0)
-        pipeline = build_pipeline(cam, cfg, models, perms, gallery)
+        extra: dict[str, Any] = {}
+        if scene.detect is not None:
+            extra["detect_url"] = SecretStr(str(scene.detect[i]))
+        cam = CameraConfig(id=f"bench-{i}", url=SecretStr(str(video)), analyse_fps=5.0, **extra)
+        pipeline: PipelineLike = build_pipeline(cam, cfg, models, perms, gallery)
+        source, evidence, buffer = camera_source(cam, cfg, models)
+        if evidence is not None:
+            pipeline = evidence.wrap(pipeline)
+        timed = Timed(pipeline)
         worker = CameraWorker(
-            cam.id, CameraSource(cam), pipeline, col, live=False, pace=pace, on_frame=col.on_frame
+            cam.id, source, timed, col, live=False, pace=pace, on_frame=col.on_frame
         )
-        t0 = time.thread_time()
+        p0, t0 = time.process_time(), time.thread_time()
         stats = worker.run()
-        res.cpu_s += time.thread_time() - t0
+        res.cpu_s += time.process_time() - p0
+        res.analysis_s += time.thread_time() - t0
         res.frames += stats.analysed
+        res.decoded += source.health.frames_decoded
+        res.still_s += timed.still_s
+        res.still += timed.still
+        if buffer is not None:
+            res.snapshot_ms = snapshot_ms(buffer, res.frames / res.analysed_fps)
     res.found = col.found
     return res, col
 
@@ -235,6 +258,14 @@ def memory_per_camera(cfg: CitywatchConfig, models: Models, gallery: Gallery, n:
     return grown / n
 
 
+CORE = ("quiet", "crowd", "plates", "hamilton")  # the mix (as before issue 18)
+
+
+def mix(by: dict[tuple[str, str], Result], names: tuple[str, ...], mode: str) -> float:
+    vals = [by[(n, mode)].streams_per_core for n in names if (n, mode) in by]
+    return statistics.harmonic_mean(vals) if len(vals) == len(names) else float("nan")
+
+
 def main() -> int:
     keep_freed_buffers()  # as the CLI and the camera workers do
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -242,8 +273,14 @@ def main() -> int:
     ap.add_argument(
         "--naive-frames", type=int, default=60, help="frames per video for naive (not Hamilton)"
     )
+    ap.add_argument(
+        "--citywatch-only",
+        action="store_true",
+        help="no naive baseline, no memory run (what pipeline_compare.py runs on each code)",
+    )
+    ap.add_argument("--tag", default="pipeline", help="name of the JSON/PNG files written")
     args = ap.parse_args()
-    console = Console(width=150)
+    console = Console(width=170)
     if not DATA.is_dir():
         console.print(f"[red]no data at {DATA}[/]")
         return 2
@@ -252,28 +289,27 @@ def main() -> int:
     models = Models(cfg)
     gallery, hotlist = gallery_and_hotlist(models, cfg)
     results: list[Result] = []
-    with Progress(console=console, transient=True) as progress:
-        all_scenes = scenes()
-        task = progress.add_task("scenes", total=len(all_scenes) * 2 + 2)
+    all_scenes = scenes(args.out / "cache")
+    with LoadMeter() as meter:
         for scene in all_scenes:
-            progress.update(task, description=f"citywatch: {scene.name}")
+            console.log(f"citywatch: {scene.name}")
             results.append(run_citywatch(scene, cfg, models, gallery, hotlist)[0])
-            progress.advance(task)
-            progress.update(task, description=f"naive: {scene.name}")
+            if args.citywatch_only or scene.detect is not None:
+                continue
+            console.log(f"naive: {scene.name}")
             # Hamilton in full on both sides: recall is compared on the same frames.
             limit = 10**9 if scene.name == "hamilton" else args.naive_frames
             results.append(run_naive(scene, cfg, models, gallery, hotlist, limit))
-            progress.advance(task)
-        progress.update(task, description="latency (paced, real time)")
+        console.log("latency (paced, real time)")
         paced = [
             run_citywatch(s, cfg, models, gallery, hotlist, pace=True)[1]
             for s in all_scenes
             if s.name in ("hamilton", "plates")
         ]
-        progress.advance(task)
-        progress.update(task, description="memory per camera")
-        mem = memory_per_camera(cfg, models, gallery)
-        progress.advance(task)
+        mem = float("nan")
+        if not args.citywatch_only:
+            console.log("memory per camera")
+            mem = memory_per_camera(cfg, models, gallery)
 
     lat = [x for c in paced for x in c.latency_s]
     since = [x for c in paced for x in c.since_first_s]
@@ -281,64 +317,89 @@ def main() -> int:
     def pct(xs: list[float], q: float) -> float:
         return float(np.percentile(xs, q)) if xs else float("nan")
 
-    table = Table(title="pipeline throughput (one core, CPU time per analysed frame)")
-    for col in ("scene", "mode", "frames", "ms/frame", "frames/s/core", "streams/core", "found"):
+    table = Table(
+        title="pipeline cost per camera (one core: CPU of every thread, decode of every "
+        "delivered frame included, per analysed frame)"
+    )
+    for col in (
+        "scene", "mode", "frames", "decoded", "ms/frame", "analysis ms", "streams/core",
+        "still frames", "idle ms/frame", "idle streams/core", "snapshot ms", "found",
+    ):  # fmt: skip
         table.add_column(col, justify="right")
     summary: dict[str, object] = {}
     for r in results:
         table.add_row(
-            r.scene,
-            r.mode,
-            str(r.frames),
-            f"{r.ms_per_frame:.1f}",
-            f"{r.fps_per_core:.1f}",
-            f"{r.streams_per_core:.2f}",
+            r.scene, r.mode, str(r.frames), str(r.decoded or "-"), f"{r.ms_per_frame:.1f}",
+            f"{r.analysis_ms:.1f}", f"{r.streams_per_core:.2f}",
+            f"{r.still}/{r.frames}" if r.mode == "citywatch" else "-",
+            f"{r.still_ms:.1f}" if r.still else "-",
+            f"{r.idle_streams_per_core:.1f}" if r.still else "-",
+            f"{r.snapshot_ms:.1f}" if r.snapshot_ms else "-",
             ",".join(sorted(r.found)) or "-",
-        )
+        )  # fmt: skip
         key = f"{r.scene}_{r.mode}"
         summary[f"{key}_ms_per_frame"] = round(r.ms_per_frame, 2)
         summary[f"{key}_streams_per_core"] = round(r.streams_per_core, 3)
+        if r.mode == "citywatch":
+            summary[f"{key}_analysis_ms_per_frame"] = round(r.analysis_ms, 2)
+            summary[f"{key}_decoded"] = r.decoded
+            summary[f"{key}_frames"] = r.frames
+            summary[f"{key}_still_frames"] = r.still
+            summary[f"{key}_idle_ms_per_frame"] = round(r.still_ms, 2) if r.still else None
+            summary[f"{key}_idle_streams_per_core"] = (
+                round(r.idle_streams_per_core, 2) if r.still else None
+            )
+            summary[f"{key}_found"] = sorted(r.found)
+            if r.snapshot_ms:
+                summary[f"{key}_snapshot_ms"] = round(r.snapshot_ms, 1)
     console.print(table)
     by = {(r.scene, r.mode): r for r in results}
-    gains = {
-        s.name: by[(s.name, "citywatch")].streams_per_core
-        / max(1e-9, by[(s.name, "naive")].streams_per_core)
-        for s in scenes()
-    }
-    mix_cw = statistics.harmonic_mean([by[(s, "citywatch")].streams_per_core for s in gains])
-    mix_nv = statistics.harmonic_mean([by[(s, "naive")].streams_per_core for s in gains])
+    with_dual = tuple("crowd-dual" if n == "crowd" else n for n in CORE)
     ham_cw = {x for x in by[("hamilton", "citywatch")].found if x in SUBJECTS}
-    ham_nv = {x for x in by[("hamilton", "naive")].found if x in SUBJECTS}
     summary.update(
-        {f"gain_{k}": round(v, 2) for k, v in gains.items()}
-        | {
-            "mix_streams_per_core_citywatch": round(mix_cw, 3),
-            "mix_streams_per_core_naive": round(mix_nv, 3),
-            "mix_gain": round(mix_cw / mix_nv, 2),
+        {
+            "mix_streams_per_core_citywatch": round(mix(by, CORE, "citywatch"), 3),
+            "mix_dual_streams_per_core_citywatch": round(mix(by, with_dual, "citywatch"), 3),
             "hamilton_recall_citywatch": len(ham_cw) / len(SUBJECTS),
-            "hamilton_recall_naive": len(ham_nv) / len(SUBJECTS),
+            "plates_found_citywatch": sorted(by[("plates", "citywatch")].found),
             "latency_frame_to_alert_p50_s": round(pct(lat, 50), 3),
             "latency_frame_to_alert_p95_s": round(pct(lat, 95), 3),
             "latency_first_seen_to_alert_p50_s": round(pct(since, 50), 3),
             "latency_first_seen_to_alert_p95_s": round(pct(since, 95), 3),
             "alerts_timed": len(lat),
-            "rss_mb_per_camera": round(mem, 1),
+            **meter.metrics(),
         }
     )
+    if not args.citywatch_only:
+        gains = {
+            n: by[(n, "citywatch")].streams_per_core / max(1e-9, by[(n, "naive")].streams_per_core)
+            for n in CORE
+        }
+        mix_nv = mix(by, CORE, "naive")
+        ham_nv = {x for x in by[("hamilton", "naive")].found if x in SUBJECTS}
+        summary.update(
+            {f"gain_{k}": round(v, 2) for k, v in gains.items()}
+            | {
+                "mix_streams_per_core_naive": round(mix_nv, 3),
+                "mix_gain": round(mix(by, CORE, "citywatch") / mix_nv, 2),
+                "hamilton_recall_naive": len(ham_nv) / len(SUBJECTS),
+                "rss_mb_per_camera": round(mem, 1),
+            }
+        )
     t2 = Table(title="summary")
     t2.add_column("metric")
     t2.add_column("value", justify="right")
     for k, v in summary.items():
-        if not k.endswith(("_ms_per_frame", "_streams_per_core")):
+        if not k.startswith(tuple(f"{r.scene}_" for r in results)):
             t2.add_row(k, str(v))
     console.print(t2)
-    (args.out / "pipeline.json").write_text(json.dumps(summary, indent=2))
-    plot(args.out, results, lat, since)
-    console.print(f"wrote {args.out / 'pipeline.json'} and PNG plots in {args.out}")
+    (args.out / f"{args.tag}.json").write_text(json.dumps(summary, indent=2))
+    plot(args.out / f"{args.tag}.png", results, lat, since)
+    console.print(f"wrote {args.out / (args.tag + '.json')} and {args.tag}.png in {args.out}")
     return 0
 
 
-def plot(out: Path, results: list[Result], lat: list[float], since: list[float]) -> None:
+def plot(png: Path, results: list[Result], lat: list[float], since: list[float]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -349,7 +410,7 @@ def plot(out: Path, results: list[Result], lat: list[float], since: list[float])
     x = np.arange(len(names))
     for k, mode in enumerate(("naive", "citywatch")):
         vals = [
-            next(r.streams_per_core for r in results if r.scene == n and r.mode == mode)
+            next((r.streams_per_core for r in results if r.scene == n and r.mode == mode), 0.0)
             for n in names
         ]
         axes[0].bar(x + (k - 0.5) * 0.38, vals, 0.38, label=mode)
@@ -366,7 +427,7 @@ def plot(out: Path, results: list[Result], lat: list[float], since: list[float])
     axes[1].set_title("alert latency (paced at 5 fps)")
     axes[1].legend()
     fig.tight_layout()
-    fig.savefig(out / "pipeline.png", dpi=110)
+    fig.savefig(png, dpi=110)
 
 
 if __name__ == "__main__":
