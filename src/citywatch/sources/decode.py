@@ -27,9 +27,11 @@ import av
 from av.video.stream import VideoStream
 
 Skip = Literal["DEFAULT", "NONREF", "NONKEY"]
-#: Packets looked at before the skip is chosen (and the most: a stream with one keyframe a
-#: minute is decided on these).
+#: Packets looked at before the skip is chosen: two seconds of the stream (at least
+#: PROBE_MIN, at most PROBE_PACKETS), sooner once two keyframes were seen.
 PROBE_PACKETS = 120
+PROBE_MIN = 25
+PROBE_S = 2.0
 #: Reference pictures must come this many times as often as analysed frames to skip the rest.
 NONREF_MARGIN = 2.0
 
@@ -209,7 +211,9 @@ class DecodeChooser:
         if self.setting is not None or c is None or self._stream is None:
             return None
         c.add(data, keyframe)
-        done = c.packets >= PROBE_PACKETS or (len(c.keyframes) >= 2 and c.known >= 10)
+        rate = self._stream.average_rate
+        enough = min(PROBE_PACKETS, max(PROBE_MIN, round(PROBE_S * float(rate or 0))))
+        done = c.packets >= enough or (len(c.keyframes) >= 2 and c.known >= 10)
         if not done:
             return None
         self.setting = choose_decode(c.facts(self._stream), self._fps)
