@@ -153,6 +153,13 @@ def test_dual_source_yields_the_substream_and_feeds_the_main_buffer(
     assert {f.image.shape for f in frames} == {(360, 640, 3)}
     assert len(frames) == 12  # 3 s at 4 fps
     assert buf.stats().packets == 36 and dual.main_health.frames_decoded == 36
+    assert dual.health.main_stream == "ended" and dual.health.frames_analysed == 12
+    missing = cam.model_copy(update={"url": SecretStr("/nonexistent/main.mp4")})
+    dual = DualSource(
+        CameraSource(missing), CameraSource(missing, role="main"), ClockLink(live=False)
+    )
+    assert len(list(dual.frames())) == 12  # the analysis goes on without its main stream
+    assert dual.health.main_stream.startswith("failed: cannot open /nonexistent/main.mp4")
 
 
 @pytest.mark.integration

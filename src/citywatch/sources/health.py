@@ -42,6 +42,9 @@ class CameraHealth:
     frames_dropped: int  # frames due for analysis but skipped because the reader fell behind
     #: how the stream is decoded (sources/decode.py: threads, pictures skipped, and why)
     decode: str = ""
+    #: a camera analysed on its substream: the main stream's state and last error ("" for a
+    #: one-stream camera); its packets feed snapshots, clips and recording
+    main_stream: str = ""
 
 
 MIN_RATE_SPAN_S = 0.5

@@ -22,6 +22,7 @@ when their aspect ratios differ, e.g. a 704x576 substream beside a 1920x1080 mai
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -210,7 +211,11 @@ class DualSource:
 
     @property
     def health(self) -> CameraHealth:
-        return self.analyse.health
+        """The substream's health, with the main stream's state (and its last error) in
+        ``main_stream``."""
+        main = self.main.health
+        said = main.state.value + (f": {main.last_error}" if main.last_error else "")
+        return dataclasses.replace(self.analyse.health, main_stream=said)
 
     @property
     def main_health(self) -> CameraHealth:
