@@ -161,9 +161,10 @@ def per_photo(
         m = report.metrics(folder.name, subset)
         out[label] = {
             "photos": len(photos),
-            "photo_exact_rate": m["exact_rate"],
-            "photo_char_accuracy": m["char_accuracy"],
-            "cpu_ms_per_photo": m["cpu_ms_per_image"],
+            "photo_exact_rate": round(float(m["exact_rate"] or 0), 4),
+            "photo_char_accuracy": round(float(m["char_accuracy"] or 0), 4),
+            "photo_found_rate": round(float(m["found_rate"] or 0), 4),
+            "cpu_ms_per_photo": round(float(m["cpu_ms_per_image"] or 0), 1),
         }
     return out
 

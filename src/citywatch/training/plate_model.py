@@ -10,7 +10,7 @@ is the upper row's steps followed by the lower row's: the upper row reads a one-
 line (each row is trained with its own CTC loss, so nothing has to discover which row reads
 what; a learned bias per row tells them apart); the reader joins the rows
 (:mod:`citywatch.vision.plates.ppocr`).  Classes: blank, the 36 plate symbols, and a
-separator (a gap, a dash, an emblem).  About 0.35 M parameters (1.4 MB as float32 ONNX).
+separator (a gap, a dash, an emblem).  336,742 parameters (1.35 MB as float32 ONNX).
 """
 
 from __future__ import annotations

