@@ -38,6 +38,7 @@ PARSE_ONLY = {
     "models prepare": "prepares the models the suite already uses",
     "eval": "labelled data of ../shared/data at full size (tests/eval runs slices)",
     "calibrate": "labelled data of ../shared/data at full size (tests/eval runs slices)",
+    "train": "trains for an hour on ../shared/data's fonts (tests/training runs a few steps)",
     "report": "tests/cli/test_report.py runs it on a seeded month",
     "scan cctv-0412.mp4": "the Example's files are placeholders; the README's scan line runs",
     "alerts show 17": "an alert id of the reader's (the demo's own alerts: test_cli.py)",

@@ -134,7 +134,11 @@ def register(app: typer.Typer) -> None:
         checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt of a training run")],
         out: Annotated[Path, typer.Option(help="The ONNX file to write")],
     ) -> None:
-        """Export a plate recogniser checkpoint to ONNX (checked against torch)."""
+        """Export a plate recogniser checkpoint to ONNX (checked against torch).
+
+        Example: citywatch train plates-export --checkpoint var/train/plates/checkpoint.pt
+        --out plate.onnx
+        """
         c = ctx_of(ctx)
         try:
             _torch_or_fail()
