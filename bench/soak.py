@@ -45,6 +45,7 @@ from citywatch.eval.host_load import LoadMeter  # noqa: E402
 from citywatch.eval.soak import (  # noqa: E402
     Soak,
     SoakSample,
+    median_slope_mb_per_h,
     rss_growth_per_frame,
     rss_slope_mb_per_h,
     run_soak,
@@ -75,11 +76,18 @@ def summary(samples: list[SoakSample], warmup_s: float) -> dict[str, Any]:
         "rss_mb_end": last.rss_mb,
         "rss_mb_max": max(s.rss_mb for s in samples),
         "slope_mb_per_h": rss_slope_mb_per_h(samples, warmup_s),
+        "median_slope_mb_per_h": median_slope_mb_per_h(samples, warmup_s),
         "heap_in_use_slope_mb_per_h": rss_slope_mb_per_h(
             samples, warmup_s, measure="heap_in_use_mb"
         ),
         "heap_in_use_mb": [start.heap_in_use_mb, last.heap_in_use_mb],
         "heap_free_mb": [start.heap_free_mb, last.heap_free_mb],
+        "heap_size_mb": [
+            None
+            if s.heap_in_use_mb is None or s.heap_free_mb is None
+            else round(s.heap_in_use_mb + s.heap_free_mb, 2)
+            for s in (start, last)
+        ],
         "py_blocks": [start.py_blocks, last.py_blocks],
         "heap_trims": last.heap_trims,
         "heap_trim_ms_max": last.heap_trim_ms,
@@ -238,10 +246,18 @@ def main() -> int:
         f"{result['open_files']}, threads {result['threads']}; API {result['api_ok']} ok, "
         f"{result['api_failed']} failed"
     )
+    median = result["median_slope_mb_per_h"]
+    if median is not None:
+        console.print(
+            f"median slope over the sampling intervals {median:+.2f} MB per hour of footage: a "
+            "one-off step moves the least-squares slope, not this one (the limit is on the "
+            "least squares)"
+        )
     heap_slope = result["heap_in_use_slope_mb_per_h"]
     if heap_slope is not None:
         console.print(
             f"C heap in use {result['heap_in_use_mb']} MB (slope {heap_slope:+.2f} MB/h), "
+            f"its size (in use + free) {result['heap_size_mb']} MB, "
             f"free in the heap {result['heap_free_mb']} MB, Python blocks {result['py_blocks']}; "
             f"heap trimmed {result['heap_trims']} times (longest "
             f"{result['heap_trim_ms_max']:.0f} ms)"

@@ -25,6 +25,7 @@ from citywatch.eval.soak import (
     Soak,
     SoakSample,
     least_squares_slope,
+    median_slope_mb_per_h,
     process_figures,
     rss_growth_per_frame,
     rss_slope_mb_per_h,
@@ -83,6 +84,25 @@ def test_a_one_off_step_is_no_growth_per_frame_but_a_steady_leak_is() -> None:
     assert rss_growth_per_frame(step, warmup_s=0) == pytest.approx(0.0)
     leak = _samples([500 + 50 * i + (i % 2) for i in range(7)])  # 0.5 MB/frame, with noise
     assert rss_growth_per_frame(leak, warmup_s=0) == pytest.approx(0.5, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("rss", "least_squares", "median"),
+    [
+        # one step of 3.6 MB in a run of 8 samples 10 s of footage apart (70 s after warm-up)
+        ([500, 500, 500, 500, 503.6, 503.6, 503.6, 503.6], 3.6 * 8 / 42 * 360, 0.0),
+        ([500 + 0.1 * i for i in range(8)], 36.0, 36.0),  # a steady 0.1 MB per 10 s
+        ([500, 501, 500, 500, 501, 500, 500, 500], None, 0.0),  # noise: up and down alike
+    ],
+)
+def test_a_step_moves_the_least_squares_slope_not_the_median(
+    rss: list[float], least_squares: float | None, median: float
+) -> None:
+    samples = _samples(rss)
+    if least_squares is not None:
+        assert rss_slope_mb_per_h(samples, warmup_s=0) == pytest.approx(least_squares)
+    assert median_slope_mb_per_h(samples, warmup_s=0) == pytest.approx(median, abs=1e-9)
+    assert median_slope_mb_per_h(samples[:3], warmup_s=0) is None  # two intervals: too few
 
 
 def test_growth_per_frame_and_per_hour_of_footage() -> None:

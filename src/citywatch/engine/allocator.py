@@ -15,7 +15,8 @@ the API, the sinks: 9 and more in one process); memory one thread frees stays in
 for that arena's next callers, so the free space scattered over the arenas grew while the
 memory in use stayed flat.  Soak of the demo platform, four variants side by side (2026-12-06,
 25 min, loaded host): after the warm-up RSS rose 1,370 -> 1,373 MB with glibc's arenas and
-stayed at 1,342 MB throughout with 2; see README, "What it costs".  ``$MALLOC_ARENA_MAX``,
+stayed at 1,342 MB throughout with 2; an 80-minute soak with 2 still grew in two high-water
+steps of the heap (README, "What it costs").  ``$MALLOC_ARENA_MAX``,
 when set, is glibc's own setting and is left as it is.
 
 Called once per process that analyses frames, before its threads start: the CLI, Ray camera
@@ -104,8 +105,9 @@ class HeapTrimmer:
     are reused; a page touched again faults in once): the same soak ran at ~965 MB of RSS
     instead of ~1,370, but RSS then saws up and down between trims and a trim paused the
     camera that ran it for 3 to 600 ms on a loaded 2-core host, so it is off by default (the
-    arena limit, not trimming, keeps RSS flat).  The camera workers call :meth:`maybe_trim`
-    after each frame; whichever comes first after the interval trims for the whole process.
+    arena limit is the fix chosen; README, "What it costs").  The camera workers call
+    :meth:`maybe_trim` after each frame; whichever comes first after the interval trims for
+    the whole process.
     ``trim`` None (not glibc) or ``every_s`` 0: never.
     """
 

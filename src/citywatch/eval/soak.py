@@ -162,6 +162,23 @@ def rss_slope_mb_per_h(
     return least_squares_slope(xs, [float(getattr(s, measure)) for s in kept])
 
 
+def median_slope_mb_per_h(samples: Sequence[SoakSample], warmup_s: float) -> float | None:
+    """The median, over the intervals between successive samples after the warm-up, of the
+    RSS growth per hour of footage in the interval (None: fewer than 3 intervals with
+    footage).  A leak grows in every interval; a step (the heap reaching a new high-water mark
+    once) falls in one, which moves the least-squares slope of a one-hour run by MB per hour
+    and this one not at all.  Steps that keep coming show in both over a longer run."""
+    rates = sorted(
+        (b.rss_mb - a.rss_mb) / ((b.footage_s - a.footage_s) / 3600.0)
+        for a, b in itertools.pairwise(after_warmup(samples, warmup_s))
+        if b.footage_s > a.footage_s
+    )
+    if len(rates) < 3:
+        return None
+    mid = len(rates) // 2
+    return rates[mid] if len(rates) % 2 else (rates[mid - 1] + rates[mid]) / 2
+
+
 def rss_growth_per_frame(samples: Sequence[SoakSample], warmup_s: float) -> float | None:
     """The median, over the intervals between successive samples after the warm-up, of the
     RSS growth per frame analysed in the interval (MB per frame; None: fewer than 3 intervals
