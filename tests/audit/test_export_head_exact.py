@@ -207,13 +207,19 @@ def test_a_head_without_a_publication_time_reads_as_empty(session: Session) -> N
 
 @pytest.mark.parametrize(
     "digest",
-    ["A" * 64, "g" * 64, "0" * 63, "0" * 65, "", "0" * 63 + " "],
+    ["A" * 64, "g" * 64, "X" * 64, "0" * 63, "0" * 65, "", "0" * 63 + " "],
 )
 def test_a_head_whose_hash_is_not_64_lowercase_hex_digits(digest: str) -> None:
     text = json.dumps({"format": "citywatch-audit-head/1", "seq": 1, "hash": digest})
     with pytest.raises(HeadError) as err:
         parse_head(text, KEY, "h.json")
     assert str(err.value) == "h.json: seq must be a whole number and hash 64 hex digits"
+
+
+def test_a_head_text_without_a_source_is_called_head() -> None:
+    with pytest.raises(HeadError) as err:
+        parse_head("[]", KEY)
+    assert str(err.value) == "head: not a citywatch-audit-head/1 document"
 
 
 def test_head_files_too_large_unreadable_or_not_utf8(tmp_path: Path) -> None:
