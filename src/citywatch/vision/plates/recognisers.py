@@ -15,8 +15,8 @@
   from scratch on synthetic plates only: ``citywatch train plates``; Apache-2.0), shipped inside
   the package (``vision/plates/models/plate_crnn.onnx``, its card ``docs/models.md``).  It
   reads stacked (two-line) plates too.  An option, not the default: on the development photos
-  it reads fewer plates than PP-OCR (images_eu 0.852 against 0.963, images_us halves 0.508 and
-  0.327 against PP-OCRv6's 0.864 and 0.846), at a quarter of PP-OCR's time per plate
+  it reads fewer plates than PP-OCR (images_eu 0.907 against 0.963, images_us halves 0.508 and
+  0.404 against PP-OCRv6's 0.864 and 0.846), at a quarter of PP-OCR's time per plate
   (``bench/models_plates.py --recognisers``).
 * ``auto`` (the default): ``ppocrv6-small`` when the formats are US only, otherwise
   ``ppocrv4``.  A US-only config whose ``ppocrv6-small`` is not prepared fails at start like a
