@@ -159,6 +159,23 @@ def _read_filters(
     return stmt
 
 
+def checked_pattern(pattern: str) -> str:
+    """``pattern`` normalised; :class:`SearchError` unless it holds enough literal characters
+    (a bare ``*`` would sweep every read)."""
+    norm = normalise_pattern(pattern)
+    if sum(1 for ch in norm if ch not in "*?") < MIN_LITERAL_CHARS:
+        raise SearchError(
+            f"pattern {pattern!r} needs at least {MIN_LITERAL_CHARS} letters or digits "
+            "besides wildcards"
+        )
+    return norm
+
+
+def check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_RESULTS:
+        raise SearchError(f"limit must be 1..{MAX_RESULTS}, got {limit}")
+
+
 def search_plate_reads(
     session: Session,
     actor: Actor,
@@ -177,15 +194,8 @@ def search_plate_reads(
 
     Reads older than ``window`` only under an approved access request (see the module)."""
     ref = _case_ref(case_ref)
-    norm = normalise_pattern(pattern)
-    literal = sum(1 for ch in norm if ch not in "*?")
-    if literal < MIN_LITERAL_CHARS:
-        raise SearchError(
-            f"pattern {pattern!r} needs at least {MIN_LITERAL_CHARS} letters or digits "
-            "besides wildcards"
-        )
-    if not 1 <= limit <= MAX_RESULTS:
-        raise SearchError(f"limit must be 1..{MAX_RESULTS}, got {limit}")
+    norm = checked_pattern(pattern)
+    check_limit(limit)
     like = like_pattern(norm)
     asked: dict[str, Any] = {
         "pattern": pattern,
@@ -309,8 +319,7 @@ def search_plate_reads_fuzzy(
             f"fuzzy plate {plate!r} needs at least {max_distance + MIN_LITERAL_CHARS} letters or "
             f"digits for a distance of {max_distance} (wildcards are not used in fuzzy search)"
         )
-    if not 1 <= limit <= MAX_RESULTS:
-        raise SearchError(f"limit must be 1..{MAX_RESULTS}, got {limit}")
+    check_limit(limit)
     pairs: Sequence[str] = list(confusions)
     matcher = HotlistMatcher(
         [(0, 0, key)], max_distance=max_distance, confusions=pairs, confusion_cost=confusion_cost
@@ -381,8 +390,7 @@ def search_alerts(
     ref = _case_ref(case_ref)
     if kind is not None and kind not in ALERT_KINDS:
         raise SearchError(f"alert kind {kind!r}: expected one of {', '.join(ALERT_KINDS)}")
-    if not 1 <= limit <= MAX_RESULTS:
-        raise SearchError(f"limit must be 1..{MAX_RESULTS}, got {limit}")
+    check_limit(limit)
     stmt = select(AlertRow)
     if subject is not None:
         stmt = stmt.where(subject_filter(subject))

@@ -29,14 +29,13 @@ from citywatch.services.access_requests import refuse
 from citywatch.services.common import aware, unit_of_work
 from citywatch.services.search import (
     LIKE_ESCAPE,
-    MAX_RESULTS,
-    MIN_LITERAL_CHARS,
     SearchError,
     _case_ref,
     _read_filters,
     _scope,
+    check_limit,
+    checked_pattern,
     like_pattern,
-    normalise_pattern,
 )
 from citywatch.store.models import PlateReadRow
 
@@ -75,14 +74,8 @@ def search_vehicle_reads(
     when given; audited ``vehicle.search`` with what was asked and the case reference."""
     ref = _case_ref(case_ref)
     kind, colour = _vehicle(vehicle_kind, vehicle_colour)
-    norm = normalise_pattern(pattern or "")
-    if pattern and sum(1 for ch in norm if ch not in "*?") < MIN_LITERAL_CHARS:
-        raise SearchError(
-            f"pattern {pattern!r} needs at least {MIN_LITERAL_CHARS} letters or digits "
-            "besides wildcards"
-        )
-    if not 1 <= limit <= MAX_RESULTS:
-        raise SearchError(f"limit must be 1..{MAX_RESULTS}, got {limit}")
+    norm = checked_pattern(pattern) if pattern else ""
+    check_limit(limit)
     if since is not None:
         since = aware(since, "since")
     if until is not None:
