@@ -105,3 +105,24 @@ def test_c_library_without_mallopt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(ctypes, "CDLL", lambda *_a: object())  # no mallopt attribute
     assert allocator.keep_freed_buffers() is False
+
+
+@pytest.mark.parametrize(
+    ("switch", "arena_env", "expected"),
+    [
+        ("1", None, {"MALLOC_ARENA_MAX": str(allocator.ARENA_MAX)}),
+        ("1", "", {"MALLOC_ARENA_MAX": str(allocator.ARENA_MAX)}),
+        ("1", "4", {"MALLOC_ARENA_MAX": "4"}),  # the operator's own limit is passed on
+        ("0", "4", {}),  # tuning off: the actors get glibc's default
+    ],
+)
+def test_actor_processes_get_the_arena_limit_before_their_first_allocation(
+    monkeypatch: pytest.MonkeyPatch, switch: str, arena_env: str | None, expected: dict
+) -> None:
+    monkeypatch.setenv(allocator.ENV_SWITCH, switch)
+    if arena_env is None:
+        monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_ARENA_MAX", arena_env)
+    assert allocator.worker_env() == expected
+    assert allocator.actor_runtime_env() == ({"env_vars": expected} if expected else None)

@@ -59,6 +59,17 @@ def test_every_actor_of_a_run_shares_one_run_id_and_asks_for_its_resources() -> 
     assert opts["max_restarts"] == -1 and opts["scheduling_strategy"] == "SPREAD"
 
 
+def test_camera_actors_start_with_the_malloc_arena_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # set in the worker process's environment, so it holds from its first allocation
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("CITYWATCH_MALLOC_TUNING", raising=False)
+    cfg = _cfg("postgresql://db/cw")
+    eng = build_ray_engine(cfg, ["gate-1"], cfg.engine.ray)
+    assert eng._options(eng.runs[0], 1)["runtime_env"] == {"env_vars": {"MALLOC_ARENA_MAX": "2"}}
+    monkeypatch.setenv("CITYWATCH_MALLOC_TUNING", "0")
+    assert eng._options(eng.runs[0], 1)["runtime_env"] is None
+
+
 def test_run_help_shows_the_ray_example() -> None:
     done = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["run", "--help"])
     assert done.exit_code == 0

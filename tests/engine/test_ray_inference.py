@@ -5,6 +5,7 @@ actors' pipelines embedding through the service."""
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ import pytest
 
 from citywatch.config.root import CitywatchConfig, parse_config
 from citywatch.decisions.gallery import Gallery
+from citywatch.engine.allocator import worker_env
 from citywatch.engine.assemble import Permissions, build_pipeline
 from citywatch.engine.ray_actor import actor_models
 from citywatch.engine.ray_engine import build_ray_engine
@@ -198,6 +200,9 @@ def test_shared_embedder_equals_local_one_and_batches_many_cameras(
     assert stats["chips"] == sum(len(faces[i][1]) for _, i in jobs)
     assert 1 <= stats["batches"] < stats["requests"]  # calls from many cameras were gathered
     assert stats["largest_batch"] > max(len(lm) for _, lm in faces)
+    # its worker process was started with the malloc arena limit (engine/allocator.py)
+    env = local_ray.get(service.__ray_call__.remote(lambda _self: dict(os.environ)))
+    assert env.get("MALLOC_ARENA_MAX") == worker_env()["MALLOC_ARENA_MAX"]
     local_ray.kill(service, no_restart=True)
 
 

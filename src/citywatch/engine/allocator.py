@@ -77,6 +77,24 @@ def keep_freed_buffers(
     return taken
 
 
+def worker_env() -> dict[str, str]:
+    """The environment a process started to analyse frames (a Ray camera or embedder actor)
+    needs from its first allocation on: the arena limit, which ``mallopt`` can only set for
+    arenas not yet made, and a Ray worker has started Ray's own threads before citywatch's
+    code runs.  ``$MALLOC_ARENA_MAX`` of this process is passed on when set; nothing when
+    ``$CITYWATCH_MALLOC_TUNING`` is ``0``."""
+    if os.environ.get(ENV_SWITCH, "1").strip() == "0":
+        return {}
+    return {"MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX") or str(ARENA_MAX)}
+
+
+def actor_runtime_env() -> dict[str, dict[str, str]] | None:
+    """The ``runtime_env`` option of the Ray actors that analyse frames (None: Ray's default).
+    Ray merges its ``env_vars`` with the job's own."""
+    env = worker_env()
+    return {"env_vars": env} if env else None
+
+
 def libc_malloc_trim() -> Callable[[], bool] | None:
     """glibc's ``malloc_trim(0)`` as a call returning whether memory went back to the kernel;
     None off Linux, on another C library, or when ``$CITYWATCH_MALLOC_TUNING`` is ``0``."""

@@ -37,6 +37,7 @@ from typing import Any
 
 from citywatch.config.engine import RayEngineConfig
 from citywatch.config.root import CitywatchConfig
+from citywatch.engine.allocator import actor_runtime_env
 from citywatch.engine.local import write_health_files
 from citywatch.engine.ray_actor import ActorSpec, CameraActor
 from citywatch.engine.ray_inference import embedder_for, start_embedder_services
@@ -165,6 +166,8 @@ class RayEngine:
             "max_task_retries": self._cfg.max_task_retries,
             "max_concurrency": 4,  # health polls answer while stop() waits
             "scheduling_strategy": "SPREAD",
+            # the arena limit from the worker process's first allocation (engine/allocator.py)
+            "runtime_env": actor_runtime_env(),
         }
 
     def _place(self, spec: ActorSpec, generation: int = 1, node_id: str = "") -> Any:

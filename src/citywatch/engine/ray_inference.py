@@ -28,7 +28,7 @@ import numpy as np
 
 from citywatch.config.engine import RayEngineConfig
 from citywatch.config.root import CitywatchConfig
-from citywatch.engine.allocator import keep_freed_buffers
+from citywatch.engine.allocator import actor_runtime_env, keep_freed_buffers
 from citywatch.vision.faces.onnx_dlib_embedder import CHIP_SIZE, dlib_chips
 from citywatch.vision.record import FloatArray, ImageBGR
 
@@ -240,6 +240,7 @@ def start_embedder_services(
             max_task_retries=-1,
             max_concurrency=1000,
             scheduling_strategy="SPREAD",
+            runtime_env=actor_runtime_env(),
         ).remote(spec)
         for i in range(ray_cfg.embedder_replicas)
     ]
