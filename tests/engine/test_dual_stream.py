@@ -20,6 +20,7 @@ from citywatch.engine.camera import build_camera_worker
 from citywatch.engine.platform import Platform
 from citywatch.engine.runtime import ReloadingHotlist
 from citywatch.services.hotlists import add_plate
+from citywatch.sources import recorder
 from citywatch.sources.mainstream import BoxMap, ClockLink, DualSource, picture_at
 from citywatch.sources.pyav import CameraSource, SourceError
 from citywatch.sources.recorder import PacketBuffer
@@ -124,8 +125,13 @@ def _main_pictures(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
 
 
-def test_picture_at_decodes_the_nearest_main_picture(two_files: tuple[Path, Path]) -> None:
+def test_picture_at_decodes_the_nearest_main_picture(
+    two_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, main_path = two_files
+    converted: list[int] = []
+    to_bgr = recorder._bgr
+    monkeypatch.setattr(recorder, "_bgr", lambda f: converted.append(1) or to_bgr(f))
     buf = PacketBuffer("c", seconds=60, max_bytes=10**8)
     cam = CameraConfig(id="c", url=SecretStr(str(main_path)))
     src = CameraSource(cam, taps=[buf], role="main")
@@ -136,6 +142,7 @@ def test_picture_at_decodes_the_nearest_main_picture(two_files: tuple[Path, Path
     assert pic is not None and pic.media_s == pytest.approx(14 / 12, abs=1e-3)
     assert np.array_equal(pic.image, pictures[14])
     assert pic.decoded <= 12 + 3  # from its keyframe (12) on, not the whole file
+    assert pic.decoded > 1 and len(converted) == 1  # only the picture it returns made BGR
     assert picture_at(buf.snapshot(), 99.0) is None
 
 

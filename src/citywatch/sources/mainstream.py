@@ -36,7 +36,7 @@ from av.video.stream import VideoStream
 
 from citywatch.sources.health import CameraHealth
 from citywatch.sources.pyav import CameraSource
-from citywatch.sources.recorder import BufferedPacket, cut, decode
+from citywatch.sources.recorder import BufferedPacket, DecodedPicture, cut, decode
 from citywatch.vision.record import FloatArray, Frame, ImageBGR
 
 log = logging.getLogger(__name__)
@@ -166,17 +166,17 @@ def picture_at(
     held = cut(packets, media_s, media_s + tolerance_s)
     if not held:
         return None
-    best: MainPicture | None = None
+    best: DecodedPicture | None = None
     decoded = 0
     for pic in decode(held):
         decoded += 1
         if best is None or abs(pic.media_s - media_s) < abs(best.media_s - media_s):
-            best = MainPicture(pic.media_s, pic.image, decoded)
+            best = pic
         if pic.media_s >= media_s:
             break
     if best is None or abs(best.media_s - media_s) > tolerance_s:
         return None
-    return MainPicture(best.media_s, best.image, decoded)
+    return MainPicture(best.media_s, best.image, decoded)  # the one picture converted
 
 
 class ClockTap:

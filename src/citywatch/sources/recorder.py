@@ -210,10 +210,22 @@ def cut(packets: Sequence[BufferedPacket], start_s: float, end_s: float) -> list
     return [p for p in packets[first:] if p.media_s <= end_s]
 
 
+def _bgr(frame: av.VideoFrame) -> ImageBGR:
+    return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedPicture:
+    """A decoded picture, converted to BGR only when :attr:`image` is read: a snapshot
+    decodes from the last keyframe but needs one picture (converting a 1080p picture costs
+    about as much as decoding it)."""
+
     media_s: float
-    image: ImageBGR
+    frame: av.VideoFrame
+
+    @property
+    def image(self) -> ImageBGR:
+        return _bgr(self.frame)
 
 
 def decode(packets: Sequence[BufferedPacket]) -> Iterator[DecodedPicture]:
@@ -258,4 +270,4 @@ def _drain(
         t = pts_media.pop(f.pts, None) if f.pts is not None else None
         if t is None:
             t = max(pts_media.values(), default=0.0)
-        yield DecodedPicture(t, np.asarray(f.to_ndarray(format="bgr24"), dtype=np.uint8))
+        yield DecodedPicture(t, f)
