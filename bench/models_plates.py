@@ -26,10 +26,22 @@ constrained decoder and the shipped reader settings, taking turns on every plate
 
 Written as ``models_plates_recognisers.json`` and ``.png``.
 
+With ``--breakdown`` it splits the shipped stage's CPU time per photo into text detector,
+candidate filtering, recogniser runs (and how many), format decoding and the rest
+(``bench/plate_breakdown.py``); with ``--detectors`` it adds plate *detectors* compared in the
+same run (issue 15): the shipped text detector and OpenCV zoo's LPD-YuNet at several sizes and
+score floors, plates found and ms per photo, and end to end with the shipped reader (LPD-YuNet
+boxes refined or read directly, and the text detector searching only inside detected vehicles)
+(``bench/plate_detectors.py``; ``models_plates_detectors_<subset>.json`` and ``.png``).  Host load is
+printed beside the times.
+
     .venv/bin/python bench/models_plates.py [--set images_us:US] [--set images_eu:HR,RS,...]
         [--subset a|b|all] [--yolo MODEL.onnx] [--out bench/out]
     .venv/bin/python bench/models_plates.py --recognisers ppocrv4,plate-crnn [--subset a]
         [--set crops_us:US] [--rec-model var/train/plates-v1/plate_crnn.onnx]
+    .venv/bin/python bench/models_plates.py --breakdown [--subset a]
+    .venv/bin/python bench/models_plates.py --detectors [--lpd-yunet FILE.onnx]
+        [--lpd-floor 0.3] [--lpd-side 640] [--subset a|b|all]
 """
 
 from __future__ import annotations
@@ -132,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         from plate_recognisers import main as compare  # bench/plate_recognisers.py
 
         return compare(argv)
+    if "--breakdown" in argv or "--detectors" in argv:
+        from plate_detectors import main as detectors  # bench/plate_detectors.py
+
+        return detectors(argv)
 
     keep_freed_buffers()  # as the CLI and the camera workers do
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
