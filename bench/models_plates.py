@@ -32,8 +32,8 @@ candidate filtering, recogniser runs (and how many), format decoding and the res
 same run (issue 15): the shipped text detector and OpenCV zoo's LPD-YuNet at several sizes and
 score floors, plates found and ms per photo, and end to end with the shipped reader (LPD-YuNet
 boxes refined or read directly, and the text detector searching only inside detected vehicles)
-(``bench/plate_detectors.py``; ``models_plates_detectors_<subset>.json`` and ``.png``).  Host load is
-printed beside the times.
+(``bench/plate_detectors.py``; ``models_plates_detectors_<subset>.json`` and ``.png``).
+Host load is printed beside the times.
 
     .venv/bin/python bench/models_plates.py [--set images_us:US] [--set images_eu:HR,RS,...]
         [--subset a|b|all] [--yolo MODEL.onnx] [--out bench/out]
