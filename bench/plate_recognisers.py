@@ -4,6 +4,10 @@ Each recogniser reads behind the same constrained decoder with the shipped reade
 (padding, stretches), and the recognisers take turns on every plate and photo, so load from
 other processes falls on all alike; CPU time of the calling thread is reported beside the
 counts.  See ``bench/models_plates.py`` for what is measured.
+
+A set may name its own half (``--set images_us:US:a --set images_us:US:b``: both halves of the
+US photos in one run; the row is labelled ``images_us (a)``), and ``--rec-model LABEL=FILE``
+labels a model file (a fine-tuned recogniser's checkpoints side by side).
 """
 
 from __future__ import annotations
@@ -83,15 +87,18 @@ def plate_crops(folder: Path, subset: Subset) -> list[PlateCrop]:
     ]
 
 
-def recognisers(names: list[str], extra: list[Path]) -> dict[str, tuple[Path | None, str]]:
-    """Label -> (model file, recogniser name for the config) of each compared recogniser."""
+def recognisers(names: list[str], extra: list[str]) -> dict[str, tuple[Path | None, str]]:
+    """Label -> (model file, recogniser name for the config) of each compared recogniser;
+    ``extra``: model files, each ``FILE`` (labelled ``file:<stem>``) or ``LABEL=FILE``."""
     from citywatch.config.root import default_models_dir
 
     out: dict[str, tuple[Path | None, str]] = {}
     for name in names:
         out[name] = (recogniser_path(name, default_models_dir()), name)
-    for path in extra:
-        out[f"file:{path.stem}"] = (path, "")
+    for spec in extra:
+        label, sep, file = spec.partition("=")
+        path = Path(file if sep else spec)
+        out[label if sep else f"file:{path.stem}"] = (path, "")
     return out
 
 
@@ -156,7 +163,7 @@ def per_photo(
             reports[label].cpu_ms.append((time.thread_time() - c0) * 1000.0)
             reports[label].ms.append(0.0)
             reports[label].outcomes.extend(score_photo(photo, plates, stage.formats))
-    out = {}
+    out: dict[str, Metrics] = {}
     for label, report in reports.items():
         m = report.metrics(folder.name, subset)
         out[label] = {
@@ -193,8 +200,8 @@ def main(argv: list[str]) -> int:
     keep_freed_buffers()
     ap = argparse.ArgumentParser(description="plate recognisers compared")
     ap.add_argument("--recognisers", default="ppocrv4,ppocrv6-small,plate-crnn")
-    ap.add_argument("--rec-model", type=Path, action="append", default=[])
-    ap.add_argument("--set", action="append", default=[], help="FOLDER:FORMATS")
+    ap.add_argument("--rec-model", action="append", default=[], help="FILE or LABEL=FILE")
+    ap.add_argument("--set", action="append", default=[], help="FOLDER:FORMATS[:a|b|all]")
     ap.add_argument("--subset", choices=("all", "a", "b"), default="all")
     ap.add_argument("--no-photos", action="store_true", help="per plate only (faster)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
@@ -206,15 +213,20 @@ def main(argv: list[str]) -> int:
         specs = args.set or list(SETS)
         task = bar.add_task("sets", total=len(specs))
         for spec in specs:
-            name, _, formats = spec.partition(":")
+            name, _, rest = spec.partition(":")
+            formats, _, half = rest.partition(":")
+            if half not in ("", "all", "a", "b"):
+                ap.error(f"--set {spec}: the half is a, b or all")
+            subset: Subset = half or args.subset
             folder = DATA / name
             fmts = formats.split(",")
-            plates = per_plate(plate_crops(folder, args.subset), fmts, models)
+            plates = per_plate(plate_crops(folder, subset), fmts, models)
             photos: dict[str, Metrics] = {}
             if not args.no_photos and not name.startswith("crops_"):
-                photos = per_photo(folder, fmts, args.subset, models)
+                photos = per_photo(folder, fmts, subset, models)
+            shown = f"{name} ({half})" if half else name
             for label in models:
-                rows.append({"set": name, "recogniser": label, **plates[label],
+                rows.append({"set": shown, "recogniser": label, **plates[label],
                              **photos.get(label, {})})  # fmt: skip
             bar.advance(task)
     console.print(rows_table(f"Plate recognisers ({args.subset})", rows))

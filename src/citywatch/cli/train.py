@@ -38,7 +38,17 @@ def register(app: typer.Typer) -> None:
         ] = DEFAULT_FONTS,
         steps: Annotated[int, typer.Option(min=1, help="Training steps (batches)")] = 20_000,
         batch: Annotated[int, typer.Option(min=1, help="Synthetic plates per step")] = 32,
-        lr: Annotated[float, typer.Option(min=1e-6, help="Peak learning rate")] = 3e-3,
+        lr: Annotated[
+            float | None,
+            typer.Option(min=1e-7, help="Peak learning rate (default 3e-3 scratch, 1e-4 ppocr)"),
+        ] = None,
+        init: Annotated[
+            str,
+            typer.Option(
+                help="scratch: plate-crnn from random weights; ppocr: fine-tune the shipped "
+                "PP-OCRv4 recogniser (needs onnx2torch; one-line plates only)"
+            ),
+        ] = "scratch",
         seed: Annotated[int, typer.Option(help="Seed of the data and the weights")] = 15,
         formats: Annotated[
             str, typer.Option(help="Comma-separated plate formats to draw (default: all)")
@@ -56,6 +66,9 @@ def register(app: typer.Typer) -> None:
         """Train the CTC plate recogniser on synthetic plates (seeded; run again to resume).
 
         Example: citywatch train plates --out var/train/plates --steps 6000 --export plate.onnx
+
+        Fine-tuning PP-OCRv4: citywatch train plates --init ppocr --out var/train/ppocr
+        --steps 1200 --batch 16
         """
         c = ctx_of(ctx)
         try:
@@ -74,23 +87,32 @@ def register(app: typer.Typer) -> None:
 
         from citywatch.training.plate_render import FontError, load_fonts
         from citywatch.training.plate_synth import PlateSynth
-        from citywatch.training.plate_train import Progress as TrainProgress
         from citywatch.training.plate_train import (
+            INITS,
             TrainingError,
             TrainSettings,
             export_onnx,
             train,
         )
+        from citywatch.training.plate_train import Progress as TrainProgress
+
+        if init not in INITS:
+            c.fail(f"--init {init!r}: expected one of {', '.join(INITS)}")
+        if lr is None:
+            lr = 1e-4 if init == "ppocr" else 3e-3
 
         torch.set_num_threads(threads)
         chosen = tuple(f.strip() for f in formats.split(",") if f.strip()) or None
         try:
             font_set = load_fonts(fonts)
-            synth = PlateSynth(font_set, seed=seed, formats=chosen)
-            val = PlateSynth(font_set, seed=seed + 10_000, formats=chosen)
+            one_line = init == "ppocr"  # PP-OCR reads one line
+            synth = PlateSynth(font_set, seed=seed, formats=chosen, one_line=one_line)
+            val = PlateSynth(font_set, seed=seed + 10_000, formats=chosen, one_line=one_line)
         except (FontError, ValueError) as err:
             c.fail(str(err))
-        settings = TrainSettings(seed=seed, steps=steps, batch=batch, lr=lr, formats=chosen)
+        settings = TrainSettings(
+            seed=seed, steps=steps, batch=batch, lr=lr, formats=chosen, init=init
+        )
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),

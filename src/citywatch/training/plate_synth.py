@@ -7,7 +7,8 @@ Each sample is one plate of a style (:mod:`citywatch.training.plate_styles`, cho
 weight among those of the asked formats), drawn face-on (:mod:`citywatch.training.plate_render`)
 and seen by a camera (:mod:`citywatch.training.plate_degrade`).  Sample ``i`` of a seed is the
 same whatever was drawn before it (each sample has its own ``random.Random``), so a resumed
-training run draws what an uninterrupted one would have.
+training run draws what an uninterrupted one would have.  ``one_line`` leaves out the stacked
+(two-line) styles, for a recogniser that reads one line (a fine-tuned PP-OCR).
 """
 
 from __future__ import annotations
@@ -49,9 +50,14 @@ class PlateSynth:
         seed: int,
         formats: tuple[str, ...] | None = None,
         view: ViewSettings | None = None,
+        one_line: bool = False,
     ) -> None:
         self._fonts = fonts
-        self._styles: tuple[PlateStyle, ...] = styles_for(formats)
+        self._styles: tuple[PlateStyle, ...] = tuple(
+            s for s in styles_for(formats) if not (one_line and s.two_line)
+        )
+        if not self._styles:
+            raise ValueError(f"no one-line synthetic plate style for formats {formats}")
         self._weights = [s.weight for s in self._styles]
         self._seed = seed
         self._view = view or ViewSettings()
@@ -59,9 +65,14 @@ class PlateSynth:
 
     @classmethod
     def from_folder(
-        cls, folder: Path, *, seed: int, formats: tuple[str, ...] | None = None
+        cls,
+        folder: Path,
+        *,
+        seed: int,
+        formats: tuple[str, ...] | None = None,
+        one_line: bool = False,
     ) -> PlateSynth:
-        return cls(load_fonts(folder), seed=seed, formats=formats)
+        return cls(load_fonts(folder), seed=seed, formats=formats, one_line=one_line)
 
     def sample_at(self, index: int) -> Sample:
         """Sample number ``index`` of this seed."""

@@ -12,6 +12,13 @@ validation set drawn from another seed, and logs one JSON line per measurement t
 :func:`export_onnx` writes the model as it ships (probabilities, the character list and
 ``rows`` in its metadata) and checks onnxruntime reads as torch does.  Needs ``torch``
 (``pip install -e '.[train]'``); uses the GPU when one is there.
+
+``init`` chooses the network: ``scratch`` (:class:`~citywatch.training.plate_model.PlateNet`
+from random weights, two rows, 32 px high) or ``ppocr`` (the PP-OCRv4 recogniser shipped in
+``rapidocr-onnxruntime``, converted to torch by :mod:`citywatch.training.plate_ppocr` and
+fine-tuned over its own 6,625 classes: one row, 48 px high, its first stages frozen; draw it
+one-line plates only).  Everything else (data, schedule, checkpoints, log) is the same; the
+export of a fine-tuned PP-OCR keeps the original's graph and contract.
 """
 
 from __future__ import annotations
@@ -32,12 +39,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from citywatch.training.plate_model import CLASSES, HEIGHT, ROWS, Exported, PlateNet, encode
+from citywatch.training.plate_model import HEIGHT, ROWS, STRIDE, Exported, PlateNet, encode
 from citywatch.training.plate_synth import PlateSynth, Sample
 from citywatch.vision.plates.ctc import ALPHABET
 from citywatch.vision.plates.ppocr import line_tensor, line_width, min_width_for
 
-MAX_TRAIN_WIDTH = 320  # wider crops are squeezed to this in training
+MAX_TRAIN_WIDTH = 10  # wider crops are squeezed to this many times the input height
 STRETCH = (0.85, 1.5)  # crops are read widened by 1.0 and 1.4 (plates.reader.stretches)
 CHECKPOINT = "checkpoint.pt"
 
@@ -60,9 +67,11 @@ class TrainSettings:
     checkpoint_every: int = 250
     eval_every: int = 500
     eval_samples: int = 384
+    init: str = "scratch"  # or "ppocr": fine-tune the shipped PP-OCRv4 recogniser
 
 
-_SAME_ON_RESUME = ("seed", "batch", "lr", "weight_decay", "formats")
+_SAME_ON_RESUME = ("seed", "batch", "lr", "weight_decay", "formats", "init")
+INITS = ("scratch", "ppocr")
 WARMUP = 0.05  # of the steps (at least 50)
 FLOOR = 0.02  # the learning rate at the last step, relative to the peak
 
@@ -98,62 +107,100 @@ def stretch_of(seed: int, index: int) -> float:
 Targets = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-def row_labels(sample: Sample) -> tuple[str, str]:
+@dataclass
+class Arch:
+    """A network being trained and how it reads: input height, rows, width per output step,
+    a label's class indices, and per class the plate symbol it reads ('' for blank, separators
+    and anything else)."""
+
+    net: nn.Module
+    height: int
+    rows: int
+    stride: int
+    encode: Callable[[str], list[int]]
+    symbols: list[str]
+
+
+def build(init: str) -> Arch:
+    """The network of ``init`` (see the module doc), on the CPU."""
+    if init == "scratch":
+        return Arch(PlateNet(), HEIGHT, ROWS, STRIDE, encode, ["", *ALPHABET, ""])
+    if init == "ppocr":
+        from citywatch.training.plate_ppocr import STRIDE as PP_STRIDE
+        from citywatch.training.plate_ppocr import PpocrError, freeze_early, load_ppocr
+        from citywatch.vision.plates.ppocr import HEIGHT as PP_HEIGHT
+
+        try:
+            net, classes = load_ppocr()
+        except PpocrError as err:
+            raise TrainingError(str(err)) from None
+        freeze_early(net)
+        return Arch(net, PP_HEIGHT, 1, PP_STRIDE, classes.encode, classes.symbols())
+    raise TrainingError(f"unknown init {init!r}; known: {', '.join(INITS)}")
+
+
+def row_labels(sample: Sample, rows: int = ROWS) -> tuple[str, ...]:
     """What each row reads: a one-line plate in the upper row (the lower one blank), a stacked
-    plate's lines one per row."""
+    plate's lines one per row; a one-row network reads the whole label."""
+    if rows == 1:
+        return (sample.label,)
     lines = sample.lines or (sample.label,)
     return (lines[0], lines[1] if len(lines) > 1 else "")
 
 
-def batch_tensors(samples: list[Sample], stretches: list[float]) -> tuple[torch.Tensor, Targets]:
-    """Input ``[N, 3, 32, W]`` (each crop at its own width, zero-padded to the widest), and per
+def batch_tensors(
+    samples: list[Sample], stretches: list[float], arch: Arch
+) -> tuple[torch.Tensor, Targets]:
+    """Input ``[N, 3, H, W]`` (each crop at its own width, zero-padded to the widest), and per
     row the concatenated targets and their lengths."""
+    height = arch.height
     widths = [
-        min(MAX_TRAIN_WIDTH, line_width(s.image, st, HEIGHT))
+        min(MAX_TRAIN_WIDTH * height, line_width(s.image, st, height))
         for s, st in zip(samples, stretches, strict=True)
     ]
-    full = max(min_width_for(HEIGHT), *widths)
-    full = math.ceil(full / 4) * 4
-    x = np.zeros((len(samples), 3, HEIGHT, full), np.float32)
+    full = max(min_width_for(height), *widths)
+    full = math.ceil(full / arch.stride) * arch.stride
+    x = np.zeros((len(samples), 3, height, full), np.float32)
     for i, (s, w) in enumerate(zip(samples, widths, strict=True)):
-        x[i, :, :, :w] = line_tensor([s.image], w, HEIGHT, w)[0]
+        x[i, :, :, :w] = line_tensor([s.image], w, height, w)[0]
     rows: Targets = []
-    for r in range(ROWS):
-        targets = [encode(row_labels(s)[r]) for s in samples]
+    for r in range(arch.rows):
+        targets = [arch.encode(row_labels(s, arch.rows)[r]) for s in samples]
         flat = torch.tensor([k for t in targets for k in t], dtype=torch.long)
         rows.append((flat, torch.tensor([len(t) for t in targets], dtype=torch.long)))
     return torch.from_numpy(x), rows
 
 
-def greedy_text(logits: torch.Tensor) -> list[str]:
-    """Best-path reading of ``[N, 2T, K]`` logits (each row alone, then joined), separators
-    dropped."""
+def greedy_text(logits: torch.Tensor, arch: Arch) -> list[str]:
+    """Best-path reading of ``[N, rows*T, K]`` logits (each row alone, then joined), separators
+    and non-plate symbols dropped."""
     best = logits.argmax(dim=2).cpu().numpy()
-    steps = best.shape[1] // ROWS
+    steps = best.shape[1] // arch.rows
     out = []
     for seq in best:
         chars = []
-        for r in range(ROWS):
+        for r in range(arch.rows):
             prev = 0
             for k in seq[r * steps : (r + 1) * steps]:
-                if k != prev and 0 < k < len(CLASSES) - 1:
-                    chars.append(ALPHABET[k - 1])
+                if k != prev and arch.symbols[k]:
+                    chars.append(arch.symbols[k])
                 prev = k
         out.append("".join(chars))
     return out
 
 
-def evaluate(net: PlateNet, samples: list[Sample], dev: torch.device) -> tuple[float, float]:
+def evaluate(arch: Arch, samples: list[Sample], dev: torch.device) -> tuple[float, float]:
     """Greedy exact rate and character accuracy (1 - edit distance / length) on ``samples``,
     each read alone at stretch 1 (as the reader's first read)."""
     from citywatch.vision.plates.formats import edit_distance
 
+    net = arch.net
     net.eval()
     exact, chars, total = 0, 0.0, 0
     with torch.no_grad():
         for s in samples:
-            x, _ = batch_tensors([s], [1.0])
-            read = greedy_text(net(x.to(dev)))[0]
+            x, _ = batch_tensors([s], [1.0], arch)
+            read = greedy_text(net(x.to(dev)), arch)[0]
             exact += read == s.text
             chars += max(0, len(s.text) - edit_distance(read, s.text))
             total += len(s.text)
@@ -196,15 +243,18 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     dev = device()
     torch.manual_seed(settings.seed)
-    net = PlateNet().to(dev)
-    opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    arch = build(settings.init)
+    net = arch.net.to(dev)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, settings.steps))
     step, spent = 0, 0.0
     ckpt = out / CHECKPOINT
     if ckpt.exists():
         state = load_checkpoint(ckpt)
         before = state["settings"]
-        changed = [k for k in _SAME_ON_RESUME if before.get(k) != asdict(settings).get(k)]
+        now, defaults = asdict(settings), asdict(TrainSettings())
+        changed = [k for k in _SAME_ON_RESUME if before.get(k, defaults[k]) != now[k]]
         if changed:
             raise TrainingError(
                 f"checkpoint {ckpt} was trained with other settings ({', '.join(changed)}: "
@@ -244,10 +294,10 @@ def train(
             base = step * settings.batch
             idx = range(base, base + settings.batch)
             samples = [synth.sample_at(i) for i in idx]
-            x, rows = batch_tensors(samples, [stretch_of(settings.seed, i) for i in idx])
-            logits = net(x.to(dev))  # N, 2T, K
-            logp = logits.log_softmax(2).transpose(0, 1).float().cpu()  # 2T, N, K
-            steps = logp.shape[0] // ROWS
+            x, rows = batch_tensors(samples, [stretch_of(settings.seed, i) for i in idx], arch)
+            logits = net(x.to(dev))  # N, rows*T, K
+            logp = logits.log_softmax(2).transpose(0, 1).float().cpu()  # rows*T, N, K
+            steps = logp.shape[0] // arch.rows
             in_len = torch.full((len(samples),), steps, dtype=torch.long)
             # each row its own CTC loss: the upper row reads a one-line plate or the upper line
             loss = sum(
@@ -259,7 +309,7 @@ def train(
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            nn.utils.clip_grad_norm_(trainable, 5.0)
             opt.step()
             sched.step()
             step += 1
@@ -267,7 +317,7 @@ def train(
             ema = value if ema is None else 0.98 * ema + 0.02 * value
             val_exact = None
             if step % settings.eval_every == 0 or step == settings.steps:
-                val_exact, val_chars = evaluate(net, val, dev)
+                val_exact, val_chars = evaluate(arch, val, dev)
                 last = {
                     "step": step,
                     "samples": step * settings.batch,
@@ -297,6 +347,8 @@ def export_onnx(checkpoint: Path, onnx_path: Path, *, note: str = "") -> Path:
     import onnxruntime as ort
 
     state = load_checkpoint(checkpoint)
+    if state["settings"].get("init", "scratch") == "ppocr":
+        return _export_ppocr(state, onnx_path, note)
     net = PlateNet()
     net.load_state_dict(state["model"])
     model = Exported(net).eval()
@@ -337,3 +389,24 @@ def export_onnx(checkpoint: Path, onnx_path: Path, *, note: str = "") -> Path:
         raise TrainingError(f"{tmp}: onnxruntime disagrees with torch ({got.shape}, {want.shape})")
     os.replace(tmp, onnx_path)
     return onnx_path
+
+
+def _export_ppocr(state: dict[str, Any], onnx_path: Path, note: str) -> Path:
+    """A fine-tuned PP-OCR checkpoint as ONNX: the original graph with the trained weights."""
+    from citywatch.training.plate_ppocr import PpocrError, export_ppocr, load_ppocr
+
+    try:
+        net, _ = load_ppocr()
+        net.load_state_dict(state["model"])
+        meta = {
+            "citywatch_model": "plate-ppocr",
+            "trained_steps": str(state["step"]),
+            "training": json.dumps(state["settings"]),
+            "data": "PP-OCRv4 recogniser (Apache-2.0, PaddleOCR) fine-tuned on synthetic plates "
+            "only (citywatch.training.plate_synth; fonts FE-Schrift GL-Nummernschild, DINish "
+            "OFL-1.1, Barlow OFL-1.1)",
+            "note": note,
+        }
+        return export_ppocr(net, onnx_path, meta)
+    except PpocrError as err:
+        raise TrainingError(str(err)) from None
