@@ -84,7 +84,11 @@ FILE_SCOPES: dict[str, Scope] = {
     ),
     "services-events": Scope(
         (_service("events"),),
-        ("tests/services/test_events.py", "tests/services/test_safeguards.py"),
+        (
+            "tests/services/test_events.py",
+            "tests/services/test_events_exact.py",
+            "tests/services/test_safeguards.py",
+        ),
     ),
     "evidence-redact": Scope(
         (f"{PKG}/vision/redact.py",),
