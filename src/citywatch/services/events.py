@@ -269,11 +269,21 @@ class EventRecorder:
             .limit(1)
         )
 
-    def _commit_sighting(self, session: Session, eid: str, staged: StagedFile | None) -> int | None:
-        """Commit a counted sighting; a concurrent writer that counted the same track first
-        wins (its alert id is returned)."""
+    def _commit_sighting(
+        self,
+        session: Session,
+        eid: str,
+        staged: StagedFile | None,
+        count: Callable[[], int | None],
+    ) -> int | None:
+        """Count a track on a pending alert (``count``) and commit: that alert's id, or None
+        when there is none.  A concurrent writer that counted the same track first wins (its
+        alert id is returned): the clash shows when our row is flushed, which a query inside
+        ``count`` does before the commit."""
         try:
-            self._commit(session, staged)
+            grouped = count()
+            if grouped is not None:
+                self._commit(session, staged)
         except IntegrityError:
             session.rollback()
             self._evidence.discard(staged)
@@ -281,7 +291,7 @@ class EventRecorder:
             if found is None:
                 raise
             return found
-        return None
+        return grouped
 
     def record_face_match(self, m: FaceMatch) -> int | None:
         """Store a possible match as a pending alert and return its id.  A later track of
@@ -309,12 +319,12 @@ class EventRecorder:
             self._check_watchlist(session, m)
             seen_at = from_unix(m.frame_wall_time)
             same = AlertRow.subject_id == subject.id
-            grouped = count_sighting(
+            grouped = self._commit_sighting(session, eid, None, lambda: count_sighting(
                 session, self._actor, self._group_window_s, eid=eid, kind="face",
                 camera_id=m.camera_id, same=same, at=seen_at, track_id=m.track_id,
-            )  # fmt: skip
+            ))  # fmt: skip
             if grouped is not None:
-                return self._commit_sighting(session, eid, None) or grouped
+                return grouped
             repeat = self._repeat_of(session, eid, m.camera_id, same, seen_at)
             if repeat is not None:
                 log.info("camera %s track %d: repeat of alert %d", m.camera_id, m.track_id, repeat)
@@ -534,13 +544,13 @@ class EventRecorder:
         last = read.last_seen_at
         if hit is not None:
             same = AlertRow.plate == hit.entry
-            grouped = count_sighting(
+            grouped = self._commit_sighting(session, hit_eid, staged, lambda: count_sighting(
                 session, self._actor, self._group_window_s, eid=hit_eid, kind="plate",
                 camera_id=read.camera_id, same=same, at=last, track_id=read.track_id,
                 plate_read_id=read.id,
-            )  # fmt: skip
+            ))  # fmt: skip
             if grouped is not None:
-                return self._commit_sighting(session, hit_eid, staged) or grouped
+                return grouped
         if hit is None or self._repeat_of(
             session, hit_eid, read.camera_id, AlertRow.plate == hit.entry, last
         ):
