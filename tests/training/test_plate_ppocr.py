@@ -146,7 +146,9 @@ def test_run_folder_of_another_init_is_refused(
         train(replace(TINY, steps=1), *synths, tmp_path)
 
 
-def test_one_line_generator_draws_no_stacked_plate(synths: tuple[PlateSynth, PlateSynth]) -> None:
-    both = PlateSynth(synths[0]._fonts, seed=3)
+def test_one_line_generator_draws_no_stacked_plate(
+    synths: tuple[PlateSynth, PlateSynth], shared_data: Path
+) -> None:
+    both = PlateSynth.from_folder(shared_data / "plates" / "fonts", seed=3)
     assert any(len(both.sample_at(i).lines) == 2 for i in range(60))
     assert all(len(synths[0].sample_at(i).lines) <= 1 for i in range(60))
