@@ -122,6 +122,7 @@ def test_a_plate_alert_is_stored_and_audited_whole(
         # last seen before first seen (a clock step): no negative span
         assert read.first_seen_at == read.last_seen_at
         assert (read.vehicle_kind, read.vehicle_colour, read.vehicle_score) == (None, None, None)
+        assert (read.plate_format, read.votes, read.reads) == ("HR", 4, 5)
         assert (alert.list_name, alert.plate, alert.read, alert.distance) == (
             "stolen",
             "AB123CD",
@@ -455,3 +456,126 @@ def test_a_rerun_whose_picture_is_refused_stores_the_alert_and_says_why(
         assert read.snapshot_error is not None
         assert read.snapshot_error.startswith("snapshot could not be written: ")
         assert read.snapshot_error.endswith("expected HxWx3 uint8 BGR, got (4, 4)")
+
+
+def test_a_later_hit_of_the_same_plate_is_counted_and_keeps_its_picture(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    entry = add_plate(session, ADMIN, "stolen", "AB123CD", "reported stolen")
+    other = add_plate(session, ADMIN, "stolen", "ZZ999ZZ", "reported stolen")
+    rec = recorder(
+        session_factory, media, published, Hotlist(entry.hotlist_id, {"AB123CD", "ZZ999ZZ"})
+    )
+    assert other.hotlist_id == entry.hotlist_id
+    t0 = NOW.timestamp()
+    _, first = rec.record_plate_read(plate_read(track_id=1))
+    later = plate_read(track_id=2, first_seen_s=40.0, last_seen_s=41.0, frame_wall_time=t0 + 30)
+    read_id, counted_on = rec.record_plate_read(later)
+    assert counted_on == first
+    # another plate on the same camera is its own alert
+    _, own = rec.record_plate_read(
+        plate_read(track_id=3, text="ZZ999ZZ", first_seen_s=50.0, frame_wall_time=t0 + 40)
+    )
+    assert own not in (None, first)
+    with session_factory() as s:
+        alert = s.get(AlertRow, first)
+        read = s.get(PlateReadRow, read_id)
+        assert alert is not None and alert.sightings == 2
+        assert read is not None and read.evidence_hold and read.snapshot_path is not None
+        assert media.path(read.snapshot_path).is_file()
+        (sighting,) = [e for e in entries(s) if e.action == "alert.sighting"]
+    assert (sighting.target, sighting.details) == (
+        f"alert:{first}",
+        {
+            "kind": "plate",
+            "camera_id": "cam-1",
+            "track_id": 2,
+            "sightings": 2,
+            "plate_read_id": read_id,
+        },
+    )
+    assert len(published) == 2
+
+
+def test_a_kept_read_picture_is_moved_into_place(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    rec = recorder(session_factory, media, published, keep_read_snapshots=True)
+    read_id, _ = rec.record_plate_read(plate_read())
+    with session_factory() as s:
+        read = s.get(PlateReadRow, read_id)
+        assert read is not None and read.snapshot_path is not None
+    assert media.path(read.snapshot_path).is_file()
+
+
+def test_a_hit_whose_picture_is_refused_tells_the_alert_why_too(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    entry = add_plate(session, ADMIN, "stolen", "AB123CD", "reported stolen")
+    rec = recorder(
+        session_factory, media, published, Hotlist(entry.hotlist_id, {"AB123CD"}),
+        evidence=lambda _s: np.zeros((4, 4), np.uint8),
+    )  # fmt: skip
+    read_id, alert_id = rec.record_plate_read(plate_read())
+    with session_factory() as s:
+        read, alert = s.get(PlateReadRow, read_id), s.get(AlertRow, alert_id)
+        assert read is not None and alert is not None
+        assert read.snapshot_error is not None and alert.snapshot_error == read.snapshot_error
+        assert alert.snapshot_path is None
+
+
+def test_a_plate_alert_carries_the_vehicle_seen_and_the_vehicle_expected(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    entry = add_plate(
+        session, ADMIN, "stolen", "AB123CD", "r", vehicle_kind="truck", vehicle_colour="blue"
+    )
+    rec = recorder(
+        session_factory, media, published, Hotlist(entry.hotlist_id, {"AB123CD"}), run_id="live-7"
+    )
+    read_id, alert_id = rec.record_plate_read(
+        plate_read(vehicle_kind="car", vehicle_colour="red", vehicle_score=0.75)
+    )
+    with session_factory() as s:
+        read, alert = s.get(PlateReadRow, read_id), s.get(AlertRow, alert_id)
+        assert read is not None and alert is not None
+        assert read.event_id == event_id("plate", "cam-1", 3, 2.0, "live-7")
+        assert alert.event_id == event_id("hotlist", "cam-1", 3, 2.0, "live-7")
+        assert (read.vehicle_kind, read.vehicle_colour, read.vehicle_score) == ("car", "red", 0.75)
+        assert (alert.vehicle_kind, alert.vehicle_colour) == ("car", "red")
+        assert (alert.expected_vehicle_kind, alert.expected_vehicle_colour) == ("truck", "blue")
+        assert (alert.hotlist_entry_id, alert.list_name) == (entry.id, "stolen")
+        box = (alert.box_x0, alert.box_y0, alert.box_x1, alert.box_y1)
+        assert box == (read.box_x0, read.box_y0, read.box_x1, read.box_y1) == (100, 100, 200, 140)
+
+
+def test_a_hit_on_an_entry_no_longer_listed_alerts_without_a_list(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    rec = recorder(session_factory, media, published, Hotlist(999, {"AB123CD"}))
+    _, alert_id = rec.record_plate_read(plate_read())
+    with session_factory() as s:
+        alert = s.get(AlertRow, alert_id)
+        assert alert is not None
+        assert (alert.hotlist_entry_id, alert.list_name) == (None, None)
+        assert (alert.expected_vehicle_kind, alert.expected_vehicle_colour) == (None, None)
