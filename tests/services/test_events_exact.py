@@ -579,3 +579,38 @@ def test_a_hit_on_an_entry_no_longer_listed_alerts_without_a_list(
         assert alert is not None
         assert (alert.hotlist_entry_id, alert.list_name) == (None, None)
         assert (alert.expected_vehicle_kind, alert.expected_vehicle_colour) == (None, None)
+
+
+def test_a_face_alert_keeps_its_box_and_tells_the_clip_request_where(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sid, wid = setup_subject(session, media)
+    told: list[object] = []
+    rec = recorder(
+        session_factory, media, published, run_id="live-3", group_window_s=0,
+        on_alert=lambda _row, box: told.append(box),
+    )  # fmt: skip
+    alert_id = rec.record_face_match(face_match(subject_id=sid, watchlist_id=wid))
+    assert told == [(10.0, 10.0, 50.0, 60.0)]
+    with session_factory() as s:
+        row = s.get(AlertRow, alert_id)
+        assert row is not None
+        assert row.event_id == event_id("face", "cam-1", 7, 1.5, "live-3")
+        assert (row.box_x0, row.box_y0, row.box_x1, row.box_y1) == (10, 10, 50, 60)
+        assert (row.snapshot_error, row.face_evidence) == (None, None)
+    caplog.set_level(logging.INFO, logger="citywatch.services.events")
+    again = face_match(subject_id=sid, watchlist_id=wid, track_id=2, first_seen_s=9.0)
+    assert rec.record_face_match(again) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"camera cam-1 track 2: repeat of alert {alert_id}"
+    ]
+    caplog.clear()
+    moved = face_match(subject_id=sid, watchlist_id=wid + 5, track_id=9, first_seen_s=20.0)
+    assert rec.record_face_match(moved) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"camera cam-1 track 9: subject {sid} is no longer on watchlist {wid + 5}; match dropped"
+    ]
