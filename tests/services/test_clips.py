@@ -5,8 +5,10 @@ with the alert after its commit and audited; a full folder leaves the reason on 
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -169,6 +171,60 @@ def test_a_face_alert_whose_face_is_not_found_in_the_clip_blurs_everyone(
         pictures, detector, min_score=0.3, keep=Keep((150.0, 150.0, 190.0, 200.0), 0.0, 2.0)
     )
     assert clip.kept == 0 and clip.faces_blurred == 2 * len(pictures)
+
+
+class _Counted:
+    """A decoded picture that counts how many of its kind are alive."""
+
+    alive = 0
+    most = 0
+
+    def __init__(self, media_s: float, image: np.ndarray) -> None:
+        self.media_s, self.image = media_s, image
+        _Counted.alive += 1
+        _Counted.most = max(_Counted.most, _Counted.alive)
+
+    def __del__(self) -> None:
+        _Counted.alive -= 1
+
+
+def test_a_clip_decoded_twice_holds_one_picture_at_a_time_and_blurs_as_from_a_list(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    from citywatch.sources.recorder import cut, decode
+    from citywatch.vision.clips import Keep, redact_clip
+
+    media, detector, clock = MediaStore(tmp_path / "media"), FixedFaces(), Clock()
+    clips = maker(session_factory, media, detector, clock)
+    play(clips, write_h264(tmp_path / "v.mp4", seconds=3.0))
+    packets = cut(clips.buffer.snapshot(), 0, 2)
+    keep = Keep(FACE_A, 0.0, 2.0)
+    listed = redact_clip(
+        [_Counted(d.media_s, d.image) for d in decode(packets)],
+        detector, min_score=0.3, keep=keep,
+    )  # fmt: skip
+    assert _Counted.most == listed.pictures > 10  # a list holds the whole clip
+    _Counted.most = _Counted.alive = 0
+    passes: list[int] = []
+
+    def again() -> Iterator[_Counted]:
+        passes.append(1)
+        return (_Counted(d.media_s, d.image) for d in decode(packets))
+
+    streamed = redact_clip(again, detector, min_score=0.3, keep=keep)
+    assert len(passes) == 2 and _Counted.most <= 2  # the one in hand and the next
+    assert (streamed.pictures, streamed.kept, streamed.faces_blurred) == (
+        listed.pictures, listed.kept, listed.faces_blurred,
+    )  # fmt: skip
+    assert streamed.kept > 0 and streamed.faces_blurred > 0
+    (tmp_path / "streamed.mp4").write_bytes(streamed.data)
+    _, pictures, _ = read_frames(tmp_path / "streamed.mp4")
+    assert len(pictures) == listed.pictures
+    assert detail(pictures[5], FACE_A) > 60 and detail(pictures[5], FACE_B) < 10
+
+    shrinking = iter([list(decode(packets)), list(decode(packets))[:-1]])
+    with pytest.raises(ValueError, match="second pass gave"):
+        redact_clip(lambda: next(shrinking), detector, min_score=0.3, keep=keep)
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])

@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from citywatch.audit.chain import Actor, append
 from citywatch.config.recording import ClipConfig
 from citywatch.services.common import NotFoundError, unit_of_work
-from citywatch.sources.recorder import BufferedPacket, PacketBuffer, cut, decode
+from citywatch.sources.recorder import BufferedPacket, DecodedPicture, PacketBuffer, cut, decode
 from citywatch.store.media import MediaError, MediaStore, MediaWriteError
 from citywatch.store.models import AlertRow
-from citywatch.vision.clips import ClipPicture, Keep, redact_clip
+from citywatch.vision.clips import Keep, redact_clip
 from citywatch.vision.faces.base import FaceDetector
 from citywatch.vision.record import ImageBGR
 
@@ -202,9 +202,14 @@ class ClipMaker:
             self._failed(req, "the camera's buffer no longer held those seconds")
             return
         try:
-            pictures = [ClipPicture(d.media_s, d.image) for d in decode(packets)]
-            pictures = [p for p in pictures if p.media_s >= packets[0].media_s - 1e-6]
-            if not pictures:
+            first_s = packets[0].media_s - 1e-6
+
+            def pictures() -> Iterator[DecodedPicture]:
+                """The clip's pictures decoded afresh (redact_clip's two passes): one held
+                at a time, not the whole clip."""
+                return (d for d in decode(packets) if d.media_s >= first_s)
+
+            if next(pictures(), None) is None:
                 self._failed(req, "no picture of those seconds could be decoded")
                 return
             info = packets[0].info
