@@ -45,6 +45,11 @@ ARENA_MAX = 2
 ENV_SWITCH = "CITYWATCH_MALLOC_TUNING"
 
 
+def _switched_off() -> bool:
+    """``$CITYWATCH_MALLOC_TUNING`` is ``0``: leave the allocator as glibc sets it."""
+    return os.environ.get(ENV_SWITCH, "1").strip() == "0"
+
+
 def keep_freed_buffers(
     *,
     mmap_threshold: int = MMAP_THRESHOLD,
@@ -57,7 +62,7 @@ def keep_freed_buffers(
     False (and nothing changed) off Linux, on a C library without ``mallopt`` or one that
     refuses the values, or when ``$CITYWATCH_MALLOC_TUNING`` is ``0``.
     """
-    if os.environ.get(ENV_SWITCH, "1").strip() == "0":
+    if _switched_off():
         return False
     if not sys.platform.startswith("linux"):
         return False
@@ -83,7 +88,7 @@ def worker_env() -> dict[str, str]:
     arenas not yet made, and a Ray worker has started Ray's own threads before citywatch's
     code runs.  ``$MALLOC_ARENA_MAX`` of this process is passed on when set; nothing when
     ``$CITYWATCH_MALLOC_TUNING`` is ``0``."""
-    if os.environ.get(ENV_SWITCH, "1").strip() == "0":
+    if _switched_off():
         return {}
     return {"MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX") or str(ARENA_MAX)}
 
@@ -98,7 +103,7 @@ def actor_runtime_env() -> dict[str, dict[str, str]] | None:
 def libc_malloc_trim() -> Callable[[], bool] | None:
     """glibc's ``malloc_trim(0)`` as a call returning whether memory went back to the kernel;
     None off Linux, on another C library, or when ``$CITYWATCH_MALLOC_TUNING`` is ``0``."""
-    if os.environ.get(ENV_SWITCH, "1").strip() == "0" or not sys.platform.startswith("linux"):
+    if _switched_off() or not sys.platform.startswith("linux"):
         return None
     try:
         fn = ctypes.CDLL(None).malloc_trim
