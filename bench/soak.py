@@ -135,6 +135,9 @@ def plot(samples: list[SoakSample], warmup_s: float, slope: float | None, path: 
     zoom.legend(loc="best", fontsize=8)
     res.plot(minutes, [s.open_files for s in samples], "o-", label="open files")
     res.plot(minutes, [s.threads for s in samples], "s-", label="threads")
+    clips = [sum(s.events.get("clips", {}).values()) for s in samples]
+    if any(clips):
+        res.plot(minutes, clips, "^-", label="evidence clips made")
     res.set_ylabel("count")
     res.legend(loc="best", fontsize=8)
     for cam in samples[-1].cameras:
@@ -160,6 +163,14 @@ def main() -> int:
         default=None,
         help="seconds between the workers' malloc_trim (0: never; default: the config's)",
     )
+    ap.add_argument(
+        "--alert-every-s",
+        type=float,
+        default=None,
+        help="a subject seen again this many seconds after its alert raises a new alert and "
+        "evidence clip (grouping off), so clips are made all through the soak "
+        "(default: the config's windows: looped footage stays one alert)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     ap.add_argument("--name", default="soak", help="file name stem of the JSON and the plot")
     args = ap.parse_args()
@@ -178,6 +189,7 @@ def main() -> int:
             videos=_videos(args.video),
             api_every_s=args.api_every_s,
             heap_trim_every_s=args.heap_trim_s,
+            alert_every_s=args.alert_every_s,
         )
         console.print("starting the platform (footage, models, API) ...")
         soak.start()
@@ -225,7 +237,8 @@ def main() -> int:
         title=f"soak: {result['wall_s'] / 60:.1f} min wall, "
         f"{result['footage_s'] / 60:.1f} min of footage per camera"
     )
-    for col in ("camera", "frames", "dropped", "errors", "pending", "alerts", "plate reads"):
+    cols = ("camera", "frames", "dropped", "errors", "pending", "alerts", "clips", "plate reads")
+    for col in cols:
         table.add_column(col)
     for cam, c in result["cameras"].items():
         table.add_row(
@@ -235,6 +248,7 @@ def main() -> int:
             str(c["errors"]),
             str(c["pending_results"]),
             str(result["events"].get("alerts", {}).get(cam, 0)),
+            str(result["events"].get("clips", {}).get(cam, 0)),
             str(result["events"].get("plate_reads", {}).get(cam, 0)),
         )
     console.print(table)

@@ -260,7 +260,11 @@ class Soak:
 
     ``cameras``: the demo camera ids to run (default: all three); ``videos``: a camera's
     looped footage instead of the demo's (e.g. a clip from ../shared/data);
-    ``heap_trim_every_s``: the workers' C-heap trim interval (None: the config's default)."""
+    ``heap_trim_every_s``: the workers' C-heap trim interval (None: the config's default);
+    ``alert_every_s``: a subject or plate seen again this many seconds after its alert raises a
+    new alert, with its evidence clip (``alerts.repeat_window_s``, grouping off), so that clips
+    keep being made through the soak; None keeps the config's windows (on looped footage an
+    unreviewed alert then stays one alert, and clips are rare)."""
 
     def __init__(
         self,
@@ -272,6 +276,7 @@ class Soak:
         clip_seconds: float = 8.0,
         api_every_s: float = 5.0,
         heap_trim_every_s: float | None = None,
+        alert_every_s: float | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self._wanted = list(cameras) if cameras else None
@@ -280,6 +285,7 @@ class Soak:
         self._clip_seconds = clip_seconds
         self._api_every_s = api_every_s
         self._heap_trim_every_s = heap_trim_every_s
+        self._alert_every_s = alert_every_s
         self._started = 0.0
         self._load_before: CpuTimes | None = None
         self._parts: dict[str, Any] = {}
@@ -307,6 +313,9 @@ class Soak:
         cfg.alerts.console = False
         if self._heap_trim_every_s is not None:
             cfg.engine.heap_trim_every_s = self._heap_trim_every_s
+        if self._alert_every_s is not None:
+            cfg.alerts.repeat_window_s = self._alert_every_s
+            cfg.alerts.group_window_s = 0.0
         unknown = set(self._wanted or ()) - {c.id for c in cfg.cameras}
         if unknown or set(self._videos) - {c.id for c in cfg.cameras}:
             known = ", ".join(c.id for c in cfg.cameras)
@@ -393,6 +402,12 @@ class Soak:
                     select(table.camera_id, func.count()).group_by(table.camera_id)
                 )
                 out[name] = {str(cam): int(n) for cam, n in rows}
+            clips = session.execute(
+                select(AlertRow.camera_id, func.count())
+                .where(AlertRow.clip_path.is_not(None))
+                .group_by(AlertRow.camera_id)
+            )
+            out["clips"] = {str(cam): int(n) for cam, n in clips}
         return out
 
     def sample(self) -> SoakSample:
