@@ -99,6 +99,46 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
     assert np.array_equal(cv2.imread(str(a.subject_photo)), cv2.imread(str(b.subject_photo)))
 
 
+def _mad(a: ImageBGR, b: ImageBGR) -> float:
+    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
+
+
+def test_a_substream_is_the_same_frames_scaled_down(tmp_path: Path) -> None:
+    """Asked for, each camera gets a smaller copy of the same frames (what the demo analyses);
+    the main videos and the truth are what they are without it."""
+    kw = {"seconds": 1.2, "fps": 5, "size": (320, 180), "seed": 3}
+    one = make_demo_videos(tmp_path / "one", **kw)  # type: ignore[arg-type]
+    two = make_demo_videos(tmp_path / "two", substream=(160, 90), **kw)  # type: ignore[arg-type]
+    doc = json.loads(two.truth_path.read_text(encoding="utf-8"))
+    for cam in CAMS:
+        assert one.sub_path(cam) is None and one.videos[cam].sub_size is None
+        sub_path = two.sub_path(cam)
+        assert sub_path == two.out_dir / f"{cam}-sub.mp4" and sub_path.is_file()
+        assert two.videos[cam].sub_size == (160, 90)
+        assert doc["videos"][cam]["substream"] == {"file": f"{cam}-sub.mp4", "size": [160, 90]}
+        assert two.videos[cam].truth == one.videos[cam].truth
+        main, main_alone, sub = (_frames(p) for p in (two.path(cam), one.path(cam), sub_path))
+        # the same pictures (rendering is not bit-exact from run to run: within 0.5 of 255)
+        diffs = [_mad(a, b) for a, b in zip(main, main_alone, strict=True)]
+        assert max(diffs) < 0.5, (cam, diffs)
+        assert len(sub) == len(main) == 6 and all(f.shape == (90, 160, 3) for f in sub)
+        scaled = [cv2.resize(f, (160, 90), interpolation=cv2.INTER_AREA) for f in main]
+        for i, picture in enumerate(sub):
+            errs = [_mad(picture, s) for s in scaled]
+            assert errs[i] < 6 and errs[i] == min(errs), (cam, i, errs)
+    assert (
+        json.loads(one.truth_path.read_text(encoding="utf-8"))["videos"]["cam-street"]["substream"]
+        is None
+    )
+
+
+@pytest.mark.parametrize("sub", [(320, 180), (480, 270), (158, 90), (160, 88), (161, 90)])
+def test_a_substream_must_be_smaller_and_even(tmp_path: Path, sub: tuple[int, int]) -> None:
+    with pytest.raises(ValueError, match="substream"):
+        make_demo_videos(tmp_path, seconds=0.2, fps=5, size=(320, 180), substream=sub)
+    assert not list(tmp_path.glob("*.mp4"))
+
+
 def test_subject_photo_is_not_a_copy_of_the_video_face(
     footage: DemoFootage, decoded: dict[str, list[ImageBGR]]
 ) -> None:

@@ -8,9 +8,14 @@
 * ``cam-square.mp4``: a quiet square; a person seen from behind (no face) and a car with another
   made-up plate that is on no hotlist.
 
+Asked for (``substream=(640, 360)``), each camera also gets ``cam-*-sub.mp4``: the same frames
+scaled down, as a camera's second, smaller stream would carry them.  The demo analyses that one
+(the camera's ``detect_url``) and keeps the full-size video as its main stream, the evidence.
+
 The subject's reference photo is another crop of the same portrait, rotated and re-lit, so a
 match is a real (if easy) recognition, not a pixel copy.  Everything is seeded: the same
-arguments give the same frames.  Boxes in the ground truth are ``xyxy`` pixels, clipped.
+arguments give the same frames.  Boxes in the ground truth are ``xyxy`` pixels of the
+main (full-size) video, clipped.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ class DemoVideo:
     fps: int
     size: tuple[int, int]  # (width, height)
     truth: tuple[TruthBox, ...]
+    sub_path: Path | None = None  # the same frames scaled down (a substream), if asked for
+    sub_size: tuple[int, int] | None = None  # its (width, height)
 
     def boxes(self, kind: str) -> list[TruthBox]:
         return [t for t in self.truth if t.kind == kind]
@@ -100,26 +107,61 @@ class DemoFootage:
     def path(self, camera_id: str) -> Path:
         return self.videos[camera_id].path
 
+    def sub_path(self, camera_id: str) -> Path | None:
+        """The camera's substream video, or None when the footage was made without one."""
+        return self.videos[camera_id].sub_path
+
 
 FrameFn = Callable[[int, FloatImage], list[TruthBox]]
 
 
-def _write_video(path: Path, frames: Iterator[ImageBGR], fps: int, size: tuple[int, int]) -> None:
-    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-    with av.open(str(path), mode="w") as container:
-        stream: Any = container.add_stream(codec, rate=fps)
+class _Writer:
+    """One H.264 (or MPEG-4 where libx264 is missing) file written frame by frame; frames of
+    another size are scaled to its size first (the substream)."""
+
+    def __init__(self, path: Path, fps: int, size: tuple[int, int]) -> None:
+        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        self.size = size
+        self._container = av.open(str(path), mode="w")
+        stream: Any = self._container.add_stream(codec, rate=fps)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         if codec == "libx264":
             stream.options = {"crf": "20", "preset": "veryfast", "g": str(2 * fps)}
         else:
             stream.bit_rate = 4_000_000
+        self._stream: Any = stream
+
+    def write(self, img: ImageBGR) -> None:
+        sized: np.ndarray = img
+        if (img.shape[1], img.shape[0]) != self.size:
+            sized = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
+        frame = av.VideoFrame.from_ndarray(sized, format="bgr24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        try:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+        finally:
+            self._container.close()
+
+
+def _write_video(
+    paths: list[tuple[Path, tuple[int, int]]], frames: Iterator[ImageBGR], fps: int
+) -> None:
+    """Every frame into each of ``paths`` at its size (the first is the frames' own size)."""
+    writers: list[_Writer] = []
+    try:
+        for path, size in paths:
+            writers.append(_Writer(path, fps, size))
         for img in frames:
-            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            for writer in writers:
+                writer.write(img)
+    finally:
+        for writer in writers:
+            writer.close()
 
 
 def _render(
@@ -131,6 +173,7 @@ def _render(
     background: FloatImage,
     draw: FrameFn,
     rng: np.random.Generator,
+    sub_size: tuple[int, int] | None = None,
 ) -> DemoVideo:
     truth: list[TruthBox] = []
     w, h = size
@@ -147,8 +190,10 @@ def _render(
             yield finish(canvas, noise if i % 2 else -noise)
 
     path = out_dir / f"{camera_id}.mp4"
-    _write_video(path, frames(), fps, size)
-    return DemoVideo(camera_id, path, n, fps, size, tuple(truth))
+    sub_path = out_dir / f"{camera_id}-sub.mp4" if sub_size else None
+    outputs = [(path, size)] + ([(sub_path, sub_size)] if sub_path and sub_size else [])
+    _write_video(outputs, frames(), fps)
+    return DemoVideo(camera_id, path, n, fps, size, tuple(truth), sub_path, sub_size)
 
 
 # ---------------------------------------------------------------- scenes
@@ -371,11 +416,20 @@ def make_demo_videos(
     fps: int = 10,
     size: tuple[int, int] = (960, 540),
     seed: int = 7,
+    substream: tuple[int, int] | None = None,
 ) -> DemoFootage:
-    """Write the three demo videos, the subject's reference photo and ``truth.json``."""
+    """Write the three demo videos, the subject's reference photo and ``truth.json``; with
+    ``substream`` (width, height), also each camera's scaled-down copy ``cam-*-sub.mp4``."""
     w, h = size
     if w < 320 or h < 180 or w % 2 or h % 2:
         raise ValueError(f"make_demo_videos: size must be even and >= 320x180, got {size}")
+    if substream is not None:
+        sw, sh = substream
+        if sw < 160 or sh < 90 or sw % 2 or sh % 2 or sw >= w or sh >= h:
+            raise ValueError(
+                "make_demo_videos: a substream must be even, >= 160x90 and smaller than the "
+                f"main size {size}, got {substream}"
+            )
     if fps < 1 or seconds <= 0:
         raise ValueError(f"make_demo_videos: need fps >= 1 and seconds > 0, got {fps}, {seconds}")
     out_dir = Path(out_dir)
@@ -388,7 +442,9 @@ def make_demo_videos(
         "cam-square": _square(size, n, fps, rng),
     }
     videos = {
-        cam: _render(cam, out_dir, n, fps, size, bg, draw, np.random.default_rng([seed, j]))
+        cam: _render(
+            cam, out_dir, n, fps, size, bg, draw, np.random.default_rng([seed, j]), substream
+        )
         for j, (cam, (bg, draw)) in enumerate(scenes.items())
     }
     photo = out_dir / "subject-a.png"
@@ -407,6 +463,11 @@ def make_demo_videos(
                 "frames": v.frames,
                 "fps": v.fps,
                 "size": list(v.size),
+                "substream": (
+                    {"file": v.sub_path.name, "size": list(v.sub_size)}
+                    if v.sub_path and v.sub_size
+                    else None
+                ),
                 "truth": [asdict(t) for t in v.truth],
             }
             for cam, v in videos.items()

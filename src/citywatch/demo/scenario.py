@@ -1,5 +1,10 @@
 """The demo scenario: three cameras on generated footage, a watchlist, a hotlist, alerts.
 
+Each camera has two streams, as real ones do: its full-size video is the main stream (``url``,
+the evidence: snapshots and clips) and a 640x360 copy is the substream it analyses
+(``detect_url``), when the footage was made with one (:func:`prepare_footage` makes it; footage
+made without one gives one-stream cameras).
+
 Everything goes through the same services as a real deployment: the cameras are registered
 (with a demo legal basis and impact assessment, marked as such), the watchlist is bound to a
 demo authorisation that ends after a day, and every step lands in the audit log.
@@ -39,6 +44,8 @@ DEMO_HOTLIST = "demo-hotlist"
 DEMO_ZONE = "demo-zone"
 DEMO_BASIS = "DEMO ONLY: not a legal basis (citywatch demo scenario)"
 DEMO_DPIA = "DEMO ONLY: no impact assessment (citywatch demo scenario)"
+#: The size of the demo cameras' substream (analysed); their main stream is 960x540.
+SUBSTREAM = (640, 360)
 
 # (camera id, purposes, location) of the three demo cameras
 CAMERAS: tuple[tuple[str, tuple[Purpose, ...], tuple[float, float]], ...] = (
@@ -64,6 +71,7 @@ def demo_config_data(workdir: Path, footage: DemoFootage, *, loop: bool) -> dict
             "id": cam_id,
             "name": f"Demo {cam_id.removeprefix('cam-')}",
             "url": str(footage.path(cam_id).resolve()),
+            **_detect_url(footage, cam_id),
             "loop": loop,
             "analyse_fps": 5.0,
             "purposes": [p.value for p in purposes],
@@ -82,6 +90,11 @@ def demo_config_data(workdir: Path, footage: DemoFootage, *, loop: bool) -> dict
         "state_dir": str(root),
     }
     return {"store": store, "cameras": cams}
+
+
+def _detect_url(footage: DemoFootage, cam_id: str) -> dict[str, str]:
+    sub = footage.sub_path(cam_id)
+    return {"detect_url": str(sub.resolve())} if sub is not None else {}
 
 
 def demo_config(workdir: Path, footage: DemoFootage, *, loop: bool) -> CitywatchConfig:
@@ -103,7 +116,8 @@ def write_demo_config(workdir: Path, footage: DemoFootage, *, loop: bool) -> Pat
 
 
 def prepare_footage(workdir: Path) -> DemoFootage:
-    return make_demo_videos(workdir / "footage")
+    """The demo's footage: 960x540 main streams, each with a 640x360 substream."""
+    return make_demo_videos(workdir / "footage", substream=SUBSTREAM)
 
 
 def enrol_demo_lists(
