@@ -7,6 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
+import cv2
 import pytest
 from typer.testing import CliRunner
 
@@ -144,6 +145,10 @@ def test_the_commands_the_demo_prints_reach_its_data(demo_run, monkeypatch):
     alert = json.loads(out["show"])
     assert Path(alert["snapshot_file"]).is_file()
     assert "cam-street" in out["status"] and "no camera health" not in out["status"]
+    # two streams per demo camera: the 640x360 substream analysed, the 960x540 main stream
+    assert "detect_url 640x360 h264; main url 960x540" in out["status"], out["status"]
+    snapshot = cv2.imread(alert["snapshot_file"])
+    assert snapshot is not None and snapshot.shape == (540, 960, 3)  # from the main stream
     assert "intact" in out["verify"]
     assert runner.invoke(app, [*commands[-1], "--help"]).exit_code == 0
 

@@ -47,7 +47,7 @@ def test_migrations_ship_inside_the_package() -> None:
     package = Path(citywatch.__file__).resolve().parent
     assert MIGRATIONS_DIR.is_relative_to(package)
     assert (MIGRATIONS_DIR / "env.py").is_file()
-    assert head_revision() == "0012"
+    assert head_revision() == "0013"
 
 
 def test_upgrade_fresh_sqlite_creates_folder_and_tables(
@@ -151,6 +151,6 @@ def test_env_var_url_is_read_by_env_py(tmp_path: Path) -> None:
             os.environ["CITYWATCH_DATABASE_URL"] = old
     engine = make_engine(url)
     try:
-        assert current_revision(engine) == "0012"
+        assert current_revision(engine) == "0013"
     finally:
         engine.dispose()

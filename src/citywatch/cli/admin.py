@@ -117,7 +117,8 @@ def cameras_list(ctx: typer.Context) -> None:
     with c.sessions()() as session:
         rows = list_cameras(session)
         table = Table(title="camera register")
-        for col in ("id", "name", "purposes", "legal basis", "DPIA", "approved", "where", "url"):
+        cols = ("id", "name", "purposes", "legal basis", "DPIA", "approved", "where", "url")
+        for col in (*cols, "analysed (detect_url)"):
             table.add_column(col)
         for r in rows:
             where = f"{r.lat:.5f},{r.lon:.5f}" if r.lat is not None and r.lon is not None else ""
@@ -130,6 +131,7 @@ def cameras_list(ctx: typer.Context) -> None:
                 str(r.approved_on or ""),
                 where or r.zone,
                 r.url_redacted,
+                r.detect_url_redacted or "",
             )
     c.out.print(table)
 

@@ -37,6 +37,9 @@ def _values(cfg: CameraConfig) -> dict[str, Any]:
     return {
         "name": unicodedata.normalize("NFKC", cfg.name).strip(),
         "url_redacted": redact_url(cfg.url.get_secret_value()),
+        "detect_url_redacted": (
+            redact_url(cfg.detect_url.get_secret_value()) if cfg.detect_url is not None else None
+        ),
         "purposes": sorted(p.value for p in cfg.purposes),
         "lat": cfg.location.lat if cfg.location else None,
         "lon": cfg.location.lon if cfg.location else None,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class SourceState(StrEnum):
@@ -45,6 +46,38 @@ class CameraHealth:
     #: a camera analysed on its substream: the main stream's state and last error ("" for a
     #: one-stream camera); its packets feed snapshots, clips and recording
     main_stream: str = ""
+    #: which of the camera's configured streams this source reads: "detect_url" (its
+    #: substream) or "url" (its only or main stream); never the address itself
+    stream: str = ""
+    #: that stream's picture size and codec as last opened (0, 0 and "" until it is)
+    width: int = 0
+    height: int = 0
+    codec: str = ""
+    #: two streams: the main stream's picture size (0, 0 for one stream, or until it opened)
+    main_width: int = 0
+    main_height: int = 0
+
+
+def _size(width: Any, height: Any) -> str:
+    ok = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height))
+    return f"{width}x{height}" if ok else ""
+
+
+def stream_text(source: Mapping[str, Any]) -> str:
+    """What a health record's ``source`` says of the streams, in a few words: which one is
+    analysed, its size and codec, and for two streams the main one's size and state, e.g.
+    ``detect_url 640x360 h264; main url 1920x1080 streaming`` ('' for a record without it)."""
+    stream = source.get("stream")
+    if stream not in ("url", "detect_url"):
+        return ""
+    codec = source.get("codec") if isinstance(source.get("codec"), str) else ""
+    words = [str(stream), _size(source.get("width"), source.get("height")), str(codec)]
+    text = " ".join(w for w in words if w)
+    main = source.get("main_stream")
+    if stream == "detect_url" and isinstance(main, str) and main:
+        size = _size(source.get("main_width"), source.get("main_height"))
+        text += "; main url " + (f"{size} " if size else "") + main
+    return text
 
 
 MIN_RATE_SPAN_S = 0.5
@@ -84,8 +117,11 @@ class HealthTracker:
         *,
         clock: Callable[[], float] = time.time,
         window_s: float = 5.0,
+        stream: str = "",
     ) -> None:
         self._camera_id = camera_id
+        self._stream = stream
+        self._picture = (0, 0, "")
         self._clock = clock
         self._lock = threading.Lock()
         self._state = SourceState.STARTING
@@ -137,6 +173,11 @@ class HealthTracker:
         with self._lock:
             self._decode = description
 
+    def opened(self, width: int, height: int, codec: str) -> None:
+        """The stream was opened with pictures of this size and codec."""
+        with self._lock:
+            self._picture = (int(width), int(height), codec)
+
     def reconnecting(self) -> None:
         with self._lock:
             self._reconnects += 1
@@ -157,4 +198,8 @@ class HealthTracker:
                 frames_analysed=self._analysed_n,
                 frames_dropped=self._dropped,
                 decode=self._decode,
+                stream=self._stream,
+                width=self._picture[0],
+                height=self._picture[1],
+                codec=self._picture[2],
             )

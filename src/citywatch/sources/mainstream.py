@@ -212,10 +212,15 @@ class DualSource:
     @property
     def health(self) -> CameraHealth:
         """The substream's health, with the main stream's state (and its last error) in
-        ``main_stream``."""
+        ``main_stream`` and its picture size in ``main_width``/``main_height``."""
         main = self.main.health
         said = main.state.value + (f": {main.last_error}" if main.last_error else "")
-        return dataclasses.replace(self.analyse.health, main_stream=said)
+        return dataclasses.replace(
+            self.analyse.health,
+            main_stream=said,
+            main_width=main.width,
+            main_height=main.height,
+        )
 
     @property
     def main_health(self) -> CameraHealth:

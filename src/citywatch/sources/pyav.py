@@ -128,7 +128,7 @@ class CameraSource:
         self._no_frame_s = camera.no_frame_timeout_s
         self._backoff = backoff if backoff is not None else Backoff(rng=rng or random.Random())
         self._stop = threading.Event()
-        self._health = HealthTracker(camera.id, clock=clock)
+        self._health = HealthTracker(camera.id, clock=clock, stream=field)
         # Continuous media time across loops and reconnects.
         self._pts_base = 0.0
         self._last_pts = 0.0
@@ -255,6 +255,8 @@ class CameraSource:
             self._health.decoding(self._chooser.opened(stream).describe())
         else:
             self._health.decoding("demuxed only (main stream)")
+        ctx = stream.codec_context
+        self._health.opened(ctx.width or 0, ctx.height or 0, ctx.name or "")
         if stream.average_rate:
             self._frame_step = 1.0 / float(stream.average_rate)
         # A looping file reopens every pass: log that quietly.

@@ -58,6 +58,8 @@ class CameraRow(Base):
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     url_redacted: Mapped[str] = mapped_column(String(2000))  # never the credentials
+    # the substream analysed (config ``detect_url``), credentials removed; None: one stream
+    detect_url_redacted: Mapped[str | None] = mapped_column(String(2000))
     purposes: Mapped[list[str]] = mapped_column(JSON())
     lat: Mapped[float | None] = mapped_column(Float())
     lon: Mapped[float | None] = mapped_column(Float())

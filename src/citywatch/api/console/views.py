@@ -23,6 +23,8 @@ from citywatch.config.root import CitywatchConfig
 from citywatch.decisions.hotlist import describe_difference
 from citywatch.services.alerts import alert_vehicle_check
 from citywatch.services.sightings import stored_box
+from citywatch.sources.health import stream_text
+from citywatch.sources.redact import redact_text
 from citywatch.store.models import AlertRow, CameraRow
 from citywatch.vision.faces.registry import model_id
 
@@ -62,6 +64,7 @@ class CameraView:
     withhold_location: str  # why the location is withheld from the public register ('' = not)
     operator: str
     url_redacted: str
+    detect_url_redacted: str | None  # the substream analysed, without credentials; None: one
     legal_basis: str
     impact_assessment: str
     approved_on: dt.date | None
@@ -109,6 +112,7 @@ def camera_view(row: CameraRow) -> CameraView:
         withhold_location=row.withhold_location,
         operator=row.operator,
         url_redacted=row.url_redacted,
+        detect_url_redacted=row.detect_url_redacted,
         legal_basis=row.legal_basis,
         impact_assessment=row.impact_assessment,
         approved_on=row.approved_on,
@@ -218,6 +222,7 @@ def camera_health(record: Mapping[str, Any]) -> dict[str, Any]:
         "lag_s": lag,
         "reconnects": _count(source.get("reconnects")),
         "frames_dropped": _count(source.get("frames_dropped")),
+        "stream": redact_text(stream_text(source))[:200],
         "error": error[:300],
     }
 

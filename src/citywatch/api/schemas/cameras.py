@@ -70,6 +70,13 @@ class CameraWrite(In):
     url: SecretStr = Field(
         min_length=1, max_length=2000, description="Stream URL (write-only; may hold credentials)"
     )
+    detect_url: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="The camera's substream, analysed instead of `url`, which then serves the "
+        "evidence only (write-only; may hold credentials); leave it out for one stream",
+    )
     purposes: list[Purpose] = Field(default_factory=list, max_length=2)
     location: LocationModel | None = None
     zone: str = Field(default="", max_length=200)
@@ -80,8 +87,10 @@ class CameraWrite(In):
     operator: str = Field(default="", max_length=200)
 
     def config(self, camera_id: str) -> CameraConfig:
-        data = self.model_dump(exclude={"url", "location"})
+        data = self.model_dump(exclude={"url", "detect_url", "location"})
         data["location"] = self.location.model_dump() if self.location else None
+        if self.detect_url is not None:
+            data["detect_url"] = self.detect_url.get_secret_value()
         return CameraConfig.model_validate(
             {**data, "id": camera_id, "url": self.url.get_secret_value()}
         )
@@ -95,6 +104,10 @@ class CameraPublic(Out):
     id: str
     name: str
     url_redacted: str
+    detect_url_redacted: str | None = Field(
+        description="The substream analysed (`detect_url`), without credentials; null for a "
+        "one-stream camera"
+    )
     purposes: list[str]
     lat: float | None
     lon: float | None
@@ -113,6 +126,7 @@ class CameraPublic(Out):
             id=row.id,
             name=row.name,
             url_redacted=row.url_redacted,
+            detect_url_redacted=row.detect_url_redacted,
             purposes=list(row.purposes),
             lat=row.lat,
             lon=row.lon,
@@ -160,6 +174,27 @@ class CameraHealthPublic(Out):
         "stopped",
     )
     recording_error: str = Field(default="", description="Why recording failed; empty when not")
+    analysed_stream: str = Field(
+        default="",
+        description="Which configured stream is analysed: 'detect_url' (the camera's "
+        "substream; 'url' is then the evidence only) or 'url' (one stream); empty until the "
+        "source opened it.  Stream addresses are never shown here",
+    )
+    analysed_width: int | None = Field(default=None, description="Its picture width (pixels)")
+    analysed_height: int | None = Field(default=None, description="Its picture height (pixels)")
+    analysed_codec: str = Field(default="", description="Its codec, e.g. h264")
+    decode: str = Field(
+        default="",
+        description="How it is decoded: threads, pictures skipped (non-reference, all but "
+        "keyframes) and why",
+    )
+    main_stream: str = Field(
+        default="",
+        description="Two streams: the main stream's state (and its last error), whose packets "
+        "feed snapshots, clips and recording; empty for one stream",
+    )
+    main_width: int | None = Field(default=None, description="The main stream's picture width")
+    main_height: int | None = Field(default=None, description="The main stream's picture height")
     lookalike_magnets: list[LookalikeMagnetPublic] = Field(
         default_factory=list,
         description="Watchlist entries this camera's passers-by keep scoring near (lookalike "
@@ -190,6 +225,14 @@ class CameraHealthPublic(Out):
             results_lost=_int(worker.get("results_lost")),
             recording=str(worker.get("recording") or ""),
             recording_error=redact_text(str(worker.get("recording_error") or ""))[:500],
+            analysed_stream=_stream(source.get("stream")),
+            analysed_width=_pixels(source.get("width")),
+            analysed_height=_pixels(source.get("height")),
+            analysed_codec=_word(source.get("codec")),
+            decode=redact_text(str(source.get("decode") or ""))[:300],
+            main_stream=redact_text(str(source.get("main_stream") or ""))[:500],
+            main_width=_pixels(source.get("main_width")),
+            main_height=_pixels(source.get("main_height")),
             lookalike_magnets=_magnets(rec.get("lookalike_magnets")),
         )
 
@@ -224,6 +267,19 @@ def _num(value: Any) -> float | None:
 def _epoch(value: Any) -> dt.datetime | None:
     seconds = _num(value)
     return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def _stream(value: Any) -> str:
+    return value if value in ("url", "detect_url") else ""
+
+
+def _word(value: Any) -> str:
+    return value[:40] if isinstance(value, str) and value.isidentifier() else ""
+
+
+def _pixels(value: Any) -> int | None:
+    n = _int(value)
+    return n if n is not None and n > 0 else None
 
 
 def _int(value: Any) -> int | None:

@@ -136,6 +136,8 @@
     cell("lag_s").textContent = h ? fmt(h.lag_s, 2, " s") : "–";
     cell("reconnects").textContent = h ? String(h.reconnects ?? 0) : "–";
     cell("frames_dropped").textContent = h ? String(h.frames_dropped ?? 0) : "–";
+    cell("stream").textContent = h && h.stream ? h.stream : "";
+    cell("stream").title = h && h.stream ? h.stream : "";
     cell("error").textContent = h && h.error ? h.error : "";
     cell("error").title = h && h.error ? h.error : "";
   }

@@ -331,6 +331,7 @@
       const body = {
         name: f.name.value.trim(),
         url: f.url.value.trim(),
+        detect_url: f.detect_url.value.trim() || null,
         purposes: Array.from(form.querySelectorAll("input[name=purposes]:checked")).map((b) => b.value),
         zone: f.zone.value.trim(),
         legal_basis: f.legal_basis.value.trim(),
@@ -352,6 +353,7 @@
           await CW.api("POST", "/api/v1/cameras", body);
         }
         f.url.value = "";
+        f.detect_url.value = "";
         window.location.reload();
       } catch (err) {
         CW.showMessage(message, "error", err.message);
