@@ -243,3 +243,24 @@ def test_hotlist_import_refuses_bad_files(
     assert send(b"AB1\nAB2\nAB3\nAB4\n").status_code == 413
     listed = client.get("/api/v1/hotlists", headers=admin).json()
     assert listed["items"] == []  # nothing half-imported
+
+
+def test_enrolment_into_a_media_folder_that_cannot_take_files_is_507_and_stores_nothing(
+    client: TestClient,
+    headers: Headers,
+    watchlist: str,
+    api_app: FastAPI,
+    tmp_path,
+) -> None:
+    from citywatch.store.media import MediaStore
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the media folder's parent should be")
+    api_app.state.media = MediaStore(blocker / "media")
+    r = _enrol(client, headers, [("a.png", _png(), "image/png")])
+    assert r.status_code == 507, r.text
+    detail = r.json()["detail"]
+    assert "Not a directory (ENOTDIR)" in detail and "nothing was stored" in detail
+    assert str(tmp_path) not in detail  # the server's paths stay in its log
+    subjects = client.get("/api/v1/watchlists/missing/subjects", headers=headers(Role.ADMIN))
+    assert subjects.status_code == 200 and subjects.json()["items"] == []

@@ -56,7 +56,7 @@ from citywatch.api.settings import ApiSettings
 from citywatch.audit.keys import AuditKey
 from citywatch.config.root import CitywatchConfig
 from citywatch.services.common import NotFoundError, PermissionDenied, ServiceError
-from citywatch.store.media import MediaStore
+from citywatch.store.media import MediaStore, MediaWriteError
 from citywatch.vision.record import FloatArray, ImageBGR
 
 log = logging.getLogger(__name__)
@@ -246,6 +246,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def refused(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    async def storage_full(request: Request, exc: Exception) -> JSONResponse:
+        # A full or read-only media folder is the node's fault, not the request's: 507, with
+        # the reason in words and the folder (a server path) in the log only.
+        assert isinstance(exc, MediaWriteError)
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        detail = f"the media folder cannot take the file: {exc.reason}; nothing was stored"
+        return JSONResponse({"detail": detail}, status_code=507)
+
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         ref = uuid.uuid4().hex[:12]
         log.error(
@@ -278,4 +286,5 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(PermissionDenied, denied)
     app.add_exception_handler(ServiceError, refused)
+    app.add_exception_handler(MediaWriteError, storage_full)
     app.add_exception_handler(Exception, internal)

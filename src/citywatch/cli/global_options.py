@@ -122,6 +122,18 @@ class GlobalOptionsGroup(TyperGroup):
                 )
             command.params.extend(params)
 
+    def invoke(self, ctx: Any) -> Any:
+        # A full or read-only media folder can stop any command that stores a picture
+        # (enrolment, the demo's setup, an export): one line saying where and why, exit 1,
+        # not a traceback.  Whatever the command had begun is rolled back by its service.
+        from citywatch.store.media import MediaWriteError
+
+        try:
+            return super().invoke(ctx)
+        except MediaWriteError as err:
+            Console(stderr=True).print(f"error: {err.strerror}", highlight=False, markup=False)
+            raise typer.Exit(1) from err
+
 
 def _leaves(group: TyperGroup, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
     found: list[tuple[tuple[str, ...], Any]] = []
