@@ -4,9 +4,10 @@ The same run as ``citywatch eval vehicles`` (:mod:`citywatch.eval.vehicles`) wit
 defaults on ``../shared/data/plates``: for each row of ``bench/vehicles/labels.csv`` the
 detector runs on the photo, the vehicle whose box holds the truth plate is taken, and its type
 and named body colour are compared with the labels; accuracy on the dev half (even rows: the
-colour thresholds were chosen there), the held-out half (odd rows) and all; the confusion
-tables; ms per photo (one thread; ``host_other_busy`` beside it).  Writes ``vehicles.json``
-(flat) and ``vehicle_colours.png``.
+colour thresholds were chosen there), the held-out half (odd rows) and all, each with its 95 %
+Wilson interval; the second labeller's agreement and the accuracy on the cars both named alike;
+the confusion tables of each half and all; ms per photo (one thread; ``host_other_busy`` beside
+it).  Writes ``vehicles.json`` (flat) and ``vehicle_colours.png``.
 
     .venv/bin/python bench/vehicles.py [--labels bench/vehicles/labels.csv] [--out bench/out]
 """
@@ -23,6 +24,7 @@ from citywatch.config.vehicles import VehiclesConfig
 from citywatch.eval.common import print_metrics, write_json
 from citywatch.eval.host_load import LoadMeter
 from citywatch.eval.vehicles import (
+    HALVES,
     confusion,
     describe_labelled,
     load_labels,
@@ -53,11 +55,13 @@ def main() -> int:
     metrics.update(load.metrics())
     print_metrics(console, "vehicles", metrics)
     for what in ("kind", "colour"):
-        console.print(
-            confusion_table(
-                f"{what}: labelled (rows) vs named", confusion(pairs_of(outcomes, what))
+        for half in ("", *HALVES):
+            console.print(
+                confusion_table(
+                    f"{what}, {half or 'all'}: labelled (rows) vs named",
+                    confusion(pairs_of(outcomes, what, half)),
+                )
             )
-        )
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "vehicles.json", metrics)
     plot_confusion(

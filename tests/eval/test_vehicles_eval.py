@@ -20,6 +20,7 @@ from citywatch.eval.vehicles import (
     load_labels,
     pairs_of,
     vehicle_metrics,
+    wilson,
 )
 from citywatch.vision.record import Vehicles
 from citywatch.vision.vehicles.describe import VehicleDescriber
@@ -61,6 +62,39 @@ def test_metrics_per_half_count_a_missed_vehicle_as_wrong() -> None:
     assert table.counts == [[1, 0, 0, 0, 0], [0, 0, 0, 1, 0], [0, 0, 1, 0, 1]]
 
 
+def test_wilson_interval_matches_the_formula_and_narrows_with_n() -> None:
+    lo, hi = wilson(8, 10)  # textbook value: 0.490 .. 0.943
+    assert (round(lo, 3), round(hi, 3)) == (0.49, 0.943)
+    assert wilson(0, 5)[0] == 0.0 and wilson(5, 5)[1] == 1.0
+    wide, narrow = wilson(54, 80), wilson(540, 800)
+    assert wide[0] < narrow[0] < 0.675 < narrow[1] < wide[1]
+
+
+def test_metrics_give_intervals_and_the_second_labellers_figures() -> None:
+    def car(row: int, colour: str, second: str, named: str) -> VehicleOutcome:
+        return VehicleOutcome(VehicleLabel(row, "p.jpg", "AB1", "car", colour, second), "car",
+                              named, 5.0)  # fmt: skip
+
+    outcomes = [
+        car(0, "white", "grey", "grey"),  # dev: labellers differ, not in the agreed figure
+        car(1, "grey", "grey", "grey"),  # holdout: agreed, right
+        car(2, "red", "red", "brown"),  # dev: agreed, wrong
+        car(3, "blue", "", "blue"),  # holdout: not looked at twice
+        car(4, "green", "green", "green"),  # dev: agreed, right
+    ]
+    m = vehicle_metrics(outcomes)
+    assert (m["colour_accuracy"], m["colour_accuracy_lo"], m["colour_accuracy_hi"]) == (
+        0.6,
+        round(wilson(3, 5)[0], 3),
+        round(wilson(3, 5)[1], 3),
+    )
+    assert m["colour_accuracy_dev_lo"] == round(wilson(1, 3)[0], 3)
+    assert (m["colour_second_n"], m["colour_labellers_agree"]) == (4, 0.75)
+    assert (m["colour_accuracy_agreed"], m["colour_accuracy_agreed_dev"]) == (0.667, 0.5)
+    assert m["colour_accuracy_agreed_holdout"] == 1.0
+    assert "colour_labellers_agree" not in vehicle_metrics(outcomes[3:4])
+
+
 def test_labels_are_checked_naming_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "labels.csv"
     bad.write_text("image,plate,kind\nx.jpg,AB1,car\n")
@@ -78,6 +112,8 @@ def test_labels_are_checked_naming_the_file(tmp_path: Path) -> None:
         ("car", "white", "dev"),
         ("", "", "holdout"),
     ]
+    good.write_text("image,plate,kind,colour,colour_second\na.jpg,AB1,car,white, Grey\n")
+    assert load_labels(good)[0].colour_second == "grey"
 
 
 class _OneCar:
