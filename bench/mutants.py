@@ -87,6 +87,7 @@ FILE_SCOPES: dict[str, Scope] = {
         (
             "tests/services/test_events.py",
             "tests/services/test_events_exact.py",
+            "tests/services/test_events_replays.py",
             "tests/services/test_safeguards.py",
         ),
     ),
