@@ -100,3 +100,21 @@ def test_bad_font_file_is_named(fonts_dir: Path, tmp_path: Path, damage: str, me
 def test_missing_fonts_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(FontError, match=r"plate fonts folder .*nowhere does not exist"):
         load_fonts(tmp_path / "nowhere")
+
+
+def test_boost_draws_a_format_more_often_and_refuses_what_is_not_drawn(fonts_dir: Path) -> None:
+    fonts = load_fonts(fonts_dir)
+    plain = PlateSynth(fonts, seed=9, one_line=True)
+    boosted = PlateSynth(fonts, seed=9, one_line=True, boost={"US": 3.0})
+    n = 200
+    us_plain = sum(plain.sample_at(i).fmt == "US" for i in range(n))
+    us_boosted = sum(boosted.sample_at(i).fmt == "US" for i in range(n))
+    # one-line styles: US weighs 3 of 12.5 (0.24); boosted 9 of 18.5 (0.49)
+    assert us_plain < 0.35 * n < us_boosted
+    assert any(boosted.sample_at(i).fmt != "US" for i in range(20))  # the others still drawn
+    with pytest.raises(ValueError, match="XX"):
+        PlateSynth(fonts, seed=9, boost={"XX": 2.0})
+    with pytest.raises(ValueError, match="factor"):
+        PlateSynth(fonts, seed=9, boost={"US": 0.0})
+    with pytest.raises(ValueError, match="US"):  # US plates are not drawn for NL
+        PlateSynth(fonts, seed=9, formats=("NL",), boost={"US": 2.0})

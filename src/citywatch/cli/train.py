@@ -46,9 +46,14 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 help="scratch: plate-crnn from random weights; ppocr: fine-tune the shipped "
-                "PP-OCRv4 recogniser (needs onnx2torch; one-line plates only)"
+                "PP-OCRv4 recogniser; ppocrv6: fine-tune PP-OCRv6 small (prepared by "
+                "`citywatch models prepare`) (both need onnx2torch; one-line plates only)"
             ),
         ] = "scratch",
+        boost: Annotated[
+            str,
+            typer.Option(help="Draw a format's styles more often, e.g. US=3 (comma-separated)"),
+        ] = "",
         seed: Annotated[int, typer.Option(help="Seed of the data and the weights")] = 15,
         formats: Annotated[
             str, typer.Option(help="Comma-separated plate formats to draw (default: all)")
@@ -89,6 +94,7 @@ def register(app: typer.Typer) -> None:
         from citywatch.training.plate_synth import PlateSynth
         from citywatch.training.plate_train import (
             INITS,
+            PPOCR_INITS,
             TrainingError,
             TrainSettings,
             export_onnx,
@@ -99,19 +105,26 @@ def register(app: typer.Typer) -> None:
         if init not in INITS:
             c.fail(f"--init {init!r}: expected one of {', '.join(INITS)}")
         if lr is None:
-            lr = 1e-4 if init == "ppocr" else 3e-3
+            lr = 1e-4 if init in PPOCR_INITS else 3e-3
 
         torch.set_num_threads(threads)
         chosen = tuple(f.strip() for f in formats.split(",") if f.strip()) or None
         try:
+            factors = tuple(
+                (k.strip(), float(v)) for k, v in (b.split("=") for b in boost.split(",") if b)
+            )
+        except ValueError:
+            c.fail(f"--boost {boost!r}: expected FORMAT=FACTOR[,FORMAT=FACTOR]")
+        try:
             font_set = load_fonts(fonts)
-            one_line = init == "ppocr"  # PP-OCR reads one line
-            synth = PlateSynth(font_set, seed=seed, formats=chosen, one_line=one_line)
-            val = PlateSynth(font_set, seed=seed + 10_000, formats=chosen, one_line=one_line)
+            one_line = init in PPOCR_INITS  # PP-OCR reads one line
+            kw = {"formats": chosen, "one_line": one_line, "boost": dict(factors)}
+            synth = PlateSynth(font_set, seed=seed, **kw)  # type: ignore[arg-type]
+            val = PlateSynth(font_set, seed=seed + 10_000, **kw)  # type: ignore[arg-type]
         except (FontError, ValueError) as err:
             c.fail(str(err))
         settings = TrainSettings(
-            seed=seed, steps=steps, batch=batch, lr=lr, formats=chosen, init=init
+            seed=seed, steps=steps, batch=batch, lr=lr, formats=chosen, init=init, boost=factors
         )
         columns = (
             TextColumn("{task.description}"),

@@ -2,7 +2,8 @@
 
 :func:`load_ppocr` turns a PP-OCR style recogniser in ONNX (by default the PP-OCRv4 recogniser
 inside ``rapidocr-onnxruntime``: input ``[N, 3, 48, W]`` BGR scaled to -1..1, output
-``[N, W/8, 6625]`` probabilities, its characters in the ``character`` metadata) into a torch
+``[N, W/8, 6625]`` probabilities, its characters in the ``character`` metadata; or PP-OCRv6
+small, the US default, 18,708 characters, :func:`source_of`) into a torch
 module with ``onnx2torch``: the graph's weights become trainable parameters, its last softmax
 is dropped (the module returns logits, for CTC loss), and its few batch norms keep the
 statistics they learned (:class:`PpocrNet` leaves them in eval mode while training).
@@ -12,9 +13,10 @@ ONNX with the original's contract (input ``x``, softmax output over the same cla
 same ``character`` metadata), so :class:`~citywatch.vision.plates.ppocr.CtcRecogniser` and
 ``plates.reader.rec_model`` load it as they load the original.
 
-Needs ``torch`` and ``onnx2torch`` (the ``train`` extra).  The paddle2onnx export stores the
-weights as ``Constant`` nodes and leaves some shapes unknown; both are set right here before
-``onnx2torch`` reads the graph.
+Needs ``torch`` and ``onnx2torch`` (the ``train`` extra).  The paddle2onnx export of PP-OCRv4
+stores the weights as ``Constant`` nodes and leaves some shapes unknown; PP-OCRv6's stem pads
+``SAME_UPPER``, which onnx2torch does not read; all are set right here before ``onnx2torch``
+reads the graph.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ STRIDE = 8  # input pixels of width per output step
 # 0-11 and the stem's batch norm): strokes and edges learned from real text, kept as they are
 # (and no backward pass through the widest feature maps: a third less time per step)
 FROZEN = (*(f"p2o/Conv/{i}." for i in range(12)), "p2o/BatchNormalization/0.")
+# PP-OCRv6 small's PPHGNetV2 backbone: its stem and first stage (up to 96 channels), and the
+# scales and biases they use, are kept; training starts at the first 192-channel stage
+FROZEN_V6_UNTIL = "Conv/8"
 
 
 class PpocrError(RuntimeError):
@@ -87,27 +92,34 @@ def ppocr_classes(model: onnx.ModelProto, path: Path) -> PpocrClasses:
 
 
 def _import_onnx2torch() -> Any:
-    """``onnx2torch``, also where ``torchvision`` is installed but its compiled ops do not load
-    (a CUDA build of torchvision beside a CPU build of torch): onnx2torch imports it only for
+    """``onnx2torch``, also where ``torchvision`` is missing or installed but its compiled ops do
+    not load (a CUDA build of torchvision beside a CPU build of torch): onnx2torch imports it for
     the NonMaxSuppression and RoiAlign converters, which no recogniser uses."""
     try:
         import onnx2torch
     except ImportError as err:
-        if "onnx2torch" in str(err):
+        if err.name != "torchvision":
             raise PpocrError(
-                "fine-tuning PP-OCR needs onnx2torch: pip install -e '.[train]'"
+                f"fine-tuning PP-OCR needs onnx2torch: pip install -e '.[train]' ({err})"
             ) from None
-        raise
+        _stub_torchvision()  # not installed: the train extra does not need it
+        import onnx2torch
     except (RuntimeError, OSError):  # torchvision's compiled ops failed to register
-        for name in [m for m in sys.modules if m.split(".")[0] in ("torchvision", "onnx2torch")]:
-            del sys.modules[name]
-        stub = types.ModuleType("torchvision")
-        ops = types.ModuleType("torchvision.ops")
-        ops.roi_align = ops.nms = None  # type: ignore[attr-defined]
-        stub.ops = ops  # type: ignore[attr-defined]
-        sys.modules["torchvision"], sys.modules["torchvision.ops"] = stub, ops
+        _stub_torchvision()
         import onnx2torch
     return onnx2torch
+
+
+def _stub_torchvision() -> None:
+    """An empty ``torchvision`` (its ``ops.nms`` and ``ops.roi_align`` None) in place of a
+    missing or broken one, and onnx2torch's half-imported modules forgotten."""
+    for name in [m for m in sys.modules if m.split(".")[0] in ("torchvision", "onnx2torch")]:
+        del sys.modules[name]
+    stub = types.ModuleType("torchvision")
+    ops = types.ModuleType("torchvision.ops")
+    ops.roi_align = ops.nms = None  # type: ignore[attr-defined]
+    stub.ops = ops  # type: ignore[attr-defined]
+    sys.modules["torchvision"], sys.modules["torchvision.ops"] = stub, ops
 
 
 def _prepared(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -125,6 +137,8 @@ def _prepared(model: onnx.ModelProto) -> onnx.ModelProto:
             graph.initializer.append(tensor)
         else:
             nodes.append(node)
+    for node in nodes:
+        _explicit_pads(node)
     last = nodes[-1]
     if last.op_type != "Softmax" or last.output[0] != graph.output[0].name:
         raise PpocrError("the recogniser's graph does not end in a softmax")
@@ -142,6 +156,29 @@ def _prepared(model: onnx.ModelProto) -> onnx.ModelProto:
             onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ["n", "c", "h", "w"])
         )
     return out
+
+
+def _explicit_pads(node: onnx.NodeProto) -> None:
+    """A convolution's or pooling's ``SAME_UPPER`` padding (PP-OCRv6's 2x2 stem convolutions
+    and pooling, stride 1) written as the explicit pads it means, which onnx2torch reads: of
+    ``k - 1`` pixels per axis, the extra one at the end."""
+    attrs = {a.name: a for a in node.attribute}
+    if "auto_pad" not in attrs or attrs["auto_pad"].s in (b"", b"NOTSET", b"VALID"):
+        return
+    kernel = list(attrs["kernel_shape"].ints)
+    strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * len(kernel)
+    dilations = list(attrs["dilations"].ints) if "dilations" in attrs else [1] * len(kernel)
+    if attrs["auto_pad"].s != b"SAME_UPPER" or any(s != 1 for s in strides):
+        raise PpocrError(
+            f"node {node.name}: {attrs['auto_pad'].s.decode()} padding with strides {strides} "
+            "is not supported"
+        )
+    total = [(k - 1) * d for k, d in zip(kernel, dilations, strict=True)]
+    pads = [t // 2 for t in total] + [t - t // 2 for t in total]
+    node.attribute.remove(attrs["auto_pad"])
+    if "pads" in attrs:
+        node.attribute.remove(attrs["pads"])
+    node.attribute.append(onnx.helper.make_attribute("pads", pads))
 
 
 def _trainable(module: nn.Module) -> None:
@@ -180,11 +217,49 @@ class PpocrNet(nn.Module):
 
 
 def freeze_early(net: PpocrNet) -> int:
-    """Stop training the :data:`FROZEN` layers; returns how many parameters still train."""
+    """Stop training the early layers (PP-OCRv4: :data:`FROZEN`; PP-OCRv6 small: everything
+    before :data:`FROZEN_V6_UNTIL`); returns how many parameters still train."""
+    names = [name for name, _ in net.graph.named_parameters()]
+    if any(name.startswith(FROZEN) for name in names):
+        frozen = {name for name in names if name.startswith(FROZEN)}
+    else:
+        frozen = _used_before(net.graph, FROZEN_V6_UNTIL)
     for name, p in net.graph.named_parameters():
-        if name.startswith(FROZEN):
+        if name in frozen:
             p.requires_grad_(False)
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def _used_before(graph: Any, until: str) -> set[str]:
+    """The parameters the converted ``graph`` uses before it reaches module ``until``."""
+    params = dict(graph.named_parameters())
+    used: set[str] = set()
+    for fx_node in graph.graph.nodes:
+        if fx_node.op == "call_module" and str(fx_node.target) == until:
+            return used
+        if fx_node.op == "get_attr" and str(fx_node.target) in params:
+            used.add(str(fx_node.target))
+        elif fx_node.op == "call_module":
+            prefix = f"{fx_node.target}."
+            used.update(name for name in params if name.startswith(prefix))
+    raise PpocrError(f"the recogniser has no layer {until!r} to freeze up to")
+
+
+def source_of(init: str) -> Path | None:
+    """The model a ``train plates --init`` value fine-tunes: ``ppocr`` PP-OCRv4 (None: inside
+    rapidocr-onnxruntime), ``ppocrv6`` PP-OCRv6 small (where ``citywatch models prepare`` put
+    it, ``models.cache_dir``'s default)."""
+    if init == "ppocr":
+        return None
+    if init != "ppocrv6":
+        raise PpocrError(f"unknown PP-OCR model {init!r}; known: ppocr, ppocrv6")
+    from citywatch.config.root import default_models_dir
+    from citywatch.vision.plates.recognisers import RecogniserSetupError, recogniser_path
+
+    try:
+        return recogniser_path("ppocrv6-small", default_models_dir())
+    except RecogniserSetupError as err:
+        raise PpocrError(str(err)) from None
 
 
 def source_path(path: Path | None = None) -> Path:
@@ -232,12 +307,19 @@ def _onnx_names(graph: Any, prepared: onnx.ModelProto) -> dict[str, str]:
         mapping = getattr(module, "onnx_mapping", None)
         if mapping is None:
             continue
-        if isinstance(module, nn.Conv2d | nn.modules.batchnorm._BatchNorm):
+        # a convolution with asymmetric pads converts to (padding, convolution)
+        layers = [
+            (f"{fx_node.target}.{sub}" if sub else str(fx_node.target), m)
+            for sub, m in module.named_modules()
+            if isinstance(m, nn.Conv2d | nn.modules.batchnorm._BatchNorm)
+        ]
+        if len(layers) == 1:
+            prefix, layer = layers[0]
             node = producer[mapping.outputs[0]]
             fields = ["weight", "bias"]
             for field, tensor in zip(fields, node.input[1:3], strict=False):
-                if getattr(module, field, None) is not None:
-                    names[f"{fx_node.target}.{field}"] = tensor
+                if getattr(layer, field, None) is not None:
+                    names[f"{prefix}.{field}"] = tensor
             continue
         for arg, tensor in zip(fx_node.args, mapping.inputs, strict=False):
             if getattr(arg, "op", None) == "get_attr":
@@ -249,12 +331,25 @@ HALF_TOLERANCE = 0.02  # most a probability may move when the weights are stored
 
 
 def halved(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """``proto`` with its float weights (constants of more than one value) stored as float16,
-    each cast back to float32 where it is used: half the file, the same float32 arithmetic
-    (onnxruntime folds the casts when it loads the model)."""
+    """``proto`` with its float weights (``Constant`` nodes or initializers of more than one
+    value) stored as float16, each cast back to float32 where it is used: half the file, the
+    same float32 arithmetic (onnxruntime folds the casts when it loads the model)."""
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     nodes = []
+    kept = []
+    for init in out.graph.initializer:  # PP-OCRv6's weights are initializers
+        weights = onnx.numpy_helper.to_array(init)
+        if weights.dtype == np.float32 and weights.size > 1:
+            half = onnx.numpy_helper.from_array(weights.astype(np.float16), f"{init.name}_f16")
+            kept.append(half)
+            nodes.append(
+                onnx.helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT)
+            )
+        else:
+            kept.append(init)
+    del out.graph.initializer[:]
+    out.graph.initializer.extend(kept)
     for node in out.graph.node:
         value = onnx.numpy_helper.to_array(node.attribute[0].t) if _is_constant(node) else None
         if value is not None and value.dtype == np.float32 and value.size > 1:
@@ -289,25 +384,29 @@ def export_ppocr(
     half: bool = True,
 ) -> Path:
     """The source model (``source``, default PP-OCRv4) with ``net``'s weights written into its
-    own graph: the original's contract unchanged (input ``x`` ``[N, 3, 48, W]`` of any width,
-    probabilities ``[N, W/8, classes]``, its ``character`` metadata), plus ``meta``; checked
-    against torch at two widths (to 1e-4).  ``half``: the weights stored as float16
-    (:func:`halved`; 5.5 MB instead of 10.9), checked to read within :data:`HALF_TOLERANCE` of
-    the float32 file.  Returns ``onnx_path``."""
+    own graph (its ``Constant`` nodes, or its initializers: PP-OCRv6): the original's contract
+    unchanged (input ``x`` ``[N, 3, 48, W]`` of any width, probabilities ``[N, W/8, classes]``,
+    its ``character`` metadata), plus ``meta``; checked against torch at two widths (to 1e-4).
+    ``half``: the weights stored as float16 (:func:`halved`; PP-OCRv4 5.5 MB instead of 10.9,
+    PP-OCRv6 small 10.7 instead of 21.2), checked to read within :data:`HALF_TOLERANCE` of the
+    float32 file.  Returns ``onnx_path``."""
     import onnxruntime as ort
 
     src = source_path(source)
     proto = onnx.load(str(src))
-    by_name = {n.output[0]: n for n in proto.graph.node if _is_constant(n)}
+    # where each weight is stored: a Constant node's tensor (PP-OCRv4) or an initializer (v6)
+    by_name = {n.output[0]: n.attribute[0].t for n in proto.graph.node if _is_constant(n)}
+    by_name.update({t.name: t for t in proto.graph.initializer})
+    params = dict(net.graph.named_parameters())
     for param, tensor in net.onnx_names.items():
-        value = dict(net.graph.named_parameters())[param].detach().cpu().numpy()
-        node = by_name.get(tensor)
-        if node is None:
+        value = params[param].detach().cpu().numpy()
+        stored = by_name.get(tensor)
+        if stored is None:
             raise PpocrError(f"{src}: no constant {tensor!r} for parameter {param}")
-        old = onnx.numpy_helper.to_array(node.attribute[0].t)
+        old = onnx.numpy_helper.to_array(stored)
         if old.shape != value.shape:
             raise PpocrError(f"{src}: {tensor} is {old.shape}, the trained {param} {value.shape}")
-        node.attribute[0].t.CopyFrom(onnx.numpy_helper.from_array(value.astype(old.dtype), tensor))
+        stored.CopyFrom(onnx.numpy_helper.from_array(value.astype(old.dtype), tensor))
     meta = {**{p.key: p.value for p in proto.metadata_props}, **meta}
     del proto.metadata_props[:]
     for k, v in meta.items():

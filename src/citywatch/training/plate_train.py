@@ -17,8 +17,11 @@ validation set drawn from another seed, and logs one JSON line per measurement t
 from random weights, two rows, 32 px high) or ``ppocr`` (the PP-OCRv4 recogniser shipped in
 ``rapidocr-onnxruntime``, converted to torch by :mod:`citywatch.training.plate_ppocr` and
 fine-tuned over its own 6,625 classes: one row, 48 px high, its first stages frozen; draw it
-one-line plates only).  Everything else (data, schedule, checkpoints, log) is the same; the
-export of a fine-tuned PP-OCR keeps the original's graph and contract.
+one-line plates only) or ``ppocrv6`` (PP-OCRv6 small, the US default, prepared by ``citywatch
+models prepare``, the same way over its 18,710 classes; it attends across its whole input line,
+so each crop of a batch goes through it alone instead of zero-padded to the widest, as the
+reader runs it).  Everything else (data, schedule, checkpoints, log) is the same; the export of
+a fine-tuned PP-OCR keeps the original's graph and contract.
 """
 
 from __future__ import annotations
@@ -67,11 +70,13 @@ class TrainSettings:
     checkpoint_every: int = 250
     eval_every: int = 500
     eval_samples: int = 384
-    init: str = "scratch"  # or "ppocr": fine-tune the shipped PP-OCRv4 recogniser
+    init: str = "scratch"  # or "ppocr" / "ppocrv6": fine-tune PP-OCRv4 / PP-OCRv6 small
+    boost: tuple[tuple[str, float], ...] = ()  # (format, factor): drawn that much more often
 
 
-_SAME_ON_RESUME = ("seed", "batch", "lr", "weight_decay", "formats", "init")
-INITS = ("scratch", "ppocr")
+_SAME_ON_RESUME = ("seed", "batch", "lr", "weight_decay", "formats", "init", "boost")
+INITS = ("scratch", "ppocr", "ppocrv6")
+PPOCR_INITS = ("ppocr", "ppocrv6")
 WARMUP = 0.05  # of the steps (at least 50)
 FLOOR = 0.02  # the learning rate at the last step, relative to the peak
 
@@ -119,23 +124,31 @@ class Arch:
     stride: int
     encode: Callable[[str], list[int]]
     symbols: list[str]
+    alone: bool = False  # each crop through the network alone (no zero padding in a batch)
 
 
 def build(init: str) -> Arch:
     """The network of ``init`` (see the module doc), on the CPU."""
     if init == "scratch":
         return Arch(PlateNet(), HEIGHT, ROWS, STRIDE, encode, ["", *ALPHABET, ""])
-    if init == "ppocr":
+    if init in PPOCR_INITS:
         from citywatch.training.plate_ppocr import STRIDE as PP_STRIDE
-        from citywatch.training.plate_ppocr import PpocrError, freeze_early, load_ppocr
+        from citywatch.training.plate_ppocr import (
+            PpocrError,
+            freeze_early,
+            load_ppocr,
+            source_of,
+        )
         from citywatch.vision.plates.ppocr import HEIGHT as PP_HEIGHT
 
         try:
-            net, classes = load_ppocr()
+            net, classes = load_ppocr(source_of(init))
         except PpocrError as err:
             raise TrainingError(str(err)) from None
         freeze_early(net)
-        return Arch(net, PP_HEIGHT, 1, PP_STRIDE, classes.encode, classes.symbols())
+        # PP-OCRv6 attends across its whole input line: each crop is read alone, as at run time
+        alone = init == "ppocrv6"
+        return Arch(net, PP_HEIGHT, 1, PP_STRIDE, classes.encode, classes.symbols(), alone)
     raise TrainingError(f"unknown init {init!r}; known: {', '.join(INITS)}")
 
 
@@ -206,6 +219,21 @@ def evaluate(arch: Arch, samples: list[Sample], dev: torch.device) -> tuple[floa
             total += len(s.text)
     net.train()
     return exact / max(1, len(samples)), chars / max(1, total)
+
+
+def ctc_loss(logits: torch.Tensor, rows: Targets, arch: Arch, ctc: nn.CTCLoss) -> torch.Tensor:
+    """The CTC loss of ``[N, rows*T, K]`` logits: each row its own loss (the upper row reads a
+    one-line plate or the upper line), summed."""
+    logp = logits.log_softmax(2).transpose(0, 1).float().cpu()  # rows*T, N, K
+    steps = logp.shape[0] // arch.rows
+    in_len = torch.full((logp.shape[1],), steps, dtype=torch.long)
+    return sum(
+        (
+            ctc(logp[r * steps : (r + 1) * steps], targets, in_len, lengths)
+            for r, (targets, lengths) in enumerate(rows)
+        ),
+        torch.zeros(()),
+    )
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -294,26 +322,23 @@ def train(
             base = step * settings.batch
             idx = range(base, base + settings.batch)
             samples = [synth.sample_at(i) for i in idx]
-            x, rows = batch_tensors(samples, [stretch_of(settings.seed, i) for i in idx], arch)
-            logits = net(x.to(dev))  # N, rows*T, K
-            logp = logits.log_softmax(2).transpose(0, 1).float().cpu()  # rows*T, N, K
-            steps = logp.shape[0] // arch.rows
-            in_len = torch.full((len(samples),), steps, dtype=torch.long)
-            # each row its own CTC loss: the upper row reads a one-line plate or the upper line
-            loss = sum(
-                (
-                    ctc(logp[r * steps : (r + 1) * steps], targets, in_len, lengths)
-                    for r, (targets, lengths) in enumerate(rows)
-                ),
-                torch.zeros(()),
-            )
+            stretches = [stretch_of(settings.seed, i) for i in idx]
+            # the batch's mean loss; a network that attends across the whole line reads each
+            # crop alone (zero padding to a wider batch-mate would change what it reads)
+            parts = [[i] for i in range(len(samples))] if arch.alone else [list(range(len(idx)))]
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            value = 0.0
+            for part in parts:
+                x, rows = batch_tensors(
+                    [samples[i] for i in part], [stretches[i] for i in part], arch
+                )
+                loss = ctc_loss(net(x.to(dev)), rows, arch, ctc) * (len(part) / len(samples))
+                loss.backward()
+                value += loss.item()
             nn.utils.clip_grad_norm_(trainable, 5.0)
             opt.step()
             sched.step()
             step += 1
-            value = loss.item()
             ema = value if ema is None else 0.98 * ema + 0.02 * value
             val_exact = None
             if step % settings.eval_every == 0 or step == settings.steps:
@@ -347,7 +372,7 @@ def export_onnx(checkpoint: Path, onnx_path: Path, *, note: str = "") -> Path:
     import onnxruntime as ort
 
     state = load_checkpoint(checkpoint)
-    if state["settings"].get("init", "scratch") == "ppocr":
+    if state["settings"].get("init", "scratch") in PPOCR_INITS:
         return _export_ppocr(state, onnx_path, note)
     net = PlateNet()
     net.load_state_dict(state["model"])
@@ -393,20 +418,23 @@ def export_onnx(checkpoint: Path, onnx_path: Path, *, note: str = "") -> Path:
 
 def _export_ppocr(state: dict[str, Any], onnx_path: Path, note: str) -> Path:
     """A fine-tuned PP-OCR checkpoint as ONNX: the original graph with the trained weights."""
-    from citywatch.training.plate_ppocr import PpocrError, export_ppocr, load_ppocr
+    from citywatch.training.plate_ppocr import PpocrError, export_ppocr, load_ppocr, source_of
 
+    init = state["settings"]["init"]
     try:
-        net, _ = load_ppocr()
+        source = source_of(init)
+        net, _ = load_ppocr(source)
         net.load_state_dict(state["model"])
+        base = "PP-OCRv6 small" if init == "ppocrv6" else "PP-OCRv4"
         meta = {
-            "citywatch_model": "plate-ppocr",
+            "citywatch_model": "plate-ppocr" if init == "ppocr" else f"plate-{init}",
             "trained_steps": str(state["step"]),
             "training": json.dumps(state["settings"]),
-            "data": "PP-OCRv4 recogniser (Apache-2.0, PaddleOCR) fine-tuned on synthetic plates "
+            "data": f"{base} recogniser (Apache-2.0, PaddleOCR) fine-tuned on synthetic plates "
             "only (citywatch.training.plate_synth; fonts FE-Schrift GL-Nummernschild, DINish "
             "OFL-1.1, Barlow OFL-1.1)",
             "note": note,
         }
-        return export_ppocr(net, onnx_path, meta)
+        return export_ppocr(net, onnx_path, meta, source=source)
     except PpocrError as err:
         raise TrainingError(str(err)) from None
