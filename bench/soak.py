@@ -203,7 +203,13 @@ def main() -> int:
             with LoadMeter() as load, Progress(*columns, console=console) as progress:
                 task = progress.add_task("soak", total=seconds, status="")
 
+                args.out.mkdir(parents=True, exist_ok=True)
+                live = args.out / f"{args.name}.samples.jsonl"  # each sample as it is taken:
+                live.write_text("", encoding="utf-8")  # what a run cut short still leaves
+
                 def on_sample(s: SoakSample) -> None:
+                    with live.open("a", encoding="utf-8") as f:
+                        f.write(json.dumps(s.as_dict()) + "\n")
                     progress.update(
                         task,
                         completed=min(s.t_s, seconds),
