@@ -7,7 +7,7 @@ process with ``PYTHONPATH`` pointing at its ``src``.  Both sides are measured th
 (CPU of every thread per analysed frame: the decode of every delivered frame counted); the
 analysis thread's CPU alone (the figure before issue 18) is shown beside.
 
-    .venv/bin/python bench/pipeline_compare.py [--base 67d0b24] [--rounds 1]
+    .venv/bin/python bench/pipeline_compare.py [--base 67d0b24] [--rounds 1] [--scenes quiet,...]
 """
 
 from __future__ import annotations
@@ -43,9 +43,11 @@ def base_src(commit: str, cache: Path) -> Path:
     return target / "src"
 
 
-def run_side(src: Path, tag: str, out: Path) -> dict[str, object]:
+def run_side(src: Path, tag: str, out: Path, scenes: str = "") -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(src)}
     cmd = [sys.executable, str(REPO / "bench" / "pipeline.py"), "--citywatch-only"]
+    if scenes:
+        cmd += ["--scenes", scenes]
     subprocess.run([*cmd, "--tag", tag, "--out", str(out)], check=True, env=env)
     data: dict[str, object] = json.loads((out / f"{tag}.json").read_text())
     return data
@@ -56,6 +58,7 @@ def main() -> int:
     ap.add_argument("--base", default="67d0b24", help="the commit measured as 'before'")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    ap.add_argument("--scenes", default="", help="only these scenes (bench/pipeline.py --scenes)")
     args = ap.parse_args()
     console = Console(width=170)
     old = base_src(args.base, args.out / "cache")
@@ -63,7 +66,7 @@ def main() -> int:
     for k in range(args.rounds):
         for side, src in (("before", old), ("after", REPO / "src")):
             console.log(f"round {k + 1}: {side} ({src})")
-            runs[side].append(run_side(src, f"compare-{side}-{k + 1}", args.out))
+            runs[side].append(run_side(src, f"compare-{side}-{k + 1}", args.out, args.scenes))
 
     def val(side: str, key: str) -> list[object]:
         return [r.get(key) for r in runs[side]]

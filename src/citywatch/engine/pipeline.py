@@ -74,7 +74,8 @@ class CameraPipeline:
         c.frames += 1
         if self.motion is not None:
             t0 = time.perf_counter()
-            record.motion = self.motion.update(frame.image)
+            luma = frame.luma()  # the decoder's grey plane while not converted to BGR
+            record.motion = self.motion.update(luma if luma is not None else frame.image)
             self._time(record, "motion", t0)
             if record.motion.moving:
                 c.moving_frames += 1

@@ -24,7 +24,6 @@ from typing import Literal
 
 import av
 import av.error
-import numpy as np
 from av.container import InputContainer
 from av.packet import Packet
 from av.video.stream import VideoStream
@@ -34,6 +33,7 @@ from citywatch.config.root import ConfigError, expand_env
 from citywatch.sources.backoff import Backoff
 from citywatch.sources.decode import DecodeChooser
 from citywatch.sources.health import CameraHealth, HealthTracker, SourceState
+from citywatch.sources.picture import AvPicture
 from citywatch.sources.recorder import PacketTap
 from citywatch.sources.redact import redact_text, redact_url, url_secrets
 from citywatch.sources.sampling import LagGate, PtsSampler
@@ -406,10 +406,11 @@ class CameraSource:
                 if lag is not None and lag.stale(pts_s, wall):
                     self._health.dropped()
                     continue
-                image = np.asarray(vf.to_ndarray(format="bgr24"), dtype=np.uint8)  # no copy
                 self._health.analysed(wall)
                 handed = self._monotonic()
-                yield Frame(self.camera_id, self._index - 1, pts_s, wall, image)
+                # converted to BGR only if something looks at more than its grey plane
+                picture = AvPicture(vf)
+                yield Frame(self.camera_id, self._index - 1, pts_s, wall, picture=picture)
                 last_clean_at += self._monotonic() - handed
                 if self._stop.is_set():
                     result.end = _End.STOPPED

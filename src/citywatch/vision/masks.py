@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -121,4 +120,4 @@ class PrivacyMasker:
         """The frame with its masked pixels black (same camera, index and times)."""
         if not self.polygons:
             return frame
-        return replace(frame, image=self.apply(frame.image))
+        return frame.with_image(self.apply(frame.image))

@@ -1,8 +1,10 @@
 """Motion gate: a downscaled MOG2 background model that tells the detectors where to look.
 
 A frame without motion costs one resize, one background update and a count: the detectors
-are skipped.  Moving regions come back as full-frame xyxy boxes, grown by a margin and merged,
-so a plate reader can read only where something moved.
+are skipped.  Given the decoder's grey (luma) plane instead of a BGR picture, the gate needs no
+colour conversion at all, and a still frame is never converted to BGR.  Moving regions come
+back as full-frame xyxy boxes, grown by a margin and merged, so a plate reader can read only
+where something moved.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from citywatch.vision.record import FloatArray, ImageBGR, Motion
+from citywatch.vision.record import FloatArray, ImageBGR, Luma, Motion
+
+#: limited-range luma (16-235) to full range (0-255)
+_VIDEO_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255.0 / 219.0), 0, 255).astype(np.uint8)
 
 
 class MotionGate:
@@ -33,11 +38,18 @@ class MotionGate:
         )
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
-    def update(self, image: ImageBGR) -> Motion:
-        h, w = image.shape[:2]
+    def update(self, image: ImageBGR | Luma) -> Motion:
+        """The motion of one frame: ``image`` is the frame in BGR or the decoder's grey plane
+        (then nothing is converted; limited-range samples are stretched to 0-255 after the
+        resize, so the gate sees what it would see in BGR: the same weights of R, G and B)."""
+        plane = image.plane if isinstance(image, Luma) else image
+        h, w = plane.shape[:2]
         scale = min(1.0, self._scale_width / w)
-        small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))))
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        small = cv2.resize(plane, (max(1, round(w * scale)), max(1, round(h * scale))))
+        if isinstance(image, Luma):
+            gray = cv2.LUT(small, _VIDEO_TO_FULL) if image.video_range else small
+        else:
+            gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         gray = cv2.GaussianBlur(gray, (5, 5), 0)
         mask = self._bg.apply(gray)
         self._seen += 1

@@ -8,7 +8,9 @@ back end: back ends convert their output into these types at the edge.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +18,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 ImageBGR = npt.NDArray[np.uint8]
+GrayImage = npt.NDArray[np.uint8]  # HxW, one channel
 
 
 class RecordShapeError(ValueError):
@@ -31,33 +34,157 @@ def _check(name: str, arr: np.ndarray, shape: tuple[int | None, ...]) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Luma:
+    """A decoded picture's grey plane as the decoder holds it."""
+
+    plane: GrayImage  # HxW uint8 (a view of the decoder's buffer: read it, never write it)
+    video_range: bool  # black is 16 and white 235 (limited range), not 0 and 255
+
+
+class Picture(Protocol):
+    """A decoded picture not yet converted to BGR (a source's decoder output)."""
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
+
+    def bgr(self) -> ImageBGR:
+        """The picture as HxWx3 uint8 BGR (converted on each call)."""
+        ...
+
+    def luma(self) -> Luma | None:
+        """Its luma plane without a conversion, or None when it has none."""
+        ...
+
+
 class Frame:
     """One decoded picture from one camera.
 
     ``pts_s`` is media time in seconds since the stream (or file) started; ``wall_time`` is the
     Unix time at which the frame was decoded (used for latency and for stored timestamps).
+
+    A source may hand the decoder's ``picture`` instead of a BGR ``image``: it is converted
+    the first time :attr:`image` is read, and once only.  A still frame is looked at by the
+    motion gate alone, through :meth:`luma` (the picture's own grey plane), so it is never
+    converted.  Immutable; pickled (Ray) with its BGR image.
     """
+
+    __slots__ = ("_image", "_lock", "_picture", "_size", "camera_id", "index", "pts_s", "wall_time")
 
     camera_id: str
     index: int
     pts_s: float
     wall_time: float
-    image: ImageBGR
+    _image: ImageBGR | None
+    _picture: Picture | None
+    _size: tuple[int, int] | None  # (width, height); a picture's is read when first asked
+    _lock: threading.Lock | None
 
-    def __post_init__(self) -> None:
-        if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:
+    def __init__(
+        self,
+        camera_id: str,
+        index: int,
+        pts_s: float,
+        wall_time: float,
+        image: ImageBGR | None = None,
+        *,
+        picture: Picture | None = None,
+    ) -> None:
+        if (image is None) == (picture is None):
             raise RecordShapeError(
-                f"Frame.image for camera {self.camera_id!r}: expected HxWx3 uint8 BGR, "
-                f"got shape {self.image.shape} dtype {self.image.dtype}"
+                f"Frame for camera {camera_id!r}: give either a BGR image or a picture"
             )
+        if image is not None and (
+            image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8
+        ):
+            raise RecordShapeError(
+                f"Frame.image for camera {camera_id!r}: expected HxWx3 uint8 BGR, "
+                f"got shape {image.shape} dtype {image.dtype}"
+            )
+        size = (int(image.shape[1]), int(image.shape[0])) if image is not None else None
+        init = object.__setattr__
+        init(self, "camera_id", camera_id)
+        init(self, "index", index)
+        init(self, "pts_s", pts_s)
+        init(self, "wall_time", wall_time)
+        init(self, "_image", image)
+        init(self, "_picture", picture)
+        init(self, "_size", size)
+        init(self, "_lock", threading.Lock() if picture is not None else None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Frame is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Frame is immutable: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[type[Frame], tuple[str, int, float, float, ImageBGR]]:
+        return (Frame, (self.camera_id, self.index, self.pts_s, self.wall_time, self.image))
+
+    def __repr__(self) -> str:
+        w, h = self._dims()
+        return (
+            f"Frame(camera_id={self.camera_id!r}, index={self.index}, pts_s={self.pts_s!r}, "
+            f"wall_time={self.wall_time!r}, size={w}x{h})"
+        )
+
+    @property
+    def image(self) -> ImageBGR:
+        """The picture as HxWx3 uint8 BGR (converted from the decoder's picture on first use)."""
+        image = self._image
+        if image is not None:
+            return image
+        assert self._lock is not None and self._picture is not None
+        with self._lock:  # the analysis and the live view may ask at once: convert once
+            if self._image is None:
+                object.__setattr__(self, "_image", self._picture.bgr())
+                object.__setattr__(self, "_picture", None)  # the decoder's buffer is let go
+            image = self._image
+        assert image is not None
+        return image
+
+    @property
+    def converted(self) -> bool:
+        """Whether the BGR image exists (given, or converted from the picture)."""
+        return self._image is not None
+
+    def luma(self) -> Luma | None:
+        """The decoder's grey (luma) plane while the frame is not converted to BGR (no copy,
+        no conversion); None once it is, or when the picture has none."""
+        picture = self._picture
+        return picture.luma() if picture is not None and self._image is None else None
+
+    def _dims(self) -> tuple[int, int]:
+        size = self._size
+        if size is not None:
+            return size
+        assert self._lock is not None
+        with self._lock:
+            if self._size is None:
+                image, picture = self._image, self._picture
+                if image is not None:
+                    size = (int(image.shape[1]), int(image.shape[0]))
+                else:
+                    assert picture is not None
+                    size = (int(picture.width), int(picture.height))
+                object.__setattr__(self, "_size", size)
+            size = self._size
+        assert size is not None
+        return size
+
+    def with_image(self, image: ImageBGR) -> Frame:
+        """The same frame with another BGR image (the privacy masks blacked out)."""
+        return Frame(self.camera_id, self.index, self.pts_s, self.wall_time, image)
 
     @property
     def height(self) -> int:
-        return int(self.image.shape[0])
+        return self._dims()[1]
 
     @property
     def width(self) -> int:
-        return int(self.image.shape[1])
+        return self._dims()[0]
 
 
 @dataclass(frozen=True, slots=True)

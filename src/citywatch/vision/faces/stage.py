@@ -85,7 +85,9 @@ class FaceStage:
         return detect_faces(image, self.detector, self.landmarker, self.cfg)
 
     def process(self, record: FrameRecord) -> FrameRecord:
-        dets = self.detect(record.frame.image, record.motion)
+        still = record.motion is not None and not record.motion.moving
+        # a still frame's picture is not looked at (nor converted to BGR)
+        dets = _empty() if still else self.detect(record.frame.image, record.motion)
         record.faces = self.tracker.update(dets, record.frame.pts_s)
         return record
 

@@ -395,11 +395,11 @@ class PlateStage:
         equalised taking turns (a still gets both)."""
         start = time.perf_counter()
         motion = record.motion
-        image = record.frame.image
         vehicles: Vehicles | None = None
         if motion is not None and not motion.moving:
             plates = _with_text(Detections.empty(), [], [])
         else:
+            image = record.frame.image
             regions = motion.regions if motion is not None and len(motion.regions) else None
             if self._inside_vehicles and self._vehicles is not None:
                 vehicles = self._vehicles.detect(image)
@@ -418,7 +418,7 @@ class PlateStage:
         record.plates = plates
         if self._vehicles is not None and len(plates):
             t0 = time.perf_counter()
-            record.vehicles = self._vehicles.describe(image, plates, vehicles)
+            record.vehicles = self._vehicles.describe(record.frame.image, plates, vehicles)
             record.timings_ms["vehicles"] = (time.perf_counter() - t0) * 1000.0
         record.timings_ms["plates"] = (time.perf_counter() - start) * 1000.0
         return record
