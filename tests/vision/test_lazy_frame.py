@@ -167,6 +167,7 @@ def test_the_source_hands_lazy_frames_whose_luma_is_the_decoders(clip: Path) -> 
         luma = f.luma()
         assert luma is not None and luma.video_range
         assert luma.plane.shape == (180, 320) and luma.plane.dtype == np.uint8
+        assert not luma.plane.flags.writeable  # the decoder's memory: never written
         grey = cv2.cvtColor(f.image, cv2.COLOR_BGR2GRAY).astype(np.float32)
         # BT.601 limited range: Y = 16 + 219/255 of the full-range grey of the same picture
         assert float(np.abs(luma.plane - (16 + grey * 219 / 255)).mean()) < 2.0

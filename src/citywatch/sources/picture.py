@@ -42,7 +42,9 @@ class AvPicture:
         plane = frame.planes[0]
         rows = np.frombuffer(memoryview(plane), np.uint8)[: plane.line_size * frame.height]
         full = name.startswith("yuvj") or name == "gray" or _full_range(frame)
-        return Luma(rows.reshape(frame.height, plane.line_size)[:, : frame.width], not full)
+        view = rows.reshape(frame.height, plane.line_size)[:, : frame.width]
+        view.flags.writeable = False  # the decoder's own memory (its reference pictures)
+        return Luma(view, not full)
 
 
 def _full_range(frame: av.VideoFrame) -> bool:
