@@ -6,12 +6,13 @@ of the package with mutmut and see whether a test fails.
 
 Scopes (default: these, in this order): policy, audit, services, security, evidence; one file
 with its own tests: services-access, services-auth, services-retention, services-watchlists,
-services-events, evidence-redact (``services`` and ``evidence`` are their unions).  Each runs
-in its own copy, ``bench/out/mutants/<scope>/`` (the working tree is never touched: mutmut
-writes its mutated package under ``mutants/`` there), against the tests that are meant to
-guard it.  The report goes to ``bench/out/mutants.md`` and ``bench/out/mutants.json``: killed,
-survived, timed out and untested mutants per file, and every survivor's diff.  A survivor is
-either a missing test or an equivalent mutant; ``docs/mutation.md`` lists the equivalent ones.
+services-events, evidence-redact, evidence-export (``services`` and ``evidence`` are their
+unions).  Each runs in its own copy, ``bench/out/mutants/<scope>/`` (the working tree is never
+touched: mutmut writes its mutated package under ``mutants/`` there), against the tests that
+are meant to guard it.  The report goes to ``bench/out/mutants.md`` and
+``bench/out/mutants.json``: killed, survived, timed out and untested mutants per file, and
+every survivor's diff.  A survivor is either a missing test or an equivalent mutant;
+``docs/mutation.md`` lists the equivalent ones.
 """
 
 from __future__ import annotations
@@ -98,6 +99,17 @@ FILE_SCOPES: dict[str, Scope] = {
             "tests/accountability/test_plate_evidence_blur.py",
         ),
     ),
+    # signed exports of recorded footage, checked offline (also in ``audit``, with all of
+    # tests/audit)
+    "evidence-export": Scope(
+        (f"{PKG}/audit/evidence_export.py",),
+        (
+            "tests/audit/test_evidence_export.py",
+            "tests/services/test_playback_export.py",
+            "tests/cli/test_recordings_export.py",
+            "tests/cli/test_recordings_verify.py",
+        ),
+    ),
 }
 
 
@@ -135,6 +147,7 @@ SCOPES: dict[str, Scope] = {
     ),
     "evidence": _union(
         "evidence-redact",
+        "evidence-export",
         extra_mutate=(
             f"{PKG}/engine/pipeline.py",
             f"{PKG}/engine/assemble.py",

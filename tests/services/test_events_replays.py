@@ -8,7 +8,9 @@ no snapshot behind.  The races are made deterministic by letting the second writ
 the first one's hotlist lookup, which comes between its duplicate check and its own write.
 Two workers counting a camera's first faces of a day at once must not clash either: a count is
 one atomic upsert.  A face alert keeps the score evidence of its decision and the reason its
-picture was refused.
+picture was refused.  A snapshot that cannot be moved into place after the commit leaves rows
+that say why; a write the database refuses leaves no snapshot.  The repeat window is per
+camera, names the newest alert it repeats, and works below one second.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from typing import Any
 import numpy as np
 import pytest
 from sqlalchemy import Engine, event, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from citywatch.alerts.events import AlertEvent
 from citywatch.audit.chain import AuditEntry, entries
 from citywatch.decisions.types import FaceTrackCount, HotlistHit, PlateRead, TrackScores
-from citywatch.services.events import EventRecorder
+from citywatch.services.events import EventRecorder, event_id
 from citywatch.services.hotlists import add_plate, remove_plate
 from citywatch.services.watchlists import remove_subject
 from citywatch.store.media import MediaStore
@@ -307,3 +310,160 @@ def test_a_face_count_is_one_atomic_upsert_so_two_workers_never_clash(
         assert [(r.camera_id, r.day, r.tracks) for r in s.scalars(select(FaceCountRow))] == [
             ("cam-1", NOW.date(), 7)
         ]
+
+
+def test_a_snapshot_that_cannot_be_moved_into_place_leaves_rows_that_say_why(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    entry = add_plate(session, ADMIN, "stolen", "AB123CD", "reported stolen")
+    rec = recorder(session_factory, media, published, Hotlist(entry.hotlist_id, {"AB123CD"}))
+    eid = event_id("plate", "cam-1", 3, 2.0)
+    blocked = media.root / "plate" / eid[:2] / f"{eid}.jpg"
+    blocked.mkdir(parents=True)  # a folder where the snapshot goes: the rename fails
+    read_id, alert_id = rec.record_plate_read(plate_read())
+    with session_factory() as s:
+        read, alert = s.get(PlateReadRow, read_id), s.get(AlertRow, alert_id)
+        assert read is not None and alert is not None
+        assert (read.snapshot_path, alert.snapshot_path) == (None, None)
+        why = read.snapshot_error
+        assert why is not None and why.startswith("snapshot could not be written: ")
+        assert alert.snapshot_error == why and read.evidence_hold
+    assert (published[0].id, published[0].snapshot_path) == (alert_id, None)
+    assert _pending(media) == [] and blocked.is_dir()
+    health = rec.media_health()
+    assert (health.written, health.failed) == (0, 1)
+
+
+class RefusedCommit(Session):
+    """A session whose commit fails (the database went away at that moment)."""
+
+    def commit(self) -> None:
+        raise OperationalError("COMMIT", {}, Exception("database went away"))
+
+
+def test_a_commit_the_database_refuses_leaves_no_snapshot(
+    engine: Engine,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    refusing = sessionmaker(bind=engine, expire_on_commit=False, class_=RefusedCommit)
+    rec = recorder(refusing, media, published, keep_read_snapshots=True)  # no hit: a read
+    with pytest.raises(OperationalError):
+        rec.record_plate_read(plate_read())
+    assert _files(media) == [] and _pending(media) == []
+    with session_factory() as s:
+        assert s.scalars(select(PlateReadRow)).all() == []
+
+
+def test_a_face_alert_stored_by_another_writer_first_is_returned_and_its_picture_not_kept(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    sid, wid = setup_subject(session, media)
+    match = face_match(subject_id=sid, watchlist_id=wid)
+    other = recorder(session_factory, media, published)
+    theirs: list[int | None] = []
+
+    def picture_after_the_other_writer(m: object) -> np.ndarray:
+        # asked once the checks are done, just before the alert is written
+        theirs.append(other.record_face_match(match))
+        return np.full((60, 80, 3), 90, np.uint8)
+
+    mine = recorder(session_factory, media, published, evidence=picture_after_the_other_writer)
+    alert_id = mine.record_face_match(match)
+    assert alert_id is not None and theirs == [alert_id]
+    with session_factory() as s:
+        (row,) = s.scalars(select(AlertRow)).all()
+        assert row.id == alert_id and row.snapshot_path is not None
+    assert _files(media) == [row.snapshot_path] and _pending(media) == []
+    assert [e.action for e in _audit(session_factory)].count("alert.create") == 1
+    assert len(published) == 1
+
+
+def test_a_face_alert_the_database_refuses_leaves_no_snapshot(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    sid, wid = setup_subject(session, media)
+    rec = recorder(session_factory, media, published)
+    with pytest.raises(Exception) as err:  # the driver's own error
+        rec.record_face_match(face_match(subject_id=sid, watchlist_id=wid, track_id=2**70))
+    assert "IntegrityError" not in type(err.value).__name__
+    assert _files(media) == [] and _pending(media) == []
+    with session_factory() as s:
+        assert s.scalars(select(AlertRow)).all() == []
+    assert published == []
+
+
+def test_the_repeat_window_is_per_camera_and_works_below_a_second(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    add_camera(session, "cam-1")
+    add_camera(session, "cam-2")
+    entry = add_plate(session, ADMIN, "stolen", "AB123CD", "reported stolen")
+    matcher = Hotlist(entry.hotlist_id, {"AB123CD"})
+    rec = recorder(session_factory, media, published, matcher, group_window_s=0)  # 120 s
+    t0 = NOW.timestamp()
+
+    def seen(r: EventRecorder, track: int, at: float, camera: str = "cam-1") -> int | None:
+        read = plate_read(camera_id=camera, track_id=track, first_seen_s=float(track),
+                          frame_wall_time=at)  # fmt: skip
+        return r.record_plate_read(read)[1]
+
+    assert seen(rec, 1, t0) is not None
+    assert seen(rec, 2, t0 + 30, "cam-2") is not None  # another camera: its own alert
+    assert seen(rec, 3, t0 + 60) is None  # the same camera: a repeat
+    short = recorder(
+        session_factory, media, published, matcher, group_window_s=0, repeat_window_s=0.5
+    )
+    assert seen(short, 4, t0 + 500) is not None
+    assert seen(short, 5, t0 + 500.25) is None  # 0.25 s later: a repeat
+    assert seen(short, 6, t0 + 501) is not None  # 0.75 s after the last alert: a new one
+    with session_factory() as s:
+        alerts = s.scalars(select(AlertRow).order_by(AlertRow.id)).all()
+        assert [(a.camera_id, a.track_id) for a in alerts] == [
+            ("cam-1", 1),
+            ("cam-2", 2),
+            ("cam-1", 4),
+            ("cam-1", 6),
+        ]
+
+
+def test_a_repeat_names_the_newest_alert_it_repeats(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sid, wid = setup_subject(session, media)
+    every = recorder(session_factory, media, published, group_window_s=0, repeat_window_s=0)
+    rec = recorder(session_factory, media, published, group_window_s=0)  # repeats: 120 s
+    t0 = NOW.timestamp()
+
+    def track(r: EventRecorder, n: int, at: float) -> int | None:
+        m = face_match(subject_id=sid, watchlist_id=wid, track_id=n, frame_wall_time=at)
+        return r.record_face_match(m)
+
+    first = track(every, 1, t0)
+    newest = track(every, 2, t0 + 60)  # no repeat window: an alert of its own
+    assert first is not None and newest is not None and newest > first
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    assert track(rec, 3, t0 + 100) is None  # both lie in its window: the newest is named
+    assert [r.getMessage() for r in caplog.records] == [
+        f"camera cam-1 track 3: repeat of alert {newest}"
+    ]
