@@ -353,7 +353,9 @@ def test_a_commit_the_database_refuses_leaves_no_snapshot(
     published: list[AlertEvent],
 ) -> None:
     add_camera(session, "cam-1")
-    refusing = sessionmaker(bind=engine, expire_on_commit=False, class_=RefusedCommit)
+    refusing: sessionmaker[Session] = sessionmaker(
+        bind=engine, expire_on_commit=False, class_=RefusedCommit
+    )
     rec = recorder(refusing, media, published, keep_read_snapshots=True)  # no hit: a read
     with pytest.raises(OperationalError):
         rec.record_plate_read(plate_read())
