@@ -320,14 +320,22 @@ def test_a_snapshot_that_cannot_be_moved_into_place_leaves_rows_that_say_why(
 ) -> None:
     add_camera(session, "cam-1")
     entry = add_plate(session, ADMIN, "stolen", "AB123CD", "reported stolen")
-    rec = recorder(session_factory, media, published, Hotlist(entry.hotlist_id, {"AB123CD"}))
+    rec = recorder(
+        session_factory, media, published, Hotlist(entry.hotlist_id, {"AB123CD"}),
+        keep_read_snapshots=True,
+    )  # fmt: skip
+    other_id, _ = rec.record_plate_read(plate_read(track_id=1, text="XY999ZZ", first_seen_s=1.0))
     eid = event_id("plate", "cam-1", 3, 2.0)
     blocked = media.root / "plate" / eid[:2] / f"{eid}.jpg"
     blocked.mkdir(parents=True)  # a folder where the snapshot goes: the rename fails
     read_id, alert_id = rec.record_plate_read(plate_read())
     with session_factory() as s:
         read, alert = s.get(PlateReadRow, read_id), s.get(AlertRow, alert_id)
-        assert read is not None and alert is not None
+        other = s.get(PlateReadRow, other_id)
+        assert read is not None and alert is not None and other is not None
+        # the other read's snapshot is untouched
+        assert other.snapshot_error is None and other.snapshot_path is not None
+        assert media.path(other.snapshot_path).is_file()
         assert (read.snapshot_path, alert.snapshot_path) == (None, None)
         why = read.snapshot_error
         assert why is not None and why.startswith("snapshot could not be written: ")
@@ -335,7 +343,7 @@ def test_a_snapshot_that_cannot_be_moved_into_place_leaves_rows_that_say_why(
     assert (published[0].id, published[0].snapshot_path) == (alert_id, None)
     assert _pending(media) == [] and blocked.is_dir()
     health = rec.media_health()
-    assert (health.written, health.failed) == (0, 1)
+    assert (health.written, health.failed) == (1, 1)
 
 
 class RefusedCommit(Session):
@@ -469,3 +477,44 @@ def test_a_repeat_names_the_newest_alert_it_repeats(
     assert [r.getMessage() for r in caplog.records] == [
         f"camera cam-1 track 3: repeat of alert {newest}"
     ]
+
+
+def test_a_recorder_s_settings_as_given(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    plain = EventRecorder(session_factory, media, Hotlist(0, set()), published.append)
+    assert (plain.repeat_window_s, plain.group_window_s, plain.run_id) == (120.0, 900.0, "")
+    live = recorder(session_factory, media, published, run_id="live-1")
+    assert repr(live) == f"EventRecorder(media={media!r}, run_id='live-1')"
+    # recorded footage told not to recheck replays: a read stored before its entry was
+    # listed stays without an alert
+    add_camera(session, "cam-1")
+    matcher = Hotlist(0, set())
+    kept = recorder(session_factory, media, published, matcher, recheck_replays=False)
+    read_id, _ = kept.record_plate_read(plate_read())
+    entry = add_plate(session, ADMIN, "stolen", "AB123CD", "reported later")
+    matcher.hotlist_id, matcher.plates = entry.hotlist_id, {"AB123CD"}
+    assert kept.record_plate_read(plate_read()) == (read_id, None)
+    assert published == []
+
+
+def test_the_evidence_source_is_asked_with_the_sighting_itself(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    sid, wid = setup_subject(session, media)
+    asked: list[object] = []
+
+    def main_stream(s: object) -> np.ndarray:
+        asked.append(s)
+        return np.full((60, 80, 3), 90, np.uint8)
+
+    rec = recorder(session_factory, media, published, evidence=main_stream)
+    match = face_match(subject_id=sid, watchlist_id=wid)
+    assert rec.record_face_match(match) is not None
+    assert asked == [match]
