@@ -346,6 +346,24 @@ def test_a_snapshot_that_cannot_be_moved_into_place_leaves_rows_that_say_why(
     assert (health.written, health.failed) == (1, 1)
 
 
+def test_a_face_snapshot_that_cannot_be_moved_into_place_leaves_the_alert_saying_why(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    media: MediaStore,
+    published: list[AlertEvent],
+) -> None:
+    sid, wid = setup_subject(session, media)
+    rec = recorder(session_factory, media, published)
+    eid = event_id("face", "cam-1", 7, 1.5)
+    (media.root / "face" / eid[:2] / f"{eid}.jpg").mkdir(parents=True)  # the rename fails
+    alert_id = rec.record_face_match(face_match(subject_id=sid, watchlist_id=wid))
+    with session_factory() as s:
+        row = s.get(AlertRow, alert_id)
+        assert row is not None and row.snapshot_path is None
+        assert (row.snapshot_error or "").startswith("snapshot could not be written: ")
+    assert (published[0].id, published[0].snapshot_path) == (alert_id, None)
+
+
 class RefusedCommit(Session):
     """A session whose commit fails (the database went away at that moment)."""
 
