@@ -133,6 +133,32 @@ class GlobalOptionsGroup(TyperGroup):
         except MediaWriteError as err:
             Console(stderr=True).print(f"error: {err.strerror}", highlight=False, markup=False)
             raise typer.Exit(1) from err
+        except _model_setup_errors() as err:
+            # A model file the config names that is missing, corrupt or of the wrong shape:
+            # a configuration error (exit 2, as a bad config key), said in one line by any
+            # command that builds the models (scan, run, serve, eval ...).
+            Console(stderr=True).print(f"error: {err}", highlight=False, markup=False)
+            raise typer.Exit(2) from err
+
+
+def _model_setup_errors() -> tuple[type[Exception], ...]:
+    from citywatch.vision.faces.dlib_onnx import DlibModelError
+    from citywatch.vision.faces.onnx_dlib_embedder import EmbedderSetupError
+    from citywatch.vision.faces.registry import FaceBackendError
+    from citywatch.vision.onnx_session import OnnxModelError
+    from citywatch.vision.plates.ppocr import RecogniserError
+    from citywatch.vision.plates.recognisers import RecogniserSetupError
+    from citywatch.vision.plates.yolo import DetectorModelError
+
+    return (
+        RecogniserError,
+        RecogniserSetupError,
+        DetectorModelError,
+        OnnxModelError,
+        FaceBackendError,
+        EmbedderSetupError,
+        DlibModelError,
+    )
 
 
 def _leaves(group: TyperGroup, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
