@@ -105,6 +105,7 @@ FILE_SCOPES: dict[str, Scope] = {
         (f"{PKG}/audit/evidence_export.py",),
         (
             "tests/audit/test_evidence_export.py",
+            "tests/audit/test_evidence_export_exact.py",
             "tests/services/test_playback_export.py",
             "tests/cli/test_recordings_export.py",
             "tests/cli/test_recordings_verify.py",
