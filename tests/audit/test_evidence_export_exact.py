@@ -1,27 +1,35 @@
 """Signed evidence exports, exactly (issue 21, mutation testing): every verdict compared whole
 (ok, problems word for word, manifest, files checked), the manifest's size limit at its edge,
 every way a signed manifest's file list can be wrong, several missing or damaged files all
-named, a member present twice, and the one line that describes an export."""
+named, a member present twice, and the one line that describes an export.  The builder: its
+staging folder beside the export, the manifest as a person reads it, nested members, sizes of
+files larger than one read, refused member names, and finish() outside its block."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from citywatch.audit.chain import Actor
 from citywatch.audit.evidence_export import (
     MANIFEST,
     MAX_MANIFEST_BYTES,
     README,
+    EvidenceExportError,
+    ExportBuilder,
     ExportCheck,
+    ExportFacts,
     describe,
     verify_export,
 )
 from citywatch.audit.keys import SIGNATURE, Ed25519Key, sign_document
-from tests.audit.test_evidence_export import ed25519_pair, make_export
+from tests.audit.test_evidence_export import T0, ed25519_pair, make_export
 
 Keys = tuple[Ed25519Key, Ed25519Key]
 
@@ -200,3 +208,57 @@ def test_an_export_is_described_in_one_line(tmp_path: Path, keys: Keys) -> None:
         "camera None (None), None to None, case None, exported by None at None, "
         "signed None key None"
     )
+
+
+def test_the_builder_stages_beside_the_export_and_writes_a_readable_manifest(
+    tmp_path: Path, keys: Keys
+) -> None:
+    private, public = keys
+    out = tmp_path / "e"
+    payload = b"\x07" * (2 * 1024 * 1024 + 5)  # larger than one read of 1 MiB
+    facts = ExportFacts(
+        camera_id="cam-3", camera_name="Marktplatz Süd", start=T0,
+        end=T0 + dt.timedelta(minutes=2), case_ref="CASE-1", actor=Actor("j.doe", "investigator"),
+        exported_at=T0 + dt.timedelta(days=1), sources=[],
+    )  # fmt: skip
+    with ExportBuilder(out, private) as b:
+        target = b.path("clips/part-1.mp4")  # a nested member: its folder is made
+        staging = target.parent.parent
+        assert staging.parent == tmp_path
+        assert staging.name.startswith(".e.") and staging.name.endswith(".partial")
+        target.write_bytes(payload)
+        assert b.add("clips/part-1.mp4")["bytes"] == len(payload)
+        result = b.finish(facts)
+    assert result.path == out and not staging.exists()
+    body = (out / MANIFEST).read_text(encoding="utf-8")
+    assert body == json.dumps(result.manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert '"name": "Marktplatz Süd"' in body  # not escaped
+    assert result.manifest["citywatch_version"] == version("citywatch")
+    assert result.manifest["exported_at"] == "2026-12-01T14:00:00.000000Z"
+    check = verify_export(out, public)
+    assert (check.ok, check.files_checked) == (True, 2), check.problems
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e", "k.pem", "k.pub.pem"]
+
+
+@pytest.mark.parametrize("bad", ["a\\b.mp4", "a\x00b.mp4", "a//b.mp4", "", "a/../b.mp4"])
+def test_a_member_name_that_could_mislead_is_refused(tmp_path: Path, keys: Keys, bad: str) -> None:
+    private, _public = keys
+    with ExportBuilder(tmp_path / "e", private) as b, pytest.raises(EvidenceExportError) as err:
+        b.path(bad)
+    assert str(err.value) == f"{bad!r} cannot be a file of an export"
+
+
+def test_finish_outside_its_block_is_refused_in_words(tmp_path: Path, keys: Keys) -> None:
+    private, _public = keys
+    never = ExportBuilder(tmp_path / "never", private)
+    with pytest.raises(EvidenceExportError) as before:
+        never.finish(None)  # type: ignore[arg-type]
+    assert str(before.value) == "finish() outside the with block"
+    with ExportBuilder(tmp_path / "e", private) as b:
+        with pytest.raises(EvidenceExportError) as empty:
+            b.finish(None)  # type: ignore[arg-type]
+        assert str(empty.value) == "an export needs at least one file"
+    with pytest.raises(EvidenceExportError) as after:
+        b.finish(None)  # type: ignore[arg-type]
+    assert str(after.value) == "finish() outside the with block"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.pem", "k.pub.pem"]
