@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 import zipfile
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from citywatch.audit import evidence_export
 from citywatch.audit.chain import Actor
 from citywatch.audit.evidence_export import (
     MANIFEST,
@@ -25,6 +27,7 @@ from citywatch.audit.evidence_export import (
     ExportBuilder,
     ExportCheck,
     ExportFacts,
+    citywatch_version,
     describe,
     verify_export,
 )
@@ -113,6 +116,10 @@ GOOD = "0" * 64
         ([], [f"{MANIFEST} lists no files"]),
         ("recording.mp4", [f"{MANIFEST} lists no files"]),
         (["recording.mp4"], [f"{MANIFEST}: files[0] is not a valid entry (path, bytes, sha256)"]),
+        (
+            [{"path": 5, "bytes": 12000, "sha256": GOOD}],
+            [f"{MANIFEST}: files[0] is not a valid entry (path, bytes, sha256)"],
+        ),
         (
             [{"path": MANIFEST, "bytes": 1, "sha256": GOOD}],
             [f"{MANIFEST}: files[0] is not a valid entry (path, bytes, sha256)"],
@@ -222,12 +229,12 @@ def test_the_builder_stages_beside_the_export_and_writes_a_readable_manifest(
         exported_at=T0 + dt.timedelta(days=1), sources=[],
     )  # fmt: skip
     with ExportBuilder(out, private) as b:
-        target = b.path("clips/part-1.mp4")  # a nested member: its folder is made
-        staging = target.parent.parent
+        target = b.path("clips/cam-3/part-1.mp4")  # nested members: their folders are made
+        staging = target.parent.parent.parent
         assert staging.parent == tmp_path
         assert staging.name.startswith(".e.") and staging.name.endswith(".partial")
         target.write_bytes(payload)
-        assert b.add("clips/part-1.mp4")["bytes"] == len(payload)
+        assert b.add("clips/cam-3/part-1.mp4")["bytes"] == len(payload)
         result = b.finish(facts)
     assert result.path == out and not staging.exists()
     body = (out / MANIFEST).read_text(encoding="utf-8")
@@ -262,3 +269,27 @@ def test_finish_outside_its_block_is_refused_in_words(tmp_path: Path, keys: Keys
         b.finish(None)  # type: ignore[arg-type]
     assert str(after.value) == "finish() outside the with block"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k.pem", "k.pub.pem"]
+
+
+def test_a_staging_folder_that_cannot_be_made_is_refused_in_words(
+    tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private, _public = keys
+
+    def refused(**_kw: object) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    with pytest.raises(EvidenceExportError) as err, ExportBuilder(tmp_path / "e", private):
+        pass
+    assert str(err.value) == f"cannot write in {tmp_path}: Permission denied"
+
+
+def test_the_version_of_a_source_tree_without_metadata_is_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def missing(name: str) -> str:
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(evidence_export, "version", missing)
+    assert citywatch_version() == "unknown"
