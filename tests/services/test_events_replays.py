@@ -40,6 +40,7 @@ from tests.services.test_events import Hotlist, published, recorder, setup_subje
 __all__ = ["published"]  # the fixture of test_events.py, used here too
 
 LOGGER = "citywatch.services.events"
+SIGHTINGS = "citywatch.services.sightings"
 
 
 def _files(media: MediaStore) -> list[str]:
@@ -94,6 +95,8 @@ def test_a_replayed_face_match_returns_its_alert_and_says_nothing_when_the_subje
     remove_subject(session, media, ADMIN, "missing", "Jane Roe", reason="found")
     before, files = _audit(session_factory), _files(media)
     caplog.set_level(logging.INFO, logger=LOGGER)
+    caplog.set_level(logging.INFO, logger=SIGHTINGS)
+    caplog.clear()  # only what follows counts, whatever logging earlier tests set up
     # the footage replayed: the alert and the sighting counted on it are found by their ids
     assert rec.record_face_match(first) == alert_id
     assert rec.record_face_match(later) == alert_id
@@ -124,6 +127,8 @@ def test_a_replayed_hit_returns_its_alert_and_says_nothing_even_when_the_entry_h
     assert alert_id is not None and counted_on == alert_id
     before, files = _audit(session_factory), _files(media)
     caplog.set_level(logging.INFO, logger=LOGGER)
+    caplog.set_level(logging.INFO, logger=SIGHTINGS)
+    caplog.clear()  # only what follows counts, whatever logging earlier tests set up
     # replayed while the entry is still listed: found, not "added since it was stored"
     assert rec.record_plate_read(first) == (first_read, alert_id)
     assert rec.record_plate_read(later) == (later_read, alert_id)
@@ -491,6 +496,8 @@ def test_a_repeat_names_the_newest_alert_it_repeats(
     newest = track(every, 2, t0 + 60)  # no repeat window: an alert of its own
     assert first is not None and newest is not None and newest > first
     caplog.set_level(logging.INFO, logger=LOGGER)
+    caplog.set_level(logging.INFO, logger=SIGHTINGS)
+    caplog.clear()  # only what follows counts, whatever logging earlier tests set up
     assert track(rec, 3, t0 + 100) is None  # both lie in its window: the newest is named
     assert [r.getMessage() for r in caplog.records] == [
         f"camera cam-1 track 3: repeat of alert {newest}"

@@ -94,7 +94,12 @@ def test_a_two_stream_camera_reports_the_substream_analysed_and_the_main_size(
     assert len(list(dual.frames())) == 3
     h = dual.health
     assert (h.stream, h.width, h.height) == ("detect_url", 160, 90)
-    assert (h.main_width, h.main_height, h.main_stream) == (320, 180, "ended")
+    assert (h.main_width, h.main_height) == (320, 180)
+    # the main stream's reader either reached its end first or was stopped when the analysed
+    # stream ended: which one depends on the two threads' timing, not on the code under test
+    assert h.main_stream in ("ended", "stopped")
     assert dual.main_health.stream == "url"
     record = json.loads(json.dumps(dataclasses.asdict(h)))  # as the health file holds it
-    assert stream_text(record) == f"detect_url 160x90 {_codec(sub)}; main url 320x180 ended"
+    assert stream_text(record) == (
+        f"detect_url 160x90 {_codec(sub)}; main url 320x180 {h.main_stream}"
+    )
