@@ -61,6 +61,22 @@ def _audit(sf: sessionmaker[Session]) -> list[AuditEntry]:
         return list(entries(s))
 
 
+def _nothing_kept(
+    err: BaseException,
+    media: MediaStore,
+    session_factory: sessionmaker[Session],
+    table: type[AlertRow] | type[PlateReadRow],
+    published: list[AlertEvent],
+) -> None:
+    """A write the database refused with its own error: no file, no staged file, no row of
+    ``table``, nothing published."""
+    assert "IntegrityError" not in type(err).__name__
+    assert _files(media) == [] and _pending(media) == []
+    with session_factory() as s:
+        assert s.scalars(select(table)).all() == []
+    assert published == []
+
+
 class FirstWriter(Hotlist):
     """A hotlist matcher that lets another writer record ``read`` first, on its first call
     only: the moment between the recorder's duplicate check and its own write."""
@@ -190,11 +206,7 @@ def test_a_read_the_database_refuses_leaves_no_snapshot_behind(
     rec = recorder(session_factory, media, published, Hotlist(entry.hotlist_id, {"AB123CD"}))
     with pytest.raises(Exception) as err:  # the driver's own error
         rec.record_plate_read(plate_read(votes=2**70))  # no database column holds that
-    assert "IntegrityError" not in type(err.value).__name__
-    assert _files(media) == [] and _pending(media) == []
-    with session_factory() as s:
-        assert s.scalars(select(PlateReadRow)).all() == []
-    assert published == []
+    _nothing_kept(err.value, media, session_factory, PlateReadRow, published)
 
 
 def test_a_hit_counted_by_another_writer_first_is_returned_and_counted_once(
@@ -432,11 +444,7 @@ def test_a_face_alert_the_database_refuses_leaves_no_snapshot(
     rec = recorder(session_factory, media, published)
     with pytest.raises(Exception) as err:  # the driver's own error
         rec.record_face_match(face_match(subject_id=sid, watchlist_id=wid, track_id=2**70))
-    assert "IntegrityError" not in type(err.value).__name__
-    assert _files(media) == [] and _pending(media) == []
-    with session_factory() as s:
-        assert s.scalars(select(AlertRow)).all() == []
-    assert published == []
+    _nothing_kept(err.value, media, session_factory, AlertRow, published)
 
 
 def test_the_repeat_window_is_per_camera_and_works_below_a_second(

@@ -14,7 +14,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from citywatch.sources.health import stream_text
-from citywatch.sources.redact import redact_text
 
 COLUMNS = (
     "camera",
@@ -89,7 +88,7 @@ def status_table(health: dict[str, dict[str, Any]], now: float) -> Table:
             f"{_num(source.get('analysed_fps')):.1f}",
             _ago(now, source.get("last_frame_wall_time")) or "never",
             str(source.get("reconnects", 0)),
-            escape(redact_text(stream_text(source))),
+            escape(stream_text(source)),
             escape(error_text(record, now)),
         )
     return table

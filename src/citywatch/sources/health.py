@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from citywatch.sources.redact import redact_text
+
 
 class SourceState(StrEnum):
     STARTING = "starting"  # built, frames() not called yet
@@ -66,7 +68,9 @@ def _size(width: Any, height: Any) -> str:
 def stream_text(source: Mapping[str, Any]) -> str:
     """What a health record's ``source`` says of the streams, in a few words: which one is
     analysed, its size and codec, and for two streams the main one's size and state, e.g.
-    ``detect_url 640x360 h264; main url 1920x1080 streaming`` ('' for a record without it)."""
+    ``detect_url 640x360 h264; main url 1920x1080 streaming`` ('' for a record without it).
+    The main stream's state may carry its last error, which may name its address: any
+    credentials in it are redacted here, so every caller can show the text as it is."""
     stream = source.get("stream")
     if stream not in ("url", "detect_url"):
         return ""
@@ -76,7 +80,7 @@ def stream_text(source: Mapping[str, Any]) -> str:
     main = source.get("main_stream")
     if stream == "detect_url" and isinstance(main, str) and main:
         size = _size(source.get("main_width"), source.get("main_height"))
-        text += "; main url " + (f"{size} " if size else "") + main
+        text += "; main url " + (f"{size} " if size else "") + redact_text(main)
     return text
 
 

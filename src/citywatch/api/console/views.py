@@ -24,7 +24,6 @@ from citywatch.decisions.hotlist import describe_difference
 from citywatch.services.alerts import alert_vehicle_check
 from citywatch.services.sightings import stored_box
 from citywatch.sources.health import stream_text
-from citywatch.sources.redact import redact_text
 from citywatch.store.models import AlertRow, CameraRow
 from citywatch.vision.faces.registry import model_id
 
@@ -222,7 +221,7 @@ def camera_health(record: Mapping[str, Any]) -> dict[str, Any]:
         "lag_s": lag,
         "reconnects": _count(source.get("reconnects")),
         "frames_dropped": _count(source.get("frames_dropped")),
-        "stream": redact_text(stream_text(source))[:200],
+        "stream": stream_text(source)[:200],
         "error": error[:300],
     }
 
