@@ -67,6 +67,33 @@ def test_interrupted_run_resumes_to_the_same_weights(
     assert len(lines) == 2  # steps 2 and 4
 
 
+def test_stop_at_makes_a_checkpoint_between_the_regular_ones_on_the_same_schedule(
+    synths: tuple[PlateSynth, PlateSynth], tmp_path: Path
+) -> None:
+    torch.set_num_threads(1)
+    straight = tmp_path / "straight"
+    train(TINY, *synths, straight)
+    run = tmp_path / "run"
+    last = train(TINY, *synths, run, stop_at=3)  # checkpoints fall every 2 steps
+    assert last["step"] == 3 and "val_exact" in last  # measured where it stopped
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 3
+    train(TINY, *synths, run)  # on to the end of the 4-step schedule
+    a = load_checkpoint(straight / "checkpoint.pt")
+    b = load_checkpoint(run / "checkpoint.pt")
+    assert b["step"] == 4
+    for name, tensor in a["model"].items():
+        assert torch.allclose(tensor.float(), b["model"][name].float(), atol=1e-6), name
+
+
+@pytest.mark.parametrize("stop_at", [0, 5])
+def test_stop_at_outside_the_schedule_is_refused(
+    synths: tuple[PlateSynth, PlateSynth], tmp_path: Path, stop_at: int
+) -> None:
+    with pytest.raises(TrainingError, match=f"stop at step {stop_at}: expected 1..4"):
+        train(TINY, *synths, tmp_path / "run", stop_at=stop_at)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
 def test_resume_with_other_settings_is_refused(
     synths: tuple[PlateSynth, PlateSynth], tmp_path: Path
 ) -> None:

@@ -67,6 +67,10 @@ def register(app: typer.Typer) -> None:
         export: Annotated[
             Path | None, typer.Option(help="Write the trained model as ONNX here at the end")
         ] = None,
+        stop_at: Annotated[
+            int | None,
+            typer.Option(min=1, help="Stop (checkpointed) at this step of the --steps schedule"),
+        ] = None,
     ) -> None:
         """Train the CTC plate recogniser on synthetic plates (seeded; run again to resume).
 
@@ -151,6 +155,7 @@ def register(app: typer.Typer) -> None:
                     val,
                     out,
                     max_seconds=None if minutes is None else minutes * 60.0,
+                    stop_at=stop_at,
                     on_step=on_step,
                 )
             except TrainingError as err:
@@ -168,6 +173,13 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt of a training run")],
         out: Annotated[Path, typer.Option(help="The ONNX file to write")],
+        plate_classes: Annotated[
+            bool,
+            typer.Option(
+                help="Fine-tuned PP-OCR: keep only the plate symbols, separators, space and "
+                "blank in the last layer (smaller, faster; softmax over those alone)"
+            ),
+        ] = False,
     ) -> None:
         """Export a plate recogniser checkpoint to ONNX (checked against torch).
 
@@ -184,7 +196,7 @@ def register(app: typer.Typer) -> None:
         if not checkpoint.is_file():
             c.fail(f"checkpoint {checkpoint} does not exist")
         try:
-            path = export_onnx(checkpoint, out)
+            path = export_onnx(checkpoint, out, plate_classes=plate_classes)
         except TrainingError as err:
             c.fail(str(err))
         c.out.print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB)")

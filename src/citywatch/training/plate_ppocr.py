@@ -382,6 +382,7 @@ def export_ppocr(
     *,
     source: Path | None = None,
     half: bool = True,
+    plate_classes: bool = False,
 ) -> Path:
     """The source model (``source``, default PP-OCRv4) with ``net``'s weights written into its
     own graph (its ``Constant`` nodes, or its initializers: PP-OCRv6): the original's contract
@@ -389,8 +390,11 @@ def export_ppocr(
     its ``character`` metadata), plus ``meta``; checked against torch at two widths (to 1e-4).
     ``half``: the weights stored as float16 (:func:`halved`; PP-OCRv4 5.5 MB instead of 10.9,
     PP-OCRv6 small 10.7 instead of 21.2), checked to read within :data:`HALF_TOLERANCE` of the
-    float32 file.  Returns ``onnx_path``."""
+    float32 file.  ``plate_classes``: the last layer cut to the classes a plate reader uses
+    (:mod:`citywatch.training.plate_classes`).  Returns ``onnx_path``."""
     import onnxruntime as ort
+
+    from citywatch.training.plate_classes import PruneError, plate_class_indices, prune_classes
 
     src = source_path(source)
     proto = onnx.load(str(src))
@@ -412,11 +416,20 @@ def export_ppocr(
     for k, v in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
+    keep: list[int] | None = None
+    if plate_classes:
+        characters = ppocr_classes(proto, src).characters
+        try:
+            keep = plate_class_indices(characters)
+            proto = prune_classes(proto, keep, characters)
+        except PruneError as err:
+            raise PpocrError(f"{src}: cannot keep only the plate classes: {err}") from None
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = onnx_path.with_suffix(".tmp.onnx")
     net.eval()
     with torch.no_grad():
-        want = [torch.softmax(net(torch.from_numpy(x)), dim=2).numpy() for x in _probes()]
+        logits = [net(torch.from_numpy(x)) for x in _probes()]
+        want = [torch.softmax(z if keep is None else z[..., keep], dim=2).numpy() for z in logits]
     checks = [(proto, 1e-4, "torch")]
     if half:
         checks.append((halved(proto), HALF_TOLERANCE, "torch (weights stored as float16)"))

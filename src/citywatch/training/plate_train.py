@@ -264,10 +264,17 @@ def train(
     out: Path,
     *,
     max_seconds: float | None = None,
+    stop_at: int | None = None,
     on_step: Callable[[Progress], None] | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) into the run folder ``out``; stops after ``settings.steps`` or
-    ``max_seconds``, checkpointing.  Returns the last measurement."""
+    ``max_seconds``, checkpointing.  ``stop_at`` stops (checkpointed, measured) at that step of
+    the ``settings.steps`` schedule, so a checkpoint between the regular ones can be made again
+    (a later resume with a larger ``stop_at`` or none goes on along the same schedule).
+    Returns the last measurement."""
+    if stop_at is not None and not 0 < stop_at <= settings.steps:
+        raise TrainingError(f"stop at step {stop_at}: expected 1..{settings.steps} (the steps)")
+    end = settings.steps if stop_at is None else stop_at
     out.mkdir(parents=True, exist_ok=True)
     dev = device()
     torch.manual_seed(settings.seed)
@@ -316,7 +323,7 @@ def train(
 
     net.train()
     try:
-        while step < settings.steps:
+        while step < end:
             if max_seconds is not None and time.monotonic() - started - spent >= max_seconds:
                 break
             base = step * settings.batch
@@ -341,7 +348,7 @@ def train(
             step += 1
             ema = value if ema is None else 0.98 * ema + 0.02 * value
             val_exact = None
-            if step % settings.eval_every == 0 or step == settings.steps:
+            if step % settings.eval_every == 0 or step in (settings.steps, end):
                 val_exact, val_chars = evaluate(arch, val, dev)
                 last = {
                     "step": step,
@@ -364,16 +371,19 @@ def train(
     return last
 
 
-def export_onnx(checkpoint: Path, onnx_path: Path, *, note: str = "") -> Path:
+def export_onnx(
+    checkpoint: Path, onnx_path: Path, *, note: str = "", plate_classes: bool = False
+) -> Path:
     """The checkpoint's model as ONNX (input ``x`` ``[N, 3, 32, W]``, output ``probs``
     ``[N, 2*W/4, 38]``), its character list and ``rows`` in the metadata; checked against
-    torch on a random input."""
+    torch on a random input.  ``plate_classes`` (fine-tuned PP-OCR only): keep only the classes a
+    plate reader uses."""
     import onnx
     import onnxruntime as ort
 
     state = load_checkpoint(checkpoint)
     if state["settings"].get("init", "scratch") in PPOCR_INITS:
-        return _export_ppocr(state, onnx_path, note)
+        return _export_ppocr(state, onnx_path, note, plate_classes=plate_classes)
     net = PlateNet()
     net.load_state_dict(state["model"])
     model = Exported(net).eval()
@@ -416,7 +426,9 @@ def export_onnx(checkpoint: Path, onnx_path: Path, *, note: str = "") -> Path:
     return onnx_path
 
 
-def _export_ppocr(state: dict[str, Any], onnx_path: Path, note: str) -> Path:
+def _export_ppocr(
+    state: dict[str, Any], onnx_path: Path, note: str, *, plate_classes: bool = False
+) -> Path:
     """A fine-tuned PP-OCR checkpoint as ONNX: the original graph with the trained weights."""
     from citywatch.training.plate_ppocr import PpocrError, export_ppocr, load_ppocr, source_of
 
@@ -435,6 +447,6 @@ def _export_ppocr(state: dict[str, Any], onnx_path: Path, note: str) -> Path:
             "OFL-1.1, Barlow OFL-1.1)",
             "note": note,
         }
-        return export_ppocr(net, onnx_path, meta, source=source)
+        return export_ppocr(net, onnx_path, meta, source=source, plate_classes=plate_classes)
     except PpocrError as err:
         raise TrainingError(str(err)) from None
