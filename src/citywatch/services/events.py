@@ -610,19 +610,11 @@ class EventRecorder:
                     set_={"tracks": FaceCountRow.tracks + pg.excluded.tracks},
                 )
                 session.execute(stmt)
-            elif dialect == "sqlite":
+            else:  # SQLite: make_engine refuses every other database
                 lite = sqlite.insert(FaceCountRow).values(**values)
                 stmt2 = lite.on_conflict_do_update(
                     index_elements=["camera_id", "day"],
                     set_={"tracks": FaceCountRow.tracks + lite.excluded.tracks},
                 )
                 session.execute(stmt2)
-            else:
-                done = session.execute(
-                    update(FaceCountRow)
-                    .where(FaceCountRow.camera_id == c.camera_id, FaceCountRow.day == day)
-                    .values(tracks=FaceCountRow.tracks + c.tracks)
-                )
-                if not getattr(done, "rowcount", 0):
-                    session.add(FaceCountRow(**values))
             session.commit()
