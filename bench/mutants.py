@@ -6,13 +6,13 @@ of the package with mutmut and see whether a test fails.
 
 Scopes (default: these, in this order): policy, audit, services, security, evidence; one file
 with its own tests: services-access, services-auth, services-retention, services-watchlists,
-services-events, evidence-redact, evidence-export (``services`` and ``evidence`` are their
-unions).  Each runs in its own copy, ``bench/out/mutants/<scope>/`` (the working tree is never
-touched: mutmut writes its mutated package under ``mutants/`` there), against the tests that
-are meant to guard it.  The report goes to ``bench/out/mutants.md`` and
-``bench/out/mutants.json``: killed, survived, timed out and untested mutants per file, and
-every survivor's diff.  A survivor is either a missing test or an equivalent mutant;
-``docs/mutation.md`` lists the equivalent ones.
+services-events, audit-chain, evidence-redact, evidence-export, evidence-assemble,
+evidence-pipeline, evidence-media (``services`` and ``evidence`` are their unions).  Each runs
+in its own copy, ``bench/out/mutants/<scope>/`` (the working tree is never touched: mutmut
+writes its mutated package under ``mutants/`` there), against the tests that are meant to
+guard it.  The report goes to ``bench/out/mutants.md`` and ``bench/out/mutants.json``: killed,
+survived, timed out and untested mutants per file, and every survivor's diff.  A survivor is
+either a missing test or an equivalent mutant; ``docs/mutation.md`` lists the equivalent ones.
 """
 
 from __future__ import annotations
@@ -44,6 +44,17 @@ class Scope:
 def _service(name: str) -> str:
     return f"{PKG}/services/{name}.py"
 
+
+# What a camera's pipeline is built from and what it does to plate evidence (real
+# build_pipeline, fake models): the assemble and pipeline scopes share these.
+_PIPELINE_TESTS = (
+    "tests/accountability/test_plate_evidence_blur.py",
+    "tests/accountability/test_privacy_masks.py",
+    "tests/accountability/test_gate.py",
+    "tests/accountability/test_discard.py",
+    "tests/engine/test_camera_factory.py",
+    "tests/engine/test_assemble_exact.py",
+)
 
 # Per-file scopes (each file with the tests that guard it, so that one run stays short on two
 # shared cores); ``services`` and ``evidence`` are their unions.
@@ -81,6 +92,8 @@ FILE_SCOPES: dict[str, Scope] = {
             "tests/services/test_watchlists.py",
             "tests/services/test_watchlists_exact.py",
             "tests/services/test_safeguards.py",
+            # two enrolments at once (the row lock under the size limit): PostgreSQL only
+            "tests/services/test_watchlists_race.py",
         ),
     ),
     "services-events": Scope(
@@ -99,6 +112,8 @@ FILE_SCOPES: dict[str, Scope] = {
             "tests/accountability/test_plate_evidence_blur.py",
         ),
     ),
+    # the hash chain itself (also in ``audit``: a scope of its own so that one run fits)
+    "audit-chain": Scope((f"{PKG}/audit/chain.py",), ("tests/audit",)),
     # signed exports of recorded footage, checked offline (also in ``audit``, with all of
     # tests/audit)
     "evidence-export": Scope(
@@ -109,6 +124,22 @@ FILE_SCOPES: dict[str, Scope] = {
             "tests/services/test_playback_export.py",
             "tests/cli/test_recordings_export.py",
             "tests/cli/test_recordings_verify.py",
+        ),
+    ),
+    # the evidence path: which stages a camera gets and the redactor of its plate evidence
+    # (assemble), the pipeline that blurs the faces in that evidence, the files it is kept in
+    "evidence-assemble": Scope((f"{PKG}/engine/assemble.py",), _PIPELINE_TESTS),
+    "evidence-pipeline": Scope(
+        (f"{PKG}/engine/pipeline.py",), (*_PIPELINE_TESTS, "tests/engine/test_pipeline_exact.py")
+    ),
+    "evidence-media": Scope(
+        (f"{PKG}/store/media.py",),
+        (
+            "tests/store/test_media.py",
+            "tests/store/test_media_exact.py",
+            "tests/services/test_evidence_faults.py",
+            "tests/services/test_orphans.py",
+            "tests/services/test_clips.py",
         ),
     ),
 }
@@ -149,12 +180,9 @@ SCOPES: dict[str, Scope] = {
     "evidence": _union(
         "evidence-redact",
         "evidence-export",
-        extra_mutate=(
-            f"{PKG}/engine/pipeline.py",
-            f"{PKG}/engine/assemble.py",
-            f"{PKG}/store/media.py",
-        ),
-        extra_tests=("tests/engine", "tests/store/test_media.py"),
+        "evidence-assemble",
+        "evidence-pipeline",
+        "evidence-media",
     ),
     **FILE_SCOPES,
 }
