@@ -1,0 +1,188 @@
+"""One camera's pipeline, exactly (issue 21, mutation testing of ``engine/pipeline.py``): plate
+evidence with every face blurred (and nothing else touched), at every way a read leaves the
+pipeline; the order of the stages; the counters and timings the health report shows, on an
+injected clock."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from citywatch.decisions.types import FaceTrackCount, PlateRead
+from citywatch.engine import pipeline as pipeline_module
+from citywatch.engine.pipeline import CameraPipeline, PipelineCounters, is_alertable, is_count
+from citywatch.vision.masks import PrivacyMasker
+from citywatch.vision.motion import MotionGate
+from citywatch.vision.record import Detections, FrameRecord, ImageBGR
+from citywatch.vision.redact import blur_faces
+from tests.accountability.fakes import BLUE, GREEN, RED, ColourFaceDetector, fake_pipeline, frames
+from tests.services.helpers import face_match, plate_read
+
+STEP_S = 0.0005  # the injected clock moves this far at each reading
+
+
+class Plates:
+    """A plate stage that finds ``per_frame`` plates on every frame."""
+
+    def __init__(self, per_frame: int) -> None:
+        self.per_frame = per_frame
+        self.seen: list[FrameRecord] = []
+
+    def process(self, record: FrameRecord) -> FrameRecord:
+        self.seen.append(record)
+        boxes = np.asarray([[10, 10 + 30 * i, 60, 30 + 30 * i] for i in range(self.per_frame)])
+        return replace(
+            record,
+            plates=Detections.from_boxes(boxes.astype(np.float32), np.ones(self.per_frame)),
+        )
+
+
+class Voter:
+    """Reads on the frames named in ``read_at`` (their evidence that frame's picture) and one
+    more, without evidence, at the end."""
+
+    def __init__(self, read_at: set[int]) -> None:
+        self.read_at = read_at
+        self.frames = 0
+
+    def _read(self, evidence: ImageBGR | None) -> PlateRead:
+        return replace(plate_read(track_id=self.frames), evidence=evidence)
+
+    def update(self, record: FrameRecord) -> list[PlateRead]:
+        self.frames += 1
+        if self.frames - 1 in self.read_at:
+            return [self._read(record.frame.image.copy())]
+        return []
+
+    def flush(self) -> list[PlateRead]:
+        return [self._read(None)]
+
+
+def _two_faces() -> list[tuple[tuple[int, int, int], int, int]]:
+    return [(RED, 300, 100), (GREEN, 420, 60)]
+
+
+def _blurred(image: ImageBGR) -> ImageBGR:
+    return blur_faces(image, ColourFaceDetector().detect(image).xyxy, keep=None)
+
+
+@pytest.fixture
+def ticking(monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = itertools.count()
+    monkeypatch.setattr(pipeline_module.time, "perf_counter", lambda: next(ticks) * STEP_S)
+
+
+def test_every_face_in_plate_evidence_is_blurred_and_nothing_else(ticking: None) -> None:
+    redactor = ColourFaceDetector()
+    p = CameraPipeline("cam-1", None, None, None, Plates(1), Voter({1}), redactor=redactor)  # type: ignore[arg-type]
+    items = list(frames(_two_faces(), n=3))
+    out = [s for f in items for s in p.process(f)[1]]
+    [read] = out
+    assert isinstance(read, PlateRead) and read.evidence is not None
+    original = items[1].image
+    assert np.array_equal(read.evidence, _blurred(original))
+    changed = np.any(read.evidence != original, axis=2)
+    assert changed[100:124, 302:326].any() and changed[60:84, 422:446].any()  # both faces
+    assert not changed[200:, :].any()  # below the faces: untouched
+    assert redactor.calls == 1  # the evidence only
+    [last] = p.flush()  # a read without evidence: nothing to blur, no detection
+    assert isinstance(last, PlateRead) and last.evidence is None and redactor.calls == 1
+
+
+def test_without_a_redactor_the_evidence_is_handed_on_as_it_is() -> None:
+    p = CameraPipeline("cam-1", None, None, None, Plates(1), Voter({0}))  # type: ignore[arg-type]
+    [f] = list(frames(_two_faces(), n=1))
+    [read] = p.process(f)[1]
+    assert isinstance(read, PlateRead) and read.evidence is not None
+    assert np.array_equal(read.evidence, f.image)
+
+
+def test_reads_decided_at_the_end_are_blurred_too() -> None:
+    redactor = ColourFaceDetector()
+
+    class AtTheEnd(Voter):
+        def update(self, record: FrameRecord) -> list[PlateRead]:
+            self.last = record.frame.image.copy()
+            return []
+
+        def flush(self) -> list[PlateRead]:
+            return [self._read(self.last), self._read(None)]
+
+    p = CameraPipeline("cam-1", None, None, None, Plates(1), AtTheEnd(set()), redactor=redactor)  # type: ignore[arg-type]
+    [f] = list(frames(_two_faces(), n=1))
+    assert p.process(f)[1] == []
+    first, second = p.flush()
+    assert isinstance(first, PlateRead) and isinstance(second, PlateRead)
+    assert first.evidence is not None and np.array_equal(first.evidence, _blurred(f.image))
+    assert second.evidence is None
+
+
+def test_a_face_only_pipeline_ends_its_face_tracks_on_flush() -> None:
+    p, detector, _ = fake_pipeline()
+    seen = [s for f in frames([(RED, 300, 100), (BLUE, 100, 200)], n=2) for s in p.process(f)[1]]
+    assert p.plates is None and p.plate_voter is None
+    assert seen == []  # too few frames to decide before the end
+    ended = p.flush()
+    assert sorted(type(s).__name__ for s in ended) == ["FaceMatch", "FaceTrackCount"]
+    assert p.flush() == []  # forgotten
+    assert detector.calls == 2
+
+
+def test_counters_and_timings_of_every_stage(ticking: None) -> None:
+    masker = PrivacyMasker([[(0.0, 0.0), (0.1, 0.0), (0.1, 0.1), (0.0, 0.1)]])
+    p, detector, _ = fake_pipeline(masker=masker)
+    p.motion = MotionGate()
+    p.plates, p.plate_voter = Plates(2), Voter(set())  # type: ignore[assignment]
+    records: list[FrameRecord] = []
+    for i, f in enumerate(frames([(RED, 300, 100), (BLUE, 100, 200)], n=4)):
+        if i == 2:  # a still frame
+            f = replace_frame(f, records[-1].frame)
+        record, _ = p.process(f)
+        records.append(record)
+    moving = [r.motion is not None and r.motion.moving for r in records]
+    assert True in moving and False in moving  # both kinds counted
+    c = p.counters
+    assert (c.frames, c.moving_frames) == (4, sum(moving))
+    assert c.face_detections == sum(len(r.faces) for r in records) > 0
+    assert c.plate_detections == 8
+    stages = {"mask": 1, "motion": 1, "faces": 1, "face_decide": 1, "plates": 1}
+    for r in records:
+        assert r.timings_ms == pytest.approx({k: n * STEP_S * 1000 for k, n in stages.items()})
+    assert c.stage_ms == pytest.approx({k: 4 * n * STEP_S * 1000 for k, n in stages.items()})
+    # what later stages saw is the masked picture
+    assert int(p.plates.seen[0].frame.image[:10, :10].max()) == 0  # type: ignore[union-attr]
+    assert detector.calls == sum(moving)  # faces are looked for where something moved
+
+
+def replace_frame(f: Any, like: Any) -> Any:
+    """``f`` with the picture of ``like`` (nothing moved since)."""
+    return type(f)(f.camera_id, f.index, f.pts_s, f.wall_time, like.image.copy())
+
+
+def test_a_pipeline_without_masks_or_motion_gate_times_only_its_stages(ticking: None) -> None:
+    p = CameraPipeline("cam-1", None, None, None, Plates(0), Voter(set()))  # type: ignore[arg-type]
+    [f] = list(frames([], n=1))
+    record, _ = p.process(f)
+    assert record.frame is f and record.motion is None
+    assert record.timings_ms == pytest.approx({"plates": STEP_S * 1000})
+    assert (p.counters.frames, p.counters.moving_frames, p.counters.plate_detections) == (1, 0, 0)
+
+
+def test_counters_start_at_zero_and_add_up() -> None:
+    c = PipelineCounters()
+    assert (c.frames, c.moving_frames, c.face_detections, c.plate_detections) == (0, 0, 0, 0)
+    assert c.stage_ms == {} and PipelineCounters().stage_ms is not c.stage_ms
+    c.add_timing("faces", 1.5)
+    c.add_timing("faces", 2.0)
+    c.add_timing("plates", 0.25)
+    assert c.stage_ms == {"faces": 3.5, "plates": 0.25}
+
+
+def test_which_sightings_alert_and_which_count() -> None:
+    count = FaceTrackCount("cam-1", 3, 1_750_000_000.0)
+    assert [is_alertable(s) for s in (face_match(), plate_read(), count)] == [True, True, False]
+    assert [is_count(s) for s in (face_match(), plate_read(), count)] == [False, False, True]
