@@ -24,8 +24,17 @@ earlier commit and on this tree in turns (before/after in one run).
 Latency comes from a paced run (frames released in real time): decoded frame -> alert handed to
 the sink, and first sighting -> alert.  Memory: resident set growth per running camera.
 
+A camera's decoder rests on a still scene (``cameras[].still_decode``, issue 18: keyframes
+only, or reference pictures only, after ``still_after_s`` without motion; back at the first
+motion).  ``--still both`` runs every scene (and the paced latency runs) with it off
+(``citywatch-full``) and on (``citywatch``, the default) in turns, ``--rounds`` times, the
+order swapped each round; streams per core are then seconds of video per CPU second (a resting
+camera analyses fewer frames).  The quiet scene's motion onsets (the first moving frame after
+``still_after_s`` still, with every picture decoded) give the detection delay the rest adds:
+how much later the first moving frame is analysed with it on.
+
     .venv/bin/python bench/pipeline.py [--out bench/out] [--naive-frames 60] [--citywatch-only]
-        [--scenes quiet,plates,hamilton]
+        [--scenes quiet,plates,hamilton] [--still auto|off|both] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -152,6 +161,45 @@ class Collect:
                     self.since_first_s.append(now - first_wall)
 
 
+class Moves:
+    """The pipeline, with each analysed frame's media time and motion verdict kept, and the
+    process's CPU (every thread) between consecutive still frames: what an idle camera pays
+    per second of video, decode included, whatever its decoder skips."""
+
+    def __init__(self, inner: PipelineLike) -> None:
+        self.inner = inner
+        self.seen: list[tuple[float, bool]] = []
+        self.idle_cpu_s = 0.0
+        self.idle_video_s = 0.0
+        self._last: tuple[float, float] | None = None  # (pts, process CPU) of a still frame
+
+    def process(self, frame: Frame) -> tuple[Any, list[Sighting]]:
+        record, out = self.inner.process(frame)
+        motion = record.motion
+        moving = motion is None or motion.moving
+        self.seen.append((frame.pts_s, moving))
+        now = time.process_time()
+        if not moving and self._last is not None:
+            self.idle_video_s += frame.pts_s - self._last[0]
+            self.idle_cpu_s += now - self._last[1]
+        self._last = None if moving else (frame.pts_s, now)
+        return record, out
+
+    def flush(self) -> list[Sighting]:
+        return self.inner.flush()
+
+
+def still_supported() -> bool:
+    return "still_decode" in CameraConfig.model_fields
+
+
+def video_seconds(path: Path) -> float:
+    import av
+
+    with av.open(str(path)) as c:
+        return (c.duration or 0) / 1_000_000
+
+
 def run_citywatch(
     scene: Scene,
     cfg: CitywatchConfig,
@@ -160,25 +208,31 @@ def run_citywatch(
     hotlist: HotlistMatcher,
     *,
     pace: bool = False,
+    still: str = "auto",
 ) -> tuple[Result, Collect]:
     """The scene's cameras one after another.  ``cpu_s`` is the process's CPU over each run
     (every thread: the reader decoding every delivered frame, FFmpeg's and onnxruntime's
-    threads, the analysis); ``analysis_s`` the analysis thread's alone."""
-    res = Result(scene.name, "citywatch")
+    threads, the analysis); ``analysis_s`` the analysis thread's alone.  ``still``: the
+    cameras' ``still_decode`` ("off": mode ``citywatch-full``)."""
+    res = Result(scene.name, "citywatch-full" if still == "off" else "citywatch")
     col = Collect(hotlist)
     perms = Permissions(faces=scene.faces, plates=scene.plates)
     for i, video in enumerate(scene.videos):
         extra: dict[str, Any] = {}
         if scene.detect is not None:
             extra["detect_url"] = SecretStr(str(scene.detect[i]))
+        if still_supported():
+            extra["still_decode"] = still
         cam = CameraConfig(id=f"bench-{i}", url=SecretStr(str(video)), analyse_fps=5.0, **extra)
         pipeline: PipelineLike = build_pipeline(cam, cfg, models, perms, gallery)
         source, evidence, buffer = camera_source(cam, cfg, models)
         if evidence is not None:
             pipeline = evidence.wrap(pipeline)
-        timed = Timed(pipeline)
+        moves = Moves(pipeline)
+        timed = Timed(moves)
+        feed = {"motion_feed": source.motion_feed} if still_supported() else {}
         worker = CameraWorker(
-            cam.id, source, timed, col, live=False, pace=pace, on_frame=col.on_frame
+            cam.id, source, timed, col, live=False, pace=pace, on_frame=col.on_frame, **feed
         )
         p0, t0 = time.process_time(), time.thread_time()
         stats = worker.run()
@@ -188,10 +242,38 @@ def run_citywatch(
         res.decoded += source.health.frames_decoded
         res.still_s += timed.still_s
         res.still += timed.still
+        res.video_s += video_seconds(scene.detect[i] if scene.detect is not None else video)
+        res.moves.extend(moves.seen)
+        res.idle_cpu_s += moves.idle_cpu_s
+        res.idle_video_s += moves.idle_video_s
+        res.decode = source.health.decode
         if buffer is not None:
             res.snapshot_ms = snapshot_ms(buffer, res.frames / res.analysed_fps)
     res.found = col.found
     return res, col
+
+
+def onset_delays(
+    full: list[tuple[float, bool]], rested: list[tuple[float, bool]], still_s: float = 2.0
+) -> list[float]:
+    """For each motion onset with every picture decoded (a moving frame after ``still_s`` of
+    still ones), how much later the first moving frame at or after it was analysed with the
+    decoder resting (nan: never)."""
+    onsets: list[float] = []
+    since: float | None = None
+    for pts, moving in full:
+        if moving:
+            if since is not None and pts - since >= still_s:
+                onsets.append(pts)
+            since = None
+        elif since is None:
+            since = pts
+    moving_at = [pts for pts, moving in rested if moving]
+    out = []
+    for t in onsets:
+        later = [p for p in moving_at if p >= t - 1e-6]
+        out.append(later[0] - t if later else float("nan"))
+    return out
 
 
 def run_naive(
@@ -281,6 +363,13 @@ def main() -> int:
     )
     ap.add_argument("--tag", default="pipeline", help="name of the JSON/PNG files written")
     ap.add_argument(
+        "--still",
+        choices=("auto", "off", "both"),
+        default="auto",
+        help="the cameras' still_decode; both: off and auto in turns (before/after in one run)",
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="with --still both: rounds of turns")
+    ap.add_argument(
         "--scenes",
         default="",
         help="comma-separated scenes to run (default all: crowd-dual,quiet,crowd,plates,hamilton);"
@@ -302,22 +391,32 @@ def main() -> int:
         console.print(f"[red]unknown scene(s): {sorted(wanted - {s.name for s in all_scenes})}[/]")
         return 2
     all_scenes = [s for s in all_scenes if not wanted or s.name in wanted]
+    stills = ["off", "auto"] if args.still == "both" else [args.still]
+    rounds = max(1, args.rounds) if args.still == "both" else 1
+    paced_by: dict[str, list[Collect]] = {}
     with LoadMeter() as meter:
-        for scene in all_scenes:
-            console.log(f"citywatch: {scene.name}")
-            results.append(run_citywatch(scene, cfg, models, gallery, hotlist)[0])
-            if args.citywatch_only or scene.detect is not None:
-                continue
-            console.log(f"naive: {scene.name}")
-            # Hamilton in full on both sides: recall is compared on the same frames.
-            limit = 10**9 if scene.name == "hamilton" else args.naive_frames
-            results.append(run_naive(scene, cfg, models, gallery, hotlist, limit))
-        console.log("latency (paced, real time)")
-        paced = [
-            run_citywatch(s, cfg, models, gallery, hotlist, pace=True)[1]
-            for s in all_scenes
-            if s.name in ("hamilton", "plates")
-        ]
+        for turn in range(rounds):
+            order = stills if turn % 2 == 0 else stills[::-1]
+            for scene in all_scenes:
+                for still in order:
+                    console.log(f"citywatch (round {turn + 1}, still_decode {still}): {scene.name}")
+                    r = run_citywatch(scene, cfg, models, gallery, hotlist, still=still)[0]
+                    r.round = turn + 1
+                    results.append(r)
+                if args.citywatch_only or scene.detect is not None or turn > 0:
+                    continue
+                console.log(f"naive: {scene.name}")
+                # Hamilton in full on both sides: recall is compared on the same frames.
+                limit = 10**9 if scene.name == "hamilton" else args.naive_frames
+                results.append(run_naive(scene, cfg, models, gallery, hotlist, limit))
+            console.log(f"latency (paced, real time), round {turn + 1}")
+            for still in order:
+                paced_by.setdefault(still, []).extend(
+                    run_citywatch(s, cfg, models, gallery, hotlist, pace=True, still=still)[1]
+                    for s in all_scenes
+                    if s.name in ("hamilton", "plates")
+                )
+        paced = paced_by[stills[-1] if args.still != "both" else "auto"]
         mem = float("nan")
         if not args.citywatch_only:
             console.log("memory per camera")
@@ -334,25 +433,34 @@ def main() -> int:
         "delivered frame included, per analysed frame)"
     )
     for col in (
-        "scene", "mode", "frames", "decoded", "ms/frame", "analysis ms", "streams/core",
-        "still frames", "idle ms/frame", "idle streams/core", "snapshot ms", "found",
+        "round", "scene", "mode", "frames", "decoded", "ms/frame", "analysis ms", "streams/core",
+        "still frames", "idle ms/frame", "idle streams/core", "idle ms per s",
+        "idle streams/core (per s)", "snapshot ms", "found",
     ):  # fmt: skip
         table.add_column(col, justify="right")
     summary: dict[str, object] = {}
     for r in results:
         table.add_row(
-            r.scene, r.mode, str(r.frames), str(r.decoded or "-"), f"{r.ms_per_frame:.1f}",
+            str(r.round), r.scene, r.mode, str(r.frames), str(r.decoded or "-"),
+            f"{r.ms_per_frame:.1f}",
             f"{r.analysis_ms:.1f}", f"{r.streams_per_core:.2f}",
-            f"{r.still}/{r.frames}" if r.mode == "citywatch" else "-",
+            f"{r.still}/{r.frames}" if r.mode.startswith("citywatch") else "-",
             f"{r.still_ms:.1f}" if r.still else "-",
             f"{r.idle_streams_per_core:.1f}" if r.still else "-",
+            f"{r.idle_ms_per_s:.1f}" if r.idle_video_s else "-",
+            f"{1000.0 / r.idle_ms_per_s:.1f}" if r.idle_video_s and r.idle_cpu_s else "-",
             f"{r.snapshot_ms:.1f}" if r.snapshot_ms else "-",
             ",".join(sorted(r.found)) or "-",
         )  # fmt: skip
-        key = f"{r.scene}_{r.mode}"
+        rnd = r.round
+        key = f"{r.scene}_{r.mode}" + (f"_r{rnd}" if rnd > 1 else "")
         summary[f"{key}_ms_per_frame"] = round(r.ms_per_frame, 2)
         summary[f"{key}_streams_per_core"] = round(r.streams_per_core, 3)
-        if r.mode == "citywatch":
+        if r.mode.startswith("citywatch"):
+            summary[f"{key}_decode"] = r.decode
+            summary[f"{key}_video_s"] = round(r.video_s, 2)
+            summary[f"{key}_idle_video_s"] = round(r.idle_video_s, 1)
+            summary[f"{key}_idle_ms_per_video_s"] = round(r.idle_ms_per_s, 2)
             summary[f"{key}_analysis_ms_per_frame"] = round(r.analysis_ms, 2)
             summary[f"{key}_decoded"] = r.decoded
             summary[f"{key}_frames"] = r.frames
@@ -365,7 +473,35 @@ def main() -> int:
             if r.snapshot_ms:
                 summary[f"{key}_snapshot_ms"] = round(r.snapshot_ms, 1)
     console.print(table)
-    by = {(r.scene, r.mode): r for r in results}
+    by = {(r.scene, r.mode): r for r in results if r.round == 1}
+    if args.still == "both":
+        for n in range(1, rounds + 1):
+            in_round = {(r.scene, r.mode): r for r in results if r.round == n}
+            for mode in ("citywatch-full", "citywatch"):
+                summary[f"r{n}_mix_{mode}"] = round(mix(in_round, CORE, mode), 3)
+                dual = tuple("crowd-dual" if n == "crowd" else n for n in CORE)
+                summary[f"r{n}_mix_dual_{mode}"] = round(mix(in_round, dual, mode), 3)
+            full, rested = (
+                in_round.get(("quiet", "citywatch-full")),
+                in_round.get(("quiet", "citywatch")),
+            )
+            if full is not None and rested is not None:
+                delays = onset_delays(full.moves, rested.moves)
+                summary[f"r{n}_quiet_motion_onsets"] = len(delays)
+                summary[f"r{n}_quiet_onset_delay_s"] = [round(d, 2) for d in delays]
+                summary[f"r{n}_quiet_onset_delay_max_s"] = round(max(delays, default=0.0), 2)
+                moved = {round(p, 3) for p, m in full.moves if m}
+                seen = {round(p, 3): m for p, m in rested.moves}
+                summary[f"r{n}_quiet_moving_frames_full"] = len(moved)
+                summary[f"r{n}_quiet_moving_not_analysed"] = len(moved - set(seen))
+                summary[f"r{n}_quiet_moving_judged_still"] = sum(
+                    1 for p in moved if p in seen and not seen[p]
+                )
+        for still, cols in paced_by.items():
+            ls = [x for c in cols for x in c.latency_s]
+            tag = "citywatch-full" if still == "off" else "citywatch"
+            summary[f"latency_frame_to_alert_p95_s_{tag}"] = round(pct(ls, 95), 3)
+            summary[f"alerts_timed_{tag}"] = len(ls)
     with_dual = tuple("crowd-dual" if n == "crowd" else n for n in CORE)
     ham = by.get(("hamilton", "citywatch"))
     ham_cw = {x for x in ham.found if x in SUBJECTS} if ham is not None else set()

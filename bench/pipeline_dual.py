@@ -62,6 +62,18 @@ class Result:
     still_s: float = 0.0  # analysis CPU of the frames without motion ...
     still: int = 0  # ... and their number
     snapshot_ms: float = 0.0  # dual-stream: CPU to decode one main-stream snapshot picture
+    video_s: float = 0.0  # media seconds the analysed videos cover (0: count analysed frames)
+    round: int = 1  # pipeline.py --rounds: which turn
+    decode: str = ""  # the source's health 'decode' (how it decoded, still scene included)
+    moves: list[tuple[float, bool]] = field(default_factory=list)  # (pts, moving) analysed
+    idle_cpu_s: float = 0.0  # CPU (every thread) between consecutive still frames ...
+    idle_video_s: float = 0.0  # ... and the media time between them
+
+    @property
+    def idle_ms_per_s(self) -> float:
+        """What the camera pays per second of still video, decode included (measured between
+        consecutive still frames, whatever was decoded between them)."""
+        return 1000.0 * self.idle_cpu_s / self.idle_video_s if self.idle_video_s else 0.0
 
     @property
     def ms_per_frame(self) -> float:
@@ -90,6 +102,11 @@ class Result:
 
     @property
     def streams_per_core(self) -> float:
+        """Seconds of video one core keeps up with per second (a camera that rests its
+        decoder on a still scene analyses fewer frames than analysed_fps); without
+        ``video_s``, analysed frames per second per core over the analysed rate."""
+        if self.video_s and self.cpu_s:
+            return self.video_s / self.cpu_s
         return self.fps_per_core / self.analysed_fps if self.analysed_fps else 0.0
 
 

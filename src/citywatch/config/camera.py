@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -84,6 +84,22 @@ class CameraConfig(Strict):
     loop: bool = Field(default=False, description="Loop a file source (demo, tests)")
     analyse_fps: float = Field(default=5.0, gt=0, le=60, description="Frames analysed per second")
     keyframes_only: bool = Field(default=False, description="Decode keyframes only (low power)")
+    still_decode: Literal["auto", "off"] = Field(
+        default="auto",
+        description="While the motion gate sees nothing for still_after_s, decode keyframes "
+        "only (keyframes at most still_max_gop_s apart) or reference pictures only, back to "
+        "every picture at the first motion; 'off': always decode every picture analysed",
+    )
+    still_after_s: float = Field(
+        default=2.0, gt=0, le=3600, description="Seconds without motion before the decoder rests"
+    )
+    still_max_gop_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Longest keyframe interval for keyframes-only decoding of a still scene: "
+        "motion is seen at most this much later",
+    )
     no_frame_timeout_s: float = Field(
         default=20.0,
         gt=0,

@@ -124,6 +124,7 @@ def build_camera_worker(
         media_health=recorder.media_health,
         recording_health=recording.health if recording else None,
         trimmer=trimmer,
+        motion_feed=source.motion_feed,
     )
     return CameraParts(
         worker=worker,

@@ -29,6 +29,7 @@ from citywatch.decisions.types import Sighting
 from citywatch.engine.allocator import HeapTrimmer
 from citywatch.services.evidence import MediaHealth
 from citywatch.services.segment_recorder import RecordingHealth
+from citywatch.sources.still import MotionFeed
 from citywatch.vision.record import Frame, FrameRecord
 
 log = logging.getLogger(__name__)
@@ -146,12 +147,16 @@ class CameraWorker:
         drain_waits_s: tuple[float, ...] = DRAIN_WAITS_S,
         sleep: Callable[[float], None] = time.sleep,
         trimmer: HeapTrimmer | None = None,
+        motion_feed: MotionFeed | None = None,
     ) -> None:
         """``media_health``: the snapshot writer's state, copied into :attr:`stats`;
         ``recording_health`` likewise for the camera's continuous recording.
         ``drain_waits_s``/``sleep``: the retries of results still pending at the end.
         ``trimmer``: the process's C-heap trimmer, asked after each frame (it trims on its
-        own schedule, shared by every worker of the process)."""
+        own schedule, shared by every worker of the process).  ``motion_feed``: the source's
+        (``CameraSource.motion_feed``), told whether each analysed frame moved, so that the
+        source's decoder rests on a still scene (frames without a motion gate, and frames
+        whose analysis failed, count as moving)."""
         self.camera_id = camera_id
         self._source = source
         self._pipeline = pipeline
@@ -169,6 +174,7 @@ class CameraWorker:
         self._drain_waits_s = drain_waits_s
         self._sleep = sleep
         self._trimmer = trimmer
+        self._motion_feed = motion_feed
         self._store_error = ""
         self.stats = WorkerStats()
         self.last_frame: Frame | None = None
@@ -239,7 +245,12 @@ class CameraWorker:
             self.stats.errors += 1
             self.stats.last_error = f"analysis failed: {type(err).__name__}: {err}"
             log.exception("camera %s: frame %d analysis failed", self.camera_id, frame.index)
+            if self._motion_feed is not None:
+                self._motion_feed.seen(frame.index, frame.pts_s, True)
             return
+        if self._motion_feed is not None:
+            motion = record.motion
+            self._motion_feed.seen(frame.index, frame.pts_s, motion is None or motion.moving)
         self.stats.analysed += 1
         # The frame as analysed (privacy masks blacked out), never the decoded one: the live
         # view must not show what the masks hide.  Replaced on each frame, never kept.

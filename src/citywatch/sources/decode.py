@@ -205,6 +205,12 @@ class DecodeChooser:
         self.setting = first if self._keyframes_only else None
         return first
 
+    def facts(self) -> StreamFacts:
+        """What the first packets told of the stream (nothing before it opened)."""
+        if self._counter is None or self._stream is None:
+            return StreamFacts("", 0, 0, 0.0, 0, None)
+        return self._counter.facts(self._stream)
+
     def packet(self, data: bytes, keyframe: bool) -> DecodeSetting | None:
         """Count a packet; the setting once it is chosen (only that once), else None."""
         c = self._counter

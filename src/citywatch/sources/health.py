@@ -43,8 +43,12 @@ class CameraHealth:
     frames_decoded: int
     frames_analysed: int
     frames_dropped: int  # frames due for analysis but skipped because the reader fell behind
-    #: how the stream is decoded (sources/decode.py: threads, pictures skipped, and why)
+    #: how the stream is decoded (sources/decode.py: threads, pictures skipped, and why;
+    #: then what the decoder does on a still scene, sources/still.py)
     decode: str = ""
+    #: what the decoder does now: "normal" (as ``decode`` says), or resting on a still scene:
+    #: "keyframes" (keyframes only) or "reference" (reference pictures only); "" until known
+    decode_now: str = ""
     #: a camera analysed on its substream: the main stream's state and last error ("" for a
     #: one-stream camera); its packets feed snapshots, clips and recording
     main_stream: str = ""
@@ -139,6 +143,8 @@ class HealthTracker:
         self._analysed_n = 0
         self._dropped = 0
         self._decode = ""
+        self._still = ""
+        self._decode_now = ""
 
     @property
     def state(self) -> SourceState:
@@ -177,6 +183,12 @@ class HealthTracker:
         with self._lock:
             self._decode = description
 
+    def still(self, plan: str, now: str) -> None:
+        """What the decoder does on a still scene (the plan, with why) and now."""
+        with self._lock:
+            self._still = plan
+            self._decode_now = now
+
     def opened(self, width: int, height: int, codec: str) -> None:
         """The stream was opened with pictures of this size and codec."""
         with self._lock:
@@ -201,7 +213,8 @@ class HealthTracker:
                 frames_decoded=self._decoded,
                 frames_analysed=self._analysed_n,
                 frames_dropped=self._dropped,
-                decode=self._decode,
+                decode=self._decode + (f"; {self._still}" if self._still else ""),
+                decode_now=self._decode_now,
                 stream=self._stream,
                 width=self._picture[0],
                 height=self._picture[1],

@@ -37,6 +37,7 @@ from av.video.stream import VideoStream
 from citywatch.sources.health import CameraHealth
 from citywatch.sources.pyav import CameraSource
 from citywatch.sources.recorder import BufferedPacket, DecodedPicture, cut, decode
+from citywatch.sources.still import MotionFeed
 from citywatch.vision.record import FloatArray, Frame, ImageBGR
 
 log = logging.getLogger(__name__)
@@ -229,6 +230,11 @@ class DualSource:
     @property
     def is_live(self) -> bool:
         return self.analyse.is_live
+
+    @property
+    def motion_feed(self) -> MotionFeed:
+        """The analysed stream's (only its decoding rests on a still scene)."""
+        return self.analyse.motion_feed
 
     def stop(self) -> None:
         self._stop.set()

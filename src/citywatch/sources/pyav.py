@@ -37,6 +37,7 @@ from citywatch.sources.picture import AvPicture
 from citywatch.sources.recorder import PacketTap
 from citywatch.sources.redact import redact_text, redact_url, url_secrets
 from citywatch.sources.sampling import LagGate, PtsSampler
+from citywatch.sources.still import MotionFeed, StillDecoder
 from citywatch.vision.record import Frame
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ NETWORK_SCHEMES = frozenset(
 MAX_DECODE_ERRORS = 100
 # Step assumed between frames when a stream gives no frame rate and no pts.
 DEFAULT_FRAME_STEP_S = 1.0 / 25.0
+# How long a resting decoder's keyframe waits for the analysis's verdict on the frame before
+# (sources/still.py): a live stream's packets wait meanwhile; a file's reader is ahead anyway.
+VERDICT_WAIT_LIVE_S = 2.0
+VERDICT_WAIT_FILE_S = 60.0
 
 
 class SourceError(RuntimeError):
@@ -137,6 +142,9 @@ class CameraSource:
         self._opens = 0
         self._taps = tuple(taps)
         self._chooser: DecodeChooser | None = None
+        self._camera = camera
+        self._motion = MotionFeed()
+        self._still: StillDecoder | None = None
 
     def __repr__(self) -> str:
         return (
@@ -153,10 +161,17 @@ class CameraSource:
     def is_live(self) -> bool:
         return self._network
 
+    @property
+    def motion_feed(self) -> MotionFeed:
+        """Where the analysis reports each handed-on frame's motion (the worker): a still
+        scene lets the decoder rest (:mod:`.still`); a source nobody reports to never does."""
+        return self._motion
+
     def stop(self) -> None:
         """Make :meth:`frames` return promptly: at once from a backoff wait, after the current
         packet while streaming (a blocked network read ends within ``read_timeout_s``)."""
         self._stop.set()
+        self._motion.close()
 
     def frames(self) -> Iterator[Frame]:
         """Sampled BGR frames until the file ends (or, for a network stream or a looped
@@ -253,6 +268,18 @@ class CameraSource:
         if self.role == "analyse":
             self._chooser = DecodeChooser(self._fps, keyframes_only=self._keyframes_only)
             self._health.decoding(self._chooser.opened(stream).describe())
+            self._health.still("", "normal")
+            cam = self._camera
+            self._still = StillDecoder(
+                stream,
+                self._chooser,
+                self._motion,
+                setting=cam.still_decode,
+                after_s=cam.still_after_s,
+                max_gop_s=cam.still_max_gop_s,
+                wait_s=VERDICT_WAIT_LIVE_S if self._network else VERDICT_WAIT_FILE_S,
+                on_change=self._health.still,
+            )
         else:
             self._health.decoding("demuxed only (main stream)")
         ctx = stream.codec_context
@@ -367,7 +394,8 @@ class CameraSource:
                 last_clean_at = self._monotonic()
                 continue
             try:
-                decoded = packet.decode()
+                still = self._still
+                decoded = still.decode(packet) if still is not None else packet.decode()
             except (av.error.FFmpegError, ValueError) as err:
                 decode_errors += 1
                 result.error = f"decode failed: {self._describe(err)}"
@@ -410,6 +438,8 @@ class CameraSource:
                 handed = self._monotonic()
                 # converted to BGR only if something looks at more than its grey plane
                 picture = AvPicture(vf)
+                if self._still is not None:
+                    self._still.handed(self._index - 1, pts_s)
                 yield Frame(self.camera_id, self._index - 1, pts_s, wall, picture=picture)
                 last_clean_at += self._monotonic() - handed
                 if self._stop.is_set():
