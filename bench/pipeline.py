@@ -276,6 +276,21 @@ def onset_delays(
     return out
 
 
+def episodes_missed(full: list[tuple[float, bool]], rested: list[tuple[float, bool]]) -> int:
+    """Runs of moving frames (every picture decoded) during which the resting run analysed no
+    moving frame at all: motion that came and went unseen."""
+    runs: list[tuple[float, float]] = []
+    for pts, moving in full:
+        if not moving:
+            continue
+        if runs and abs(pts - runs[-1][1]) <= 0.2 + 1e-3:
+            runs[-1] = (runs[-1][0], pts)
+        else:
+            runs.append((pts, pts))
+    moving_at = [pts for pts, moving in rested if moving]
+    return sum(1 for a, b in runs if not any(a - 1e-6 <= p <= b + 1e-6 for p in moving_at))
+
+
 def run_naive(
     scene: Scene,
     cfg: CitywatchConfig,
@@ -492,6 +507,9 @@ def main() -> int:
                 summary[f"r{n}_quiet_onset_delay_max_s"] = round(max(delays, default=0.0), 2)
                 moved = {round(p, 3) for p, m in full.moves if m}
                 seen = {round(p, 3): m for p, m in rested.moves}
+                summary[f"r{n}_quiet_motion_episodes_missed"] = episodes_missed(
+                    full.moves, rested.moves
+                )
                 summary[f"r{n}_quiet_moving_frames_full"] = len(moved)
                 summary[f"r{n}_quiet_moving_not_analysed"] = len(moved - set(seen))
                 summary[f"r{n}_quiet_moving_judged_still"] = sum(

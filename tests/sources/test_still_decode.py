@@ -204,3 +204,32 @@ def test_motion_feed() -> None:
     feed.close()  # wakes a waiting reader at once
     t.join(5.0)
     assert done.is_set() and feed.closed
+
+
+def forced_keyframes(path: Path, keys: set[int], frames: int = 120) -> Path:
+    """A still picture at 10 fps, keyframes exactly at ``keys`` (no B-frames)."""
+    rng = np.random.default_rng(3)
+    base = rng.integers(40, 200, (90, 160, 3), np.uint8)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=FPS)
+        assert isinstance(s, VideoStream)
+        s.width, s.height, s.pix_fmt = 160, 90, "yuv420p"
+        s.options = {"g": "1000", "sc_threshold": "0", "bf": "0", "forced-idr": "1",
+                     "preset": "veryfast"}  # fmt: skip
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(base, format="bgr24")
+            frame.pict_type = av.video.frame.PictureType.I if i in keys else 0
+            out.mux(s.encode(frame))
+        out.mux(s.encode(None))
+    return path
+
+
+def test_a_group_longer_than_the_bound_brings_every_picture_back(tmp_path: Path) -> None:
+    # Keyframes every second, then none from 4 s to 9 s: once that 5 s group is seen the
+    # decoder stops resting and decodes it from its keyframe (the analysis misses nothing).
+    video = forced_keyframes(tmp_path / "longer.mp4", {0, 10, 20, 30, 40, 90, 100, 110})
+    pipe, src, _ = run(video)
+    times = [t for t, _, _ in pipe.seen]
+    assert [t for t in times if 2.9 < t < 4.1] == [3.0, 4.0]  # resting on 1 s groups
+    assert [t for t in times if 4.0 < t < 9.0] == pytest.approx([4.2 + 0.2 * i for i in range(24)])
+    assert "no rest (a keyframe every 5 s > still_max_gop_s 2" in src.health.decode
