@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from citywatch.audit.chain import Actor, VerifyResult, append, head, verify
+from citywatch.audit.chain import GENESIS_HASH, Actor, VerifyResult, append, entries, head, verify
 from citywatch.store.models import AuditLogRow
 
 
@@ -76,3 +76,18 @@ def test_an_actor_needs_a_name_and_a_role() -> None:
     for name, role in (("", "admin"), ("bob", " ")):
         with pytest.raises(ValueError, match=r"^an audit actor needs a name and a role$"):
             Actor(name, role)
+
+
+def test_a_head_recorded_before_any_entry_or_at_the_first(session: Session) -> None:
+    """A head published while the log was empty (seq 0) holds for any log that grew from it;
+    a head at seq 1 is compared like any other (found by mutation testing: `> 0` planted as
+    `>= 0` or `> 1` passed)."""
+    assert verify(session, expected_head=head(session)) == VerifyResult(True, 0)
+    assert head(session) == (0, GENESIS_HASH)
+    fill(session, 2)
+    assert verify(session, expected_head=(0, GENESIS_HASH)) == VerifyResult(True, 2)
+    first = next(entries(session)).hash
+    assert verify(session, expected_head=(1, first)) == VerifyResult(True, 2)
+    assert verify(session, expected_head=(1, "f" * 64)) == VerifyResult(
+        False, 2, 1, "seq 1: hash differs from the recorded head"
+    )
