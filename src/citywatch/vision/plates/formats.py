@@ -12,6 +12,12 @@ each layout of the requested formats, and repairs what a layout makes certain: a
 letter must stand becomes ``O``, an ``S`` where a digit must stand becomes ``5`` (the confusion
 tables below).  It may also drop up to two surplus characters: at the start (the blue EU band's
 country code), at the end, or at an emblem slot.  Each repair lowers the candidate's score.
+A dropped character the plate does not explain (anything but the format's own band code at the
+start, or its crest at an emblem slot) also costs by how sure the recogniser was of it
+(:attr:`PlateFormat.trim`): a national layout may shed a doubtful border or band artefact, but
+a read whose characters are all sure keeps them, and so a foreign plate (``SB90TZI``, a
+Romanian one, against the NL sidecode ``L-DD-LLL``) goes to the generic format whole instead
+of losing its first or last character to fit another country's layout.
 Generic formats (``EU``) fix nothing: they only say which lengths and mixes are plates.  A
 format may have both: layouts, and a generic rule that is used at a lower weight (``fallback``)
 when no layout fits (``US``: the states' serial formats, then any 4-7 letters and digits).
@@ -154,32 +160,38 @@ FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
                 "RS",
                 "Serbia: city code, crest, 3-5 digits, 2 letters (BG 123-AB)",
                 _layouts("LL*DDD-LL", "LL*DDDD-LL", "LL*DDDDD-LL"),
+                bands=("SRB",),
             ),
             PlateFormat(
                 "HR",
                 "Croatia: city code, crest, 3-4 digits, 1-2 letters (ZG 1234-AB)",
                 _layouts("LL*DDD-L", "LL*DDD-LL", "LL*DDDD-L", "LL*DDDD-LL"),
+                bands=("HR",),
             ),
             PlateFormat(
                 "NL",
                 "Netherlands: the 14 sidecodes (56-JTT-5, XS-NB-23)",
                 _layouts(*_NL_SIDECODES),
+                bands=("NL",),
             ),
             PlateFormat(
                 "DE",
                 "Germany: district, seals, 1-2 letters, 1-4 digits (B AB 1234), 8 at most",
                 _layouts(*expand("L{1,3}*L{1,2}-D{1,4}", max_len=8)),
                 prior=0.9,  # so many layouts that repairs fit almost anything
+                bands=("D",),
             ),
             PlateFormat(
                 "SK",
                 "Slovakia: district, crest, 3 digits, 2 letters (BA 123AB); older LL DDD-DD",
                 _layouts("LL*DDDLL", "LL*DDD-DD", "LLL*DD-DD"),
+                bands=("SK",),
             ),
             PlateFormat(
                 "CZ",
                 "Czechia: region digit+letter, 1 more, 4 digits (1AB 2345)",
                 _layouts("DLA*DDDD"),
+                bands=("CZ",),
             ),
             PlateFormat(
                 "BR",
@@ -204,6 +216,7 @@ FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
                 max_len=7,
                 fallback=US_FALLBACK,
                 trim=US_TRIM,
+                crest=False,
                 letter_weights=letter_weights(_US_LETTERS),
                 not_plates=_US_NAMES,
             ),
@@ -346,6 +359,37 @@ def _layout_score(
     return score * GAP_MISMATCH ** len(inner - layout.boundaries) * MISSING_EVIDENCE**missing
 
 
+def drop_weight(trim: float, sure: float) -> float:
+    """Weight of dropping a character the plate does not explain, read with probability
+    ``sure``: the probability that it is not part of the plate, ``(1 - sure) + sure * trim``
+    (no character at all, or a mark read surely that is a border, a bolt or a sticker, which
+    ``trim`` weighs).  1 for a character the recogniser did not see, ``trim`` for a sure one."""
+    return trim + (1.0 - trim) * (1.0 - sure)
+
+
+def spells_band(dropped: str, bands: Iterable[str]) -> bool:
+    """Whether ``dropped`` (characters dropped at the start of a read) is one of ``bands`` as
+    OCR reads it: each letter itself or the digit it passes for (``D`` read ``0``)."""
+    return any(
+        len(dropped) == len(band)
+        and all(c == b or DIGIT_FOR_LETTER.get(b) == c for c, b in zip(dropped, band, strict=True))
+        for band in bands
+    )
+
+
+def _unexplained_drops(
+    text: str, head: int, tail: int, emblem: int | None, fmt: PlateFormat
+) -> list[int]:
+    """Indices into ``text`` of the characters a fit drops that the plate does not explain:
+    at the start unless they spell the format's band code, at the end always, at an emblem
+    slot unless the format's plates carry a crest there."""
+    out = [] if head == 0 or spells_band(text[:head], fmt.bands) else list(range(head))
+    out += range(len(text) - tail, len(text))
+    if emblem is not None and not fmt.crest:
+        out.append(head + emblem)
+    return out
+
+
 def _fit_layouts(
     text: str,
     gaps: frozenset[int],
@@ -370,15 +414,10 @@ def _fit_layouts(
             trimmed = head + tail + (emblem is not None)
             if fixes + trimmed > MAX_REPAIRS:
                 continue
-            if fmt.trim < 1.0:
-                # dropping a character the recogniser was sure of costs more in a format
-                # whose plates rarely carry extra marks
-                dropped = [*range(head), *range(len(text) - tail, len(text))]
-                if emblem is not None:
-                    dropped.append(head + emblem)
-                for k in dropped:
-                    certain = sure[k] if sure is not None else 1.0
-                    weight *= fmt.trim + (1.0 - fmt.trim) * (1.0 - certain)
+            # dropping a character the recogniser was sure of costs more unless the plate
+            # explains it (its band's country code, its crest)
+            for k in _unexplained_drops(text, head, tail, emblem, fmt):
+                weight *= drop_weight(fmt.trim, sure[k] if sure is not None else 1.0)
             # a tiny rank term prefers the format's earlier (more common) layouts on a tie
             score = fmt.prior * layout.weight * weight * (1.0 - 1e-4 * index)
             score *= _layout_score(layout, text, head, tail, emblem, gaps)

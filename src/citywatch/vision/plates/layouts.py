@@ -11,6 +11,11 @@ from itertools import product
 _LAYOUT_RE = re.compile(r"^[LDA*\-]+$")
 _REPEAT_RE = re.compile(r"([LDA])\{(\d),(\d)\}")
 
+#: Weight of dropping a character the recogniser was sure of when nothing on the plate explains
+#: it (:attr:`PlateFormat.trim`): the figure measured for US reads (crops_us), which carry no
+#: band, used for every format's unexplained drops.
+SURE_DROP = 0.3
+
 
 @dataclass(frozen=True, slots=True)
 class Layout:
@@ -60,7 +65,16 @@ class PlateFormat:
     need_letter: bool = False
     need_digit: bool = False
     fallback: float = 0.0  # with layouts: weight of the generic rule (0 = layouts only)
-    trim: float = 1.0  # extra weight per character dropped (US plates carry no country band)
+    # a character dropped to fit a layout that the plate's design does not explain (see
+    # bands, crest) weighs trim + (1 - trim) x (1 - the recogniser's probability of it): a
+    # sure one costs trim, one it did not see nothing (formats.drop_weight)
+    trim: float = SURE_DROP
+    # the country codes printed on the plate's band (the blue EU band): read as leading
+    # characters, dropping them is explained
+    bands: tuple[str, ...] = ()
+    # whether a character dropped at an emblem slot is explained: the plates carry a crest or
+    # seals there (RS, HR, DE); US emblem slots hold stars and stickers of some states only
+    crest: bool = True
     # per letter the region issues less often than the others (most US states leave I, O and
     # Q out of their serials): the weight of each such letter in a plate fitted to a layout
     # (the generic rule does not use it); 1 for a letter not listed
