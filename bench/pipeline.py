@@ -280,13 +280,13 @@ def episodes_missed(full: list[tuple[float, bool]], rested: list[tuple[float, bo
     """Runs of moving frames (every picture decoded) during which the resting run analysed no
     moving frame at all: motion that came and went unseen."""
     runs: list[tuple[float, float]] = []
+    was_moving = False
     for pts, moving in full:
-        if not moving:
-            continue
-        if runs and abs(pts - runs[-1][1]) <= 0.2 + 1e-3:
+        if moving and was_moving:
             runs[-1] = (runs[-1][0], pts)
-        else:
+        elif moving:
             runs.append((pts, pts))
+        was_moving = moving
     moving_at = [pts for pts, moving in rested if moving]
     return sum(1 for a, b in runs if not any(a - 1e-6 <= p <= b + 1e-6 for p in moving_at))
 
