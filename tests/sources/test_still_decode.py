@@ -56,6 +56,7 @@ class GatePipeline:
         self.gate = MotionGate()
         self.health = health
         self.seen: list[tuple[float, bool, str]] = []
+        self.decode_texts: dict[float, str] = {}
 
     def process(self, frame: Frame) -> tuple[FrameRecord, list[Any]]:
         record = FrameRecord(frame=frame)
@@ -63,6 +64,7 @@ class GatePipeline:
         record.motion = self.gate.update(luma if luma is not None else frame.image)
         health: CameraHealth = self.health()
         self.seen.append((round(frame.pts_s, 3), record.motion.moving, health.decode_now))
+        self.decode_texts[round(frame.pts_s, 3)] = health.decode
         return record, []
 
     def flush(self) -> list[Any]:
@@ -112,6 +114,10 @@ def test_a_still_clip_drops_to_keyframes_and_motion_brings_every_picture_back(
     rested = [(t, now) for t, _, now in pipe.seen if 2.9 < t < MOVES_AT / FPS]
     assert [t for t, _ in rested] == [3.0, 4.0, 5.0, 6.0]
     assert {now for _, now in rested} == {"keyframes"}
+    assert pipe.decode_texts[rested[-1][0]].endswith(
+        "still scene: keyframes only (a keyframe every 1 s <= still_max_gop_s 2); resting now"
+    )
+    assert not src.health.decode.endswith("resting now")  # awake at the end
     assert still[:15] == pytest.approx([i * 0.2 for i in range(15)])  # 0 .. 2.8 s
     # Motion from 6.3 s is first seen on the next keyframe (7.0 s: at most one group of
     # pictures later), then every picture is decoded again: 5 fps from there on.
@@ -233,3 +239,20 @@ def test_a_group_longer_than_the_bound_brings_every_picture_back(tmp_path: Path)
     assert [t for t in times if 2.9 < t < 4.1] == [3.0, 4.0]  # resting on 1 s groups
     assert [t for t in times if 4.0 < t < 9.0] == pytest.approx([4.2 + 0.2 * i for i in range(24)])
     assert "no rest (a keyframe every 5 s > still_max_gop_s 2" in src.health.decode
+
+
+def test_the_plan_and_the_mode_reach_the_camera_health_record(tmp_path: Path) -> None:
+    from citywatch.engine.local import health_record
+
+    video = still_then_moving(tmp_path / "still.mp4", frames=60)  # ends still, resting
+    camera = CameraConfig(id="c", url=SecretStr(str(video)), analyse_fps=5)
+    src = CameraSource(camera)
+    worker = CameraWorker(
+        "c", src, GatePipeline(lambda: src.health), Sink(), live=False, motion_feed=src.motion_feed
+    )
+    worker.run()
+    record = health_record(src.health, worker)["source"]
+    assert record["decode_now"] == "keyframes"
+    assert record["decode"].endswith(
+        "still scene: keyframes only (a keyframe every 1 s <= still_max_gop_s 2); resting now"
+    )

@@ -213,7 +213,9 @@ class HealthTracker:
                 frames_decoded=self._decoded,
                 frames_analysed=self._analysed_n,
                 frames_dropped=self._dropped,
-                decode=self._decode + (f"; {self._still}" if self._still else ""),
+                decode=self._decode
+                + (f"; {self._still}" if self._still else "")
+                + ("; resting now" if self._decode_now in ("keyframes", "reference") else ""),
                 decode_now=self._decode_now,
                 stream=self._stream,
                 width=self._picture[0],
