@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -323,3 +324,43 @@ def test_a_deleted_file_is_gone_and_deleting_it_again_says_so(tmp_path: Path) ->
     assert store.delete(rel) is True
     assert everything(tmp_path) == []
     assert store.delete(rel) is False
+
+
+def test_a_picture_jpeg_cannot_hold_is_refused_in_words(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    wide = np.zeros((1, 65536, 3), np.uint8)  # JPEG holds at most 65500 pixels a side
+    assert refused(store.save_snapshot, "face", "e1", wide) == (
+        "snapshot face/e1/e1.jpg: JPEG encoding failed"
+    )
+    assert everything(tmp_path) == []
+
+
+def _listing_order(folder: Path) -> list[str]:
+    """The order the file system lists ``folder`` in (what ``files`` walks by)."""
+    with os.scandir(folder) as it:
+        return [e.name for e in it]
+
+
+def test_a_folder_gone_during_the_walk_is_skipped_and_the_walk_goes_on(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    for d in ("a1", "b2", "c3"):
+        (tmp_path / "face" / d).mkdir(parents=True)
+        (tmp_path / "face" / d / f"{d}.jpg").write_bytes(b"x")
+    pushed = _listing_order(tmp_path / "face")
+    walk = store.files("face")
+    first = next(walk)  # the last folder pushed is listed first
+    assert first.rel == f"face/{pushed[2]}/{pushed[2]}.jpg"
+    shutil.rmtree(tmp_path / "face" / pushed[1])  # the next one to be listed
+    assert [f.rel for f in walk] == [f"face/{pushed[0]}/{pushed[0]}.jpg"]
+
+
+def test_a_file_gone_during_the_walk_is_skipped_and_the_walk_goes_on(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    (tmp_path / "face" / "ab").mkdir(parents=True)
+    for name in ("ab1.jpg", "ab2.jpg", "ab3.jpg"):
+        (tmp_path / "face" / "ab" / name).write_bytes(b"x")
+    listed = _listing_order(tmp_path / "face" / "ab")
+    walk = store.files("face")
+    assert next(walk).rel == f"face/ab/{listed[0]}"
+    (tmp_path / "face" / "ab" / listed[1]).unlink()  # listed already, not yet looked at
+    assert [f.rel for f in walk] == [f"face/ab/{listed[2]}"]
