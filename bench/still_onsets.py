@@ -29,7 +29,7 @@ from citywatch.engine.worker import CameraWorker
 from citywatch.sources.pyav import CameraSource
 from citywatch.vision.motion import MotionGate
 from citywatch.vision.record import Frame, FrameRecord
-from pipeline import episodes_missed, onset_delays
+from pipeline_still import episodes_missed, onset_delays
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = REPO.parent / "shared/data/video/intel_sample_videos/one-by-one-person-detection.mp4"
