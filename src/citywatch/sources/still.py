@@ -17,6 +17,10 @@ frame's cost, ``docs/capacity.md``).  Once the motion gate has seen no motion fo
   back at any packet, since no picture depends on the skipped ones;
 * otherwise nothing changes.
 
+The keyframe interval is the longest seen so far on the connection (the probe's first, then
+every one since): one that grows past ``still_max_gop_s`` while resting ends the rest (that
+group is decoded again from its keyframe, nothing missed).
+
 The first frame the analysis finds moving brings the decoder back to its normal setting
 (:mod:`.decode`) at once.  Motion that starts right after a still keyframe is seen at the
 next keyframe: at most one group of pictures later than with every picture decoded.  Only the
