@@ -17,7 +17,7 @@ from citywatch.engine import pipeline as pipeline_module
 from citywatch.engine.pipeline import CameraPipeline, PipelineCounters, is_alertable, is_count
 from citywatch.vision.masks import PrivacyMasker
 from citywatch.vision.motion import MotionGate
-from citywatch.vision.record import Detections, FrameRecord, ImageBGR
+from citywatch.vision.record import Detections, Frame, FrameRecord, ImageBGR, Luma
 from citywatch.vision.redact import blur_faces
 from tests.accountability.fakes import BLUE, GREEN, RED, ColourFaceDetector, fake_pipeline, frames
 from tests.services.helpers import face_match, plate_read
@@ -186,3 +186,39 @@ def test_which_sightings_alert_and_which_count() -> None:
     count = FaceTrackCount("cam-1", 3, 1_750_000_000.0)
     assert [is_alertable(s) for s in (face_match(), plate_read(), count)] == [True, True, False]
     assert [is_count(s) for s in (face_match(), plate_read(), count)] == [False, False, True]
+
+
+class GreyPicture:
+    """A decoder's picture: its grey plane is read as it is, its BGR made only when asked."""
+
+    def __init__(self, grey: np.ndarray) -> None:
+        self.grey, self.conversions = grey, 0
+
+    @property
+    def width(self) -> int:
+        return int(self.grey.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.grey.shape[0])
+
+    def bgr(self) -> ImageBGR:
+        self.conversions += 1
+        return np.repeat(self.grey[:, :, None], 3, axis=2)
+
+    def luma(self) -> Luma:
+        return Luma(self.grey, video_range=False)
+
+
+def test_the_motion_gate_reads_a_pictures_grey_plane_without_converting_it() -> None:
+    """An idle camera's frames are looked at by the motion gate alone: from the decoder's grey
+    plane, never converted to BGR (what a still camera costs; docs/capacity.md)."""
+    p = CameraPipeline("cam-1", MotionGate(), None, None, None, None)
+    pictures = [GreyPicture(np.full((90, 160), 100, np.uint8)) for _ in range(3)]
+    records = [
+        p.process(Frame("cam-1", i, i / 5, 1_750_000_000.0 + i / 5, picture=pic))[0]
+        for i, pic in enumerate(pictures)
+    ]
+    assert all(r.motion is not None for r in records)  # the gate looked at every one
+    assert [pic.conversions for pic in pictures] == [0, 0, 0]
+    assert not any(r.frame.converted for r in records)
