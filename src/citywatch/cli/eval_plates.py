@@ -57,7 +57,7 @@ RecogniserOpt = Annotated[
     typer.Option(
         "--recogniser",
         help="Read with this recogniser instead of the config's (ppocrv4, ppocrv6-small, "
-        "plate-crnn, auto)",
+        "ppocrv6-plates, plate-crnn, auto)",
     ),
 ]
 

@@ -26,17 +26,16 @@ class PlateReaderConfig(Strict):
         description="constrained: decode the recogniser's per-character probabilities "
         "against the plate formats; greedy: its best guess, repaired by fixed rules",
     )
-    recogniser: Literal["auto", "ppocrv4", "ppocrv6-small", "plate-crnn"] = Field(
+    recogniser: Literal["auto", "ppocrv4", "ppocrv6-small", "ppocrv6-plates", "plate-crnn"] = Field(
         default="auto",
-        description="Which shipped recogniser reads plates (constrained decoder): 'ppocrv4' "
-        "(in rapidocr-onnxruntime; best on the EU photos, exact 0.958 vs 0.917 on the tuning "
-        "half), 'ppocrv6-small' (extracted from the rapidocr 3.10.0 wheel by `citywatch "
-        "models prepare`; best on the US photos, 0.797 vs 0.763 on the tuning half, 0.808 vs "
-        "0.692 held out), or 'auto': ppocrv6-small when the formats are US only (a start "
-        "without it prepared fails, naming `citywatch models prepare`; to read US plates "
-        "with ppocrv4, name it), else ppocrv4; 'plate-crnn': citywatch's own recogniser, "
-        "trained on synthetic plates only and shipped in the package (reads stacked plates; "
-        "its figures against PP-OCR in docs/models.md)",
+        description="Which recogniser reads plates (constrained decoder): 'auto' reads "
+        "US-only formats with 'ppocrv6-small' (extracted from the rapidocr 3.10.0 wheel by "
+        "`citywatch models prepare`; a start without it prepared fails, naming that "
+        "command) and every other list with 'ppocrv6-plates' (PP-OCRv6 small fine-tuned on "
+        "synthetic plates, shipped in the package; best on the EU photos and the Romanian "
+        "frames); 'ppocrv4' (in rapidocr-onnxruntime) is the fallback, read only when named; "
+        "'plate-crnn': citywatch's own small recogniser, trained on synthetic plates only "
+        "(reads stacked plates). Figures in docs/models.md",
     )
     rec_model: Path | None = Field(
         default=None,

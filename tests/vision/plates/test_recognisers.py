@@ -112,8 +112,9 @@ def test_named_paths(tmp_path: Path) -> None:
     ("name", "formats", "chosen"),
     [
         ("auto", ["US"], "ppocrv6-small"),  # measured better on US plates
-        ("auto", ["HR", "RS", "EU"], "ppocrv4"),  # measured better on EU plates
-        ("auto", ["EU", "US"], "ppocrv4"),  # mixed regions: the default
+        ("auto", ["HR", "RS", "EU"], "ppocrv6-plates"),  # measured better on EU plates
+        ("auto", ["EU", "US"], "ppocrv6-plates"),  # mixed regions: the shipped fine-tune
+        ("auto", ["US", "US"], "ppocrv6-small"),
         ("ppocrv4", ["US"], "ppocrv4"),  # a name is taken as it is: the explicit opt-out
         ("ppocrv6-small", ["EU"], "ppocrv6-small"),
     ],

@@ -18,10 +18,17 @@
   it reads fewer plates than PP-OCR (images_eu 0.907 against 0.963, images_us halves 0.508 and
   0.404 against PP-OCRv6's 0.864 and 0.846), at a quarter of PP-OCR's time per plate
   (``bench/models_plates.py --recognisers``).
+* ``ppocrv6-plates``: PP-OCRv6 small fine-tuned on citywatch's synthetic plates (800 steps of
+  ``citywatch train plates --init ppocrv6``; its last layer cut to the 69 classes a plate
+  reader uses), shipped inside the package (``vision/plates/models/ppocrv6_plates.onnx``,
+  6.1 MB, Apache-2.0; its card ``docs/models.md``).  What ``auto`` reads European plates with:
+  on images_eu every plate box read (54 of 54 against PP-OCRv4's 52), and on the Romanian
+  dashcam frames, which chose nothing, more plates than PP-OCRv4.  On US plates it trails
+  PP-OCRv6 small, so US-only formats keep that.
 * ``auto`` (the default): ``ppocrv6-small`` when the formats are US only, otherwise
-  ``ppocrv4``.  A US-only config whose ``ppocrv6-small`` is not prepared fails at start like a
-  named one; it never reads with ``ppocrv4`` instead (held-back US photos: 0.640 against
-  0.757).  Reading US plates with ``ppocrv4`` is an explicit choice:
+  ``ppocrv6-plates``.  A US-only config whose ``ppocrv6-small`` is not prepared fails at start
+  like a named one; it never reads with another model instead (held-back US photos: PP-OCRv4
+  0.640 against 0.757).  PP-OCRv4 stays the fallback, read by naming it:
   ``plates.reader.recogniser: ppocrv4``.
 
 ``cache_dir`` is ``models.cache_dir``: one folder per user whatever the working directory
@@ -54,6 +61,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT = "ppocrv4"
 AUTO = "auto"
+US_AUTO = "ppocrv6-small"  # what auto reads US-only formats with
+OTHER_AUTO = "ppocrv6-plates"  # and every other list
 
 
 class RecogniserSetupError(RuntimeError):
@@ -85,7 +94,10 @@ PPOCRV6_SMALL = PackagedModel(
 PACKAGED: dict[str, PackagedModel] = {"ppocrv6-small": PPOCRV6_SMALL}
 
 #: Recognisers shipped inside this package: name -> file in ``vision/plates/models``
-SHIPPED: dict[str, str] = {"plate-crnn": "plate_crnn.onnx"}
+SHIPPED: dict[str, str] = {
+    "plate-crnn": "plate_crnn.onnx",
+    "ppocrv6-plates": "ppocrv6_plates.onnx",
+}
 
 
 def shipped_path(name: str) -> Path:
@@ -98,11 +110,11 @@ Downloader = Callable[[PackagedModel, Path], None]
 
 def chosen_recogniser(name: str, formats: Sequence[str]) -> str:
     """``name``, with ``auto`` resolved: ``ppocrv6-small`` for US-only formats (where it
-    measured better), otherwise the default.  Whether it is prepared is not looked at: a
+    measured better), otherwise ``ppocrv6-plates``.  Whether it is prepared is not looked at: a
     missing model is an error (:func:`recogniser_path`), never a quiet change of model."""
     if name != AUTO:
         return name
-    return "ppocrv6-small" if us_only(formats) else DEFAULT
+    return US_AUTO if us_only(formats) else OTHER_AUTO
 
 
 def us_only(formats: Sequence[str]) -> bool:
@@ -118,7 +130,9 @@ def reader_model(
     if rec_model is not None:
         return str(rec_model), rec_model
     chosen = chosen_recogniser(name, formats)
-    why = " (recogniser auto, formats US only)" if name == AUTO and chosen != DEFAULT else ""
+    why = ""
+    if name == AUTO:
+        why = " (recogniser auto, formats US only)" if chosen == US_AUTO else " (recogniser auto)"
     return chosen, recogniser_path(chosen, cache_dir, why=why)
 
 
