@@ -38,6 +38,22 @@ from citywatch.sources.pyav import CameraSource
             {"stream": "detect_url", "width": 640, "height": 360, "main_stream": "connecting"},
             "detect_url 640x360; main url connecting",
         ),
+        (
+            {
+                "stream": "detect_url",
+                "width": 640,
+                "height": 360,
+                "codec": "h264",
+                "decode_now": "keyframes",
+                "main_stream": "streaming",
+            },
+            "detect_url 640x360 h264, still: keyframes only; main url streaming",
+        ),
+        (
+            {"stream": "url", "width": 640, "height": 360, "decode_now": "reference"},
+            "url 640x360, still: reference pictures only",
+        ),
+        ({"stream": "url", "decode_now": "normal"}, "url"),
         ({"stream": "url", "width": 0, "height": 0, "codec": ""}, "url"),  # not opened yet
         ({"stream": "url", "width": True, "height": 5, "main_stream": "x"}, "url"),
         ({"stream": "rtsp://u:p@host/", "width": 640, "height": 360}, ""),  # never an address

@@ -71,8 +71,9 @@ def _size(width: Any, height: Any) -> str:
 
 def stream_text(source: Mapping[str, Any]) -> str:
     """What a health record's ``source`` says of the streams, in a few words: which one is
-    analysed, its size and codec, and for two streams the main one's size and state, e.g.
-    ``detect_url 640x360 h264; main url 1920x1080 streaming`` ('' for a record without it).
+    analysed, its size and codec, whether its decoder rests on a still scene, and for two
+    streams the main one's size and state, e.g. ``detect_url 640x360 h264, still: keyframes
+    only; main url 1920x1080 streaming`` ('' for a record without it).
     The main stream's state may carry its last error, which may name its address: any
     credentials in it are redacted here, so every caller can show the text as it is."""
     stream = source.get("stream")
@@ -81,6 +82,9 @@ def stream_text(source: Mapping[str, Any]) -> str:
     codec = source.get("codec") if isinstance(source.get("codec"), str) else ""
     words = [str(stream), _size(source.get("width"), source.get("height")), str(codec)]
     text = " ".join(w for w in words if w)
+    resting = {"keyframes": "keyframes only", "reference": "reference pictures only"}
+    if source.get("decode_now") in resting:  # a still scene: the decoder rests (still.py)
+        text += f", still: {resting[str(source.get('decode_now'))]}"
     main = source.get("main_stream")
     if stream == "detect_url" and isinstance(main, str) and main:
         size = _size(source.get("main_width"), source.get("main_height"))
