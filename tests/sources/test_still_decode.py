@@ -256,3 +256,36 @@ def test_the_plan_and_the_mode_reach_the_camera_health_record(tmp_path: Path) ->
     assert record["decode"].endswith(
         "still scene: keyframes only (a keyframe every 1 s <= still_max_gop_s 2); resting now"
     )
+
+
+def test_no_verdict_in_time_brings_every_picture_back(tmp_path: Path) -> None:
+    from citywatch.sources.decode import DecodeChooser
+    from citywatch.sources.still import StillDecoder
+
+    video = still_then_moving(tmp_path / "still.mp4", frames=60)
+    modes: list[str] = []
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        chooser = DecodeChooser(5.0)
+        chooser.opened(stream)
+        feed = MotionFeed()
+        still = StillDecoder(
+            stream, chooser, feed, wait_s=0.0, on_change=lambda plan, now: modes.append(now)
+        )
+        index, decoded = 0, []
+        for packet in container.demux(stream):
+            if packet.size:
+                chooser.packet(bytes(packet), bool(packet.is_keyframe))
+            for frame in still.decode(packet):
+                decoded.append(round(float(frame.time), 2))
+                still.handed(index, float(frame.time))
+                if frame.time < 3.5:  # the analysis answers until 3.5 s, then falls silent
+                    feed.seen(index, float(frame.time), moving=False)
+                index += 1
+    # Rested at 3 s (still), skipping 3.1-3.9; the keyframe at 5 s found no verdict on the
+    # one at 4 s: back to every picture, the group from 4 s decoded again (nothing missed).
+    assert modes[-2:] == ["keyframes", "normal"]
+    assert decoded == pytest.approx(
+        [0.1 * i for i in range(31)] + [4.0 + 0.1 * i for i in range(20)]
+    )
+    assert still.wakeups == 1 and still.caught_up == 10  # the keyframe at 4 s and 9 more
