@@ -178,7 +178,10 @@ def test_short_soak_memory_is_flat_with_the_api_serving(tmp_path: Path) -> None:
     after = [s for s in samples if s.t_s >= WARMUP_S]
     # no descriptor or thread left behind per request or per loop of the footage
     assert max(s.open_files for s in after) - min(s.open_files for s in after) <= 3, report
-    assert max(s.threads for s in after) - min(s.threads for s in after) <= 8, report
+    # threads: a leak raises the floor, while a clip encode's worker threads (x264's, one per
+    # core) come and go and may overlap any one sample (17 -> 32 seen on a loaded host)
+    first, final = after[: len(after) // 2], after[len(after) // 2 :]
+    assert min(s.threads for s in final) - min(s.threads for s in first) <= 8, report
 
 
 @pytest.mark.slow
