@@ -27,6 +27,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -95,7 +96,9 @@ def build_folder(data: Path, truth: Path, folder: Path) -> dict[str, int]:
     return counts
 
 
-def stages(formats: list[str], names: list[str], files: list[str]) -> dict[str, PlateStage]:
+def stages(
+    formats: list[str], names: list[str], files: list[str], variants: Sequence[str] = ()
+) -> dict[str, PlateStage]:
     out: dict[str, PlateStage] = {}
     for name in names:  # "default": the shipped reader for these formats
         reader = {} if name == "default" else {"recogniser": name}
@@ -104,6 +107,10 @@ def stages(formats: list[str], names: list[str], files: list[str]) -> dict[str, 
     for spec in files:
         label, _, file = spec.partition("=")
         cfg = PlatesConfig.model_validate({"formats": formats, "reader": {"rec_model": file}})
+        out[label] = build_plate_stage(cfg, track=False)
+    for spec in variants:  # LABEL=JSON: reader settings, e.g. one='{"stretches": [1.0]}'
+        label, _, settings = spec.partition("=")
+        cfg = PlatesConfig.model_validate({"formats": formats, "reader": json.loads(settings)})
         out[label] = build_plate_stage(cfg, track=False)
     return out
 
@@ -141,6 +148,7 @@ def main() -> int:
     ap.add_argument("--formats", default=",".join(PlatesConfig().formats))
     ap.add_argument("--recognisers", default="default,ppocrv6-small")
     ap.add_argument("--rec-model", action="append", default=[], help="LABEL=FILE")
+    ap.add_argument("--variant", action="append", default=[], help="LABEL=JSON reader settings")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = ap.parse_args()
     console = Console(width=240)
@@ -149,7 +157,8 @@ def main() -> int:
         folder = Path(tmp)
         counts = build_folder(args.data, args.truth, folder)
         photos = load_photos(folder)
-        runs = stages(formats, [n for n in args.recognisers.split(",") if n], args.rec_model)
+        names = [n for n in args.recognisers.split(",") if n]
+        runs = stages(formats, names, args.rec_model, args.variant)
         outs: dict[str, list[PlateOutcome]] = {k: [] for k in runs}
         ms: dict[str, list[float]] = {k: [] for k in runs}
         cpu: dict[str, list[float]] = {k: [] for k in runs}
