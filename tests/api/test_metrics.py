@@ -78,6 +78,23 @@ def test_camera_metrics_from_engine_snapshot() -> None:
         assert line.startswith("# ") or LINE.match(line), line
 
 
+@pytest.mark.parametrize(
+    ("decode_now", "line"),
+    [
+        ("keyframes", 'citywatch_camera_decoder_resting{camera="cam-1",mode="keyframes"} 1'),
+        ("reference", 'citywatch_camera_decoder_resting{camera="cam-1",mode="reference"} 1'),
+        ("normal", 'citywatch_camera_decoder_resting{camera="cam-1",mode="normal"} 0'),
+        ("", None),  # not known yet: no sample rather than a guess
+    ],
+)
+def test_a_resting_decoder_shows_in_the_metrics(decode_now: str, line: str | None) -> None:
+    health = _health()
+    health["cam-1"]["source"]["decode_now"] = decode_now
+    text = render(camera_metrics(health))
+    samples = [x for x in text.splitlines() if x.startswith("citywatch_camera_decoder_resting")]
+    assert samples == ([line] if line else [])
+
+
 def test_metrics_route(
     api_app: FastAPI, client: TestClient, headers: Headers, seeded: dict[str, int]
 ) -> None:

@@ -89,6 +89,11 @@ def camera_metrics(health: Mapping[str, Any]) -> list[Metric]:
     w_dropped = Metric(P + "worker_dropped_total", "counter", "Frames the worker dropped")
     errors = Metric(P + "errors_total", "counter", "Analysis errors")
     pending = Metric(P + "pending_results", "gauge", "Sightings waiting to be written")
+    resting = Metric(
+        P + "decoder_resting",
+        "gauge",
+        "1 while a still scene rests the decoder (keyframes or reference pictures only), else 0",
+    )
     for cam in sorted(health):
         record = health[cam]
         source, worker = _part(record, "source"), _part(record, "worker")
@@ -107,6 +112,9 @@ def camera_metrics(health: Mapping[str, Any]) -> list[Metric]:
         dropped.add(_num(source, "frames_dropped"), camera=name)
         w_dropped.add(_num(worker, "dropped"), camera=name)
         errors.add(_num(worker, "errors"), camera=name)
+        now = source.get("decode_now")
+        if now in ("normal", "keyframes", "reference"):  # "" until the decoder has said
+            resting.add(0.0 if now == "normal" else 1.0, camera=name, mode=str(now))
         if isinstance(record, Mapping):
             pending.add(_num(record, "pending_results"), camera=name)
     return [
@@ -123,6 +131,7 @@ def camera_metrics(health: Mapping[str, Any]) -> list[Metric]:
         w_dropped,
         errors,
         pending,
+        resting,
     ]
 
 
