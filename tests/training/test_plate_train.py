@@ -124,3 +124,13 @@ def test_export_is_read_by_the_onnx_recogniser(
     assert (rec.height, rec.rows) == (32, 2)
     (probs,) = rec.probabilities([synths[0].sample_at(0).image])
     assert len(probs) > 3 and float(probs.chars.sum(axis=1).max()) <= 1.0 + 1e-5
+
+
+def test_plate_classes_on_a_scratch_checkpoint_is_refused(
+    synths: tuple[PlateSynth, PlateSynth], tmp_path: Path
+) -> None:
+    torch.set_num_threads(1)
+    train(replace(TINY, steps=1), *synths, tmp_path / "run")
+    with pytest.raises(TrainingError, match="for a fine-tuned PP-OCR"):
+        export_onnx(tmp_path / "run" / "checkpoint.pt", tmp_path / "x.onnx", plate_classes=True)
+    assert not (tmp_path / "x.onnx").exists()

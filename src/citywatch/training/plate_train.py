@@ -384,6 +384,11 @@ def export_onnx(
     state = load_checkpoint(checkpoint)
     if state["settings"].get("init", "scratch") in PPOCR_INITS:
         return _export_ppocr(state, onnx_path, note, plate_classes=plate_classes)
+    if plate_classes:
+        raise TrainingError(
+            f"{checkpoint}: keeping only the plate classes is for a fine-tuned PP-OCR; this "
+            "plate-crnn checkpoint has no other classes"
+        )
     net = PlateNet()
     net.load_state_dict(state["model"])
     model = Exported(net).eval()
