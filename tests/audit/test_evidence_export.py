@@ -244,6 +244,33 @@ def test_an_export_is_never_left_half_written(tmp_path: Path, keys) -> None:
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_a_staging_folder_that_cannot_be_removed_does_not_hide_the_error(
+    tmp_path: Path, keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cleaning up after a failed export never raises: the export's own error reaches the
+    caller, and a staging folder that cannot be removed (a file in it undeletable) is left as
+    an orphan rather than replacing that error (tests run as root, so the folder is made
+    undeletable by refusing the unlink, not by its mode)."""
+    import os
+
+    private, _public = keys
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "e"
+    real_unlink = os.unlink
+
+    def refuse(path: object, *args: object, **kwargs: object) -> None:
+        if str(path).endswith("recording.mp4"):
+            raise PermissionError(13, "Permission denied", str(path))
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.raises(RuntimeError, match="remux failed"), ExportBuilder(out, private) as b:
+        b.path("recording.mp4").write_bytes(b"x")
+        monkeypatch.setattr(os, "unlink", refuse)
+        raise RuntimeError("remux failed")
+    monkeypatch.setattr(os, "unlink", real_unlink)
+    assert not out.exists()  # nothing under the export's own name
+
+
 def test_refusals(tmp_path: Path, keys) -> None:
     private, public = keys
     (tmp_path / "taken").mkdir()
