@@ -194,3 +194,24 @@ def test_a_scan_of_readable_videos_exits_0(run_cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert _json_lines(result.stdout) == []
     assert "could not be read" not in result.stderr
+
+
+def test_a_scan_faster_than_face_decisions_are_tuned_for_says_so(run_cli, shared_data, tmp_path):
+    """Above 5 fps a face track is decided on less of itself (docs/face-footage.md): the Hamilton
+    clip at 30 fps alerts nobody where 5 fps alerts the singer.  The scan says so."""
+    photo = shared_data / "faces/watchlist_video/examples/lin-manuel-miranda.png"
+    if not photo.is_file():
+        pytest.skip(f"{photo} not found")
+    wl = tmp_path / "wl"
+    wl.mkdir()
+    (wl / photo.name).symlink_to(photo)
+    *_, good = _unreadable_videos(tmp_path / "v")
+    args = ("scan", str(good), "--watchlist", str(wl), "--case", "C-9")
+    fast = run_cli(*args, "--fps", "30")
+    assert fast.exit_code == 0, fast.output
+    assert "--fps 30: a face track is first decided on its first frames" in fast.stderr.replace(
+        "\n", " "
+    )
+    usual = run_cli(*args)
+    assert usual.exit_code == 0, usual.output
+    assert "a face track is first decided" not in usual.stderr.replace("\n", " ")

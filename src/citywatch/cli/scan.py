@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from citywatch.engine.scan import ScanReport
 
 DATE_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+#: the analysis rate face decisions are tuned at (cameras' ``analyse_fps`` default): a track is
+#: first decided on its first few frames, so at a higher rate they span less of the track
+FACE_DECISION_FPS = 5.0
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -168,6 +171,14 @@ def register(app: typer.Typer) -> None:
 
         for problem in report.problems:
             c.err.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        if gallery is not None and fps > FACE_DECISION_FPS:
+            c.err.print(
+                f"[yellow]warning:[/] --fps {fps:g}: a face track is first decided on its first "
+                f"frames, tuned at {FACE_DECISION_FPS:g} fps; faster, they span less of the "
+                f"track and a scan can miss matches a {FACE_DECISION_FPS:g} fps scan finds "
+                "(docs/face-footage.md)",
+                highlight=False,
+            )
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
