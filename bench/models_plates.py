@@ -14,9 +14,10 @@ thread is reported beside wall time.
 Writes a table to the console, ``models_plates.json`` (flat keys ``<set>.<variant>.<metric>``)
 and ``models_plates.png``.
 
-With ``--recognisers ppocrv4,ppocrv6-small,plate-crnn`` (and ``--rec-model FILE.onnx`` for a
-model not shipped) it compares plate *recognisers* instead (issue 15), each behind the same
-constrained decoder and the shipped reader settings, taking turns on every plate:
+With ``--recognisers ppocrv6-plates,ppocrv4,ppocrv6-small,plate-crnn`` (and ``--rec-model
+FILE.onnx`` for a model not shipped) it compares plate *recognisers* instead (issue 15), each
+behind the same constrained decoder and the shipped reader settings, taking turns on every
+plate:
 
 * per plate: the recogniser alone on each true plate box (the reader's padding, the config's
   stretches), so the detector does not enter: exact rate, character accuracy, CPU ms per plate;

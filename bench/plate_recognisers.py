@@ -199,7 +199,7 @@ def plot(rows: list[Metrics], path: Path) -> Path:
 def main(argv: list[str]) -> int:
     keep_freed_buffers()
     ap = argparse.ArgumentParser(description="plate recognisers compared")
-    ap.add_argument("--recognisers", default="ppocrv4,ppocrv6-small,plate-crnn")
+    ap.add_argument("--recognisers", default="ppocrv6-plates,ppocrv4,ppocrv6-small,plate-crnn")
     ap.add_argument("--rec-model", action="append", default=[], help="FILE or LABEL=FILE")
     ap.add_argument("--set", action="append", default=[], help="FOLDER:FORMATS[:a|b|all]")
     ap.add_argument("--subset", choices=("all", "a", "b"), default="all")

@@ -146,7 +146,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, required=True, help="the dataset/ folder of the repo")
     ap.add_argument("--truth", type=Path, default=TRUTH)
     ap.add_argument("--formats", default=",".join(PlatesConfig().formats))
-    ap.add_argument("--recognisers", default="default,ppocrv6-small")
+    ap.add_argument("--recognisers", default="default,ppocrv4,ppocrv6-small")
     ap.add_argument("--rec-model", action="append", default=[], help="LABEL=FILE")
     ap.add_argument("--variant", action="append", default=[], help="LABEL=JSON reader settings")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
