@@ -38,7 +38,7 @@ from citywatch.eval.plates import (
 from citywatch.vision.images import load_image
 from citywatch.vision.plates.formats import resolve
 from citywatch.vision.plates.ppocr import CtcPlateReader, CtcRecogniser
-from citywatch.vision.plates.recognisers import recogniser_path, stretches_for
+from citywatch.vision.plates.recognisers import recogniser_path
 from citywatch.vision.plates.stage import PlateStage, build_plate_stage
 from citywatch.vision.record import ImageBGR
 
@@ -112,7 +112,7 @@ def per_plate(
             CtcRecogniser(path, threads=1),
             pad_x=cfg.pad_x,
             pad_y=cfg.pad_y,
-            stretches=stretches_for(label, cfg.stretches),
+            stretches=cfg.stretches,
             sure_score=cfg.sure_score,
             reread_unfit=cfg.reread_unfit,
         )

@@ -46,7 +46,7 @@ from citywatch.vision.plates.ctc import decode, slots
 from citywatch.vision.plates.formats import Candidate, PlateFormat, resolve
 from citywatch.vision.plates.ppocr import CtcRecogniser, merge_candidates
 from citywatch.vision.plates.rapidocr_backend import crop_padded
-from citywatch.vision.plates.recognisers import reader_model, stretches_for
+from citywatch.vision.plates.recognisers import reader_model
 from citywatch.vision.plates.stage import build_plate_stage
 from citywatch.vision.record import FloatArray, ImageBGR
 
@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = PlatesConfig.model_validate({"formats": formats_.split(",")})
     console = Console()
     pad = (cfg.reader.pad_x, cfg.reader.pad_y)
+    shipped = [Variant("shipped", s, *pad) for s in cfg.reader.stretches]
     names = []  # the shipped recogniser's name (``auto`` resolved), then --also's
     recs = {}
     for asked in [cfg.reader.recogniser, *([args.also] if args.also else [])]:
@@ -186,7 +187,6 @@ def main(argv: list[str] | None = None) -> int:
         names.append(label)
         recs[label] = CtcRecogniser(path)
     recs["shipped"] = recs[names[0]]
-    shipped = [Variant("shipped", s, *pad) for s in stretches_for(names[0], cfg.reader.stretches)]
     variants = [
         *(Variant(n, s, *pad) for n in names for s in STRETCHES),
         *(Variant(names[0], s, px, py) for s in STRETCHES[:3] for px, py in MARGINS),

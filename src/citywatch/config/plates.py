@@ -46,15 +46,13 @@ class PlateReaderConfig(Strict):
         default=None,
         description="Its character list, one per line, when the model carries none",
     )
-    stretches: list[float] | None = Field(
-        default=None,
+    stretches: list[float] = Field(
+        default_factory=lambda: [1.0, 1.4],
         min_length=1,
         max_length=4,
         description="Read each plate widened by each of these factors and let the reads vote "
         "(narrow plate fonts read better widened; constrained decoder only; each costs one "
-        "recogniser run per box). Left out: by recogniser, [1.0] for ppocrv6-plates (trained "
-        "on plates 0.85-1.5x as wide; the widened read added nothing on the Romanian day "
-        "drives), [1.0, 1.4] for the others",
+        "recogniser run per box)",
     )
 
     sure_score: float = Field(
@@ -98,8 +96,8 @@ class PlateReaderConfig(Strict):
 
     @field_validator("stretches")
     @classmethod
-    def _stretches(cls, value: list[float] | None) -> list[float] | None:
-        for s in value or ():
+    def _stretches(cls, value: list[float]) -> list[float]:
+        for s in value:
             if not 0.5 <= s <= 3.0:
                 raise ValueError(f"stretch {s} is outside 0.5..3")
         return value

@@ -19,7 +19,6 @@ from citywatch.vision.plates.recognisers import (
     ensure_packaged,
     reader_model,
     recogniser_path,
-    stretches_for,
 )
 
 MODEL_BYTES = b"not really onnx, but bytes with a known hash"
@@ -190,20 +189,3 @@ def test_a_crop_reads_the_same_whatever_is_read_beside_it(shared_data: Path) -> 
         alone = rec.probabilities([crop])[0]
         beside_a_wide_line = rec.probabilities([crop, wide])[0]
         np.testing.assert_allclose(beside_a_wide_line.chars, alone.chars, atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    ("name", "configured", "used"),
-    [
-        ("ppocrv6-plates", None, (1.0,)),  # trained on widths 0.85-1.5x: one read
-        ("ppocrv4", None, (1.0, 1.4)),  # narrow fonts read better widened
-        ("ppocrv6-small", None, (1.0, 1.4)),
-        ("/models/mine.onnx", None, (1.0, 1.4)),  # a user's own model: the general default
-        ("ppocrv6-plates", [1.0, 1.2], (1.0, 1.2)),  # configured: taken as it is
-        ("ppocrv4", [1.3], (1.3,)),
-    ],
-)
-def test_stretches_by_recogniser_unless_configured(
-    name: str, configured: list[float] | None, used: tuple[float, ...]
-) -> None:
-    assert stretches_for(name, configured) == used

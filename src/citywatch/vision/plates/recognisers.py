@@ -117,21 +117,6 @@ def chosen_recogniser(name: str, formats: Sequence[str]) -> str:
     return US_AUTO if us_only(formats) else OTHER_AUTO
 
 
-#: What a recogniser reads each plate at when ``plates.reader.stretches`` is left out: each
-#: crop widened by these factors, the reads voting.  The fine-tune saw plates 0.85-1.5x as
-#: wide in training; the widened second read left the Romanian day drives' exact count where
-#: it was (167 of 175) for 16 % less CPU per frame (``docs/models.md``).
-STRETCHES: dict[str, tuple[float, ...]] = {"ppocrv6-plates": (1.0,)}
-DEFAULT_STRETCHES = (1.0, 1.4)
-
-
-def stretches_for(name: str, configured: Sequence[float] | None) -> tuple[float, ...]:
-    """The widening factors a reader uses: the configured ones, else the recogniser's own."""
-    if configured is not None:
-        return tuple(configured)
-    return STRETCHES.get(name, DEFAULT_STRETCHES)
-
-
 def us_only(formats: Sequence[str]) -> bool:
     """Whether the plate formats are the US format alone (what the ``auto`` settings key on)."""
     return bool(formats) and all(f == "US" for f in formats)

@@ -476,15 +476,15 @@ def _build_rapidocr(cfg: PlatesConfig, cache_dir: Path) -> tuple[PlateDetector, 
         detector = RefinedDetector(YoloPlateDetector.from_config(cfg.detector), text)
     reader: PlateReader
     if r.decoder == "constrained":
-        from citywatch.vision.plates.recognisers import reader_model, stretches_for
+        from citywatch.vision.plates.recognisers import reader_model
 
-        label, model = reader_model(r.recogniser, r.rec_model, cfg.formats, cache_dir)
+        _, model = reader_model(r.recogniser, r.rec_model, cfg.formats, cache_dir)
         rec = CtcRecogniser(model, keys_path=r.rec_keys, threads=r.threads)
         reader = CtcPlateReader(
             rec,
             pad_x=r.pad_x,
             pad_y=r.pad_y,
-            stretches=stretches_for(label, r.stretches),
+            stretches=r.stretches,
             sure_score=r.sure_score,
             reread_unfit=r.reread_unfit,
         )
