@@ -27,6 +27,15 @@ FPS = 10
 MOVES_AT = 63  # picture 63 (6.3 s): between the keyframes at 6.0 and 7.0 s
 
 
+def _h264(out: Any, fps: int, **options: str) -> VideoStream:
+    """A 160x90 H.264 stream of ``out`` at ``fps`` with these x264 options (no scene cuts)."""
+    s = out.add_stream("libx264", rate=fps)
+    assert isinstance(s, VideoStream)
+    s.width, s.height, s.pix_fmt = 160, 90, "yuv420p"
+    s.options = {"sc_threshold": "0", "preset": "veryfast", **options}
+    return s
+
+
 def still_then_moving(
     path: Path, *, fps: int = FPS, gop: int = 10, bframes: int = 2, frames: int = 100
 ) -> Path:
@@ -34,11 +43,7 @@ def still_then_moving(
     rng = np.random.default_rng(7)
     base = rng.integers(40, 200, (90, 160, 3), np.uint8)
     with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=fps)
-        assert isinstance(s, VideoStream)
-        s.width, s.height, s.pix_fmt = 160, 90, "yuv420p"
-        s.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0",
-                     "bf": str(bframes), "preset": "veryfast"}  # fmt: skip
+        s = _h264(out, fps, g=str(gop), keyint_min=str(gop), bf=str(bframes))
         for i in range(frames):
             img = base.copy()
             if i >= MOVES_AT:
@@ -217,11 +222,7 @@ def forced_keyframes(path: Path, keys: set[int], frames: int = 120) -> Path:
     rng = np.random.default_rng(3)
     base = rng.integers(40, 200, (90, 160, 3), np.uint8)
     with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=FPS)
-        assert isinstance(s, VideoStream)
-        s.width, s.height, s.pix_fmt = 160, 90, "yuv420p"
-        s.options = {"g": "1000", "sc_threshold": "0", "bf": "0", "forced-idr": "1",
-                     "preset": "veryfast"}  # fmt: skip
+        s = _h264(out, FPS, g="1000", bf="0", **{"forced-idr": "1"})
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(base, format="bgr24")
             frame.pict_type = av.video.frame.PictureType.I if i in keys else 0

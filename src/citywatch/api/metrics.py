@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from citywatch.sources.health import RESTING
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -113,8 +115,8 @@ def camera_metrics(health: Mapping[str, Any]) -> list[Metric]:
         w_dropped.add(_num(worker, "dropped"), camera=name)
         errors.add(_num(worker, "errors"), camera=name)
         now = source.get("decode_now")
-        if now in ("normal", "keyframes", "reference"):  # "" until the decoder has said
-            resting.add(0.0 if now == "normal" else 1.0, camera=name, mode=str(now))
+        if now == "normal" or now in RESTING:  # "" until the decoder has said
+            resting.add(float(now in RESTING), camera=name, mode=str(now))
         if isinstance(record, Mapping):
             pending.add(_num(record, "pending_results"), camera=name)
     return [

@@ -17,6 +17,9 @@ from typing import Any
 
 from citywatch.sources.redact import redact_text
 
+#: What a resting decoder does (``CameraHealth.decode_now``), in words; "normal" is not resting.
+RESTING = {"keyframes": "keyframes only", "reference": "reference pictures only"}
+
 
 class SourceState(StrEnum):
     STARTING = "starting"  # built, frames() not called yet
@@ -82,9 +85,9 @@ def stream_text(source: Mapping[str, Any]) -> str:
     codec = source.get("codec") if isinstance(source.get("codec"), str) else ""
     words = [str(stream), _size(source.get("width"), source.get("height")), str(codec)]
     text = " ".join(w for w in words if w)
-    resting = {"keyframes": "keyframes only", "reference": "reference pictures only"}
-    if source.get("decode_now") in resting:  # a still scene: the decoder rests (still.py)
-        text += f", still: {resting[str(source.get('decode_now'))]}"
+    now = source.get("decode_now")
+    if now in RESTING:  # a still scene: the decoder rests (still.py)
+        text += f", still: {RESTING[str(now)]}"
     main = source.get("main_stream")
     if stream == "detect_url" and isinstance(main, str) and main:
         size = _size(source.get("main_width"), source.get("main_height"))
@@ -219,7 +222,7 @@ class HealthTracker:
                 frames_dropped=self._dropped,
                 decode=self._decode
                 + (f"; {self._still}" if self._still else "")
-                + ("; resting now" if self._decode_now in ("keyframes", "reference") else ""),
+                + ("; resting now" if self._decode_now in RESTING else ""),
                 decode_now=self._decode_now,
                 stream=self._stream,
                 width=self._picture[0],

@@ -43,6 +43,7 @@ from av.packet import Packet
 from av.video.stream import VideoStream
 
 from citywatch.sources.decode import DecodeChooser, DecodeSetting, StreamFacts, set_skip
+from citywatch.sources.health import RESTING
 
 StillSetting = Literal["auto", "off"]
 StillMode = Literal["keyframes", "reference", "off"]
@@ -59,8 +60,7 @@ class StillPlan:
     gop_s: float = 0.0  # keyframe interval in seconds (0: not seen)
 
     def describe(self) -> str:
-        what = {"keyframes": "keyframes only", "reference": "reference pictures only",
-                "off": "no rest"}[self.mode]  # fmt: skip
+        what = "no rest" if self.mode == "off" else RESTING[self.mode]
         return f"still scene: {what} ({self.why})"
 
 
@@ -267,20 +267,20 @@ class StillDecoder:
         return feed.still_for() >= self._after_s and feed.last_pts >= self._rest_after_pts
 
     def _plan(self) -> StillPlan:
+        """The plan for the keyframe interval seen so far (called when that changed)."""
         base = self._chooser.setting
         assert base is not None
-        if self.plan is None or self._gop != self._planned:
-            self._planned = self._gop
-            facts = self._chooser.facts()
-            rate = self._stream.average_rate
-            fps = float(rate) if rate else facts.fps
-            facts = StreamFacts(facts.codec, facts.width, facts.height, fps,
-                                max(self._gop, facts.gop), facts.ref_share)  # fmt: skip
-            plan = choose_still(facts, base, setting=self._setting, max_gop_s=self._max_gop_s)
-            if plan != self.plan:
-                self.plan = plan
-                self._changed()
-        return self.plan
+        self._planned = self._gop
+        facts = self._chooser.facts()
+        rate = self._stream.average_rate
+        fps = float(rate) if rate else facts.fps
+        facts = StreamFacts(facts.codec, facts.width, facts.height, fps,
+                            max(self._gop, facts.gop), facts.ref_share)  # fmt: skip
+        plan = choose_still(facts, base, setting=self._setting, max_gop_s=self._max_gop_s)
+        if plan != self.plan:
+            self.plan = plan
+            self._changed()
+        return plan
 
     def _rest(self, mode: DecodeNow) -> None:
         self.mode = mode

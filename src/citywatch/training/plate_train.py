@@ -348,7 +348,7 @@ def train(
             step += 1
             ema = value if ema is None else 0.98 * ema + 0.02 * value
             val_exact = None
-            if step % settings.eval_every == 0 or step in (settings.steps, end):
+            if step % settings.eval_every == 0 or step == end:
                 val_exact, val_chars = evaluate(arch, val, dev)
                 last = {
                     "step": step,

@@ -134,7 +134,6 @@ _US_NAMES = frozenset(
 )  # fmt: skip
 US_RARE = 0.6
 US_FALLBACK = 0.3  # weight of a US read that fits no serial (vanity plates, old series)
-US_TRIM = 0.3  # extra weight per character dropped at the ends of a US read
 
 
 def letter_weights(counts: Sequence[tuple[str, int]]) -> tuple[tuple[str, float], ...]:
@@ -215,7 +214,6 @@ FORMATS: MappingProxyType[str, PlateFormat] = MappingProxyType(
                 min_len=4,
                 max_len=7,
                 fallback=US_FALLBACK,
-                trim=US_TRIM,
                 crest=False,
                 letter_weights=letter_weights(_US_LETTERS),
                 not_plates=_US_NAMES,
