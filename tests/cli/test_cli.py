@@ -141,7 +141,7 @@ def test_the_commands_the_demo_prints_reach_its_data(demo_run, monkeypatch):
     for argv in commands[:-1]:
         result = runner.invoke(app, argv)
         assert result.exit_code == 0, (argv, result.output)
-        out[argv[1]] = result.output
+        out[argv[1]] = result.stdout  # what a pipe gets: logs go to stderr
     alert = json.loads(out["show"])
     assert Path(alert["snapshot_file"]).is_file()
     assert "cam-street" in out["status"] and "no camera health" not in out["status"]

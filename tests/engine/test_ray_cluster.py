@@ -83,6 +83,7 @@ def _config(db_url: str, state: Path, urls: dict[str, str]) -> CitywatchConfig:
             # every picture decoded: a decoder resting on the black padding wakes at times
             # that depend on the analysis's pace, so two runs would analyse other frames
             "still_decode": "off",
+            "max_lag_s": 0,  # a replay analysed in full: a loaded machine skips nothing
             "legal_basis": "Test Act s.1",
             "impact_assessment": "DPIA-T-1",
             "approved_on": "2026-01-01",

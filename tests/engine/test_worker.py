@@ -175,3 +175,36 @@ def test_local_engine_serves_the_latest_picture_as_jpeg(tmp_path):
     assert img.shape == (360, 640, 3) and int(img.mean()) == 2  # the last frame, scaled
     assert engine.latest_jpeg("other") is None
     assert (tmp_path / "health" / "cam-1.json").is_file()
+
+
+def test_local_engine_waits_for_the_clips_of_the_alerts_its_cameras_raised(tmp_path):
+    """A run that ends (the demo, a scan) reports with every clip made: wait() returns only
+    when the camera's clip jobs have run, and says False when they outlast its timeout."""
+    from citywatch.engine.local import CameraRun, LocalEngine
+    from citywatch.services.clips import _WorkerThread
+
+    gate = threading.Event()
+    made: list[int] = []
+    jobs = _WorkerThread("clips-cam-1")
+
+    class Clips:  # what the engine asks of a camera's ClipMaker
+        def drain(self, timeout: float | None = None) -> bool:
+            return jobs.drain(timeout)
+
+    def clip_job(n: int) -> None:
+        gate.wait(10)
+        made.append(n)
+
+    class AlertingSource(ListSource):
+        def frames(self):
+            jobs(lambda: clip_job(1))  # an alert asked for its clip mid-run
+            yield from super().frames()
+
+    w = CameraWorker("cam-1", AlertingSource(3), CountingPipeline(), Sink(), live=False)
+    engine = LocalEngine([CameraRun(worker=w, health=lambda: None, clips=Clips())])  # type: ignore[arg-type]
+    engine.start()
+    assert engine.wait(timeout=0.5) is False  # the worker ended, its clip is still being made
+    assert made == []
+    gate.set()
+    assert engine.wait(timeout=10) is True
+    assert made == [1]

@@ -58,6 +58,7 @@ def _source(
     monkeypatch: pytest.MonkeyPatch,
     *,
     no_frame_timeout_s: float = 20.0,
+    max_lag_s: float | None = None,
     **kw: object,
 ) -> CameraSource:
     monkeypatch.setenv("CW_TEST_RTSP_USER", server.user)
@@ -68,6 +69,7 @@ def _source(
         url=url,  # type: ignore[arg-type]
         analyse_fps=5,
         no_frame_timeout_s=no_frame_timeout_s,
+        max_lag_s=max_lag_s,
     )
     return CameraSource(
         cam,
@@ -181,6 +183,31 @@ def test_slow_consumer_drops_stale_frames_instead_of_queueing(
     # ... and every frame due in between (5 fps: one per 0.2 s of media) was dropped and
     # counted, however long the stall really took on this machine.
     assert dropped_at[b.index] - dropped_at[a.index] == round(gap / 0.2) - 1
+
+
+def test_a_replay_with_max_lag_0_skips_nothing_however_late_analysis_runs(
+    rtsp_server: RtspServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``max_lag_s: 0`` (a recorder's replay, a test that compares runs): the frames due
+    while the consumer stalled are analysed late instead of skipped."""
+    stalled = threading.Event()
+
+    def stall_once(frame: Frame) -> None:
+        if not stalled.is_set() and frame.index > 50:
+            stalled.set()
+            time.sleep(1.5)  # three times the default lag bound
+
+    source = _source(rtsp_server, monkeypatch, no_frame_timeout_s=1.0, max_lag_s=0)
+    reader = Reader(source, on_frame=stall_once)
+    try:
+        reader.wait_for(stalled.is_set, 15, "the stall")
+        n = len(reader.frames)
+        reader.wait_for(lambda: len(reader.frames) >= n + 5, 10, "frames after the stall")
+    finally:
+        reader.close()
+    assert source.health.frames_dropped == 0
+    pts = [f.pts_s for _, f in reader.frames]
+    assert max(b - a for a, b in itertools.pairwise(pts)) < 0.3  # 5 fps: one every 0.2 s
 
 
 def test_garbage_after_a_good_start_is_unhealthy_and_reconnects(

@@ -84,6 +84,15 @@ class CameraConfig(Strict):
     loop: bool = Field(default=False, description="Loop a file source (demo, tests)")
     analyse_fps: float = Field(default=5.0, gt=0, le=60, description="Frames analysed per second")
     keyframes_only: bool = Field(default=False, description="Decode keyframes only (low power)")
+    max_lag_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description="A network stream's frames that arrive this many seconds behind it are "
+        "skipped until analysis has caught up, so alerts stay live (unset: two analysis "
+        "intervals, at least 0.5 s; 0: never skip, for a recorder's replay that must be "
+        "analysed in full however late)",
+    )
     still_decode: Literal["auto", "off"] = Field(
         default="auto",
         description="While the motion gate sees nothing for still_after_s, decode keyframes "

@@ -18,12 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from citywatch.engine.worker import CameraWorker
+
+if TYPE_CHECKING:
+    from citywatch.services.clips import ClipMaker
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +41,11 @@ LIVE_STATES = frozenset({"starting", "connecting", "streaming", "backoff"})
 
 @dataclass
 class CameraRun:
-    """One camera's worker and a way to read its source's health."""
+    """One camera's worker, a way to read its source's health and its evidence clips."""
 
     worker: CameraWorker
     health: Callable[[], Any]
+    clips: ClipMaker | None = None
 
 
 class LocalEngine:
@@ -101,12 +105,19 @@ class LocalEngine:
         return any(t.is_alive() for t in self._threads)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until every worker has ended (files without loop) or the timeout passes."""
+        """Wait until every worker has ended (files without loop) and the clips of the
+        alerts they raised are made, or the timeout passes."""
         deadline = None if timeout is None else time.monotonic() + timeout
+
+        def remaining() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
         for t in self._threads:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            t.join(remaining)
+            t.join(remaining())
         done = not self.alive()
+        for run in self._runs:
+            if run.clips is not None:
+                done = run.clips.drain(remaining()) and done
         if done:
             self.write_health()
         return done

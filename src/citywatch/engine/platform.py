@@ -203,7 +203,9 @@ class Platform:
             if not (perms.faces or perms.plates):
                 start.error = f"camera {cam.id!r}: nothing may be analysed ({perms.reasons})"
                 log.warning("%s", start.error)
-            runs.append(CameraRun(worker=parts.worker, health=_health_of(parts.source)))
+            runs.append(
+                CameraRun(worker=parts.worker, health=_health_of(parts.source), clips=parts.clips)
+            )
         return LocalEngine(runs, state_dir=self.config.store.state_dir)
 
 

@@ -34,6 +34,9 @@ from citywatch.store.media import MediaStore
 
 log = logging.getLogger(__name__)
 
+#: how long a finished camera waits for the clips of its alerts before it says finished
+CLIP_DRAIN_S = 60.0
+
 
 @dataclass(frozen=True)
 class ActorSpec:
@@ -93,6 +96,7 @@ class CameraActor:
         self.permissions = {"faces": perms.faces, "plates": perms.plates, "reasons": perms.reasons}
         self._source = parts.source
         self.worker = parts.worker
+        self._clips = parts.clips
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"cam-{cam.id}", daemon=True)
         self._thread.start()
@@ -104,6 +108,9 @@ class CameraActor:
             self.error = f"worker crashed: {type(err).__name__}: {err}"
             log.exception("camera %s: worker crashed", self.spec.camera_id)
         finally:
+            # finished means the evidence is in place: the clips of the alerts raised
+            if self._clips is not None and not self._clips.drain(CLIP_DRAIN_S):
+                log.warning("camera %s: clips still in progress at the end", self.spec.camera_id)
             self._done.set()
 
     def health(self) -> dict[str, Any]:

@@ -77,9 +77,18 @@ class _WorkerThread:
         self._jobs: queue.Queue[Callable[[], None]] = queue.Queue(QUEUE_SIZE)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._unfinished = 0  # jobs queued or running
+        self._idle = threading.Condition(self._lock)
 
     def __call__(self, job: Callable[[], None]) -> None:
-        self._jobs.put_nowait(job)  # queue.Full: the caller records it
+        with self._lock:
+            self._unfinished += 1
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:  # the caller records it
+            with self._lock:
+                self._unfinished -= 1
+            raise
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name=self._name)
@@ -99,11 +108,15 @@ class _WorkerThread:
                 job()
             except Exception:  # a job records its own failure; never kill the thread
                 log.exception("%s: clip job failed", self._name)
+            finally:
+                with self._lock:
+                    self._unfinished -= 1
+                    self._idle.notify_all()
 
-    def join(self, timeout: float | None = None) -> None:
-        t = self._thread
-        if t is not None:
-            t.join(timeout)
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every job handed in so far has run; False if the timeout passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._unfinished == 0, timeout)
 
 
 class ClipMaker:
@@ -294,10 +307,10 @@ class ClipMaker:
         except Exception:
             log.exception("camera %s alert %d: clip error not stored", req.camera_id, req.alert_id)
 
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the clips in progress (tests, shutdown)."""
-        if self._worker is not None:
-            self._worker.join(timeout)
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until the clips asked for so far are made or have failed (a run that ends
+        reports its alerts with their clips in place); False if the timeout passed first."""
+        return self._worker.drain(timeout) if self._worker is not None else True
 
 
 def clip_for_playback(

@@ -125,6 +125,9 @@ class CameraSource:
         self._network = _scheme(url) in NETWORK_SCHEMES
         self._loop = camera.loop
         self._fps = camera.analyse_fps
+        self._max_lag_s = (
+            camera.max_lag_s if camera.max_lag_s is not None else max(0.5, 2.0 / self._fps)
+        )
         self._keyframes_only = camera.keyframes_only
         self._sleep = sleep
         self._clock = clock
@@ -178,7 +181,7 @@ class CameraSource:
         file, until :meth:`stop`).  Raises :class:`SourceError` when a file cannot be opened
         or something unexpected breaks; decode errors of a readable file only end it."""
         sampler = PtsSampler(self._fps)
-        lag = LagGate(max(0.5, 2.0 / self._fps)) if self._network else None
+        lag = LagGate(self._max_lag_s) if self._network and self._max_lag_s > 0 else None
         failure: str | None = None
         try:
             while not self._stop.is_set():
