@@ -25,7 +25,6 @@ import math
 import re
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.eval.common import Metrics, rows_table, write_json
 from citywatch.eval.host_load import LoadMeter
 from citywatch.eval.plates import PlateOutcome, load_photos, score_photo
+from citywatch.eval.voc import voc_boxes
 from citywatch.vision.images import load_image
 from citywatch.vision.plates.stage import PlateStage, build_plate_stage
 
@@ -52,17 +52,6 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def voc_boxes(xml: Path) -> list[tuple[float, float, float, float]]:
-    root = ET.parse(xml).getroot()  # noqa: S314 (a fetched data set's own files)
-    out = []
-    for obj in root.iter("object"):
-        b = obj.find("bndbox")
-        if b is None:
-            continue
-        out.append(tuple(float(b.findtext(k) or 0) for k in ("xmin", "ymin", "xmax", "ymax")))
-    return out  # type: ignore[return-value]
 
 
 def safe(name: str) -> str:
@@ -108,9 +97,14 @@ def stages(
         label, _, file = spec.partition("=")
         cfg = PlatesConfig.model_validate({"formats": formats, "reader": {"rec_model": file}})
         out[label] = build_plate_stage(cfg, track=False)
-    for spec in variants:  # LABEL=JSON: reader settings, e.g. one='{"stretches": [1.0]}'
+    for spec in variants:  # LABEL=JSON: reader settings, e.g. one='{"stretches": [1.0]}',
+        # or plates settings by section, e.g. ours='{"detector": {"type": "plates"}}'
         label, _, settings = spec.partition("=")
-        cfg = PlatesConfig.model_validate({"formats": formats, "reader": json.loads(settings)})
+        given = json.loads(settings)
+        by_section = bool(given) and set(given) <= {"reader", "detector"}
+        cfg = PlatesConfig.model_validate(
+            {"formats": formats, **(given if by_section else {"reader": given})}
+        )
         out[label] = build_plate_stage(cfg, track=False)
     return out
 

@@ -1,5 +1,6 @@
 """`citywatch train plates` and `citywatch train plates-export`: the plate recogniser trained on
-synthetic plates (needs the ``train`` extra: ``pip install -e '.[train]'``)."""
+synthetic plates (needs the ``train`` extra: ``pip install -e '.[train]'``); `citywatch train
+plate-detector` is in :mod:`citywatch.cli.train_det`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from citywatch.cli import train_det
 from citywatch.cli.context import ctx_of
 
 DEFAULT_FONTS = Path("../shared/data/plates/fonts")
@@ -28,6 +30,7 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
     )
     app.add_typer(train_app, name="train")
+    train_det.register(train_app)
 
     @train_app.command("plates")
     def train_plates(

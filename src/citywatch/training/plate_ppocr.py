@@ -311,7 +311,7 @@ def _onnx_names(graph: Any, prepared: onnx.ModelProto) -> dict[str, str]:
         layers = [
             (f"{fx_node.target}.{sub}" if sub else str(fx_node.target), m)
             for sub, m in module.named_modules()
-            if isinstance(m, nn.Conv2d | nn.modules.batchnorm._BatchNorm)
+            if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.modules.batchnorm._BatchNorm)
         ]
         if len(layers) == 1:
             prefix, layer = layers[0]
