@@ -11,6 +11,9 @@ Per photo, taking turns (load from other work falls on all alike), wall ms of on
     to longer side S (320: about the zoo's 320x240; 640: the text detector's scale; 960),
     found rate at each of the score floors :data:`FLOORS` (0.8 the zoo's default);
 
+  - ``plate-det@S`` (with ``--plate-det FILE``): a DB plate detector (``citywatch train
+    plate-detector``) as ``plates.detector.type: plates`` runs it, its first search at S;
+
   **Found**: a true plate counts as found when one detected box *covers* it: the box holds at
   least :data:`COVER` of the true box's area (intersection over the true box) and is at most
   :data:`MAX_WIDTH` times as wide (a box over a whole car does not count).  ``iou50`` beside it:
@@ -25,6 +28,8 @@ Per photo, taking turns (load from other work falls on all alike), wall ms of on
   - ``lpd+refine``: LPD-YuNet's boxes, each searched again by the text detector for its line
     (as ``plates.detector.type: yolo`` is wired: :class:`RefinedDetector`), then read;
   - ``lpd direct``: LPD-YuNet's boxes read as they are (no text detector at all);
+  - ``plate-det+refine`` (with ``--plate-det``): its boxes refined and read as a YOLO
+    detector's, with its own second search;
   - ``text in vehicles``: the shipped stage searching only inside the vehicles PP-PicoDet finds
     (``plates.vehicles.search: vehicles``), the vehicle detector's time included.
 
@@ -109,6 +114,7 @@ def measure(
     model: Path,
     floor: float,
     side: int = E2E_SIDE,
+    plate_det: Path | None = None,
 ) -> tuple[list[Metrics], list[Metrics]]:
     """Detection rows and end-to-end rows for one photo set; LPD-YuNet end to end at the score
     ``floor`` and longer side ``side``."""
@@ -144,6 +150,13 @@ def measure(
         "text": lambda im: shipped._coarse(im, None),
         **{f"lpd-yunet@{s}": d.detect for s, d in lpd.items()},
     }
+    if plate_det is not None:  # a DB plate detector (citywatch train plate-detector)
+        ours_cfg = PlatesConfig.model_validate(
+            {"formats": formats, "detector": {"type": "plates", "model": str(plate_det)}}
+        )
+        ours = PlateStage(build_plate_models(ours_cfg)[0], reader, None, ours_cfg)
+        stages["plate-det+refine"] = ours.read_plates
+        detectors[f"plate-det@{ours_cfg.detector.max_side}"] = lambda im: ours._coarse(im, None)
     tallies = {name: Tally() for name in detectors}
     reports = {name: PlateImageReport() for name in stages}
     photos = load_photos(folder, subset)
@@ -156,7 +169,7 @@ def measure(
             t0, c0 = time.perf_counter(), time.thread_time()
             dets = det(image)
             ms = ((time.perf_counter() - t0) * 1000.0, (time.thread_time() - c0) * 1000.0)
-            floors = (0.0,) if name == "text" else FLOORS
+            floors = FLOORS if name.startswith("lpd") else (0.0,)
             tallies[name].add(photo, dets, ms, floors)
         for name, stage in stages.items():
             t0, c0 = time.perf_counter(), time.thread_time()
@@ -172,7 +185,7 @@ def measure(
                 {
                     "set": folder.name,
                     "detector": name,
-                    "floor": fl if name != "text" else "-",
+                    "floor": fl if name.startswith("lpd") else "-",
                     "plates": n_plates,
                     "found_cover": round(t.cover[fl] / n_plates, 3),
                     "found_iou50": round(t.iou[fl] / n_plates, 3),
@@ -265,6 +278,12 @@ def main(argv: list[str]) -> int:
     )
     ap.add_argument("--lpd-floor", type=float, default=0.3, help="end-to-end score floor")
     ap.add_argument("--lpd-side", type=int, default=E2E_SIDE, help="end-to-end longer side")
+    ap.add_argument(
+        "--plate-det",
+        type=Path,
+        default=None,
+        help="a DB plate detector .onnx (citywatch train plate-detector) to compare too",
+    )
     ap.add_argument("--out", type=Path, default=repo / "bench" / "out")
     args = ap.parse_args(argv)
     console = Console(width=180)
@@ -290,7 +309,7 @@ def main(argv: list[str]) -> int:
             if args.detectors:
                 d, e = measure(
                     data / folder, formats.split(","), args.subset, args.lpd_yunet,
-                    args.lpd_floor, args.lpd_side,
+                    args.lpd_floor, args.lpd_side, args.plate_det,
                 )  # fmt: skip
                 det_rows += d
                 e2e_rows += e

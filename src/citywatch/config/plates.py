@@ -196,14 +196,39 @@ class PlateReaderConfig(Strict):
 class PlateDetectorConfig(Strict):
     """Where plates are searched: the reader's own text detector, or a plate detector."""
 
-    type: Literal["text", "yolo"] = Field(
+    type: Literal["text", "plates", "yolo"] = Field(
         default="text",
-        description="text: the reader's text detector; yolo: a YOLO-style plate detector "
-        "(ONNX, from `model`)",
+        description="text: the reader's text detector; plates: a DB-style plate detector "
+        "(ONNX from `model`, the text detector's contract: a probability map of whole plates; "
+        "`citywatch train plate-detector` makes one; none ships: docs/models.md); yolo: a "
+        "YOLO-style plate detector (ONNX, from `model`). A plate detector's boxes are "
+        "searched for their text line by the text detector (reader.refine)",
     )
-    model: Path | None = Field(default=None, description="The YOLO-style plate detector (.onnx)")
+    model: Path | None = Field(default=None, description="The plate detector (.onnx)")
     input_size: int = Field(
-        default=640, ge=64, le=4096, description="Square input side the model expects (px)"
+        default=640, ge=64, le=4096, description="yolo: square input side the model expects (px)"
+    )
+    max_side: int = Field(
+        default=416,
+        ge=64,
+        le=4096,
+        description="plates: the frame is scaled so its longer side is at most this",
+    )
+    retry_side: int | None = Field(
+        default=640,
+        ge=64,
+        le=4096,
+        description="plates: where nothing is read, the frame is searched again at this "
+        "longer side (reader.det_retry_every_s paces it in video; null: no second search)",
+    )
+    map_thresh: float = Field(
+        default=0.3, gt=0, lt=1, description="plates: a pixel is plate above this probability"
+    )
+    box_thresh: float = Field(
+        default=0.3, gt=0, lt=1, description="plates: mean probability a plate box needs"
+    )
+    unclip_ratio: float = Field(
+        default=1.5, ge=1, le=4, description="plates: how far each found plate is grown back"
     )
     output: Literal["auto", "rows", "columns"] = Field(
         default="auto",
@@ -220,8 +245,10 @@ class PlateDetectorConfig(Strict):
 
     @model_validator(mode="after")
     def _model_for_yolo(self) -> PlateDetectorConfig:
-        if self.type == "yolo" and self.model is None:
-            raise ValueError("plates.detector.type 'yolo' needs plates.detector.model (.onnx)")
+        if self.type in ("yolo", "plates") and self.model is None:
+            raise ValueError(
+                f"plates.detector.type {self.type!r} needs plates.detector.model (.onnx)"
+            )
         return self
 
 

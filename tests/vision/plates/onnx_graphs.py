@@ -95,3 +95,31 @@ def no_input(path: Path) -> Path:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 5])],
         [],
     )
+
+
+def bright_map(path: Path, *, level: float = 0.2, gain: float = 20.0, blur: int = 7) -> Path:
+    """A DB-style detector's contract: ``x`` [N, 3, H, W] (BGR scaled to -1..1, any size) ->
+    a probability map [N, 1, H, W] that is high where the picture, averaged over ``blur``
+    pixels, is brighter than ``level`` (a white plate on a dull street reads as one plate,
+    its dark characters and all)."""
+    inits = [
+        numpy_helper.from_array(np.array(level, np.float32), "level"),
+        numpy_helper.from_array(np.array(gain, np.float32), "gain"),
+    ]
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["grey"], axes=[1], keepdims=1),
+        helper.make_node(
+            "AveragePool",
+            ["grey"],
+            ["soft"],
+            kernel_shape=[blur, blur],
+            pads=[blur // 2] * 4,
+            count_include_pad=0,
+        ),
+        helper.make_node("Sub", ["soft", "level"], ["above"]),
+        helper.make_node("Mul", ["above", "gain"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["prob"]),
+    ]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])]
+    outputs = [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["n", 1, "h", "w"])]
+    return save(path, nodes, inputs, outputs, inits)

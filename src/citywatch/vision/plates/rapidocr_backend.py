@@ -45,7 +45,11 @@ class RapidOcrEngine:
         det_unclip_ratio: float = 1.6,
         providers: list[str] | None = None,
         provider_options: Mapping[str, Mapping[str, str]] = PROVIDER_OPTIONS,
+        det_model: Path | None = None,
+        what: str = "plate text detector",
     ) -> None:
+        """``det_model``: another DB detector with the same contract (input ``x``, BGR scaled to
+        -1..1; a probability map out), e.g. the shipped plate detector; default PP-OCRv4's."""
         try:
             import rapidocr_onnxruntime
             from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
@@ -57,8 +61,8 @@ class RapidOcrEngine:
         models = Path(rapidocr_onnxruntime.__file__).parent / "models"
         try:
             self._det: Any = open_session(
-                models / DET_MODEL,
-                what="plate text detector",
+                det_model or models / DET_MODEL,
+                what=what,
                 threads=threads,
                 providers=providers,
                 provider_options=provider_options,
@@ -67,6 +71,8 @@ class RapidOcrEngine:
         except OnnxModelError as err:
             raise BackendUnavailableError(str(err)) from err
         self._det_input = self._det.get_inputs()[0].name
+        if det_model is not None:
+            _check_map_contract(self._det, det_model, what)
         self.providers: list[str] = list(self._det.get_providers())
         self._post: Any = DBPostProcess(
             thresh=det_thresh,
@@ -116,6 +122,25 @@ class RapidOcrEngine:
             self._rec = ocr.text_rec
         results = self._rec(crops)[0]
         return [(str(r[0]), float(r[1])) for r in results]
+
+
+def _check_map_contract(session: Any, path: Path, what: str) -> None:
+    """A DB detector takes one picture ``[N, 3, H, W]`` and gives one map ``[N, 1, H, W]``."""
+    ins, outs = session.get_inputs(), session.get_outputs()
+    shape_in = ins[0].shape if len(ins) == 1 else None
+    shape_out = outs[0].shape if outs else None
+    if (
+        shape_in is None
+        or shape_out is None
+        or len(shape_in) != 4
+        or shape_in[1] != 3
+        or len(shape_out) != 4
+        or (shape_out[1] not in (1, None) and not isinstance(shape_out[1], str))
+    ):
+        raise BackendUnavailableError(
+            f"{what} {path}: not a DB probability-map detector (input {shape_in}, output "
+            f"{shape_out}; expected [N, 3, H, W] in and [N, 1, H, W] out)"
+        )
 
 
 def _scale_for(h: int, w: int, max_side: int, max_upscale: float) -> float:

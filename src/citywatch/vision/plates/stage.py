@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
@@ -36,6 +36,9 @@ from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR, Vehicles
 from citywatch.vision.tracking import Tracker
 from citywatch.vision.vehicles.describe import VehicleDescriber
+
+if TYPE_CHECKING:
+    from citywatch.vision.plates.rapidocr_backend import RapidOcrTextDetector
 
 REFINE_PAD_X = 0.15  # a candidate's window for the refining search: its box grown by these
 REFINE_PAD_Y = 0.3  # fractions of its width and height on each side
@@ -474,6 +477,8 @@ def _build_rapidocr(cfg: PlatesConfig, cache_dir: Path) -> tuple[PlateDetector, 
         from citywatch.vision.plates.yolo import RefinedDetector, YoloPlateDetector
 
         detector = RefinedDetector(YoloPlateDetector.from_config(cfg.detector), text)
+    elif cfg.detector.type == "plates":
+        detector = _plate_map_detector(cfg, text)
     reader: PlateReader
     if r.decoder == "constrained":
         from citywatch.vision.plates.recognisers import reader_model
@@ -491,6 +496,30 @@ def _build_rapidocr(cfg: PlatesConfig, cache_dir: Path) -> tuple[PlateDetector, 
     else:
         reader = RapidOcrReader.from_config(engine, r)
     return detector, reader
+
+
+def _plate_map_detector(cfg: PlatesConfig, text: RapidOcrTextDetector) -> PlateDetector:
+    """A DB-style plate detector (``detector.model``, e.g. one ``citywatch train
+    plate-detector`` made) at ``detector.max_side``; each plate's text line is found by the
+    text detector (``reader.refine``), and a frame without a read is searched again by the
+    plate detector at its own ``detector.retry_side``."""
+    from citywatch.vision.plates.rapidocr_backend import RapidOcrEngine, RapidOcrTextDetector
+    from citywatch.vision.plates.yolo import RefinedDetector, ZoomRefinedDetector
+
+    d, r = cfg.detector, cfg.reader
+    engine = RapidOcrEngine(
+        threads=r.threads,
+        det_thresh=d.map_thresh,
+        det_box_thresh=d.box_thresh,
+        det_unclip_ratio=d.unclip_ratio,
+        providers=list(r.det_providers),
+        det_model=d.model,
+        what="plate detector",
+    )
+    plates = RapidOcrTextDetector(engine, max_side=d.max_side)
+    if d.retry_side is None:
+        return RefinedDetector(plates, text)
+    return ZoomRefinedDetector(plates, text, d.retry_side)
 
 
 PlateBackend = Callable[[PlatesConfig, Path], tuple[PlateDetector, PlateReader]]

@@ -34,7 +34,7 @@ import numpy as np
 
 from citywatch.config.plates import PlateDetectorConfig
 from citywatch.vision.onnx_session import OnnxModelError, open_session
-from citywatch.vision.plates.base import PlateDetector, WindowRefiner
+from citywatch.vision.plates.base import PlateDetector, WindowRefiner, ZoomDetector
 from citywatch.vision.record import Detections, FloatArray, ImageBGR
 
 Layout = Literal["auto", "rows", "columns"]
@@ -221,3 +221,18 @@ class RefinedDetector:
 
     def refine(self, image: ImageBGR, windows: FloatArray, *, margin: int = 0) -> Detections:
         return self._refiner.refine(image, windows, margin=margin)
+
+
+class ZoomRefinedDetector(RefinedDetector):
+    """:class:`RefinedDetector` whose plate detector can search a frame again at a larger
+    scale (``ZoomDetector``): the plate reader's zoomed second search asks it for
+    ``retry_side``, the plate detector's own larger scale, whatever scale the text detector's
+    second search would use."""
+
+    def __init__(self, detector: ZoomDetector, refiner: WindowRefiner, retry_side: int) -> None:
+        super().__init__(detector, refiner)  # type: ignore[arg-type]
+        self._zoom = detector
+        self._retry_side = retry_side
+
+    def detect_at(self, image: ImageBGR, regions: FloatArray | None, max_side: int) -> Detections:
+        return self._zoom.detect_at(image, regions, self._retry_side)

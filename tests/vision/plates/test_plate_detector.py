@@ -1,0 +1,96 @@
+"""A DB-style plate detector (``plates.detector.type: plates``, issue 15; what ``citywatch
+train plate-detector`` makes): its map's plates are found at its own scale, each plate's line
+is found by the text detector and read, its second search looks at its own larger scale, and
+a model file that is missing, not set or no probability-map detector is refused with its path
+named.  The detector here is a tiny graph with the contract (bright is plate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from citywatch.config.plates import PlatesConfig
+from citywatch.demo.drawing import render_plate
+from citywatch.vision.plates.base import ZoomDetector
+from citywatch.vision.plates.rapidocr_backend import BackendUnavailableError
+from citywatch.vision.plates.stage import build_plate_models, build_plate_stage
+from citywatch.vision.plates.yolo import ZoomRefinedDetector
+from tests.vision.plates.onnx_graphs import bright_map
+
+
+def scene(plate_h: int = 60) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A 1280x720 dull street with one white EU plate ``plate_h`` pixels high."""
+    rng = np.random.default_rng(8)
+    image = rng.normal(70, 10, (720, 1280, 3)).clip(0, 255).astype(np.uint8)
+    plate = render_plate("ZG4711AB", "EU", height=plate_h)
+    h, w = plate.shape[:2]
+    x, y = 600, 450
+    image[y : y + h, x : x + w] = plate
+    return image, (x, y, x + w, y + h)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bright_map(tmp_path_factory.mktemp("det") / "bright.onnx")
+
+
+def _cfg(model: Path, **detector: object) -> PlatesConfig:
+    return PlatesConfig.model_validate(
+        {"formats": ["HR", "EU"], "detector": {"type": "plates", "model": str(model), **detector}}
+    )
+
+
+def test_the_plate_is_found_whole_at_the_detectors_scale(model: Path) -> None:
+    image, (x0, y0, x1, y1) = scene()
+    detector, _ = build_plate_models(_cfg(model))
+    assert isinstance(detector, ZoomRefinedDetector) and isinstance(detector, ZoomDetector)
+    found = detector.detect(image)
+    assert len(found) >= 1
+    widest = int(np.argmax(found.xyxy[:, 2] - found.xyxy[:, 0]))
+    bx0, by0, bx1, by1 = found.xyxy[widest]
+    # at 416 px for 1280 the plate is ~20 px high: its box is the plate's, give or take the
+    # 3 px of the smaller picture (and the unclip's growth)
+    assert bx0 <= x0 + 12 and bx1 >= x1 - 12 and by0 <= y0 + 12 and by1 >= y1 - 12
+    assert bx1 - bx0 <= 1.3 * (x1 - x0)
+
+
+def test_the_stage_reads_the_line_inside_the_plate(model: Path) -> None:
+    image, _ = scene()
+    stage = build_plate_stage(_cfg(model), track=False)
+    assert "ZG4711AB" in stage.read_plates(image).text
+
+
+def test_nothing_bright_nothing_searched(model: Path) -> None:
+    image, _ = scene()
+    image[:] = 70
+    stage = build_plate_stage(_cfg(model), track=False)
+    assert len(stage.read_plates(image)) == 0
+
+
+def test_the_second_search_uses_the_detectors_own_larger_scale(model: Path) -> None:
+    """``detect_at`` is asked for the text detector's zoomed size; the plate detector looks at
+    its own ``retry_side`` instead: a plate too small for it at 320 (4 px high) is found at
+    1280, even when the size asked for is no larger than its first search's."""
+    image, _ = scene(plate_h=16)
+    small = build_plate_models(_cfg(model, max_side=320, retry_side=1280))[0]
+    assert isinstance(small, ZoomRefinedDetector)
+    at_320 = small.detect(image)
+    again = small.detect_at(image, None, 320)
+    assert len(again) >= 1 and len(at_320) == 0
+    no_retry = build_plate_models(_cfg(model, retry_side=None))[0]
+    assert not isinstance(no_retry, ZoomDetector)  # no second search of its own
+
+
+def test_a_model_is_required_and_a_wrong_one_is_named(tmp_path: Path) -> None:
+    from citywatch.vision.plates.recognisers import shipped_path
+
+    with pytest.raises(ValidationError, match="needs plates.detector.model"):
+        PlatesConfig.model_validate({"detector": {"type": "plates"}})
+    wrong = shipped_path("plate-crnn")  # a recogniser: [N, 1, 32, W] in, sequences out
+    with pytest.raises(BackendUnavailableError, match=r"plate_crnn\.onnx.*not a DB"):
+        build_plate_models(_cfg(wrong))
+    with pytest.raises(BackendUnavailableError, match=r"nowhere\.onnx"):
+        build_plate_models(_cfg(tmp_path / "nowhere.onnx"))
