@@ -87,7 +87,7 @@ def test_the_second_search_uses_the_detectors_own_larger_scale(model: Path) -> N
 def test_a_model_is_required_and_a_wrong_one_is_named(tmp_path: Path) -> None:
     from citywatch.vision.plates.recognisers import shipped_path
 
-    with pytest.raises(ValidationError, match="needs plates.detector.model"):
+    with pytest.raises(ValidationError, match=r"needs plates\.detector\.model"):
         PlatesConfig.model_validate({"detector": {"type": "plates"}})
     wrong = shipped_path("plate-crnn")  # a recogniser: [N, 1, 32, W] in, sequences out
     with pytest.raises(BackendUnavailableError, match=r"plate_crnn\.onnx.*not a DB"):
