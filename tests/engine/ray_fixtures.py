@@ -169,7 +169,7 @@ def replay_rtsp() -> Iterator[Callable[[Path], str]]:
         w, h = SIZE
         args = ["--port", str(port), "--file", str(file), "--width", str(w), "--height", str(h)]
         proc = subprocess.Popen(
-            [SYSTEM_PYTHON, str(SERVER), *args, "--fps", str(FPS)],
+            [SYSTEM_PYTHON, str(SERVER), *args, "--fps", str(FPS), "--copy"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

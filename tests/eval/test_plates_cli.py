@@ -39,7 +39,8 @@ def test_eval_plates_on_four_photos(shared_data: Path, config: Path, tmp_path: P
     assert result.exit_code == 0, result.output
     m = json.loads(out.read_text())
     assert (m["images"], m["threads"], m["formats"]) == (4, 1, "HR,RS,DE,SK,CZ,EU")
-    assert m["recogniser"] == "ppocrv6-plates"  # what auto reads EU plates with
+    assert m["recogniser"] == "ppocrv6-plates"  # what auto reads EU plates with ...
+    assert m["detector"] == "plates"  # ... and finds them with
     assert m["exact_rate"] >= 0.75 and m["found_rate"] >= 0.75
     assert m["ms_per_image"] > 0 and m["cpu_ms_per_image"] > 0
     # the load of other work on the machine during the run, beside the times

@@ -155,7 +155,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
             load_photos,
             outcome_rows,
         )
-        from citywatch.vision.plates.stage import build_plate_stage
+        from citywatch.vision.plates.stage import build_plate_stage, detector_kind
 
         c = ctx_of(ctx)
         if subset not in ("all", "a", "b"):
@@ -190,6 +190,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
             )
         metrics["backend"] = cfg.plates.reader.type
         metrics["recogniser"] = _recogniser(cfg)
+        metrics["detector"] = detector_kind(cfg.plates)
         metrics["threads"] = n_threads
         add_host_load(c, load, metrics)
         if errors:

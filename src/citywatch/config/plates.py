@@ -196,15 +196,18 @@ class PlateReaderConfig(Strict):
 class PlateDetectorConfig(Strict):
     """Where plates are searched: the reader's own text detector, or a plate detector."""
 
-    type: Literal["text", "plates", "yolo"] = Field(
-        default="text",
-        description="text: the reader's text detector; plates: a DB-style plate detector "
-        "(ONNX from `model`, the text detector's contract: a probability map of whole plates; "
-        "`citywatch train plate-detector` makes one; none ships: docs/models.md); yolo: a "
-        "YOLO-style plate detector (ONNX, from `model`). A plate detector's boxes are "
-        "searched for their text line by the text detector (reader.refine)",
+    type: Literal["auto", "text", "plates", "yolo"] = Field(
+        default="auto",
+        description="auto: plates for every format list but US-only, text for US-only lists "
+        "(measured in docs/models.md); text: the reader's text detector searches the whole "
+        "frame; plates: citywatch's plate detector (PP-OCRv4's detector fine-tuned here to find "
+        "whole plates; `model` replaces it with another of its contract, e.g. one `citywatch "
+        "train plate-detector` made); yolo: a YOLO-style plate detector (ONNX, from `model`). "
+        "A plate detector's boxes are searched for their text line by the text detector",
     )
-    model: Path | None = Field(default=None, description="The plate detector (.onnx)")
+    model: Path | None = Field(
+        default=None, description="The plate detector (.onnx): yolo's; plates' own instead of ours"
+    )
     input_size: int = Field(
         default=640, ge=64, le=4096, description="yolo: square input side the model expects (px)"
     )
@@ -245,10 +248,8 @@ class PlateDetectorConfig(Strict):
 
     @model_validator(mode="after")
     def _model_for_yolo(self) -> PlateDetectorConfig:
-        if self.type in ("yolo", "plates") and self.model is None:
-            raise ValueError(
-                f"plates.detector.type {self.type!r} needs plates.detector.model (.onnx)"
-            )
+        if self.type == "yolo" and self.model is None:
+            raise ValueError("plates.detector.type 'yolo' needs plates.detector.model (.onnx)")
         return self
 
 

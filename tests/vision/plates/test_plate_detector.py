@@ -1,8 +1,9 @@
-"""A DB-style plate detector (``plates.detector.type: plates``, issue 15; what ``citywatch
-train plate-detector`` makes): its map's plates are found at its own scale, each plate's line
-is found by the text detector and read, its second search looks at its own larger scale, and
-a model file that is missing, not set or no probability-map detector is refused with its path
-named.  The detector here is a tiny graph with the contract (bright is plate)."""
+"""The plate detector (``plates.detector.type: plates``, issue 15): its map's plates are found
+at its own scale, each plate's line is found by the text detector and read, its second search
+looks at its own larger scale, ``auto`` runs it for every format list but US-only, the shipped
+file finds a plate it never saw, and a model file that is missing or is no probability-map
+detector is refused with its path named.  Most tests run a tiny graph with the contract
+(bright is plate) in place of the shipped file."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydantic import ValidationError
 
 from citywatch.config.plates import PlatesConfig
 from citywatch.demo.drawing import render_plate
@@ -84,11 +84,38 @@ def test_the_second_search_uses_the_detectors_own_larger_scale(model: Path) -> N
     assert not isinstance(no_retry, ZoomDetector)  # no second search of its own
 
 
-def test_a_model_is_required_and_a_wrong_one_is_named(tmp_path: Path) -> None:
+def test_auto_finds_plates_with_ours_except_for_us_only_lists() -> None:
+    from citywatch.vision.plates.stage import PLATE_DETECTOR, detector_kind
+
+    assert PLATE_DETECTOR.is_file()
+    assert detector_kind(PlatesConfig()) == "plates"  # the shipped list (RS, HR, NL, DE, EU, US)
+    assert detector_kind(PlatesConfig(formats=["HR", "EU"])) == "plates"
+    assert detector_kind(PlatesConfig(formats=["US"])) == "text"
+    assert (
+        detector_kind(
+            PlatesConfig.model_validate({"formats": ["US"], "detector": {"type": "plates"}})
+        )
+        == "plates"
+    )
+    shipped, _ = build_plate_models(PlatesConfig(formats=["HR", "EU"]))
+    assert isinstance(shipped, ZoomRefinedDetector)
+    text, _ = build_plate_models(PlatesConfig(formats=["US"]))
+    assert not isinstance(text, ZoomRefinedDetector)
+
+
+def test_the_shipped_detector_finds_and_reads_a_plate_it_never_saw() -> None:
+    image, (x0, y0, x1, y1) = scene(plate_h=44)  # about 14 px high at 416
+    cfg = PlatesConfig(formats=["HR", "EU"])
+    found = build_plate_models(cfg)[0].detect(image)
+    assert any(
+        b[0] <= x0 + 15 and b[2] >= x1 - 15 and b[1] <= y1 and b[3] >= y0 for b in found.xyxy
+    )
+    assert "ZG4711AB" in build_plate_stage(cfg, track=False).read_plates(image).text
+
+
+def test_a_wrong_model_is_named(tmp_path: Path) -> None:
     from citywatch.vision.plates.recognisers import shipped_path
 
-    with pytest.raises(ValidationError, match=r"needs plates\.detector\.model"):
-        PlatesConfig.model_validate({"detector": {"type": "plates"}})
     wrong = shipped_path("plate-crnn")  # a recogniser: [N, 1, 32, W] in, sequences out
     with pytest.raises(BackendUnavailableError, match=r"plate_crnn\.onnx.*not a DB"):
         build_plate_models(_cfg(wrong))

@@ -473,11 +473,12 @@ def _build_rapidocr(cfg: PlatesConfig, cache_dir: Path) -> tuple[PlateDetector, 
     engine = RapidOcrEngine.from_config(r)
     text = RapidOcrTextDetector.from_config(engine, r)
     detector: PlateDetector = text
-    if cfg.detector.type == "yolo":
+    kind = detector_kind(cfg)
+    if kind == "yolo":
         from citywatch.vision.plates.yolo import RefinedDetector, YoloPlateDetector
 
         detector = RefinedDetector(YoloPlateDetector.from_config(cfg.detector), text)
-    elif cfg.detector.type == "plates":
+    elif kind == "plates":
         detector = _plate_map_detector(cfg, text)
     reader: PlateReader
     if r.decoder == "constrained":
@@ -498,8 +499,20 @@ def _build_rapidocr(cfg: PlatesConfig, cache_dir: Path) -> tuple[PlateDetector, 
     return detector, reader
 
 
+#: citywatch's plate detector (its card in docs/models.md, its origin beside it)
+PLATE_DETECTOR = Path(__file__).resolve().parent / "models" / "plate_det.onnx"
+
+
+def detector_kind(cfg: PlatesConfig) -> str:
+    """The detector ``cfg`` runs: ``auto`` is ``plates`` for every format list but US-only,
+    where the text detector reads more plates (docs/models.md)."""
+    if cfg.detector.type != "auto":
+        return cfg.detector.type
+    return "text" if us_only(cfg.formats) else "plates"
+
+
 def _plate_map_detector(cfg: PlatesConfig, text: RapidOcrTextDetector) -> PlateDetector:
-    """A DB-style plate detector (``detector.model``, e.g. one ``citywatch train
+    """citywatch's plate detector (or ``detector.model``, e.g. one ``citywatch train
     plate-detector`` made) at ``detector.max_side``; each plate's text line is found by the
     text detector (``reader.refine``), and a frame without a read is searched again by the
     plate detector at its own ``detector.retry_side``."""
@@ -513,7 +526,7 @@ def _plate_map_detector(cfg: PlatesConfig, text: RapidOcrTextDetector) -> PlateD
         det_box_thresh=d.box_thresh,
         det_unclip_ratio=d.unclip_ratio,
         providers=list(r.det_providers),
-        det_model=d.model,
+        det_model=d.model or PLATE_DETECTOR,
         what="plate detector",
     )
     plates = RapidOcrTextDetector(engine, max_side=d.max_side)
