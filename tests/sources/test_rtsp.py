@@ -152,20 +152,21 @@ def test_wrong_password_backs_off_without_leaking_it(
     _assert_no_secret(wrong, source, caplog.text, source.health.last_error)
 
 
-def test_slow_consumer_drops_stale_frames_instead_of_queueing(
-    rtsp_server: RtspServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _stalled_once(
+    source: CameraSource, seconds: float, seen: Callable[[Frame], None] | None = None
+) -> tuple[Reader, int]:
+    """Read ``source`` with the consumer holding it ``seconds`` once (after frame 50), until 5
+    frames came after; the closed reader and how many frames it had before the stall.
+    ``seen`` is called with each frame as it arrives."""
     stalled = threading.Event()
-    dropped_at: dict[int, int] = {}  # the source's drop count as each frame reached us
 
     def stall_once(frame: Frame) -> None:
-        dropped_at[frame.index] = source.health.frames_dropped
+        if seen is not None:
+            seen(frame)
         if not stalled.is_set() and frame.index > 50:
             stalled.set()
-            time.sleep(2.0)  # analysis fell (at least) 2 s behind: the scenario, not a wait
+            time.sleep(seconds)
 
-    # The 2 s the consumer holds the generator are not 2 s without a decodable frame.
-    source = _source(rtsp_server, monkeypatch, no_frame_timeout_s=1.0)
     reader = Reader(source, on_frame=stall_once)
     try:
         reader.wait_for(stalled.is_set, 15, "the stall")
@@ -173,6 +174,19 @@ def test_slow_consumer_drops_stale_frames_instead_of_queueing(
         reader.wait_for(lambda: len(reader.frames) >= n + 5, 10, "frames after the stall")
     finally:
         reader.close()
+    return reader, n
+
+
+def test_slow_consumer_drops_stale_frames_instead_of_queueing(
+    rtsp_server: RtspServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dropped_at: dict[int, int] = {}  # the source's drop count as each frame reached us
+    # The 2 s the consumer holds the generator are not 2 s without a decodable frame.
+    source = _source(rtsp_server, monkeypatch, no_frame_timeout_s=1.0)
+    # analysis falls (at least) 2 s behind: the scenario, not a wait
+    reader, n = _stalled_once(
+        source, 2.0, seen=lambda f: dropped_at.update({f.index: source.health.frames_dropped})
+    )
     h = source.health
     assert h.reconnects == 0 and "no decodable frame" not in h.last_error, h
     # The first frame after the stall is fresh, not one that waited in a queue: the stall
@@ -190,21 +204,8 @@ def test_a_replay_with_max_lag_0_skips_nothing_however_late_analysis_runs(
 ) -> None:
     """``max_lag_s: 0`` (a recorder's replay, a test that compares runs): the frames due
     while the consumer stalled are analysed late instead of skipped."""
-    stalled = threading.Event()
-
-    def stall_once(frame: Frame) -> None:
-        if not stalled.is_set() and frame.index > 50:
-            stalled.set()
-            time.sleep(1.5)  # three times the default lag bound
-
     source = _source(rtsp_server, monkeypatch, no_frame_timeout_s=1.0, max_lag_s=0)
-    reader = Reader(source, on_frame=stall_once)
-    try:
-        reader.wait_for(stalled.is_set, 15, "the stall")
-        n = len(reader.frames)
-        reader.wait_for(lambda: len(reader.frames) >= n + 5, 10, "frames after the stall")
-    finally:
-        reader.close()
+    reader, _ = _stalled_once(source, 1.5)  # three times the default lag bound
     assert source.health.frames_dropped == 0
     pts = [f.pts_s for _, f in reader.frames]
     assert max(b - a for a, b in itertools.pairwise(pts)) < 0.3  # 5 fps: one every 0.2 s

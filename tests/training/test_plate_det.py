@@ -32,14 +32,6 @@ from citywatch.training.plate_render import load_fonts  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def fonts_dir(shared_data: Path) -> Path:
-    folder = shared_data / "plates" / "fonts"
-    if not folder.is_dir():
-        pytest.skip(f"plate fonts not found at {folder}")
-    return folder
-
-
 def _frame(boxes: tuple[tuple[float, float, float, float], ...]) -> Frame:
     rng = np.random.default_rng(5)
     image = rng.integers(60, 120, (450, 800, 3), dtype=np.uint8)  # a dull scene

@@ -16,14 +16,6 @@ from citywatch.vision.plates.formats import FORMATS, normalise
 
 
 @pytest.fixture(scope="module")
-def fonts_dir(shared_data: Path) -> Path:
-    folder = shared_data / "plates" / "fonts"
-    if not folder.is_dir():
-        pytest.skip(f"plate fonts not found at {folder}")
-    return folder
-
-
-@pytest.fixture(scope="module")
 def synth(fonts_dir: Path) -> PlateSynth:
     return PlateSynth(load_fonts(fonts_dir), seed=4)
 

@@ -33,11 +33,8 @@ class Stop(Exception):
 
 
 @pytest.fixture(scope="module")
-def synths(shared_data: Path) -> tuple[PlateSynth, PlateSynth]:
-    folder = shared_data / "plates" / "fonts"
-    if not folder.is_dir():
-        pytest.skip(f"plate fonts not found at {folder}")
-    fonts = load_fonts(folder)
+def synths(fonts_dir: Path) -> tuple[PlateSynth, PlateSynth]:
+    fonts = load_fonts(fonts_dir)
     return PlateSynth(fonts, seed=3), PlateSynth(fonts, seed=10_003)
 
 

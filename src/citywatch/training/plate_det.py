@@ -32,9 +32,16 @@ import torch
 from torch import nn
 
 from citywatch.eval.voc import voc_boxes
-from citywatch.training.plate_ppocr import _import_onnx2torch, _is_constant, _onnx_names, _trainable
+from citywatch.training.plate_ppocr import (
+    ConvertedNet,
+    convert_trainable,
+    declare_4d,
+    with_initializers,
+    write_weights,
+)
 from citywatch.training.plate_render import Fonts, draw_plate, to_bgr
 from citywatch.training.plate_styles import PlateStyle, pick_layout, plate_text, styles_for
+from citywatch.vision.plates.rapidocr_backend import text_detector_path
 
 SIDE = 320  # training pictures are SIDE x SIDE; the detector runs at this longer side
 SHRINK = 0.4  # DBNet's shrink ratio: the target is the plate shrunk by D = A (1 - r^2) / L
@@ -50,78 +57,22 @@ class DetTrainError(RuntimeError):
     """Training data or a model file cannot be used; the message names it."""
 
 
-def det_model_path() -> Path:
-    import rapidocr_onnxruntime
-
-    return Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_PP-OCRv4_det_infer.onnx"
-
-
 # ---------------------------------------------------------------------------------- model
-def _prepared(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Constants as initializers and every convolution's output known to be 4-D."""
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    graph = out.graph
-    nodes = []
-    for node in graph.node:
-        if node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]:
-            tensor = onnx.TensorProto()
-            tensor.CopyFrom(node.attribute[0].t)
-            tensor.name = node.output[0]
-            graph.initializer.append(tensor)
-        else:
-            nodes.append(node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    convs = {n.output[0] for n in nodes if n.op_type in ("Conv", "ConvTranspose")}
-    kept = [v for v in graph.value_info if v.name not in convs]
-    del graph.value_info[:]
-    graph.value_info.extend(kept)
-    for name in sorted(convs):
-        graph.value_info.append(
-            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ["n", "c", "h", "w"])
-        )
-    return out
-
-
-class DetNet(nn.Module):
-    """The text detector in torch: ``forward`` gives the probability map ``[N, 1, H, W]``.
-    Batch norms keep their learned statistics (eval mode) while the rest trains;
-    ``onnx_names``: the ONNX tensor each parameter came from (where :func:`export_det` writes
-    it back)."""
-
-    def __init__(self, graph: nn.Module, onnx_names: dict[str, str]) -> None:
-        super().__init__()
-        self.graph = graph
-        self.onnx_names = onnx_names
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.graph(x)
-        return out
-
-    def train(self, mode: bool = True) -> DetNet:
-        super().train(mode)
-        for m in self.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.eval()
-        return self
+class DetNet(ConvertedNet):
+    """The text detector in torch: ``forward`` gives the probability map ``[N, 1, H, W]``."""
 
 
 def load_det(path: Path | None = None, *, frozen_convs: int = FROZEN_CONVS) -> DetNet:
     """The text detector at ``path`` (default: PP-OCRv4's) as a trainable :class:`DetNet`,
     its first ``frozen_convs`` convolutions (stem and first stages: strokes and edges) kept."""
-    src = path or det_model_path()
+    src = path or text_detector_path()
     try:
         model = onnx.load(str(src))
     except Exception as err:  # protobuf's DecodeError, OSError, ...
         raise DetTrainError(f"text detector {src}: cannot be read ({err})") from None
-    prepared = _prepared(model)
-    try:
-        graph = _import_onnx2torch().convert(prepared, attach_onnx_mapping=True)
-    except (NotImplementedError, KeyError, ValueError) as err:
-        raise DetTrainError(f"text detector {src} cannot be converted to torch: {err}") from None
-    _trainable(graph)
-    names = _onnx_names(graph, prepared)
+    prepared = with_initializers(model)
+    declare_4d(prepared.graph)
+    graph, names = convert_trainable(prepared, src, "text detector", DetTrainError)
     params = dict(graph.named_parameters())
     unmapped = sorted(set(params) - set(names))
     if unmapped:
@@ -140,35 +91,22 @@ def load_det(path: Path | None = None, *, frozen_convs: int = FROZEN_CONVS) -> D
 def export_det(net: DetNet, out: Path, *, source: Path | None = None) -> Path:
     """The source detector with ``net``'s weights written into its own graph (its
     ``Constant`` nodes): input ``x`` of any size, the probability map out, as before;
-    checked against torch (to 1e-4) at two picture sizes."""
+    checked against torch (to 1e-4) at the training size (the torch graph resizes at the
+    size it was converted for)."""
     import onnxruntime as ort
 
-    src = source or det_model_path()
+    src = source or text_detector_path()
     proto = onnx.load(str(src))
-    by_name = {n.output[0]: n.attribute[0].t for n in proto.graph.node if _is_constant(n)}
-    by_name.update({t.name: t for t in proto.graph.initializer})
-    params = dict(net.graph.named_parameters())
-    for param, tensor in net.onnx_names.items():
-        if not params[param].requires_grad:
-            continue  # frozen: as it was
-        stored = by_name.get(tensor)
-        value = params[param].detach().cpu().numpy()
-        if stored is None or tuple(stored.dims) != value.shape:
-            raise DetTrainError(f"{src}: no weight {tensor!r} of shape {value.shape} ({param})")
-        stored.CopyFrom(onnx.numpy_helper.from_array(value.astype(np.float32), tensor))
+    write_weights(proto, net, src, DetTrainError)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(out))
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    net.eval()
-    rng = np.random.default_rng(320)
-    for h, w in ((SIDE, SIDE),):  # the torch graph resizes at the size it was traced for
-        x = rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32)
-        with torch.no_grad():
-            want = net(torch.from_numpy(x)).numpy()
-        got = sess.run(None, {"x": x})[0]
-        if float(np.abs(got - want).max()) > 1e-4:
-            out.unlink()
-            raise DetTrainError(f"{out}: the exported detector differs from the trained one")
+    x = np.random.default_rng(320).uniform(-1, 1, (1, 3, SIDE, SIDE)).astype(np.float32)
+    with torch.no_grad():
+        want = net.eval()(torch.from_numpy(x)).numpy()
+    if float(np.abs(sess.run(None, {"x": x})[0] - want).max()) > 1e-4:
+        out.unlink()
+        raise DetTrainError(f"{out}: the exported detector differs from the trained one")
     return out
 
 

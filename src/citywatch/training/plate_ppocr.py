@@ -25,7 +25,7 @@ import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import onnx
@@ -125,29 +125,45 @@ def _stub_torchvision() -> None:
 def _prepared(model: onnx.ModelProto) -> onnx.ModelProto:
     """The graph with its ``Constant`` weights as initializers, without its last softmax (the
     output becomes logits), and every convolution's output known to be 4-D."""
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
+    out = with_initializers(model)
     graph = out.graph
-    nodes = []
-    for node in graph.node:
-        if node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]:
-            tensor = onnx.TensorProto()
-            tensor.CopyFrom(node.attribute[0].t)
-            tensor.name = node.output[0]
-            graph.initializer.append(tensor)
-        else:
-            nodes.append(node)
+    nodes = list(graph.node)
     for node in nodes:
         _explicit_pads(node)
     last = nodes[-1]
     if last.op_type != "Softmax" or last.output[0] != graph.output[0].name:
         raise PpocrError("the recogniser's graph does not end in a softmax")
     logits = last.input[0]
-    nodes = nodes[:-1]
+    del graph.node[-1]
+    graph.output[0].name = logits
+    declare_4d(graph)
+    return out
+
+
+def with_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` with its ``Constant`` tensors as initializers (what onnx2torch
+    turns into parameters and buffers; paddle2onnx exports store weights as constants)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    nodes = []
+    for node in graph.node:
+        if _is_constant(node):
+            tensor = onnx.TensorProto()
+            tensor.CopyFrom(node.attribute[0].t)
+            tensor.name = node.output[0]
+            graph.initializer.append(tensor)
+        else:
+            nodes.append(node)
     del graph.node[:]
     graph.node.extend(nodes)
-    graph.output[0].name = logits
-    convs = {n.output[0] for n in nodes if n.op_type == "Conv"}
+    return out
+
+
+def declare_4d(graph: onnx.GraphProto) -> None:
+    """Every (transposed) convolution's output declared 4-D: paddle2onnx leaves some shapes
+    unknown, and onnx2torch needs the rank."""
+    convs = {n.output[0] for n in graph.node if n.op_type in ("Conv", "ConvTranspose")}
     kept = [v for v in graph.value_info if v.name not in convs]
     del graph.value_info[:]
     graph.value_info.extend(kept)
@@ -155,7 +171,6 @@ def _prepared(model: onnx.ModelProto) -> onnx.ModelProto:
         graph.value_info.append(
             onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ["n", "c", "h", "w"])
         )
-    return out
 
 
 def _explicit_pads(node: onnx.NodeProto) -> None:
@@ -193,11 +208,10 @@ def _trainable(module: nn.Module) -> None:
                 owner.register_parameter(name, nn.Parameter(buf.detach().clone()))
 
 
-class PpocrNet(nn.Module):
-    """A PP-OCR recogniser converted to torch: ``forward`` returns logits ``[N, T, classes]``.
-    Its batch norms stay in eval mode (their learned statistics) while the rest trains.
-    ``onnx_names``: the ONNX tensor each parameter came from (where :func:`export_ppocr`
-    writes it back)."""
+class ConvertedNet(nn.Module):
+    """An ONNX graph converted to torch (``graph``). Its batch norms stay in eval mode (their
+    learned statistics) while the rest trains. ``onnx_names``: the ONNX tensor each parameter
+    came from (where :func:`write_weights` writes it back)."""
 
     def __init__(self, graph: nn.Module, onnx_names: dict[str, str]) -> None:
         super().__init__()
@@ -208,12 +222,50 @@ class PpocrNet(nn.Module):
         out: torch.Tensor = self.graph(x)
         return out
 
-    def train(self, mode: bool = True) -> PpocrNet:
+    def train(self, mode: bool = True) -> Self:
         super().train(mode)
         for m in self.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.eval()
         return self
+
+
+class PpocrNet(ConvertedNet):
+    """A PP-OCR recogniser converted to torch: ``forward`` returns logits ``[N, T, classes]``."""
+
+
+def convert_trainable(
+    prepared: onnx.ModelProto, src: Path, what: str, error: type[Exception]
+) -> tuple[Any, dict[str, str]]:
+    """``prepared`` converted by onnx2torch with its weights trainable (:func:`_trainable`),
+    and the ONNX tensor each parameter came from; ``error`` (naming ``what`` and ``src``)
+    when onnx2torch cannot convert it."""
+    try:
+        graph = _import_onnx2torch().convert(prepared, attach_onnx_mapping=True)
+    except (NotImplementedError, KeyError, ValueError) as err:
+        raise error(f"{what} {src} cannot be converted to torch: {err}") from None
+    _trainable(graph)
+    return graph, _onnx_names(graph, prepared)
+
+
+def write_weights(
+    proto: onnx.ModelProto, net: ConvertedNet, src: Path, error: type[Exception]
+) -> None:
+    """``net``'s weights written into ``proto``, the graph they were converted from (its
+    ``Constant`` nodes or its initializers), each where :attr:`ConvertedNet.onnx_names` says;
+    ``error`` when a tensor is missing or of another shape."""
+    by_name = {n.output[0]: n.attribute[0].t for n in proto.graph.node if _is_constant(n)}
+    by_name.update({t.name: t for t in proto.graph.initializer})
+    params = dict(net.graph.named_parameters())
+    for param, tensor in net.onnx_names.items():
+        value = params[param].detach().cpu().numpy()
+        stored = by_name.get(tensor)
+        if stored is None:
+            raise error(f"{src}: no constant {tensor!r} for parameter {param}")
+        old = onnx.numpy_helper.to_array(stored)
+        if old.shape != value.shape:
+            raise error(f"{src}: {tensor} is {old.shape}, the trained {param} {value.shape}")
+        stored.CopyFrom(onnx.numpy_helper.from_array(value.astype(old.dtype), tensor))
 
 
 def freeze_early(net: PpocrNet) -> int:
@@ -275,14 +327,7 @@ def load_ppocr(path: Path | None = None) -> tuple[PpocrNet, PpocrClasses]:
     except Exception as err:  # protobuf's DecodeError, OSError, ...
         raise PpocrError(f"PP-OCR model {src} cannot be read: {err}") from None
     classes = ppocr_classes(model, src)
-    onnx2torch = _import_onnx2torch()
-    prepared = _prepared(model)
-    try:
-        graph = onnx2torch.convert(prepared, attach_onnx_mapping=True)
-    except (NotImplementedError, KeyError, ValueError) as err:
-        raise PpocrError(f"PP-OCR model {src} cannot be converted to torch: {err}") from None
-    _trainable(graph)
-    names = _onnx_names(graph, prepared)
+    graph, names = convert_trainable(_prepared(model), src, "PP-OCR model", PpocrError)
     params = dict(graph.named_parameters())
     unmapped = sorted(set(params) - set(names))
     if unmapped or len(set(names.values())) != len(names):
@@ -398,19 +443,7 @@ def export_ppocr(
 
     src = source_path(source)
     proto = onnx.load(str(src))
-    # where each weight is stored: a Constant node's tensor (PP-OCRv4) or an initializer (v6)
-    by_name = {n.output[0]: n.attribute[0].t for n in proto.graph.node if _is_constant(n)}
-    by_name.update({t.name: t for t in proto.graph.initializer})
-    params = dict(net.graph.named_parameters())
-    for param, tensor in net.onnx_names.items():
-        value = params[param].detach().cpu().numpy()
-        stored = by_name.get(tensor)
-        if stored is None:
-            raise PpocrError(f"{src}: no constant {tensor!r} for parameter {param}")
-        old = onnx.numpy_helper.to_array(stored)
-        if old.shape != value.shape:
-            raise PpocrError(f"{src}: {tensor} is {old.shape}, the trained {param} {value.shape}")
-        stored.CopyFrom(onnx.numpy_helper.from_array(value.astype(old.dtype), tensor))
+    write_weights(proto, net, src, PpocrError)  # Constant nodes (PP-OCRv4), initializers (v6)
     meta = {**{p.key: p.value for p in proto.metadata_props}, **meta}
     del proto.metadata_props[:]
     for k, v in meta.items():

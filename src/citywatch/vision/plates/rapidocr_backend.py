@@ -30,6 +30,14 @@ class BackendUnavailableError(RuntimeError):
     """An optional model back end cannot be loaded; the message names the package."""
 
 
+def text_detector_path() -> Path:
+    """PP-OCRv4's text detector inside rapidocr-onnxruntime (what the plate detector was
+    fine-tuned from, ``training/plate_det.py``)."""
+    import rapidocr_onnxruntime
+
+    return Path(rapidocr_onnxruntime.__file__).parent / "models" / DET_MODEL
+
+
 class RapidOcrEngine:
     """The PP-OCRv4 text detector shipped in rapidocr-onnxruntime, in our own onnxruntime
     session (RapidOCR's sessions switch onnxruntime's memory arena off, which made the detector
@@ -51,17 +59,15 @@ class RapidOcrEngine:
         """``det_model``: another DB detector with the same contract (input ``x``, BGR scaled to
         -1..1; a probability map out), e.g. the shipped plate detector; default PP-OCRv4's."""
         try:
-            import rapidocr_onnxruntime
             from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
         except ImportError as err:  # pragma: no cover - depends on the installation
             raise BackendUnavailableError(
                 "plate back end 'rapidocr' needs the package rapidocr-onnxruntime "
                 f"(pip install rapidocr-onnxruntime==1.4.4): {err}"
             ) from err
-        models = Path(rapidocr_onnxruntime.__file__).parent / "models"
         try:
             self._det: Any = open_session(
-                det_model or models / DET_MODEL,
+                det_model or text_detector_path(),
                 what=what,
                 threads=threads,
                 providers=providers,
