@@ -6,9 +6,7 @@ zone.  (Found by mutation testing: see docs/mutation.md.)"""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -200,22 +198,6 @@ def test_camera_facts_keep_the_id_and_default_to_no_zone() -> None:
     assert CameraFacts.from_config(cfg).id == "cam-8"
     # approved today: not in the future
     assert check_camera_registration(cfg, today=dt.date(2025, 6, 1)) == []
-
-
-@pytest.fixture
-def far_east_server() -> Iterator[None]:
-    """The server's clock in UTC+14, where 1 June 12:00 UTC is already 2 June."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "Pacific/Kiritimati"
-    time.tzset()
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
 
 
 def test_the_approval_day_is_the_utc_day_whatever_the_servers_zone(

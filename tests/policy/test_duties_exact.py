@@ -14,6 +14,7 @@ from citywatch.policy.duties import may_activate, may_issue_token
     [
         ("admin", "admin", Decision(True, "an admin may issue an admin token")),
         ("auditor", "auditor", Decision(True, "an auditor may issue an auditor token")),
+        ("admin", "scraper", Decision(True, "an admin may issue a scraper token")),
         ("nobody", "admin", Decision(False, "unknown role 'nobody' or 'admin'")),
         ("admin", "operator", Decision(False,
          "an admin may not issue an operator token: it could do what an admin may not "
