@@ -215,3 +215,54 @@ def test_a_scan_faster_than_face_decisions_are_tuned_for_says_so(run_cli, shared
     usual = run_cli(*args)
     assert usual.exit_code == 0, usual.output
     assert "a face track is first decided" not in usual.stderr.replace("\n", " ")
+
+
+def test_a_stored_hotlist_is_taken_by_name_and_read_under_the_case(
+    run_cli, cli_config, tmp_path, monkeypatch
+):
+    """`--hotlist stolen` names a hotlist in the store (before: "hotlist file stolen: cannot
+    read"); reading its plates for the scan is audited under the case."""
+    *_, good = _unreadable_videos(tmp_path / "v")
+    for plate in ("AB123CD", "XY-987-ZZ"):
+        assert run_cli("hotlists", "add", "Stolen", plate, "--reason", "r").exit_code == 0
+    monkeypatch.chdir(tmp_path)  # no file named "stolen" here
+    result = run_cli("scan", str(good), "--hotlist", "stolen", "--case", "C-7", "--json")
+    assert result.exit_code == 0, result.output
+    with _db(cli_config)() as s:
+        audit = s.scalars(select(AuditLogRow).order_by(AuditLogRow.seq)).all()
+    view, start = audit[-3], audit[-2]
+    assert (view.action, view.target, view.reason) == ("hotlist.view", "hotlist:Stolen", "C-7")
+    assert json.loads(view.details) == {"count": 2}
+    assert start.action == "scan.start"
+    details = json.loads(start.details)
+    assert (details["hotlist"], details["hotlist_file"], details["hotlist_plates"]) == (
+        "stolen",
+        None,
+        2,
+    )
+
+    missing = run_cli("scan", str(good), "--hotlist", "towed", "--case", "C-7")
+    assert missing.exit_code == 2
+    assert "hotlist 'towed': no such file, and no hotlist of that name in the store" in (
+        missing.stderr.replace("\n", "")
+    )
+
+    (tmp_path / "stolen").write_text("AB123CD\n")  # a file of that name comes first
+    as_file = run_cli("scan", str(good), "--hotlist", "stolen", "--case", "C-8")
+    assert as_file.exit_code == 0, as_file.output
+    with _db(cli_config)() as s:
+        last = s.scalars(select(AuditLogRow).order_by(AuditLogRow.seq.desc()).limit(2)).all()
+    assert [a.action for a in last] == ["scan.finish", "scan.start"]
+    assert json.loads(last[1].details)["hotlist_file"] == "stolen"
+
+
+@pytest.mark.integration
+def test_a_stored_hotlist_alerts_on_its_plate_in_a_clip(run_cli, shared_data, tmp_path):
+    root = shared_data / "plates/video_nl"
+    row = next(csv.DictReader((root / "per_clip_ground_truth.csv").open()))
+    assert run_cli("hotlists", "add", "stolen", row["plate"], "--reason", "r").exit_code == 0
+    clip = str(root / "clips" / row["clip"])
+    result = run_cli("scan", clip, "--hotlist", "stolen", "--case", "C-3", "--json")
+    assert result.exit_code == 0, result.output
+    plates = [a["plate"] for a in _json_lines(result.stdout)]
+    assert plates == [row["plate"].replace("-", "")]

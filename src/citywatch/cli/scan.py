@@ -13,6 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from citywatch.cli.context import CliContext, ctx_of
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from citywatch.audit.chain import Actor
     from citywatch.engine.scan import ScanReport
 
 DATE_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
@@ -35,6 +38,26 @@ def _expected_frames(video: Path, fps: float) -> int | None:
     except (av.error.FFmpegError, OSError):
         return None
     return None
+
+
+def stored_hotlist(
+    sessions: sessionmaker[Session], actor: Actor, name: str, case: str
+) -> list[tuple[int, int, str]]:
+    """``(entry_id, hotlist_id, plate)`` of the stored hotlist ``name``, read under ``case``
+    (audited as ``hotlist.view``)."""
+    from citywatch.engine.scan import ScanError
+    from citywatch.services.common import NotFoundError
+    from citywatch.services.hotlists import list_plates
+
+    with sessions() as session:
+        try:
+            rows = list_plates(session, actor, name, reason=case)
+        except NotFoundError:
+            raise ScanError(
+                f"hotlist {name!r}: no such file, and no hotlist of that name in the store "
+                "(citywatch hotlists list shows them)"
+            ) from None
+        return [(r.id, r.hotlist_id, r.plate) for r in rows]
 
 
 def print_alerts(c: CliContext, report: ScanReport, as_json: bool) -> None:
@@ -78,7 +101,13 @@ def register(app: typer.Typer) -> None:
                 "and/or a sub-folder of photos per person (jane-doe/1.jpg)"
             ),
         ] = None,
-        hotlist: Annotated[Path | None, typer.Option(help="Text file, one plate per line")] = None,
+        hotlist: Annotated[
+            str | None,
+            typer.Option(
+                help="Text file, one plate per line, or the name of a hotlist in the store "
+                "(citywatch hotlists list); a file of that name comes first"
+            ),
+        ] = None,
         fps: Annotated[float, typer.Option(help="Frames analysed per second of video")] = 5.0,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
         camera: Annotated[
@@ -107,6 +136,9 @@ def register(app: typer.Typer) -> None:
         Example: citywatch scan cctv-0412.mp4 --watchlist suspects/ --hotlist plates.txt
         --case CASE-2026-17 --json
 
+        Example (a stored hotlist): citywatch scan cctv-0412.mp4 --hotlist stolen --case
+        CASE-2026-17
+
         Example (recordings, as an investigator): CITYWATCH_ROLE=investigator citywatch scan
         --camera cam-3 --from 2026-11-30T14:00:00 --to 2026-11-30T15:00:00 --case CASE-2026-17
         """
@@ -115,6 +147,7 @@ def register(app: typer.Typer) -> None:
         from citywatch.engine.scan import (
             ScanError,
             ScanReport,
+            hotlist_matcher,
             load_hotlist_file,
             load_watchlist_dir,
             scan_videos,
@@ -153,17 +186,25 @@ def register(app: typer.Typer) -> None:
             c.fail(str(err))
         models = Models(cfg)
         report = ScanReport()
+        sessions = c.sessions()
+        stored = hotlist is not None and not Path(hotlist).is_file()
         try:
             gallery = load_watchlist_dir(watchlist, models, cfg, report) if watchlist else None
-            matcher, n_plates = load_hotlist_file(hotlist, cfg) if hotlist else (None, 0)
+            if hotlist is None:
+                matcher, n_plates = None, 0
+            elif stored:
+                entries = stored_hotlist(sessions, c.actor(), hotlist, case)
+                matcher, n_plates = hotlist_matcher(entries, cfg), len(entries)
+            else:
+                matcher, n_plates = load_hotlist_file(Path(hotlist), cfg)
         except ScanError as err:
             c.fail(str(err))
-        sessions = c.sessions()
         details = {
             "videos": [str(v) for v in videos],
             "watchlist_dir": str(watchlist) if watchlist else None,
             "subjects": sorted(set(gallery.subject_names)) if gallery is not None else [],
-            "hotlist_file": str(hotlist) if hotlist else None,
+            "hotlist_file": hotlist if hotlist and not stored else None,
+            "hotlist": hotlist if stored else None,
             "hotlist_plates": n_plates,
         }
         with sessions() as session, unit_of_work(session):

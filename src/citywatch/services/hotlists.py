@@ -329,8 +329,11 @@ def list_hotlists(session: Session) -> list[HotlistSummary]:
     ]
 
 
-def list_plates(session: Session, actor: Actor, hotlist_name: str) -> list[HotlistEntryRow]:
-    """The plates of one hotlist, for a person to read (audited)."""
+def list_plates(
+    session: Session, actor: Actor, hotlist_name: str, reason: str | None = None
+) -> list[HotlistEntryRow]:
+    """The plates of one hotlist, for a person to read or a scan under a case (audited, with
+    the case as the reason)."""
     with unit_of_work(session):
         row = hotlist_named(session, hotlist_name)
         if row is None:
@@ -349,6 +352,7 @@ def list_plates(session: Session, actor: Actor, hotlist_name: str) -> list[Hotli
             "hotlist.view",
             f"hotlist:{hotlist_name}",
             details={"count": len(entries)},
+            reason=reason,
         )
     return entries
 
