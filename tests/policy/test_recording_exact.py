@@ -4,12 +4,10 @@ their type, a budget of one byte, warn fractions of 0 and 1, approval on the day
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
 
-from citywatch.config.camera import CameraConfig
 from citywatch.policy.decision import Decision
 from citywatch.policy.recording import (
     RecordingFacts,
@@ -17,23 +15,9 @@ from citywatch.policy.recording import (
     camera_may_record,
     recording_cutoff,
 )
+from tests.policy.test_recording import GOOD, NOW, _camera, rec
 
-NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
-GOOD = RecordingFacts(
-    camera_id="cam-1",
-    enabled=True,
-    legal_basis="Bylaw 4",
-    retain_hours=72.0,
-    privacy_masks=0,
-    camera_legal_basis="Act 12",
-    impact_assessment="DPIA-7",
-    approved_on=dt.date(2025, 1, 1),
-)
 AWARE = r"^policy times must be timezone-aware$"
-
-
-def rec(**kw: object) -> RecordingFacts:
-    return dataclasses.replace(GOOD, **kw)  # type: ignore[arg-type]
 
 
 def test_every_problem_is_named_in_one_reason_in_order() -> None:
@@ -52,7 +36,7 @@ def test_every_problem_is_named_in_one_reason_in_order() -> None:
 
 def test_approved_today_records_and_tomorrow_does_not() -> None:
     assert camera_may_record(rec(approved_on=NOW.date()), 744.0, NOW) == Decision(
-        True, "camera 'cam-1': records under Bylaw 4, kept 72 h"
+        True, "camera 'cam-1': records under Bylaw 4 s.2 (recording), kept 72 h"
     )
     tomorrow = NOW.date() + dt.timedelta(days=1)
     assert camera_may_record(rec(approved_on=tomorrow), 744.0, NOW) == Decision(
@@ -77,21 +61,12 @@ def test_a_naive_time_is_refused_in_words() -> None:
 
 
 def test_masks_counted_from_the_config_forbid_recording() -> None:
-    cfg = CameraConfig.model_validate(
-        {
-            "id": "cam-1",
-            "url": "rtsp://10.0.0.9/s",
-            "purposes": ["plate"],
-            "legal_basis": "Act 12",
-            "impact_assessment": "DPIA-7",
-            "approved_on": "2025-01-01",
-            "recording": {"enabled": True, "legal_basis": "Bylaw 4", "retain_hours": 72},
-            "privacy_masks": [
-                {"reason": "homes", "points": [[0.1, 0.1], [0.4, 0.1], [0.4, 0.3]]},
-                {"reason": "clinic", "points": [[0.9, 0.9], [1, 0.9], [1, 1]]},
-            ],
-        }
-    )
+    masks = [
+        {"reason": "homes", "points": [[0.1, 0.1], [0.4, 0.1], [0.4, 0.3]]},
+        {"reason": "clinic", "points": [[0.9, 0.9], [1, 0.9], [1, 1]]},
+    ]
+    cfg = _camera(enabled=True, legal_basis="Bylaw 4 s.2 (recording)", retain_hours=72)
+    cfg = cfg.model_validate({**cfg.model_dump(), "privacy_masks": masks})
     facts = RecordingFacts.from_config(cfg)
     assert facts == rec(privacy_masks=2, approved_on=dt.date(2025, 1, 1))
     assert not camera_may_record(facts, 744.0, NOW).allowed
