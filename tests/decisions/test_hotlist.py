@@ -6,6 +6,7 @@ import string
 import numpy as np
 import pytest
 
+from citywatch.config.plates import PlatesConfig
 from citywatch.decisions.hotlist import HotlistMatcher, describe_difference
 from citywatch.vision.plates.formats import edit_distance
 
@@ -98,6 +99,24 @@ def test_exact_beats_fuzzy_and_ties_are_deterministic() -> None:
     assert [(r.entry_id, r.cost) for r in ranked] == [(7, 0.0), (3, 0.0), (2, 1.0), (5, 1.0)]
     # same plate on two hotlists: the lower entry id
     assert m.match("56JTT6") is not None and m.match("56JTT6").entry_id == 2  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("settings", "read", "cost"),
+    [
+        ({}, "ZG1284AB", 1),  # the defaults: one true edit, B/8 free
+        ({"max_distance": 0}, "ZG1284AB", None),
+        ({"max_distance": 0}, "ZG1234A8", 0),
+        ({"confusions": ["E3"]}, "ZG1234A8", 1),  # B/8 no longer a confusion: an edit
+        ({"confusion_cost": 0.5, "max_distance": 0}, "ZG1234A8", None),
+        ({"confusion_cost": 0.5}, "ZG1234A8", 0.5),
+    ],
+)
+def test_a_configured_matcher_follows_the_plates_settings(
+    settings: dict[str, object], read: str, cost: float | None
+) -> None:
+    hit = HotlistMatcher.configured(ENTRIES, PlatesConfig.model_validate(settings)).match(read)
+    assert (hit.cost if hit is not None else None) == cost
 
 
 def test_bad_entries_and_budget_are_named() -> None:

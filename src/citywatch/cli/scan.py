@@ -143,11 +143,11 @@ def register(app: typer.Typer) -> None:
         --camera cam-3 --from 2026-11-30T14:00:00 --to 2026-11-30T15:00:00 --case CASE-2026-17
         """
         from citywatch.audit.chain import append
+        from citywatch.decisions.hotlist import HotlistMatcher
         from citywatch.engine.assemble import Models
         from citywatch.engine.scan import (
             ScanError,
             ScanReport,
-            hotlist_matcher,
             load_hotlist_file,
             load_watchlist_dir,
             scan_videos,
@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
                 matcher, n_plates = None, 0
             elif stored:
                 entries = stored_hotlist(sessions, c.actor(), hotlist, case)
-                matcher, n_plates = hotlist_matcher(entries, cfg), len(entries)
+                matcher, n_plates = HotlistMatcher.configured(entries, cfg.plates), len(entries)
             else:
                 matcher, n_plates = load_hotlist_file(Path(hotlist), cfg)
         except ScanError as err:

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from citywatch.config.plates import DEFAULT_CONFUSIONS
+from citywatch.config.plates import DEFAULT_CONFUSIONS, PlatesConfig
 from citywatch.vision.plates.formats import plate_key
 
 
@@ -116,6 +116,19 @@ class HotlistMatcher:
             self._exact[key].append(idx)
             for p, (s, e) in enumerate(_pieces(len(canon), self._k)):
                 self._index[(len(canon), p, canon[s:e])].append(idx)
+
+    @classmethod
+    def configured(
+        cls, entries: Sequence[tuple[int, int, str]], cfg: PlatesConfig
+    ) -> HotlistMatcher:
+        """A matcher with the configuration's fuzzy rules (``plates.max_distance``,
+        ``confusions``, ``confusion_cost``): what workers, scans and evaluations match with."""
+        return cls(
+            entries,
+            max_distance=cfg.max_distance,
+            confusions=cfg.confusions,
+            confusion_cost=cfg.confusion_cost,
+        )
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -36,7 +36,7 @@ from citywatch.decisions.gallery import Gallery
 from citywatch.decisions.hotlist import HotlistMatcher
 from citywatch.engine.assemble import Models, Permissions, build_pipeline
 from citywatch.engine.runtime import gallery_from
-from citywatch.engine.scan import ScanReport, _Collector, hotlist_matcher
+from citywatch.engine.scan import ScanReport, _Collector
 from citywatch.engine.worker import CameraWorker
 from citywatch.policy.register import camera_may_analyse
 from citywatch.services.authorisations import face_recognition_decision
@@ -162,7 +162,7 @@ def prepare_scan(
             raise NotFoundError(f"segment {seg.id}: {err}") from None
         plans.append(plan_segment(session, camera_id, seg, path, dim=dim))
     entries = hotlist_entries(session) if any(p.plates for p in plans) else []
-    hotlist = hotlist_matcher(entries, config) if entries else None
+    hotlist = HotlistMatcher.configured(entries, config.plates) if entries else None
     known = {c.id: c for c in config.cameras}
     camera = known.get(camera_id) or CameraConfig(id=camera_id, url=SecretStr("recorded"))
     camera = camera.model_copy(update={"analyse_fps": analyse_fps, "loop": False})

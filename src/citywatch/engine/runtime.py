@@ -85,12 +85,7 @@ class ReloadingHotlist:
                 try:
                     with self._sessions() as session:
                         entries = hotlist_entries(session)
-                    self._matcher = HotlistMatcher(
-                        entries,
-                        max_distance=self._cfg.max_distance,
-                        confusions=self._cfg.confusions,
-                        confusion_cost=self._cfg.confusion_cost,
-                    )
+                    self._matcher = HotlistMatcher.configured(entries, self._cfg)
                 except Exception as err:
                     log.error("hotlist reload failed, keeping the last one: %s", err)
                 self._loaded_at = self._clock()

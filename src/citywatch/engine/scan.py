@@ -161,20 +161,7 @@ def load_hotlist_file(path: Path, config: CitywatchConfig) -> tuple[HotlistMatch
         if not plate_key(text):
             raise ScanError(f"hotlist file {path}, line {n}: {text!r} is not a plate")
         entries.append((n, 0, text))
-    return hotlist_matcher(entries, config), len(entries)
-
-
-def hotlist_matcher(
-    entries: Sequence[tuple[int, int, str]], config: CitywatchConfig
-) -> HotlistMatcher:
-    """A matcher of ``(entry_id, hotlist_id, plate)`` entries with the config's fuzzy rules."""
-    cfg = config.plates
-    return HotlistMatcher(
-        entries,
-        max_distance=cfg.max_distance,
-        confusions=cfg.confusions,
-        confusion_cost=cfg.confusion_cost,
-    )
+    return HotlistMatcher.configured(entries, config.plates), len(entries)
 
 
 class _Collector:

@@ -166,12 +166,8 @@ class _Reads:
 def hotlist_for(truth: Sequence[ClipTruth], config: CitywatchConfig) -> HotlistMatcher:
     """Every true plate on one hotlist, matched as the configuration says."""
     plates = sorted({plate_key(p) for ct in truth for p in ct.plates})
-    cfg = config.plates
-    return HotlistMatcher(
-        [(i, 0, p) for i, p in enumerate(plates, start=1)],
-        max_distance=cfg.max_distance,
-        confusions=cfg.confusions,
-        confusion_cost=cfg.confusion_cost,
+    return HotlistMatcher.configured(
+        [(i, 0, p) for i, p in enumerate(plates, start=1)], config.plates
     )
 
 
