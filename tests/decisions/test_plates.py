@@ -10,6 +10,7 @@ from citywatch.config.plates import PlatesConfig, PlateVoteConfig
 from citywatch.decisions.hotlist import HotlistMatcher
 from citywatch.decisions.plates import PlateTrackVoter, vote
 from citywatch.vision.plates.formats import resolve
+from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.record import Detections, Frame, FrameRecord
 
 NL = resolve(["NL"])
@@ -189,3 +190,22 @@ def test_agreeing_reads_are_reported_early_and_only_once() -> None:
     # the track stays open (so it is not reported again); track 2 fits no format: waits
     assert len(v) == 2
     assert [r.track_id for r in v.flush()] == [2]
+
+
+def test_each_car_of_a_queue_at_one_spot_is_reported() -> None:
+    """Tracker and voter together: car A stops at the line and is reported early; car B stops
+    on the same spot a second after A left.  B is reported too (it was lost in A's track)."""
+    cfg = PlatesConfig(formats=["NL"], min_reads=2)
+    cfg.vote = PlateVoteConfig(early_votes=3, lost_s=1.5)
+    v = PlateTrackVoter(cfg, "cam", clock=lambda: 5000.0)
+    tracker = PlateTracker.from_config(cfg.tracker)
+    out = []
+    for k, (t, text) in enumerate(
+        [(0.2 * k, "56JTT5") for k in range(5)] + [(1.8 + 0.2 * k, "XSNB23") for k in range(5)]
+    ):
+        rec = plates_record(t, [(0, text, 0.9)], k)
+        rec.plates = tracker.update(rec.plates, t)
+        out += v.update(rec)
+    out += v.flush()
+    assert [r.text for r in out] == ["56JTT5", "XSNB23"]
+    assert out[0].track_id != out[1].track_id

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from citywatch.config.plates import PlateTrackerConfig
 from citywatch.vision.boxes import box_iou
-from citywatch.vision.plates.tracking import PlateTracker
+from citywatch.vision.plates.tracking import PlateTracker, reads_apart
 from citywatch.vision.record import Detections
 
 
@@ -90,3 +91,38 @@ def test_empty_update_and_from_config() -> None:
     tr = PlateTracker.from_config(PlateTrackerConfig(lost_s=0.5))
     out = tr.update(Detections.empty(), 0.0)
     assert len(out) == 0
+
+
+def test_the_next_car_stopped_where_the_last_one_stood_is_another_track() -> None:
+    """A queue at a stop line or a barrier: car B's plate overlaps where car A's stood, within
+    the track's lost time.  Before, the overlap alone continued A's track (already reported)."""
+    tr = PlateTracker()
+    box = (100, 200, 180, 220)
+    a = [tr.update(dets((*box, "AB123CD")), 0.2 * k).track_id[0] for k in range(5)]
+    b = [tr.update(dets((*box, "ZX987YW")), 1.8 + 0.2 * k).track_id[0] for k in range(5)]
+    assert len(set(a)) == 1 and len(set(b)) == 1 and a[0] != b[0]
+
+
+def test_an_overlapping_misread_or_partial_read_stays_on_its_track() -> None:
+    tr = PlateTracker()
+    box = (100, 200, 180, 220)
+    texts = ["AB123CD", "AB128CD", "B123CD", "A8I23CD", "AB1", "", "AB123CD"]
+    ids = [tr.update(dets((*box, t)), 0.2 * k).track_id[0] for k, t in enumerate(texts)]
+    assert len(set(ids)) == 1
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "apart"),
+    [
+        ("AB123CD", "ZX987YW", True),
+        ("AB123CD", "AB456EF", True),  # 4 of 7 differ
+        ("AB123CD", "AB123EF", False),  # 2 of 7: a misread is possible
+        ("AB123CD", "AB12", False),  # 3 of 7
+        ("ABC1", "XYZ9", True),
+        ("ABC", "XYZ", False),  # too short to tell
+        ("", "AB123CD", False),
+    ],
+)
+def test_reads_apart(a: str, b: str, apart: bool) -> None:
+    assert reads_apart(a, b) is apart
+    assert reads_apart(b, a) is apart

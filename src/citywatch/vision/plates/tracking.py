@@ -4,8 +4,11 @@ At 5 analysed frames per second a car at 30 km/h moves its plate several plate w
 frames, so boxes stop overlapping and a pure IoU tracker splits one car into many tracks.  A
 plate, unlike a face, carries its own identity: a detection continues a track when its box
 overlaps the track's predicted box, or when it lies within ``max_jump`` plate widths of it *and*
-reads alike (edit distance at most ``max_text_distance``).  Implements the
-:class:`~citywatch.vision.tracking.Tracker` contract.
+reads alike (edit distance at most ``max_text_distance``).  An overlapping box that reads a
+clearly other plate (both reads at least :data:`MIN_APART_CHARS` long, more than half of the
+longer one differing) starts a track of its own: the next car of a queue, stopped where the
+one before it stood, is another plate, and continuing the first car's track (already reported)
+would never report it.  Implements the :class:`~citywatch.vision.tracking.Tracker` contract.
 """
 
 from __future__ import annotations
@@ -18,6 +21,18 @@ from citywatch.config.plates import PlateTrackerConfig
 from citywatch.vision.boxes import box_iou
 from citywatch.vision.plates.formats import edit_distance
 from citywatch.vision.record import Detections, FloatArray
+
+#: Reads shorter than this are too partial to say that two boxes hold different plates.
+MIN_APART_CHARS = 4
+
+
+def reads_apart(a: str, b: str) -> bool:
+    """Whether two reads are of different plates, not one plate read twice: both at least
+    :data:`MIN_APART_CHARS` long and more than half of the longer one differing (a misread or
+    a partial read of the same plate differs in a character or two)."""
+    if min(len(a), len(b)) < MIN_APART_CHARS:
+        return False
+    return 2 * edit_distance(a, b) > max(len(a), len(b))
 
 
 @dataclass(slots=True)
@@ -63,9 +78,10 @@ class PlateTracker:
     def _cost(
         self, box: FloatArray, text: str, track: _Track, pred: FloatArray, iou: float
     ) -> float:
-        """0..1 for overlap, 1..2 for a jump that reads alike, inf for no match."""
+        """0..1 for overlap, 1..2 for a jump that reads alike, inf for no match (nor for an
+        overlap that reads another plate)."""
         if iou >= self._min_iou:
-            return 1.0 - iou
+            return float("inf") if reads_apart(text, track.text) else 1.0 - iou
         if not text or not track.text or edit_distance(text, track.text) > self._max_text:
             return float("inf")
         width = max(float(box[2] - box[0]), float(pred[2] - pred[0]), 1.0)
