@@ -13,9 +13,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from citywatch.cli.context import CliContext, ctx_of
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
-
-    from citywatch.audit.chain import Actor
     from citywatch.engine.scan import ScanReport
 
 DATE_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
@@ -38,26 +35,6 @@ def _expected_frames(video: Path, fps: float) -> int | None:
     except (av.error.FFmpegError, OSError):
         return None
     return None
-
-
-def stored_hotlist(
-    sessions: sessionmaker[Session], actor: Actor, name: str, case: str
-) -> list[tuple[int, int, str]]:
-    """``(entry_id, hotlist_id, plate)`` of the stored hotlist ``name``, read under ``case``
-    (audited as ``hotlist.view``)."""
-    from citywatch.engine.scan import ScanError
-    from citywatch.services.common import NotFoundError
-    from citywatch.services.hotlists import list_plates
-
-    with sessions() as session:
-        try:
-            rows = list_plates(session, actor, name, reason=case)
-        except NotFoundError:
-            raise ScanError(
-                f"hotlist {name!r}: no such file, and no hotlist of that name in the store "
-                "(citywatch hotlists list shows them)"
-            ) from None
-        return [(r.id, r.hotlist_id, r.plate) for r in rows]
 
 
 def print_alerts(c: CliContext, report: ScanReport, as_json: bool) -> None:
@@ -143,12 +120,12 @@ def register(app: typer.Typer) -> None:
         --camera cam-3 --from 2026-11-30T14:00:00 --to 2026-11-30T15:00:00 --case CASE-2026-17
         """
         from citywatch.audit.chain import append
-        from citywatch.decisions.hotlist import HotlistMatcher
         from citywatch.engine.assemble import Models
         from citywatch.engine.scan import (
             ScanError,
             ScanReport,
             load_hotlist_file,
+            load_stored_hotlist,
             load_watchlist_dir,
             scan_videos,
         )
@@ -193,8 +170,7 @@ def register(app: typer.Typer) -> None:
             if hotlist is None:
                 matcher, n_plates = None, 0
             elif stored:
-                entries = stored_hotlist(sessions, c.actor(), hotlist, case)
-                matcher, n_plates = HotlistMatcher.configured(entries, cfg.plates), len(entries)
+                matcher, n_plates = load_stored_hotlist(sessions, c.actor(), hotlist, case, cfg)
             else:
                 matcher, n_plates = load_hotlist_file(Path(hotlist), cfg)
         except ScanError as err:

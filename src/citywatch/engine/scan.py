@@ -3,7 +3,8 @@
 A scan is an investigation: it needs a case reference, and an audit entry names the case, the
 files, the watchlist folder and what was found.  The watchlist photos are embedded in memory
 for the scan only; nothing biometric is stored, and the alerts are returned to the caller
-(the CLI prints them), not written to the alert table.
+(the CLI prints them), not written to the alert table.  The hotlist is a plate file or a
+stored hotlist, whose plates are read under the case.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import SecretStr
+from sqlalchemy.orm import Session, sessionmaker
 
+from citywatch.audit.chain import Actor
 from citywatch.config.camera import CameraConfig
 from citywatch.config.root import CitywatchConfig
 from citywatch.decisions.gallery import Gallery
@@ -25,6 +28,8 @@ from citywatch.decisions.types import FaceMatch, PlateRead, Sighting
 from citywatch.engine.assemble import Models, Permissions, build_pipeline
 from citywatch.engine.platform import make_embed_faces
 from citywatch.engine.worker import CameraWorker
+from citywatch.services.common import NotFoundError
+from citywatch.services.hotlists import list_plates
 from citywatch.sources.pyav import CameraSource, SourceError
 from citywatch.vision.images import IMAGE_SUFFIXES, ImageError, load_image
 from citywatch.vision.plates.formats import plate_key
@@ -161,6 +166,23 @@ def load_hotlist_file(path: Path, config: CitywatchConfig) -> tuple[HotlistMatch
         if not plate_key(text):
             raise ScanError(f"hotlist file {path}, line {n}: {text!r} is not a plate")
         entries.append((n, 0, text))
+    return HotlistMatcher.configured(entries, config.plates), len(entries)
+
+
+def load_stored_hotlist(
+    sessions: sessionmaker[Session], actor: Actor, name: str, case: str, config: CitywatchConfig
+) -> tuple[HotlistMatcher, int]:
+    """The stored hotlist ``name`` as a matcher, its plates read under ``case`` (audited as
+    ``hotlist.view`` with the case as the reason)."""
+    with sessions() as session:
+        try:
+            rows = list_plates(session, actor, name, reason=case)
+        except NotFoundError:
+            raise ScanError(
+                f"hotlist {name!r}: no such file, and no hotlist of that name in the store "
+                "(citywatch hotlists list shows them)"
+            ) from None
+        entries = [(r.id, r.hotlist_id, r.plate) for r in rows]
     return HotlistMatcher.configured(entries, config.plates), len(entries)
 
 
