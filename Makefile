@@ -2,6 +2,10 @@
 VENV   ?= .venv
 PYTHON ?= python3
 PY      = $(VENV)/bin/python
+# pytest workers for make test/unit: one per core, at most 4 (each loads the models and may
+# start an RTSP server, a Ray cluster or Chromium); TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= auto
+PYTEST  = $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal
 STAMP   = $(VENV)/.installed-stamp
 
 .PHONY: install demo demo-once test lint typecheck unit bench mutants clean
@@ -34,10 +38,10 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 unit: install
-	$(VENV)/bin/pytest -m "not integration" -q
+	$(PYTEST) -m "not integration"
 
 test: lint typecheck
-	$(VENV)/bin/pytest -q
+	$(PYTEST)
 
 bench: install
 	$(PY) bench/pipeline.py
