@@ -28,7 +28,9 @@ SIDE = 80
 W, H = 640, 360
 CHECKER = 0.6 + 0.4 * ((np.indices((SIDE, SIDE)).sum(axis=0) // 2) % 2)
 #: A face config the fakes pass: every checker square is usable.
-FACES = FacesConfig(frames_per_track=3, track_lost_s=1.0, min_quality=0.3, threshold=0.9)
+FACES = FacesConfig(
+    frames_per_track=3, track_lost_s=1.0, min_quality=0.3, threshold=0.9, idle_search_every=1
+)
 
 
 class ColourFaceDetector:

@@ -234,3 +234,25 @@ def test_the_privacy_masks_come_from_the_camera(monkeypatch: pytest.MonkeyPatch)
     p = build_pipeline(masked, cfg, Models(cfg), Permissions(False, False), None)
     assert p.masker is not None
     assert np.array_equal(p.masker.apply(img), out)
+
+
+@pytest.mark.parametrize(
+    ("idle_search", "faces_every", "plates_every"), [(True, 4, 3), (False, 1, 1)]
+)
+def test_the_stages_search_as_configured_while_idle_and_scans_every_frame(
+    monkeypatch: pytest.MonkeyPatch, idle_search: bool, faces_every: int, plates_every: int
+) -> None:
+    Built(monkeypatch)
+    cfg = parse_config(
+        {
+            "alerts": {"console": False},
+            "faces": {"track_lost_s": 4.0, "idle_search_every": 4},
+            "plates": {"idle_search_every": 3, "tracker": {"lost_s": 2.5}},
+        }
+    )
+    p = build_pipeline(
+        _cam(), cfg, Models(cfg), Permissions(True, True), colour_gallery(), idle_search=idle_search
+    )
+    assert p.faces is not None and p.plates is not None
+    assert (p.faces.cadence.every, p.faces.cadence.rest_s) == (faces_every, 4.0)
+    assert (p.plates.cadence.every, p.plates.cadence.rest_s) == (plates_every, 2.5)

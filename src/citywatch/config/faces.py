@@ -295,6 +295,17 @@ class FacesConfig(Strict):
         description="A face track not seen for this long (media time) has ended: decided, "
         "and if unmatched, forgotten",
     )
+    # 3 (0.6 s at 5 fps): a face crosses a view in seconds and the first find brings back
+    # every frame; the quiet scene 14.4 -> 19.5 streams per core with plates at 2, no face
+    # track or alert lost on the face-footage suite (docs/capacity.md, bench/idle_search.py)
+    idle_search_every: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="While no face has been found for track_lost_s, search only every n-th "
+        "moving frame (1 = every one); the first find brings back every frame "
+        "(vision/cadence.py)",
+    )
     max_tracks: int = Field(
         default=64,
         ge=1,

@@ -363,6 +363,16 @@ class PlatesConfig(Strict):
         default=0.0, ge=0, le=1, description="Cost of swapping a confusable pair (1 = any swap)"
     )
     min_reads: int = Field(default=2, ge=1, description="Reads a track needs before it reports")
+    # 2, not 3: a car at speed may be readable for 3 analysed frames only, and a track needs
+    # min_reads (2) of them; at 2 a car that arrives while the stage rests loses 1 at most
+    idle_search_every: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="While no plate has been read for tracker.lost_s, search only every n-th "
+        "moving frame (1 = every one); the first read brings back every frame "
+        "(vision/cadence.py)",
+    )
 
     @field_validator("confusions")
     @classmethod

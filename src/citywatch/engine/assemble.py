@@ -19,6 +19,7 @@ from citywatch.decisions.faces import FaceTrackDecider
 from citywatch.decisions.gallery import Gallery
 from citywatch.decisions.plates import PlateTrackVoter
 from citywatch.engine.pipeline import CameraPipeline
+from citywatch.vision.cadence import SearchCadence
 from citywatch.vision.faces.base import FaceDetector, FaceEmbedder, FaceLandmarker
 from citywatch.vision.faces.registry import build_detector, build_embedder, build_landmarker
 from citywatch.vision.faces.stage import FaceStage
@@ -101,10 +102,13 @@ def build_pipeline(
     gallery: Gallery | None,
     *,
     motion: bool = True,
+    idle_search: bool = True,
     clock: Callable[[], float] = time.time,
 ) -> CameraPipeline:
     """The pipeline for one camera.  Faces need the permission AND a non-empty gallery:
-    with nobody to look for, no face is embedded at all."""
+    with nobody to look for, no face is embedded at all.  ``idle_search`` False: every
+    moving frame is searched whatever ``idle_search_every`` says (a scan of stored footage
+    under a case, where thoroughness counts more than CPU)."""
     faces_on = permissions.faces and gallery is not None and len(gallery) > 0
     face_stage = decider = None
     if faces_on and gallery is not None:
@@ -113,6 +117,10 @@ def build_pipeline(
             models.landmarker,
             ByteTracker(frame_rate=camera.analyse_fps, lost_s=config.faces.track_lost_s),
             config.faces,
+            cadence=SearchCadence(
+                every=config.faces.idle_search_every if idle_search else 1,
+                rest_s=config.faces.track_lost_s,
+            ),
         )
         decider = FaceTrackDecider(gallery, models.embedder, config.faces, camera.id, clock=clock)
     plate_stage = voter = None
@@ -124,6 +132,10 @@ def build_pipeline(
             PlateTracker.from_config(config.plates.tracker),
             config.plates,
             vehicles=models.vehicles,
+            cadence=SearchCadence(
+                every=config.plates.idle_search_every if idle_search else 1,
+                rest_s=config.plates.tracker.lost_s,
+            ),
         )
         voter = PlateTrackVoter(config.plates, camera.id, clock=clock)
     return CameraPipeline(

@@ -204,7 +204,7 @@ def run_scan(
             continue
         perms = Permissions(faces=plan.faces, plates=plan.plates, reasons=plan.reasons)
         cam = scan.camera.model_copy(update={"url": SecretStr(str(plan.path))})
-        pipeline = build_pipeline(cam, config, models, perms, plan.gallery)
+        pipeline = build_pipeline(cam, config, models, perms, plan.gallery, idle_search=False)
         found = ScanReport()
         collector = _Collector(plan.label, scan.hotlist if plan.plates else None, found)
         source = CameraSource(cam)

@@ -246,7 +246,7 @@ def scan_videos(
     )
     for i, video in enumerate(videos):
         cam = CameraConfig(id=f"scan-{i}", url=SecretStr(str(video)), analyse_fps=analyse_fps)
-        pipeline = build_pipeline(cam, config, models, perms, gallery)
+        pipeline = build_pipeline(cam, config, models, perms, gallery, idle_search=False)
         collector = _Collector(str(video), hotlist, report)
         source = CameraSource(cam)
 

@@ -444,6 +444,7 @@ def test_video_searches_again_at_most_once_per_interval(
 ) -> None:
     det = ZoomingDetector([SIGN], [])  # never anything readable, even zoomed in
     c = cfg()
+    c.idle_search_every = 1  # every moving frame searched (tests/vision/test_cadence.py: less)
     c.reader.refine = False
     c.reader.det_retry_side = 960
     c.reader.det_retry_every_s = every_s

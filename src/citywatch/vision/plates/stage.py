@@ -23,6 +23,7 @@ import numpy as np
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
 from citywatch.config.root import default_models_dir
 from citywatch.vision.boxes import box_iou
+from citywatch.vision.cadence import SearchCadence
 from citywatch.vision.plates.base import (
     FormatReader,
     PlateDetector,
@@ -166,8 +167,14 @@ class PlateStage:
         refiner: WindowRefiner | None = None,
         formats: Sequence[PlateFormat] | None = None,
         vehicles: VehicleDescriber | None = None,
+        cadence: SearchCadence | None = None,
     ) -> None:
         self._detector = detector
+        # how often moving frames are searched while nothing is read (the config's
+        # idle_search_every unless given: vision/cadence.py)
+        self.cadence = cadence or SearchCadence(
+            every=cfg.idle_search_every, rest_s=cfg.tracker.lost_s
+        )
         self._vehicles = vehicles  # type and colour of the vehicle holding each plate read
         self._inside_vehicles = vehicles is not None and cfg.vehicles.search == "vehicles"
         self._reader = reader
@@ -400,6 +407,9 @@ class PlateStage:
         motion = record.motion
         vehicles: Vehicles | None = None
         if motion is not None and not motion.moving:
+            self.cadence.still()
+            plates = _with_text(Detections.empty(), [], [])
+        elif not self.cadence.due(record.frame.pts_s):
             plates = _with_text(Detections.empty(), [], [])
         else:
             image = record.frame.image
@@ -416,6 +426,7 @@ class PlateStage:
                 plates, retried = self._search(image, regions, retries=retries)
             if retried:
                 self._last_retry_s = pts
+            self.cadence.saw(pts, len(plates) > 0)
         if self._tracker is not None:
             plates = self._tracker.update(plates, record.frame.pts_s)
         record.plates = plates
