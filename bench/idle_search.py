@@ -2,13 +2,14 @@
 ``plates.idle_search_every``; ``vision/cadence.py``): cost and loss against searching every
 moving frame, in one run.
 
-Each variant runs every scene of ``bench/pipeline.py`` (quiet, crowd, plates, Hamilton) in
-turns, the order turned round each round, with the pipeline as shipped otherwise (motion
-gate, still-scene decode rest, the camera's CPU of every thread counted per second of video).
-Then each variant runs the plate and Hamilton scenes paced in real time for the alert latency.
-Per variant: streams per core per scene and the mix (their harmonic mean), what each scene
-found (the Hamilton subjects, the hotlisted plates), the moving frames each stage searched
-and left, and the latency from decoded frame to alert and from first sighting to alert.
+Each variant runs every scene of ``bench/pipeline.py`` (the crowd as a two-stream camera,
+quiet, crowd, plates, Hamilton) in turns, the order turned round each round, with the
+pipeline as shipped otherwise (motion gate, still-scene decode rest, the camera's CPU of every
+thread counted per second of video).  Then each variant runs the plate and Hamilton scenes
+paced in real time for the alert latency.  Per variant: streams per core per scene, the mix
+(their harmonic mean) and the mix with the two-stream crowd in the crowd's place, what each
+scene found (the Hamilton subjects, the hotlisted plates), and the latency from decoded frame
+to alert and from first sighting to alert.  Writes ``bench/out/idle_search.json``.
 
     .venv/bin/python bench/idle_search.py [--every 1,3/2,3] [--rounds 2] [--scenes quiet,...]
 
@@ -43,6 +44,7 @@ from pipeline import (
 from pipeline_dual import Result
 
 REPO = Path(__file__).resolve().parents[1]
+DUAL_MIX = tuple("crowd-dual" if n == "crowd" else n for n in CORE)  # the crowd on two streams
 
 
 def variant(cfg: CitywatchConfig, every: str) -> CitywatchConfig:
@@ -62,7 +64,7 @@ def main() -> int:
         help="variants: idle_search_every of both stages, or faces/plates (1: the baseline)",
     )
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--scenes", default=",".join(CORE))
+    ap.add_argument("--scenes", default=",".join(("crowd-dual", *CORE)))
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = ap.parse_args()
     console = Console(width=160)
@@ -76,7 +78,7 @@ def main() -> int:
     models = Models(base)
     gallery, hotlist = gallery_and_hotlist(models, base)
     wanted = {s.strip() for s in args.scenes.split(",") if s.strip()}
-    chosen = [s for s in scenes() if s.name in wanted]
+    chosen = [s for s in scenes(args.out / "cache") if s.name in wanted]
     results: list[Result] = []
     latency: dict[str, tuple[list[float], list[float], set[str]]] = {}
     with LoadMeter() as meter:
@@ -112,7 +114,8 @@ def main() -> int:
         )  # fmt: skip
     console.print(table)
     t2 = Table(title="per variant (streams per core: median over rounds)")
-    for c in ("variant", *[s.name for s in chosen], "mix", "hamilton", "plates found",
+    for c in ("variant", *[s.name for s in chosen], "mix", "mix, crowd-dual", "hamilton",
+              "plates found",
               "latency p95 s", "first seen -> alert p95 s"):  # fmt: skip
         t2.add_column(c, justify="right")
     for every in everies:
@@ -126,20 +129,26 @@ def main() -> int:
             mix({(r.scene, r.mode): r for r in mine if r.round == n}, CORE, mode)
             for n in range(1, args.rounds + 1)
         ]
+        dual_mixes = [
+            mix({(r.scene, r.mode): r for r in mine if r.round == n}, DUAL_MIX, mode)
+            for n in range(1, args.rounds + 1)
+        ]
         ham = {x for r in mine if r.scene == "hamilton" for x in r.found if x in SUBJECTS}
         plate_sets = {tuple(sorted(r.found)) for r in mine if r.scene == "plates"}
         lat, since, _ = latency.get(every, ([], [], set()))
         p95 = float(np.percentile(lat, 95)) if lat else float("nan")
         p95_first = float(np.percentile(since, 95)) if since else float("nan")
         mx = statistics.median(mixes) if all(m == m for m in mixes) else float("nan")
+        dmx = statistics.median(dual_mixes) if all(m == m for m in dual_mixes) else float("nan")
         t2.add_row(
-            mode, *[f"{per[s.name]:.2f}" for s in chosen], f"{mx:.2f}",
+            mode, *[f"{per[s.name]:.2f}" for s in chosen], f"{mx:.2f}", f"{dmx:.2f}",
             f"{len(ham)}/{len(SUBJECTS)}", " | ".join(",".join(p) for p in plate_sets),
             f"{p95:.2f}", f"{p95_first:.2f}",
         )  # fmt: skip
         summary[mode] = {
             "streams_per_core": {k: round(v, 3) for k, v in per.items()},
             "mix_by_round": [round(m, 3) for m in mixes],
+            "mix_crowd_dual_by_round": [round(m, 3) for m in dual_mixes],
             "hamilton_found": sorted(ham),
             "plates_found_by_round": [list(p) for p in plate_sets],
             "latency_frame_to_alert_p95_s": round(p95, 3),
