@@ -7,8 +7,9 @@ of the package with mutmut and see whether a test fails.
 
 Scopes (default: these, in this order): policy, audit, services, security, evidence; one file
 with its own tests: services-access, services-auth, services-retention, services-watchlists,
-services-events, audit-chain, audit-keys, evidence-redact, evidence-export, evidence-assemble,
-evidence-pipeline, evidence-media (``services`` and ``evidence`` are their unions).  Each runs
+services-events, audit-chain, audit-keys, cadence, evidence-redact, evidence-export,
+evidence-assemble, evidence-pipeline, evidence-media (``services`` and ``evidence`` are their
+unions).  Each runs
 in its own copy, ``bench/out/mutants/<scope>/`` (the working tree is never touched: mutmut
 writes its mutated package under ``mutants/`` there), against the tests that are meant to
 guard it.  The report goes to ``bench/out/mutants.md`` and ``bench/out/mutants.json``: killed,
@@ -117,6 +118,8 @@ FILE_SCOPES: dict[str, Scope] = {
     "audit-chain": Scope((f"{PKG}/audit/chain.py",), ("tests/audit",)),
     # the signing keys (also in ``audit``), with the API test that fetches the published key
     "audit-keys": Scope((f"{PKG}/audit/keys.py",), ("tests/audit", "tests/api/test_playback.py")),
+    # how often a stage searches while it finds nothing (issue 18): a bug there costs recall
+    "cadence": Scope((f"{PKG}/vision/cadence.py",), ("tests/vision/test_cadence.py",)),
     # signed exports of recorded footage, checked offline (also in ``audit``, with all of
     # tests/audit)
     "evidence-export": Scope(

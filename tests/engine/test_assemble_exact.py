@@ -237,10 +237,11 @@ def test_the_privacy_masks_come_from_the_camera(monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.mark.parametrize(
-    ("idle_search", "faces_every", "plates_every"), [(True, 4, 3), (False, 1, 1)]
+    ("idle_search", "faces_every", "plates_every"),
+    [(None, 4, 3), (True, 4, 3), (False, 1, 1)],  # None: build_pipeline's default (live)
 )
 def test_the_stages_search_as_configured_while_idle_and_scans_every_frame(
-    monkeypatch: pytest.MonkeyPatch, idle_search: bool, faces_every: int, plates_every: int
+    monkeypatch: pytest.MonkeyPatch, idle_search: bool | None, faces_every: int, plates_every: int
 ) -> None:
     Built(monkeypatch)
     cfg = parse_config(
@@ -250,9 +251,11 @@ def test_the_stages_search_as_configured_while_idle_and_scans_every_frame(
             "plates": {"idle_search_every": 3, "tracker": {"lost_s": 2.5}},
         }
     )
-    p = build_pipeline(
-        _cam(), cfg, Models(cfg), Permissions(True, True), colour_gallery(), idle_search=idle_search
-    )
+    args = (_cam(), cfg, Models(cfg), Permissions(True, True), colour_gallery())
+    if idle_search is None:
+        p = build_pipeline(*args)
+    else:
+        p = build_pipeline(*args, idle_search=idle_search)
     assert p.faces is not None and p.plates is not None
     assert (p.faces.cadence.every, p.faces.cadence.rest_s) == (faces_every, 4.0)
     assert (p.plates.cadence.every, p.plates.cadence.rest_s) == (plates_every, 2.5)

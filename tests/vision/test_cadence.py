@@ -69,6 +69,7 @@ def test_stream_time_going_back_counts_as_resting() -> None:
     c = SearchCadence(every=2, rest_s=2.0)
     c.due(10.0)
     c.saw(10.0, True)
+    assert c.resting(10.0) is False  # a second frame with the find's own time
     assert c.resting(11.0) is False and c.resting(12.01) is True
     assert c.resting(0.5) is True  # a looped file started again
     assert [c.due(t) for t in (0.5, 0.75, 1.0)] == [True, False, True]

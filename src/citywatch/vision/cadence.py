@@ -45,7 +45,8 @@ class SearchCadence:
 
     def due(self, pts_s: float) -> bool:
         """Whether the moving frame at ``pts_s`` is searched (counted either way)."""
-        if self.every > 1 and self.resting(pts_s) and 0 < self._since_search < self.every:
+        # every 1: never skipped (0 < n < 1 holds for no n)
+        if self.resting(pts_s) and 0 < self._since_search < self.every:
             self._since_search += 1
             self.rested += 1
             return False
