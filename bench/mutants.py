@@ -119,7 +119,10 @@ FILE_SCOPES: dict[str, Scope] = {
     # the signing keys (also in ``audit``), with the API test that fetches the published key
     "audit-keys": Scope((f"{PKG}/audit/keys.py",), ("tests/audit", "tests/api/test_playback.py")),
     # how often a stage searches while it finds nothing (issue 18): a bug there costs recall
-    "cadence": Scope((f"{PKG}/vision/cadence.py",), ("tests/vision/test_cadence.py",)),
+    "cadence": Scope(
+        (f"{PKG}/vision/cadence.py",),
+        ("tests/vision/test_cadence.py", "tests/engine/test_search_health.py"),
+    ),
     # signed exports of recorded footage, checked offline (also in ``audit``, with all of
     # tests/audit)
     "evidence-export": Scope(

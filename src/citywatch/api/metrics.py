@@ -96,9 +96,22 @@ def camera_metrics(health: Mapping[str, Any]) -> list[Metric]:
         "gauge",
         "1 while a still scene rests the decoder (keyframes or reference pictures only), else 0",
     )
+    searched = Metric(
+        P + "searches_total", "counter", "Moving frames a face or plate stage searched"
+    )
+    rested = Metric(
+        P + "searches_rested_total",
+        "counter",
+        "Moving frames a stage left unsearched while it found nothing (idle_search_every)",
+    )
     for cam in sorted(health):
         record = health[cam]
         source, worker = _part(record, "source"), _part(record, "worker")
+        searching = _part(record, "searching")
+        for stage in ("faces", "plates"):
+            figures = _part(searching, stage)
+            searched.add(_num(figures, "searched"), camera=str(cam), stage=stage)
+            rested.add(_num(figures, "rested"), camera=str(cam), stage=stage)
         name = str(cam)
         st = str(source.get("state") or "unknown")
         up.add(1.0 if st == "streaming" else 0.0, camera=name)
@@ -134,6 +147,8 @@ def camera_metrics(health: Mapping[str, Any]) -> list[Metric]:
         errors,
         pending,
         resting,
+        searched,
+        rested,
     ]
 
 

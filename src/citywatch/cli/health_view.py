@@ -13,7 +13,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from citywatch.sources.health import stream_text
+from citywatch.engine.local import analysis_text
 
 COLUMNS = (
     "camera",
@@ -88,7 +88,7 @@ def status_table(health: dict[str, dict[str, Any]], now: float) -> Table:
             f"{_num(source.get('analysed_fps')):.1f}",
             _ago(now, source.get("last_frame_wall_time")) or "never",
             str(source.get("reconnects", 0)),
-            escape(stream_text(source)),
+            escape(analysis_text(record)),
             escape(error_text(record, now)),
         )
     return table

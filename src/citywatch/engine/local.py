@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 
 from citywatch.engine.worker import CameraWorker
+from citywatch.sources.health import stream_text
+from citywatch.vision.cadence import SearchCadence, search_text
 
 if TYPE_CHECKING:
     from citywatch.services.clips import ClipMaker
@@ -164,8 +166,33 @@ def health_record(source_health: Any, worker: CameraWorker) -> dict[str, Any]:
         "worker": asdict(worker.stats),
         "pending_results": worker.pending,
         "lookalike_magnets": lookalike_magnets(worker),
+        "searching": search_figures(worker),
         "written_at": time.time(),
     }
+
+
+def analysis_text(record: Mapping[str, Any]) -> str:
+    """A camera health record's stream (:func:`~citywatch.sources.health.stream_text`) and
+    how its stages search it (``searching``: :func:`~citywatch.vision.cadence.search_text`),
+    e.g. ``detect_url 640x360 h264; faces: resting, every 3rd moving frame (120 of 340
+    left); plates: every moving frame`` (the console's and ``cameras status``' stream
+    column)."""
+    source = record.get("source")
+    searching = record.get("searching")
+    stream = stream_text(source) if isinstance(source, Mapping) else ""
+    search = search_text(searching) if isinstance(searching, Mapping) else ""
+    return "; ".join(t for t in (stream, search) if t)
+
+
+def search_figures(worker: CameraWorker) -> dict[str, dict[str, int | bool]]:
+    """How often the camera's face and plate stages search while they find nothing
+    (:class:`~citywatch.vision.cadence.SearchCadence`): per stage it has, numbers only."""
+    out: dict[str, dict[str, int | bool]] = {}
+    for name in ("faces", "plates"):
+        cadence = getattr(getattr(worker.pipeline, name, None), "cadence", None)
+        if isinstance(cadence, SearchCadence):
+            out[name] = cadence.figures()
+    return out
 
 
 def lookalike_magnets(worker: CameraWorker) -> list[dict[str, Any]]:

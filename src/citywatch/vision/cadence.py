@@ -17,7 +17,9 @@ each frame's stream time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -29,6 +31,7 @@ class SearchCadence:
     rest_s: float = 2.0
     searched: int = 0  # moving frames searched
     rested: int = 0  # moving frames left unsearched while resting
+    resting_now: bool = False  # whether the last moving frame came while resting
     _last_found: float | None = field(default=None, repr=False)
     _since_search: int = field(default=0, repr=False)
 
@@ -45,8 +48,9 @@ class SearchCadence:
 
     def due(self, pts_s: float) -> bool:
         """Whether the moving frame at ``pts_s`` is searched (counted either way)."""
+        self.resting_now = self.resting(pts_s)
         # every 1: never skipped (0 < n < 1 holds for no n)
-        if self.resting(pts_s) and 0 < self._since_search < self.every:
+        if self.resting_now and 0 < self._since_search < self.every:
             self._since_search += 1
             self.rested += 1
             return False
@@ -63,3 +67,38 @@ class SearchCadence:
         if found:
             self._last_found = pts_s
             self._since_search = 0  # the next moving frame is searched whatever comes
+
+    def figures(self) -> dict[str, int | bool]:
+        """What the camera's health record keeps of it (numbers only)."""
+        return {
+            "every": self.every,
+            "resting": self.resting_now and self.every > 1,
+            "searched": self.searched,
+            "rested": self.rested,
+        }
+
+
+def _nth(n: int) -> str:
+    return {2: "2nd", 3: "3rd"}.get(n, f"{n}th")  # 2 to 10 (the config's bounds)
+
+
+def search_text(stages: Mapping[str, Any]) -> str:
+    """How each stage searches, for people: ``faces: resting, every 3rd moving frame (120 of
+    340 left); plates: every moving frame``, from the health record's per-stage
+    :meth:`SearchCadence.figures` (anything malformed left out)."""
+    parts = []
+    for name, f in stages.items():
+        if not isinstance(f, Mapping):
+            continue
+        nums = [v for k in ("every", "searched", "rested") if type(v := f.get(k)) is int]
+        if len(nums) != 3:  # missing, bools and the rest: not ours
+            continue
+        every, searched, rested = nums
+        if every > 1 and f.get("resting") is True:
+            text = f"{name}: resting, every {_nth(every)} moving frame"
+        else:
+            text = f"{name}: every moving frame"
+        if rested > 0:
+            text += f" ({rested} of {searched + rested} left)"
+        parts.append(text)
+    return "; ".join(parts)

@@ -21,9 +21,9 @@ from citywatch.api.settings import ApiSettings
 from citywatch.audit.chain import AuditEntry, canonical_json
 from citywatch.config.root import CitywatchConfig
 from citywatch.decisions.hotlist import describe_difference
+from citywatch.engine.local import analysis_text
 from citywatch.services.alerts import alert_vehicle_check
 from citywatch.services.sightings import stored_box
-from citywatch.sources.health import stream_text
 from citywatch.store.models import AlertRow, CameraRow
 from citywatch.vision.faces.registry import model_id
 
@@ -221,7 +221,7 @@ def camera_health(record: Mapping[str, Any]) -> dict[str, Any]:
         "lag_s": lag,
         "reconnects": _count(source.get("reconnects")),
         "frames_dropped": _count(source.get("frames_dropped")),
-        "stream": stream_text(source)[:200],
+        "stream": analysis_text({"source": source, "searching": record.get("searching")})[:300],
         "error": error[:300],
     }
 

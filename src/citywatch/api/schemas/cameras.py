@@ -11,6 +11,7 @@ from citywatch.api.schemas.base import In, Out
 from citywatch.config.camera import CameraConfig, Purpose
 from citywatch.sources.redact import redact_text
 from citywatch.store.models import CameraRow
+from citywatch.vision.cadence import search_text
 
 # ---------------------------------------------------------------------------- health
 
@@ -195,6 +196,11 @@ class CameraHealthPublic(Out):
     )
     main_width: int | None = Field(default=None, description="The main stream's picture width")
     main_height: int | None = Field(default=None, description="The main stream's picture height")
+    searching: str = Field(
+        default="",
+        description="How often the face and plate stages search moving frames: every one "
+        "while they find something, every n-th while resting (faces/plates.idle_search_every)",
+    )
     lookalike_magnets: list[LookalikeMagnetPublic] = Field(
         default_factory=list,
         description="Watchlist entries this camera's passers-by keep scoring near (lookalike "
@@ -233,6 +239,7 @@ class CameraHealthPublic(Out):
             main_stream=redact_text(str(source.get("main_stream") or ""))[:500],
             main_width=_pixels(source.get("main_width")),
             main_height=_pixels(source.get("main_height")),
+            searching=_searching(rec.get("searching")),
             lookalike_magnets=_magnets(rec.get("lookalike_magnets")),
         )
 
@@ -245,6 +252,10 @@ class LookalikeMagnetPublic(Out):
     passers_by: int = Field(description="Passers-by whose closest entry it was")
     highest: float = Field(description="Highest score a passer-by reached")
     own_threshold: float = Field(description="The entry's own threshold")
+
+
+def _searching(value: Any) -> str:
+    return search_text(value)[:300] if isinstance(value, dict) else ""
 
 
 def _magnets(value: Any) -> list[LookalikeMagnetPublic]:
