@@ -62,7 +62,8 @@ from citywatch.eval.common import Metrics, rows_table, write_json
 from citywatch.eval.host_load import LoadMeter
 from citywatch.eval.plates import PlateImageReport, load_photos, near, score_photo
 from citywatch.vision.images import load_image
-from citywatch.vision.plates.stage import PlateStage, build_plate_stage
+from citywatch.vision.plates.build import build_plate_stage
+from citywatch.vision.plates.stage import PlateStage
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO / ".." / "shared" / "data" / "plates").resolve()

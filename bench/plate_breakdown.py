@@ -1,6 +1,6 @@
 """Where one photo's time goes in the shipped plate stage (``models_plates.py --breakdown``).
 
-The shipped default stage (:func:`~citywatch.vision.plates.stage.build_plate_stage` with only
+The shipped default stage (:func:`~citywatch.vision.plates.build.build_plate_stage` with only
 ``formats`` set) runs :meth:`PlateStage.read_plates` on every photo, and timers wrapped around
 its parts (on the instances only: the code that runs is the code cameras run) split its CPU
 time into the parts below.  The timers read the calling thread's CPU clock, not the wall
@@ -42,7 +42,8 @@ from citywatch.config.plates import PlatesConfig
 from citywatch.eval.common import Metrics
 from citywatch.eval.plates import PlateImageReport, load_photos, score_photo
 from citywatch.vision.images import load_image
-from citywatch.vision.plates.stage import PlateStage, build_plate_stage
+from citywatch.vision.plates.build import build_plate_stage
+from citywatch.vision.plates.stage import PlateStage
 
 PARTS = (
     "text_det_first",

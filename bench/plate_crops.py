@@ -35,8 +35,9 @@ from citywatch.eval.common import Metrics, new_figure, rows_table, save_figure, 
 from citywatch.eval.host_load import LoadMeter
 from citywatch.eval.plates import same_plate
 from citywatch.vision.images import load_image
+from citywatch.vision.plates.build import build_plate_models
 from citywatch.vision.plates.formats import FORMATS, PlateFormat
-from citywatch.vision.plates.stage import PlateStage, build_plate_models
+from citywatch.vision.plates.stage import PlateStage
 from citywatch.vision.record import ImageBGR
 
 REPO = Path(__file__).resolve().parents[1]

@@ -50,8 +50,9 @@ from citywatch.config.plates import PlatesConfig
 from citywatch.eval.common import Metrics
 from citywatch.eval.plates import PhotoTruth, PlateImageReport, load_photos, score_photo
 from citywatch.vision.images import load_image
+from citywatch.vision.plates.build import build_plate_models
 from citywatch.vision.plates.rapidocr_backend import RapidOcrTextDetector
-from citywatch.vision.plates.stage import PlateStage, build_plate_models, inside_vehicles
+from citywatch.vision.plates.stage import PlateStage, inside_vehicles
 from citywatch.vision.plates.yolo import RefinedDetector
 from citywatch.vision.record import Detections, FloatArray, ImageBGR
 

@@ -29,7 +29,7 @@ from citywatch.engine.allocator import keep_freed_buffers
 from citywatch.eval.common import rows_table, write_json
 from citywatch.eval.host_load import LoadMeter
 from citywatch.vision.motion import MotionGate
-from citywatch.vision.plates.stage import build_plate_stage
+from citywatch.vision.plates.build import build_plate_stage
 from citywatch.vision.record import Frame, FrameRecord, Motion
 
 REPO = Path(__file__).resolve().parents[1]

@@ -36,10 +36,11 @@ from citywatch.eval.plates import (
     score_photo,
 )
 from citywatch.vision.images import load_image
+from citywatch.vision.plates.build import build_plate_stage
 from citywatch.vision.plates.formats import resolve
 from citywatch.vision.plates.ppocr import CtcPlateReader, CtcRecogniser
 from citywatch.vision.plates.recognisers import recogniser_path
-from citywatch.vision.plates.stage import PlateStage, build_plate_stage
+from citywatch.vision.plates.stage import PlateStage
 from citywatch.vision.record import ImageBGR
 
 REPO = Path(__file__).resolve().parents[1]

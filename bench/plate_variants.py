@@ -1,7 +1,7 @@
 """Error analysis of the shipped plate stage on one half of a photo set, and crop variants read
 on the stage's own boxes (issue 15).
 
-The shipped stage (:func:`~citywatch.vision.plates.stage.build_plate_stage` with only
+The shipped stage (:func:`~citywatch.vision.plates.build.build_plate_stage` with only
 ``formats`` set) reads every photo of the half; for each true plate the best read near it is
 kept with its box (as ``citywatch eval plates`` scores).  Every plate read wrong is listed with
 its candidates, and with ``--pictures`` its surroundings (true box green, the boxes read red)
@@ -42,12 +42,12 @@ from citywatch.eval.common import Metrics, rows_table, write_json
 from citywatch.eval.host_load import LoadMeter
 from citywatch.eval.plates import Subset, load_photos, near, same_plate
 from citywatch.vision.images import load_image
+from citywatch.vision.plates.build import build_plate_stage
 from citywatch.vision.plates.ctc import decode, slots
 from citywatch.vision.plates.formats import Candidate, PlateFormat, resolve
 from citywatch.vision.plates.ppocr import CtcRecogniser, merge_candidates
 from citywatch.vision.plates.rapidocr_backend import crop_padded
 from citywatch.vision.plates.recognisers import reader_model
-from citywatch.vision.plates.stage import build_plate_stage
 from citywatch.vision.record import FloatArray, ImageBGR
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import numpy as np
 
 from citywatch.config.plates import PlatesConfig
 from citywatch.engine.allocator import keep_freed_buffers
-from citywatch.vision.plates.stage import build_plate_stage
+from citywatch.vision.plates.build import build_plate_stage
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "plates"
 

@@ -38,7 +38,8 @@ from citywatch.eval.host_load import LoadMeter
 from citywatch.eval.plates import PlateOutcome, load_photos, score_photo
 from citywatch.eval.voc import voc_boxes
 from citywatch.vision.images import load_image
-from citywatch.vision.plates.stage import PlateStage, build_plate_stage
+from citywatch.vision.plates.build import build_plate_stage
+from citywatch.vision.plates.stage import PlateStage
 
 REPO = Path(__file__).resolve().parents[1]
 TRUTH = REPO / "bench" / "plates_ro_truth.csv"

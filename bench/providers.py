@@ -45,11 +45,11 @@ from citywatch.eval.common import new_figure, rows_table, save_figure, write_jso
 from citywatch.vision.boxes import box_iou
 from citywatch.vision.faces.onnx_dlib_embedder import CHIP_SIZE, OnnxDlibEmbedder
 from citywatch.vision.onnx_session import CPU, PROVIDER_OPTIONS
+from citywatch.vision.plates.build import build_plate_stage
 from citywatch.vision.plates.ctc import greedy, slots
 from citywatch.vision.plates.ppocr import CtcRecogniser, default_model_path
 from citywatch.vision.plates.rapidocr_backend import RapidOcrEngine
 from citywatch.vision.plates.recognisers import PACKAGED
-from citywatch.vision.plates.stage import build_plate_stage
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO / ".." / "shared" / "data").resolve()

@@ -153,7 +153,7 @@ CLIPS = ["Video10_2.avi", "Video13_2.avi", "Video143_2.avi", "Video4_2.avi"]
 def test_video_nl_clips_alert_on_their_plate(shared_data: Path) -> None:
     av = pytest.importorskip("av")
     from citywatch.vision.motion import MotionGate
-    from citywatch.vision.plates.stage import build_plate_stage
+    from citywatch.vision.plates.build import build_plate_stage
 
     root = shared_data / "plates" / "video_nl"
     rows = list(csv.DictReader((root / "per_clip_ground_truth.csv").open()))

@@ -103,7 +103,7 @@ def test_real_photos_read_their_plate(
 ) -> None:
     pytest.importorskip("rapidocr_onnxruntime")
     from citywatch.eval.plates import evaluate_photos, parse_truth
-    from citywatch.vision.plates.stage import build_plate_stage
+    from citywatch.vision.plates.build import build_plate_stage
 
     image = shared_data / "plates" / folder / name
     photo = PhotoTruth(image, parse_truth(image.with_suffix(".txt")))

@@ -155,7 +155,7 @@ def register(eval_app: typer.Typer, calibrate_app: typer.Typer) -> None:
             load_photos,
             outcome_rows,
         )
-        from citywatch.vision.plates.stage import build_plate_stage, detector_kind
+        from citywatch.vision.plates.build import build_plate_stage, detector_kind
 
         c = ctx_of(ctx)
         if subset not in ("all", "a", "b"):

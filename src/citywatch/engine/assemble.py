@@ -26,7 +26,8 @@ from citywatch.vision.faces.stage import FaceStage
 from citywatch.vision.masks import PrivacyMasker
 from citywatch.vision.motion import MotionGate
 from citywatch.vision.plates.base import PlateDetector, PlateReader
-from citywatch.vision.plates.stage import PlateStage, build_plate_models
+from citywatch.vision.plates.build import build_plate_models
+from citywatch.vision.plates.stage import PlateStage
 from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.tracking import ByteTracker
 from citywatch.vision.vehicles.describe import VehicleDescriber

@@ -15,8 +15,8 @@ import pytest
 from citywatch.config.plates import PlatesConfig
 from citywatch.demo.drawing import render_plate
 from citywatch.vision.plates.base import ZoomDetector
+from citywatch.vision.plates.build import build_plate_models, build_plate_stage
 from citywatch.vision.plates.rapidocr_backend import BackendUnavailableError
-from citywatch.vision.plates.stage import build_plate_models, build_plate_stage
 from citywatch.vision.plates.yolo import ZoomRefinedDetector
 from tests.vision.plates.onnx_graphs import bright_map
 
@@ -85,7 +85,7 @@ def test_the_second_search_uses_the_detectors_own_larger_scale(model: Path) -> N
 
 
 def test_auto_finds_plates_with_ours_except_for_us_only_lists() -> None:
-    from citywatch.vision.plates.stage import PLATE_DETECTOR, detector_kind
+    from citywatch.vision.plates.build import PLATE_DETECTOR, detector_kind
 
     assert PLATE_DETECTOR.is_file()
     assert detector_kind(PlatesConfig()) == "plates"  # the shipped list (RS, HR, NL, DE, EU, US)

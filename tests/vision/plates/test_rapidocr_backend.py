@@ -8,6 +8,7 @@ import pytest
 
 from citywatch.config.plates import PlatesConfig
 from citywatch.vision.plates.base import PlateDetector, PlateReader, WindowRefiner
+from citywatch.vision.plates.build import build_plate_stage
 from citywatch.vision.plates.formats import plate_key
 from citywatch.vision.plates.rapidocr_backend import (
     RapidOcrEngine,
@@ -19,7 +20,6 @@ from citywatch.vision.plates.rapidocr_backend import (
     remove_margin,
     skew_angle,
 )
-from citywatch.vision.plates.stage import build_plate_stage
 
 
 def test_crop_padded_grows_by_height_and_clips() -> None:

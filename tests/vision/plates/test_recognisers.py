@@ -152,7 +152,7 @@ def test_ppocrv6_small_reads_us_plates_the_default_misses(shared_data: Path, nam
     from citywatch.config.plates import PlatesConfig
     from citywatch.config.root import default_models_dir
     from citywatch.eval.plates import parse_truth
-    from citywatch.vision.plates.stage import build_plate_stage
+    from citywatch.vision.plates.build import build_plate_stage
     from tests.conftest import require
 
     require(

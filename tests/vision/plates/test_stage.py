@@ -5,11 +5,11 @@ import pytest
 
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
 from citywatch.vision.plates.base import PlateDetector, PlateReader, WindowRefiner
+from citywatch.vision.plates.build import build_plate_stage
 from citywatch.vision.plates.stage import (
     REFINE_MARGIN,
     PlateStage,
     Side,
-    build_plate_stage,
     edge_reach_for,
     equalise_contrast,
     extends,
