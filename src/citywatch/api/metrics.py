@@ -107,12 +107,12 @@ def camera_metrics(health: Mapping[str, Any]) -> list[Metric]:
     for cam in sorted(health):
         record = health[cam]
         source, worker = _part(record, "source"), _part(record, "worker")
+        name = str(cam)
         searching = _part(record, "searching")
         for stage in ("faces", "plates"):
             figures = _part(searching, stage)
-            searched.add(_num(figures, "searched"), camera=str(cam), stage=stage)
-            rested.add(_num(figures, "rested"), camera=str(cam), stage=stage)
-        name = str(cam)
+            searched.add(_num(figures, "searched"), camera=name, stage=stage)
+            rested.add(_num(figures, "rested"), camera=name, stage=stage)
         st = str(source.get("state") or "unknown")
         up.add(1.0 if st == "streaming" else 0.0, camera=name)
         state.add(1.0, camera=name, state=st)

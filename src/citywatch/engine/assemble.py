@@ -19,7 +19,6 @@ from citywatch.decisions.faces import FaceTrackDecider
 from citywatch.decisions.gallery import Gallery
 from citywatch.decisions.plates import PlateTrackVoter
 from citywatch.engine.pipeline import CameraPipeline
-from citywatch.vision.cadence import SearchCadence
 from citywatch.vision.faces.base import FaceDetector, FaceEmbedder, FaceLandmarker
 from citywatch.vision.faces.registry import build_detector, build_embedder, build_landmarker
 from citywatch.vision.faces.stage import FaceStage
@@ -118,10 +117,7 @@ def build_pipeline(
             models.landmarker,
             ByteTracker(frame_rate=camera.analyse_fps, lost_s=config.faces.track_lost_s),
             config.faces,
-            cadence=SearchCadence(
-                every=config.faces.idle_search_every if idle_search else 1,
-                rest_s=config.faces.track_lost_s,
-            ),
+            idle_search=idle_search,
         )
         decider = FaceTrackDecider(gallery, models.embedder, config.faces, camera.id, clock=clock)
     plate_stage = voter = None
@@ -133,10 +129,7 @@ def build_pipeline(
             PlateTracker.from_config(config.plates.tracker),
             config.plates,
             vehicles=models.vehicles,
-            cadence=SearchCadence(
-                every=config.plates.idle_search_every if idle_search else 1,
-                rest_s=config.plates.tracker.lost_s,
-            ),
+            idle_search=idle_search,
         )
         voter = PlateTrackVoter(config.plates, camera.id, clock=clock)
     return CameraPipeline(

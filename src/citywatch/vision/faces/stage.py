@@ -69,16 +69,16 @@ class FaceStage:
         tracker: Tracker,
         cfg: FacesConfig,
         *,
-        cadence: SearchCadence | None = None,
+        idle_search: bool = True,
     ) -> None:
         self.detector = detector
         self.landmarker = landmarker
         self.tracker = tracker
         self.cfg = cfg
-        # how often moving frames are searched while no face is found (the config's
-        # idle_search_every unless given: vision/cadence.py)
-        self.cadence = cadence or SearchCadence(
-            every=cfg.idle_search_every, rest_s=cfg.track_lost_s
+        # how often moving frames are searched while no face is found (vision/cadence.py);
+        # idle_search False: every moving frame, always (a scan of stored footage)
+        self.cadence = SearchCadence(
+            every=cfg.idle_search_every if idle_search else 1, rest_s=cfg.track_lost_s
         )
 
     def __repr__(self) -> str:
@@ -98,14 +98,14 @@ class FaceStage:
         """Fill ``record.faces`` (tracked).  A still frame's picture is not looked at (nor
         converted to BGR); a moving one is searched as :attr:`cadence` says."""
         pts = record.frame.pts_s
-        if record.motion is not None and not record.motion.moving:
+        still = record.motion is not None and not record.motion.moving
+        if still:
             self.cadence.still()
+        if still or not self.cadence.due(pts):
             dets = _empty()
-        elif self.cadence.due(pts):
+        else:
             dets = self.detect(record.frame.image, record.motion)
             self.cadence.saw(pts, len(dets) > 0)
-        else:
-            dets = _empty()
         record.faces = self.tracker.update(dets, pts)
         return record
 

@@ -160,13 +160,13 @@ class PlateStage:
         refiner: WindowRefiner | None = None,
         formats: Sequence[PlateFormat] | None = None,
         vehicles: VehicleDescriber | None = None,
-        cadence: SearchCadence | None = None,
+        idle_search: bool = True,
     ) -> None:
         self._detector = detector
-        # how often moving frames are searched while nothing is read (the config's
-        # idle_search_every unless given: vision/cadence.py)
-        self.cadence = cadence or SearchCadence(
-            every=cfg.idle_search_every, rest_s=cfg.tracker.lost_s
+        # how often moving frames are searched while nothing is read (vision/cadence.py);
+        # idle_search False: every moving frame, always (a scan of stored footage)
+        self.cadence = SearchCadence(
+            every=cfg.idle_search_every if idle_search else 1, rest_s=cfg.tracker.lost_s
         )
         self._vehicles = vehicles  # type and colour of the vehicle holding each plate read
         self._inside_vehicles = vehicles is not None and cfg.vehicles.search == "vehicles"
@@ -399,10 +399,10 @@ class PlateStage:
         start = time.perf_counter()
         motion = record.motion
         vehicles: Vehicles | None = None
-        if motion is not None and not motion.moving:
+        still = motion is not None and not motion.moving
+        if still:
             self.cadence.still()
-            plates = _with_text(Detections.empty(), [], [])
-        elif not self.cadence.due(record.frame.pts_s):
+        if still or not self.cadence.due(record.frame.pts_s):
             plates = _with_text(Detections.empty(), [], [])
         else:
             image = record.frame.image
