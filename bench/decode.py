@@ -9,7 +9,12 @@ and per analysed frame, the pictures decoded, the analysed frames delivered and 
 gap between two of them (a setting that skips too much cannot keep 5 fps).  Settings are
 measured in turns, ``--rounds`` times, the median kept; the host's load is recorded beside.
 
-    .venv/bin/python bench/decode.py [--rounds 3] [--out bench/out]
+``--hwdecode cuda`` (or vaapi, qsv, auto) adds the machine's hardware decoder
+(``sources/hwdecode.py``) with every picture and with non-reference pictures skipped: the CPU
+it leaves to the cameras' analysis is the figure.  Where no device opens, the reason is
+printed and the software rows stand alone.
+
+    .venv/bin/python bench/decode.py [--rounds 3] [--hwdecode cuda] [--out bench/out]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from rich.table import Table
 
 from citywatch.eval.host_load import LoadMeter
 from citywatch.sources.decode import DecodeSetting, StreamFacts, choose_decode, configure
+from citywatch.sources.hwdecode import HwChoice, choose_hw
 from citywatch.sources.sampling import PtsSampler
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +71,7 @@ def facts_of(path: Path) -> StreamFacts:
 
 
 def run(
-    path: Path, setting: DecodeSetting, fps: float
+    path: Path, setting: DecodeSetting, fps: float, hw: HwChoice | None = None
 ) -> tuple[int, int, int, float, float, float]:
     sampler = PtsSampler(fps)
     packets = decoded = analysed = 0
@@ -74,7 +80,7 @@ def run(
     first: float | None = None
     end = 0.0
     t0 = time.process_time()
-    with av.open(str(path)) as c:
+    with av.open(str(path), hwaccel=hw.accel() if hw is not None else None) as c:
         stream = c.streams.video[0]
         configure(stream, setting)
         for packet in c.demux(stream):
@@ -104,6 +110,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--fps", type=float, default=5.0)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    ap.add_argument("--hwdecode", default="off", choices=("off", "auto", "cuda", "vaapi", "qsv"))
     args = ap.parse_args()
     console = Console(width=160)
     clips = {k: v for k, v in CLIPS.items() if v.is_file()}
@@ -113,18 +120,28 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
     chosen: dict[str, dict[str, object]] = {}
+    hw = choose_hw(args.hwdecode)
+    console.print(f"hardware decoder asked: {args.hwdecode}; got {hw.label()}")
+    settings = list(SETTINGS)
+    on_hw: dict[str, HwChoice] = {}
+    if hw.hardware:
+        for base in ("threads-1", "threads-1+nonref"):
+            s = next(x for x in SETTINGS if x.name == base)
+            name = f"{hw.kind}{base.removeprefix('threads-1')}"
+            settings.append(DecodeSetting(name, threads=1, skip=s.skip))
+            on_hw[name] = hw
     with LoadMeter() as meter:
         for name, path in clips.items():
             facts = facts_of(path)
             pick = choose_decode(facts, args.fps)
             chosen[name] = {"facts": asdict(facts), "choice": pick.name, "why": pick.why}
-            cpu: dict[str, list[float]] = {s.name: [] for s in SETTINGS}
+            cpu: dict[str, list[float]] = {s.name: [] for s in settings}
             last: dict[str, tuple[int, int, int, float, float, float]] = {}
             for _ in range(args.rounds):
-                for s in SETTINGS:
-                    last[s.name] = run(path, s, args.fps)
+                for s in settings:
+                    last[s.name] = run(path, s, args.fps, on_hw.get(s.name))
                     cpu[s.name].append(last[s.name][4])
-            for s in SETTINGS:
+            for s in settings:
                 packets, decoded, analysed, gap, _, seconds = last[s.name]
                 c = statistics.median(cpu[s.name])
                 rows.append(
@@ -148,11 +165,17 @@ def main() -> int:
             mark,
         )  # fmt: skip
     console.print(table)
-    for name, c in chosen.items():
-        console.print(f"{name}: {c['choice']} ({c['why']})")
+    for name, picked in chosen.items():
+        console.print(f"{name}: {picked['choice']} ({picked['why']})")
     host = meter.metrics()
     console.print(f"host load during the run: {host}")
-    out = {"rows": [asdict(r) for r in rows], "chosen": chosen, "host": host, "fps": args.fps}
+    out = {
+        "rows": [asdict(r) for r in rows],
+        "chosen": chosen,
+        "host": host,
+        "fps": args.fps,
+        "hardware": hw.label(),
+    }
     (args.out / "decode.json").write_text(json.dumps(out, indent=2))
     console.print(f"wrote {args.out / 'decode.json'}")
     return 0

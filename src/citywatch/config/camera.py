@@ -84,6 +84,20 @@ class CameraConfig(Strict):
     loop: bool = Field(default=False, description="Loop a file source (demo, tests)")
     analyse_fps: float = Field(default=5.0, gt=0, le=60, description="Frames analysed per second")
     keyframes_only: bool = Field(default=False, description="Decode keyframes only (low power)")
+    hwdecode: Literal["auto", "off", "cuda", "vaapi", "qsv"] = Field(
+        default="auto",
+        description="Decode on the machine's video hardware: 'auto' takes the first of cuda "
+        "(NVDEC), vaapi and qsv whose device opens, software when none does; a kind names the "
+        "only one tried; 'off' always decodes in software. The choice and why are in the "
+        "camera's health (sources/hwdecode.py)",
+    )
+    hwdecode_device: str = Field(
+        default="",
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_./-]*$",
+        description="The hardware decoder's device: a CUDA device number ('1') or a DRI "
+        "render node ('/dev/dri/renderD129'); empty: the default device",
+    )
     max_lag_s: float | None = Field(
         default=None,
         ge=0,

@@ -14,13 +14,14 @@ Measured on real H.264 (``bench/decode.py``, ``docs/capacity.md``):
 Which pictures are references is read from the H.264 slice headers (``nal_ref_idc``) of the
 first packets: :class:`RefCounter` sees the packets of the first group(s) of pictures, then
 :func:`choose_decode` decides, and the choice (with why) goes into the camera's health.
-Hardware decoding is not used: no VAAPI or NVDEC device was available to test it; health says
-"software".
+Whether the decoder runs on hardware is chosen once per source (:mod:`.hwdecode`); the
+setting names it (``decoder``) and the rest applies either way (FFmpeg's H.264 decoder parses
+the stream and skips pictures whatever decodes them).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import av
@@ -43,12 +44,14 @@ class DecodeSetting:
     thread_type: Literal["FRAME", "SLICE", "AUTO"] = "AUTO"
     skip: Skip = "DEFAULT"
     why: str = ""
+    #: what decodes: "software", or "hardware (cuda)" (:meth:`.hwdecode.HwChoice.label`)
+    decoder: str = "software"
 
     def describe(self) -> str:
         threads = "auto threads" if self.threads == 0 else f"{self.threads} thread(s)"
         skip = {"DEFAULT": "every picture", "NONREF": "reference pictures only",
                 "NONKEY": "keyframes only"}[self.skip]  # fmt: skip
-        return f"software, {threads}, {skip}" + (f" ({self.why})" if self.why else "")
+        return f"{self.decoder}, {threads}, {skip}" + (f" ({self.why})" if self.why else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +189,12 @@ class DecodeChooser:
     """One connection's decoder setting: one thread from the start; what to skip once the
     first :data:`PROBE_PACKETS` packets (or two keyframes and 10 slices) were seen."""
 
-    def __init__(self, analyse_fps: float, *, keyframes_only: bool = False) -> None:
+    def __init__(
+        self, analyse_fps: float, *, keyframes_only: bool = False, decoder: str = "software"
+    ) -> None:
         self._fps = analyse_fps
         self._keyframes_only = keyframes_only
+        self._decoder = decoder
         self._counter: RefCounter | None = None
         self._stream: VideoStream | None = None
         self.setting: DecodeSetting | None = None
@@ -196,10 +202,11 @@ class DecodeChooser:
     def opened(self, stream: VideoStream) -> DecodeSetting:
         self._stream = stream
         self._counter = RefCounter(stream.codec_context.name, _extradata(stream))
-        first = (
+        first = replace(
             choose_decode(StreamFacts("", 0, 0, 0.0, 0, None), self._fps, keyframes_only=True)
             if self._keyframes_only
-            else DecodeSetting("threads-1", why="choosing from the first pictures")
+            else DecodeSetting("threads-1", why="choosing from the first pictures"),
+            decoder=self._decoder,
         )
         configure(stream, first)
         self.setting = first if self._keyframes_only else None
@@ -222,6 +229,7 @@ class DecodeChooser:
         done = c.packets >= enough or (len(c.keyframes) >= 2 and c.known >= 10)
         if not done:
             return None
-        self.setting = choose_decode(c.facts(self._stream), self._fps)
+        chosen = choose_decode(c.facts(self._stream), self._fps)
+        self.setting = replace(chosen, decoder=self._decoder)
         set_skip(self._stream, self.setting.skip)
         return self.setting

@@ -18,8 +18,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
-from enum import Enum
 from typing import Literal
 
 import av
@@ -33,6 +31,8 @@ from citywatch.config.root import ConfigError, expand_env
 from citywatch.sources.backoff import Backoff
 from citywatch.sources.decode import DecodeChooser
 from citywatch.sources.health import CameraHealth, HealthTracker, SourceState
+from citywatch.sources.hwdecode import HwChoice, choose_hw
+from citywatch.sources.passes import End, Pass, Span, timed_out
 from citywatch.sources.picture import AvPicture
 from citywatch.sources.recorder import PacketTap
 from citywatch.sources.redact import redact_text, redact_url, url_secrets
@@ -55,26 +55,13 @@ VERDICT_WAIT_LIVE_S = 2.0
 VERDICT_WAIT_FILE_S = 60.0
 
 
+#: What opening a stream may raise (NotImplementedError: no hardware decoder for its codec).
+_OPEN_ERRORS = (av.error.FFmpegError, OSError, ValueError, NotImplementedError)
+
+
 class SourceError(RuntimeError):
     """A source failed for good (a file missing or unreadable, a bad URL); the message names
     the camera and the redacted URL."""
-
-
-class _End(Enum):
-    EOF = "eof"  # the file or stream ended
-    ERROR = "error"  # reading failed after it opened
-    OPEN_FAILED = "open_failed"
-    STOPPED = "stopped"
-
-
-@dataclass
-class _Pass:
-    """What one connection (or one pass over a file) ended with."""
-
-    end: _End = _End.EOF
-    frames: int = 0
-    clean: int = 0  # frames the decoder did not flag as corrupt (concealed garbage)
-    error: str = ""
 
 
 def _scheme(url: str) -> str:
@@ -148,6 +135,7 @@ class CameraSource:
         self._camera = camera
         self._motion = MotionFeed()
         self._still: StillDecoder | None = None
+        self._hw: HwChoice | None = None  # chosen at the first open (analysis only)
 
     def __repr__(self) -> str:
         return (
@@ -186,14 +174,14 @@ class CameraSource:
         try:
             while not self._stop.is_set():
                 result = yield from self._one_pass(sampler, lag)
-                if result.end is _End.STOPPED or self._stop.is_set():
+                if result.end is End.STOPPED or self._stop.is_set():
                     break
                 if not self._network:
-                    if result.end is _End.OPEN_FAILED:
+                    if result.end is End.OPEN_FAILED:
                         self._health.set_state(SourceState.FAILED)
                         failure = result.error
                         break
-                    if self._loop and result.frames > 0 and result.end is _End.EOF:
+                    if self._loop and result.frames > 0 and result.end is End.EOF:
                         log.debug("camera %s: file ended, looping", self.camera_id)
                         continue
                     if self._loop and result.frames == 0:
@@ -227,7 +215,7 @@ class CameraSource:
         self._health.error(message)
         log.warning("camera %s: %s", self.camera_id, message)
 
-    def _wait_backoff(self, result: _Pass) -> None:
+    def _wait_backoff(self, result: Pass) -> None:
         if result.clean > 0:
             self._backoff.reset()
         delay = self._backoff.next_delay()
@@ -238,6 +226,32 @@ class CameraSource:
             self._stop.wait(delay)
         elif not self._stop.is_set():
             self._sleep(delay)
+
+    def _decoder(self) -> HwChoice:
+        """What this source decodes with: chosen at its first open (``hwdecode``); the main
+        stream of a two-stream camera is only demuxed, so never on hardware."""
+        if self.role != "analyse":
+            return HwChoice(why="demuxed only")
+        if self._hw is None:
+            cam = self._camera
+            self._hw = choose_hw(cam.hwdecode, cam.hwdecode_device)
+            log.info("camera %s: decoder %s", self.camera_id, self._hw.label())
+        return self._hw
+
+    def _av_open(self, hw: HwChoice) -> InputContainer:
+        return av.open(
+            self._url, options=self._options(), timeout=self._timeouts, hwaccel=hw.accel()
+        )
+
+    def _open_failed(self, err: BaseException, waited: float) -> str:
+        if timed_out(err, waited, self._timeouts[0]):
+            # FFmpeg reports an interrupted RTSP open as "Invalid data found": say what
+            # happened instead.
+            return (
+                f"cannot open {self.display_url}: timed out, no answer within "
+                f"{waited:.1f} s (open timeout {self._timeouts[0]:g} s)"
+            )
+        return f"cannot open {self.display_url}: {self._describe(err)}"
 
     def _options(self) -> dict[str, str]:
         read_us = str(int(self._timeouts[1] * 1_000_000))
@@ -252,24 +266,31 @@ class CameraSource:
         """(container, video stream), or a redacted description of why it failed."""
         self._health.set_state(SourceState.CONNECTING)
         started = self._monotonic()
+        hw = self._decoder()
         try:
-            container = av.open(self._url, options=self._options(), timeout=self._timeouts)
-        except (av.error.FFmpegError, OSError, ValueError) as err:
-            waited = self._monotonic() - started
-            if _timed_out(err, waited, self._timeouts[0]):
-                # FFmpeg reports an interrupted RTSP open as "Invalid data found": say what
-                # happened instead.
-                return (
-                    f"cannot open {self.display_url}: timed out, no answer within "
-                    f"{waited:.1f} s (open timeout {self._timeouts[0]:g} s)"
-                )
-            return f"cannot open {self.display_url}: {self._describe(err)}"
+            container = self._av_open(hw)
+        except _OPEN_ERRORS as err:
+            failed: BaseException = err
+            opened = None
+            if hw.hardware:  # a hardware decoder that cannot take this stream: try software
+                try:
+                    opened = self._av_open(HwChoice())
+                except _OPEN_ERRORS as err2:
+                    failed = err2  # the stream itself fails: keep the hardware for a retry
+                else:
+                    self._hw = hw = hw.given_up(self._describe(err))
+                    log.warning("camera %s: decoder %s", self.camera_id, hw.label())
+            if opened is None:
+                return self._open_failed(failed, self._monotonic() - started)
+            container = opened
         if not container.streams.video:
             container.close()
             return f"cannot open {self.display_url}: it holds no video stream"
         stream = container.streams.video[0]
         if self.role == "analyse":
-            self._chooser = DecodeChooser(self._fps, keyframes_only=self._keyframes_only)
+            self._chooser = DecodeChooser(
+                self._fps, keyframes_only=self._keyframes_only, decoder=hw.label()
+            )
             self._health.decoding(self._chooser.opened(stream).describe())
             self._health.still("", "normal")
             cam = self._camera
@@ -303,18 +324,18 @@ class CameraSource:
         self._opens += 1
         return container, stream
 
-    def _one_pass(self, sampler: PtsSampler, lag: LagGate | None) -> Generator[Frame, None, _Pass]:
+    def _one_pass(self, sampler: PtsSampler, lag: LagGate | None) -> Generator[Frame, None, Pass]:
         """Open once, yield sampled frames until the end, an error or stop(); returns a
-        :class:`_Pass` (via ``yield from``)."""
+        :class:`Pass` (via ``yield from``)."""
         opened = self._open()
         if isinstance(opened, str):
             self._record(opened)
-            return _Pass(_End.OPEN_FAILED, error=opened)
+            return Pass(End.OPEN_FAILED, error=opened)
         container, stream = opened
-        result = _Pass()
+        result = Pass()
         if lag is not None:
             lag.reset()
-        span = _Span()
+        span = Span()
         duration_us: int | None = container.duration
         try:
             yield from self._decode(container, stream, sampler, lag, result, span)
@@ -323,9 +344,12 @@ class CameraSource:
             if result.frames > 0:
                 # The next pass (loop or reconnect) continues one frame step later.
                 self._pts_base = self._last_pts + self._frame_step
-        if result.end is _End.EOF and self._network:
+        hw = self._hw
+        if hw is not None and hw.hardware and result.error and result.clean == 0:
+            self._hw = hw.given_up(f"no clean picture decoded ({result.error})")
+        if result.end is End.EOF and self._network:
             result.error = result.error or f"stream {self.display_url} ended"
-        if result.end is _End.EOF and not self._network and not result.error:
+        if result.end is End.EOF and not self._network and not result.error:
             result.error = span.truncation(duration_us)
         if result.error:
             self._record(result.error)
@@ -337,8 +361,8 @@ class CameraSource:
         stream: VideoStream,
         sampler: PtsSampler,
         lag: LagGate | None,
-        result: _Pass,
-        span: _Span,
+        result: Pass,
+        span: Span,
     ) -> Iterator[Frame]:
         packets = container.demux(stream)
         first_pts: float | None = None
@@ -351,10 +375,10 @@ class CameraSource:
         first_packet_s: float | None = None  # the taps' zero of this pass
         while True:
             if self._stop.is_set():
-                result.end = _End.STOPPED
+                result.end = End.STOPPED
                 return
             if self._network and self._monotonic() - last_clean_at > self._no_frame_s:
-                result.end = _End.ERROR
+                result.end = End.ERROR
                 junk = f" ({corrupt_since} corrupt frame(s) only)" if corrupt_since else ""
                 result.error = (
                     f"no decodable frame from {self.display_url} for "
@@ -370,14 +394,14 @@ class CameraSource:
                 return
             except (av.error.FFmpegError, OSError) as err:
                 waited = self._monotonic() - asked
-                if self._network and _timed_out(err, waited, self._timeouts[1]):
+                if self._network and timed_out(err, waited, self._timeouts[1]):
                     why = (
                         f"read timed out: no data from {self.display_url} within {waited:.1f} s "
                         f"(read timeout {self._timeouts[1]:g} s)"
                     )
                 else:
                     why = f"read failed: {self._describe(err)}"
-                result.end, result.error = _End.ERROR, why
+                result.end, result.error = End.ERROR, why
                 return
             span.add(packet)
             if self._taps and packet.pts is not None and packet.time_base is not None:
@@ -403,7 +427,7 @@ class CameraSource:
                 decode_errors += 1
                 result.error = f"decode failed: {self._describe(err)}"
                 if decode_errors >= MAX_DECODE_ERRORS:
-                    result.end = _End.ERROR
+                    result.end = End.ERROR
                     return
                 continue
             decode_errors = 0
@@ -446,10 +470,10 @@ class CameraSource:
                 yield Frame(self.camera_id, self._index - 1, pts_s, wall, picture=picture)
                 last_clean_at += self._monotonic() - handed
                 if self._stop.is_set():
-                    result.end = _End.STOPPED
+                    result.end = End.STOPPED
                     return
 
-    def _demuxed(self, packet: Packet, first_packet_s: float | None, result: _Pass) -> None:
+    def _demuxed(self, packet: Packet, first_packet_s: float | None, result: Pass) -> None:
         """A main-stream packet went to the taps: it counts as a frame (health, watchdog,
         the media clock that continues over a reconnect); nothing is decoded."""
         if packet.size == 0:
@@ -463,39 +487,3 @@ class CameraSource:
         self._health.decoded(self._clock())
         if result.clean == 1:
             self._health.set_state(SourceState.STREAMING)
-
-
-def _timed_out(err: BaseException, waited_s: float, timeout_s: float) -> bool:
-    """Did an FFmpeg call fail because its timeout ran out?  PyAV's interrupt ends it with
-    "Immediate exit requested" (ExitError), which FFmpeg's RTSP demuxer turns into "Invalid
-    data found"; a socket timeout is ETIMEDOUT.  Any failure that came no sooner than the
-    timeout is taken as one (a real answer comes well before it)."""
-    if isinstance(err, av.error.ExitError | TimeoutError):
-        return True
-    return timeout_s > 0 and waited_s >= 0.95 * timeout_s
-
-
-class _Span:
-    """The media time the demuxed packets of one file pass covered, to notice a file that
-    ends well before its stated duration (cut short) even when no packet failed to decode."""
-
-    def __init__(self) -> None:
-        self.start: float | None = None
-        self.end: float | None = None
-
-    def add(self, packet: Packet) -> None:
-        if packet.pts is None or packet.time_base is None:
-            return
-        t0 = float(packet.pts * packet.time_base)
-        t1 = t0 + float((packet.duration or 0) * packet.time_base)
-        self.start = t0 if self.start is None else min(self.start, t0)
-        self.end = t1 if self.end is None else max(self.end, t1)
-
-    def truncation(self, duration_us: int | None) -> str:
-        if not duration_us or self.start is None or self.end is None:
-            return ""
-        stated = duration_us / 1_000_000
-        covered = self.end - self.start
-        if covered >= stated - max(0.5, 0.1 * stated):
-            return ""
-        return f"file ended after {covered:.2f} s of its stated {stated:.2f} s (cut short?)"
