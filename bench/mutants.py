@@ -6,10 +6,10 @@ of the package with mutmut and see whether a test fails.
     .venv/bin/python bench/mutants.py evidence-media --no-postgres  # SQLite alone: faster
 
 Scopes (default: these, in this order): policy, audit, services, security, evidence; one file
-with its own tests: services-access, services-auth, services-retention, services-watchlists,
-services-events, audit-chain, audit-keys, cadence, evidence-redact, evidence-export,
-evidence-assemble, evidence-pipeline, evidence-media (``services`` and ``evidence`` are their
-unions).  Each runs
+(or a file split in two) with its own tests: services-access, services-auth, services-retention,
+services-watchlists, services-events, audit-chain, audit-keys, cadence, evidence-redact,
+evidence-export, evidence-assemble, evidence-pipeline, evidence-media (``services`` and
+``evidence`` are their unions).  Each runs
 in its own copy, ``bench/out/mutants/<scope>/`` (the working tree is never touched: mutmut
 writes its mutated package under ``mutants/`` there), against the tests that are meant to
 guard it.  The report goes to ``bench/out/mutants.md`` and ``bench/out/mutants.json``: killed,
@@ -89,7 +89,7 @@ FILE_SCOPES: dict[str, Scope] = {
         ),
     ),
     "services-watchlists": Scope(
-        (_service("watchlists"),),
+        (_service("watchlists"), _service("enrolment")),
         (
             "tests/services/test_watchlists.py",
             "tests/services/test_watchlists_exact.py",
@@ -99,7 +99,7 @@ FILE_SCOPES: dict[str, Scope] = {
         ),
     ),
     "services-events": Scope(
-        (_service("events"),),
+        (_service("events"), _service("recorder_base")),
         (
             "tests/services/test_events.py",
             "tests/services/test_events_exact.py",

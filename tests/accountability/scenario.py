@@ -20,7 +20,8 @@ from citywatch.config.camera import CameraConfig
 from citywatch.decisions.types import FaceMatch
 from citywatch.services.authorisations import create_authorisation
 from citywatch.services.cameras import register_camera
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.enrolment import enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.media import MediaStore
 from citywatch.store.models import AlertRow, AuditLogRow, SubjectRow
 from citywatch.vision.record import ImageBGR

@@ -29,8 +29,9 @@ from citywatch.engine.runtime import initial_pipeline
 from citywatch.engine.scan import ScanReport, load_watchlist_dir
 from citywatch.engine.sink import RecorderSink
 from citywatch.engine.worker import CameraWorker
+from citywatch.services.enrolment import EnrolmentError, enrol_subject
 from citywatch.services.events import EventRecorder
-from citywatch.services.watchlists import EnrolmentError, create_watchlist, enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.sources.pyav import CameraSource
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
 from citywatch.store.models import AlertRow, AuditLogRow, FaceCountRow, SubjectEmbeddingRow

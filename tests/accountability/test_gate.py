@@ -28,8 +28,9 @@ from citywatch.engine.sink import RecorderSink
 from citywatch.engine.worker import CameraWorker
 from citywatch.services.authorisations import revoke_authorisation
 from citywatch.services.common import NotFoundError, PermissionDenied
+from citywatch.services.enrolment import enrol_subject
 from citywatch.services.events import EventRecorder
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
 from citywatch.store.media import MediaStore
 from citywatch.store.models import AlertRow, CameraRow, FaceCountRow

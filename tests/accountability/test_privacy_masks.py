@@ -24,7 +24,8 @@ from citywatch.engine.local import CameraRun, LocalEngine
 from citywatch.engine.platform import Platform, make_embed_faces
 from citywatch.engine.worker import CameraWorker
 from citywatch.services.authorisations import create_authorisation
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.enrolment import enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
 from citywatch.store.models import AlertRow
 from citywatch.vision.images import load_image

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from citywatch.api.security import Role
 from citywatch.decisions.types import HotlistHit, PlateRead
 from citywatch.services.crops import crop_around
+from citywatch.services.enrolment import enrol_subject
 from citywatch.services.events import EventRecorder
 from citywatch.services.hotlists import add_plate
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.models import AlertRow
 from tests.api.conftest import Login
 from tests.api.routes_support import Headers, audit_rows, headers

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from citywatch.cli.main import app
 from citywatch.services.authorisations import create_authorisation
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.enrolment import enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
 from citywatch.store.media import MediaStore
 from citywatch.store.models import AuditLogRow, AuthorisationRow, SubjectRow

@@ -12,7 +12,8 @@ from citywatch.audit.chain import Actor
 from citywatch.config.root import parse_config
 from citywatch.engine.platform import Platform, make_embed_faces
 from citywatch.services.authorisations import create_authorisation
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.enrolment import enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.db import make_engine, make_session_factory, upgrade_database
 from citywatch.store.models import AlertRow, FaceCountRow, SubjectEmbeddingRow
 from citywatch.vision.images import load_image

@@ -16,7 +16,8 @@ from citywatch.config.root import CitywatchConfig
 from citywatch.engine.recorded_scan import prepare_scan
 from citywatch.services.authorisations import create_authorisation
 from citywatch.services.common import NotFoundError, PermissionDenied
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.enrolment import enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.media import MediaStore
 from citywatch.store.models import AuditLogRow
 from tests.services.helpers import ADMIN, add_camera, fake_embed_faces, photo

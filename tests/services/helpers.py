@@ -131,9 +131,10 @@ def plate_read(**kw: Any) -> PlateRead:
 def seed_alerts(session: Session, session_factory: Any, media: Any) -> dict[str, int]:
     """cam-1 (zone north) and cam-2 (zone south); one face alert, one plate hit, two reads."""
     from citywatch.decisions.types import HotlistHit
+    from citywatch.services.enrolment import enrol_subject
     from citywatch.services.events import EventRecorder
     from citywatch.services.hotlists import add_plate
-    from citywatch.services.watchlists import create_watchlist, enrol_subject
+    from citywatch.services.watchlists import create_watchlist
 
     add_camera(session, "cam-1")
     add_camera(session, "cam-2", zone="south")

@@ -21,8 +21,9 @@ from citywatch.services.authorisations import (
     revoke_authorisation,
 )
 from citywatch.services.common import NotFoundError, PermissionDenied, ServiceError
+from citywatch.services.enrolment import enrol_subject
 from citywatch.services.lifecycle import DeletionCounts
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.media import MediaStore
 from citywatch.store.models import AuthorisationRow
 from tests.services.helpers import NOW, add_authorisation, add_camera, fake_embed_faces, photo

@@ -17,9 +17,10 @@ from citywatch.audit.chain import verify
 from citywatch.config.camera import CameraConfig
 from citywatch.config.recording import ClipConfig
 from citywatch.services.clips import ClipMaker
+from citywatch.services.enrolment import enrol_subject
 from citywatch.services.events import EventRecorder
 from citywatch.services.hotlists import add_plate
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.sources.pyav import CameraSource
 from citywatch.sources.recorder import PacketBuffer
 from citywatch.store.media import MediaStore

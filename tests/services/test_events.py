@@ -11,9 +11,10 @@ from citywatch.alerts.events import AlertEvent
 from citywatch.audit.chain import verify
 from citywatch.decisions.types import FaceTrackCount, HotlistHit, PlateRead
 from citywatch.services.common import NotFoundError, PermissionDenied
+from citywatch.services.enrolment import enrol_subject
 from citywatch.services.events import EventRecorder, event_id
 from citywatch.services.hotlists import add_plate
-from citywatch.services.watchlists import create_watchlist, enrol_subject, remove_subject
+from citywatch.services.watchlists import create_watchlist, remove_subject
 from citywatch.store.media import MediaStore
 from citywatch.store.models import AlertRow, FaceCountRow, PlateReadRow
 from tests.services.helpers import (

@@ -19,9 +19,10 @@ from citywatch.alerts.events import AlertEvent
 from citywatch.audit.chain import AuditEntry, entries
 from citywatch.decisions.types import FaceTrackCount
 from citywatch.services.common import NotFoundError, PermissionDenied
+from citywatch.services.enrolment import enrol_subject
 from citywatch.services.events import EventRecorder, event_id
 from citywatch.services.hotlists import add_plate
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.media import MediaStore
 from citywatch.store.models import AlertRow, FaceCountRow, PlateReadRow
 from tests.services.helpers import (

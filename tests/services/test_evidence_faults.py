@@ -18,9 +18,10 @@ from citywatch.alerts.events import AlertEvent
 from citywatch.audit.chain import verify
 from citywatch.decisions.types import HotlistHit, PlateRead
 from citywatch.services import events as events_module
+from citywatch.services.enrolment import enrol_subject
 from citywatch.services.events import EventRecorder
 from citywatch.services.hotlists import add_plate
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.media import MediaStore, MediaWriteError, StagedFile
 from citywatch.store.models import AlertRow, PlateReadRow
 from tests.conftest import require

@@ -20,9 +20,10 @@ from citywatch.services.authorisations import (
     revoke_authorisation,
 )
 from citywatch.services.common import PermissionDenied
+from citywatch.services.enrolment import enrol_subject
 from citywatch.services.events import EventRecorder
 from citywatch.services.lifecycle import LifecycleSweeper
-from citywatch.services.watchlists import create_watchlist, enrol_subject, list_watchlists
+from citywatch.services.watchlists import create_watchlist, list_watchlists
 from citywatch.store.media import MediaStore
 from citywatch.store.models import AlertRow, SubjectEmbeddingRow, SubjectRow, WatchlistRow
 from tests.services.helpers import (

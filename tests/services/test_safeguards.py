@@ -15,9 +15,10 @@ from citywatch.alerts.events import AlertEvent
 from citywatch.audit.chain import Actor, entries, verify
 from citywatch.services.access_requests import decide_request, request_access
 from citywatch.services.common import PermissionDenied
+from citywatch.services.enrolment import enrol_subject
 from citywatch.services.events import EventRecorder
 from citywatch.services.search import search_plate_reads, search_plate_reads_fuzzy
-from citywatch.services.watchlists import create_watchlist, enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.media import MediaStore
 from citywatch.store.models import AccessRequestRow, AlertRow
 from tests.services.helpers import (

@@ -10,11 +10,9 @@ from sqlalchemy.orm import Session
 from citywatch.audit.chain import entries, verify
 from citywatch.services.authorisations import revoke_authorisation
 from citywatch.services.common import NotFoundError, PermissionDenied, ServiceError
+from citywatch.services.enrolment import MAX_PHOTOS_PER_SUBJECT, EnrolmentError, enrol_subject
 from citywatch.services.watchlists import (
-    MAX_PHOTOS_PER_SUBJECT,
-    EnrolmentError,
     create_watchlist,
-    enrol_subject,
     list_subjects,
     list_watchlists,
     load_gallery,

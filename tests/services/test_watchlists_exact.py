@@ -15,15 +15,17 @@ from sqlalchemy.orm import Session
 
 from citywatch.audit.chain import AuditEntry, entries
 from citywatch.services.common import NotFoundError, PermissionDenied, ServiceError
-from citywatch.services.watchlists import (
+from citywatch.services.enrolment import (
     DEFAULT_MODEL,
     MAX_IMAGE_SIDE,
     MAX_PHOTOS_PER_SUBJECT,
-    MAX_WATCHLIST_SUBJECTS,
     EnrolmentError,
+    enrol_subject,
+)
+from citywatch.services.watchlists import (
+    MAX_WATCHLIST_SUBJECTS,
     GalleryData,
     create_watchlist,
-    enrol_subject,
     list_subjects,
     list_watchlists,
     load_gallery,

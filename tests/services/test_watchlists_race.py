@@ -23,12 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from citywatch.audit.chain import entries
 from citywatch.services.authorisations import refuse_authorisation
 from citywatch.services.common import NotFoundError
-from citywatch.services.watchlists import (
-    EnrolmentError,
-    EnrolResult,
-    create_watchlist,
-    enrol_subject,
-)
+from citywatch.services.enrolment import EnrolmentError, EnrolResult, enrol_subject
+from citywatch.services.watchlists import create_watchlist
 from citywatch.store.db import make_engine, make_session_factory
 from citywatch.store.media import MediaStore
 from citywatch.store.models import SubjectRow

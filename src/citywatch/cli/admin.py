@@ -269,7 +269,7 @@ def watchlists_enrol(
     """
     from citywatch.engine.assemble import Models
     from citywatch.engine.platform import make_embed_faces
-    from citywatch.services.watchlists import EnrolmentError, enrol_subject
+    from citywatch.services.enrolment import EnrolmentError, enrol_subject
     from citywatch.vision.images import ImageError, load_image
 
     c = ctx_of(ctx)

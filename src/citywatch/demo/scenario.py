@@ -28,13 +28,9 @@ from citywatch.engine.assemble import Models
 from citywatch.engine.platform import make_embed_faces
 from citywatch.services.authorisations import create_authorisation, get_authorisation
 from citywatch.services.common import NotFoundError
+from citywatch.services.enrolment import enrol_subject
 from citywatch.services.hotlists import add_plate
-from citywatch.services.watchlists import (
-    create_watchlist,
-    enrol_subject,
-    list_subjects,
-    list_watchlists,
-)
+from citywatch.services.watchlists import create_watchlist, list_subjects, list_watchlists
 from citywatch.store.media import MediaStore
 from citywatch.vision.images import load_image
 

@@ -54,7 +54,7 @@ from citywatch.api.schemas import (
     offset_page,
 )
 from citywatch.api.security import Permission, Principal, requires
-from citywatch.services import authorisations, hotlists, watchlists
+from citywatch.services import authorisations, enrolment, hotlists, watchlists
 from citywatch.store.media import MediaStore
 from citywatch.store.models import HotlistEntryRow
 from citywatch.vision.record import FloatArray, ImageBGR
@@ -187,7 +187,7 @@ async def enrol_subject(
         data = await read_capped(upload, limits.photo_bytes, label)
         images.append((label, await run_in_threadpool(decode_photo, data, label, limits)))
     result = await run_in_threadpool(
-        watchlists.enrol_subject,
+        enrolment.enrol_subject,
         session,
         media,
         actor_of(principal),

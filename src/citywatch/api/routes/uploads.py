@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from citywatch.api.schemas import unprocessable
 from citywatch.api.security import Permission, Principal, requires
-from citywatch.services.watchlists import MAX_PHOTOS_PER_SUBJECT
+from citywatch.services.enrolment import MAX_PHOTOS_PER_SUBJECT
 from citywatch.vision.images import ImageError, decode_image, sniff
 from citywatch.vision.record import ImageBGR
 
