@@ -12,9 +12,13 @@ scene found (the Hamilton subjects, the hotlisted plates), and the latency from 
 to alert and from first sighting to alert.  Writes ``bench/out/idle_search.json``.
 
     .venv/bin/python bench/idle_search.py [--every 1,3/2,3] [--rounds 2] [--scenes quiet,...]
+        [--tag idle_search]
 
 ``--every`` lists the variants: "3" is both stages every 3rd moving frame while idle, "3/2"
 the faces every 3rd and the plates every 2nd; "1" searches every moving frame (the baseline).
+A third part sets ``faces.whole_frame_every`` (the whole frame every n-th moving frame while
+faces are tracked, only around them between): "3/2/1" against "3/2/3" measures that alone;
+left out, it is the config's default.  ``--tag`` names the JSON written.
 """
 
 from __future__ import annotations
@@ -49,9 +53,14 @@ DUAL_MIX = tuple("crowd-dual" if n == "crowd" else n for n in CORE)  # the crowd
 
 def variant(cfg: CitywatchConfig, every: str) -> CitywatchConfig:
     """``cfg`` with the faces searching every n-th moving frame while idle and the plates
-    every m-th: ``every`` is "n" (both alike) or "n/m"."""
-    n, _, m = every.partition("/")
-    faces = cfg.faces.model_copy(update={"idle_search_every": int(n)})
+    every m-th: ``every`` is "n" (both alike), "n/m" or "n/m/w" (w: the faces'
+    ``whole_frame_every``)."""
+    n, _, rest = every.partition("/")
+    m, _, w = rest.partition("/")
+    update: dict[str, int] = {"idle_search_every": int(n)}
+    if w:
+        update["whole_frame_every"] = int(w)
+    faces = cfg.faces.model_copy(update=update)
     plates = cfg.plates.model_copy(update={"idle_search_every": int(m or n)})
     return cfg.model_copy(update={"faces": faces, "plates": plates})
 
@@ -66,6 +75,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--scenes", default=",".join(("crowd-dual", *CORE)))
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    ap.add_argument("--tag", default="idle_search", help="name of the JSON written")
     args = ap.parse_args()
     console = Console(width=160)
     if not DATA.is_dir():
@@ -157,7 +167,7 @@ def main() -> int:
         }
     console.print(t2)
     summary.update(meter.metrics())
-    out = args.out / "idle_search.json"
+    out = args.out / f"{args.tag}.json"
     out.write_text(json.dumps(summary, indent=2))
     console.print(f"wrote {out}")
     return 0

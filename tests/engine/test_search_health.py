@@ -46,6 +46,18 @@ def _cadence(every: int, events: str) -> SearchCadence:
         # a record claiming to rest at every 1 (no such thing): every moving frame
         ({"every": 1, "resting": True, "searched": 5, "rested": 0}, "faces: every moving frame"),
         ({"every": 3, "searched": 4, "rested": 6}, "faces: every moving frame (6 of 10 left)"),
+        (
+            {"every": 3, "resting": False, "searched": 9, "rested": 0, "windowed": 6},
+            "faces: every moving frame (6 searched only around what it tracks)",
+        ),
+        (
+            {"every": 3, "resting": False, "searched": 9, "rested": 3, "windowed": 6},
+            "faces: every moving frame (3 of 12 left; 6 searched only around what it tracks)",
+        ),
+        (
+            {"every": 3, "resting": False, "searched": 9, "rested": 0, "windowed": True},
+            "faces: every moving frame",  # a malformed count is left out, the rest said
+        ),
         ({"every": True, "searched": 4, "rested": 6}, ""),  # malformed: left out
         ({"every": 3, "searched": "4", "rested": 6}, ""),
         ("garbage", ""),
@@ -67,9 +79,22 @@ def test_a_malformed_stage_leaves_the_others_said() -> None:
 
 def test_figures_follow_the_cadence() -> None:
     resting = _cadence(3, "mmmmmmm")  # nothing found: searched 0, 3, 6
-    assert resting.figures() == {"every": 3, "resting": True, "searched": 3, "rested": 4}
+    assert resting.figures() == {
+        "every": 3,
+        "resting": True,
+        "searched": 3,
+        "rested": 4,
+        "windowed": 0,
+    }
     finding = _cadence(3, "FFFF")
-    assert finding.figures() == {"every": 3, "resting": False, "searched": 4, "rested": 0}
+    finding.windowed = 2  # the face stage counts its searches around tracked faces here
+    assert finding.figures() == {
+        "every": 3,
+        "resting": False,
+        "searched": 4,
+        "rested": 0,
+        "windowed": 2,
+    }
     always = _cadence(1, "mmmm")
     assert always.figures()["resting"] is False  # every 1 never rests, found or not
     assert _cadence(2, "mmmm").figures() == {
@@ -77,11 +102,13 @@ def test_figures_follow_the_cadence() -> None:
         "resting": True,
         "searched": 2,
         "rested": 2,
+        "windowed": 0,
     }
 
 
 def test_the_search_reaches_health_api_console_status_and_metrics() -> None:
     faces, plates = _cadence(3, "mmmmmmm"), _cadence(2, "FFF")
+    plates.windowed = 1
     worker = SimpleNamespace(
         pipeline=SimpleNamespace(
             faces=SimpleNamespace(cadence=faces), plates=SimpleNamespace(cadence=plates)
@@ -93,7 +120,10 @@ def test_the_search_reaches_health_api_console_status_and_metrics() -> None:
         "source": {"state": "streaming", "stream": "url", "width": 640, "height": 360},
         "searching": searching,
     }
-    words = "faces: resting, every 3rd moving frame (4 of 7 left); plates: every moving frame"
+    words = (
+        "faces: resting, every 3rd moving frame (4 of 7 left); plates: every moving frame "
+        "(1 searched only around what it tracks)"
+    )
     assert CameraHealthPublic.of("cam-1", record).searching == words
     assert analysis_text(record) == "url 640x360; " + words
     assert camera_health(record)["stream"] == "url 640x360; " + words
@@ -101,6 +131,8 @@ def test_the_search_reaches_health_api_console_status_and_metrics() -> None:
     assert 'citywatch_camera_searches_total{camera="cam-1",stage="faces"} 3' in text
     assert 'citywatch_camera_searches_rested_total{camera="cam-1",stage="faces"} 4' in text
     assert 'citywatch_camera_searches_total{camera="cam-1",stage="plates"} 3' in text
+    assert 'citywatch_camera_searches_windowed_total{camera="cam-1",stage="plates"} 1' in text
+    assert 'citywatch_camera_searches_windowed_total{camera="cam-1",stage="faces"} 0' in text
     console = Console(width=400, record=True)
     console.print(status_table({"cam-1": record}, now=0.0))
     assert "url 640x360; faces: resting, every 3rd moving frame" in console.export_text()

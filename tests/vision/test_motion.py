@@ -1,6 +1,7 @@
 import numpy as np
 
-from citywatch.vision.motion import MotionGate, merge_boxes
+from citywatch.vision.boxes import merge_boxes
+from citywatch.vision.motion import MotionGate
 
 
 def _scene(x: int) -> np.ndarray:

@@ -104,6 +104,11 @@ def camera_metrics(health: Mapping[str, Any]) -> list[Metric]:
         "counter",
         "Moving frames a stage left unsearched while it found nothing (idle_search_every)",
     )
+    windowed = Metric(
+        P + "searches_windowed_total",
+        "counter",
+        "Searches of only the windows around what a stage tracks (faces.whole_frame_every)",
+    )
     for cam in sorted(health):
         record = health[cam]
         source, worker = _part(record, "source"), _part(record, "worker")
@@ -113,6 +118,7 @@ def camera_metrics(health: Mapping[str, Any]) -> list[Metric]:
             figures = _part(searching, stage)
             searched.add(_num(figures, "searched"), camera=name, stage=stage)
             rested.add(_num(figures, "rested"), camera=name, stage=stage)
+            windowed.add(_num(figures, "windowed"), camera=name, stage=stage)
         st = str(source.get("state") or "unknown")
         up.add(1.0 if st == "streaming" else 0.0, camera=name)
         state.add(1.0, camera=name, state=st)
@@ -149,6 +155,7 @@ def camera_metrics(health: Mapping[str, Any]) -> list[Metric]:
         resting,
         searched,
         rested,
+        windowed,
     ]
 
 

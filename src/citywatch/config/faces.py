@@ -306,6 +306,17 @@ class FacesConfig(Strict):
         "moving frame (1 = every one); the first find brings back every frame "
         "(vision/cadence.py)",
     )
+    # 3 like idle_search_every: a new face is found at most 2 analysed frames late, whether
+    # or not others are tracked (docs/capacity.md, bench/idle_search.py --every 3/2/1,3/2/3)
+    whole_frame_every: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="While faces are tracked, search the whole frame only every n-th moving "
+        "frame and, on the frames between, only around the tracked faces (each box grown by "
+        "twice its size on every side); a new face elsewhere is found up to n-1 frames later. "
+        "1 = the whole frame every time. Needs a detector that searches windows (yunet)",
+    )
     max_tracks: int = Field(
         default=64,
         ge=1,

@@ -34,3 +34,25 @@ def nms(xyxy: FloatArray, score: FloatArray, iou: float = 0.4) -> np.ndarray:
             break
         order = rest[box_iou(xyxy[i : i + 1], xyxy[rest])[0] < iou]
     return np.asarray(keep, np.int64)
+
+
+def merge_boxes(boxes: FloatArray) -> FloatArray:
+    """Merge overlapping xyxy boxes until none overlap (few boxes: quadratic is fine)."""
+    out = [b.copy() for b in boxes]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                a, b = out[i], out[j]
+                if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
+                    out[i] = np.array(
+                        [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])],
+                        np.float32,
+                    )
+                    del out[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return np.asarray(out, np.float32).reshape(-1, 4)

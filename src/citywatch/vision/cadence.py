@@ -31,6 +31,7 @@ class SearchCadence:
     rest_s: float = 2.0
     searched: int = 0  # moving frames searched
     rested: int = 0  # moving frames left unsearched while resting
+    windowed: int = 0  # searches of only some windows (the face stage: around tracked faces)
     resting_now: bool = False  # whether the last moving frame came while resting
     _last_found: float | None = field(default=None, repr=False)
     _since_search: int = field(default=0, repr=False)
@@ -75,6 +76,7 @@ class SearchCadence:
             "resting": self.resting_now and self.every > 1,
             "searched": self.searched,
             "rested": self.rested,
+            "windowed": self.windowed,
         }
 
 
@@ -98,7 +100,11 @@ def search_text(stages: Mapping[str, Any]) -> str:
             text = f"{name}: resting, every {_nth(every)} moving frame"
         else:
             text = f"{name}: every moving frame"
-        if rested > 0:
-            text += f" ({rested} of {searched + rested} left)"
+        notes = [f"{rested} of {searched + rested} left"] if rested > 0 else []
+        windowed = f.get("windowed")
+        if type(windowed) is int and windowed > 0:
+            notes.append(f"{windowed} searched only around what it tracks")
+        if notes:
+            text += f" ({'; '.join(notes)})"
         parts.append(text)
     return "; ".join(parts)

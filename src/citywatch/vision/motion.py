@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from citywatch.vision.boxes import merge_boxes
 from citywatch.vision.record import FloatArray, ImageBGR, Luma, Motion
 
 #: limited-range luma (16-235) to full range (0-255)
@@ -88,25 +89,3 @@ def _regions(mask: np.ndarray, inv_scale: float, margin: float, w: int, h: int) 
             ]
         )
     return merge_boxes(np.asarray(boxes, np.float32).reshape(-1, 4))
-
-
-def merge_boxes(boxes: FloatArray) -> FloatArray:
-    """Merge overlapping xyxy boxes until none overlap (few boxes: quadratic is fine)."""
-    out = [b.copy() for b in boxes]
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(out)):
-            for j in range(i + 1, len(out)):
-                a, b = out[i], out[j]
-                if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
-                    out[i] = np.array(
-                        [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])],
-                        np.float32,
-                    )
-                    del out[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return np.asarray(out, np.float32).reshape(-1, 4)

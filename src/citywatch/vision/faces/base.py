@@ -19,6 +19,15 @@ class FaceDetector(Protocol):
 
 
 @runtime_checkable
+class RegionFaceDetector(FaceDetector, Protocol):
+    """A face detector that can search windows of a frame (full-frame xyxy) at the scale it
+    would search the whole frame at, so a face comes out as the whole-frame search would
+    find it; None when it cannot for this frame (then the caller searches the whole frame)."""
+
+    def detect_regions(self, image: ImageBGR, windows: FloatArray) -> Detections | None: ...
+
+
+@runtime_checkable
 class FaceLandmarker(Protocol):
     """Five points per box (eye corners and nose, dlib order) for detectors that give none."""
 
