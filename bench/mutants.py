@@ -7,7 +7,7 @@ of the package with mutmut and see whether a test fails.
 
 Scopes (default: these, in this order): policy, audit, services, security, evidence; one file
 (or a file split in two) with its own tests: services-access, services-auth, services-retention,
-services-watchlists, services-events, audit-chain, audit-keys, cadence, evidence-redact,
+services-watchlists, services-events, audit-chain, audit-keys, cadence, face-stage, evidence-redact,
 evidence-export, evidence-assemble, evidence-pipeline, evidence-media (``services`` and
 ``evidence`` are their unions).  Each runs
 in its own copy, ``bench/out/mutants/<scope>/`` (the working tree is never touched: mutmut
@@ -122,6 +122,16 @@ FILE_SCOPES: dict[str, Scope] = {
     "cadence": Scope(
         (f"{PKG}/vision/cadence.py",),
         ("tests/vision/test_cadence.py", "tests/engine/test_search_health.py"),
+    ),
+    # the face stage: the search cadence, and the windows around tracked faces between
+    # whole-frame searches
+    "face-stage": Scope(
+        (f"{PKG}/vision/faces/stage.py",),
+        (
+            "tests/vision/faces/test_face_windows.py",
+            "tests/vision/faces/test_stage.py",
+            "tests/vision/test_cadence.py",
+        ),
     ),
     # signed exports of recorded footage, checked offline (also in ``audit``, with all of
     # tests/audit)

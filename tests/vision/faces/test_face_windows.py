@@ -12,10 +12,10 @@ import pytest
 
 from citywatch.config.faces import FacesConfig
 from citywatch.vision.boxes import box_iou
-from citywatch.vision.faces.stage import MAX_WINDOW_SHARE, FaceStage, face_windows
+from citywatch.vision.faces.stage import MAX_WINDOW_SHARE, FaceStage, detect_faces, face_windows
 from citywatch.vision.faces.yunet import STRIDES, YunetDetector, _pixel_windows
 from citywatch.vision.record import Detections, FloatArray, Frame, FrameRecord, ImageBGR, Motion
-from tests.vision.faces.test_stage import FakeLandmarker, FakeTracker
+from tests.vision.faces.test_stage import FakeLandmarker, FakeTracker, _textured
 
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
 CROWD = DATA / "faces" / "crowd_video" / "video.mp4"
@@ -33,10 +33,12 @@ class RegionDetector:
         self.windows: list[FloatArray] = []
 
     def detect(self, image: ImageBGR) -> Detections:
+        assert isinstance(image, np.ndarray) and image.ndim == 3  # the frame, not a stand-in
         self.log.append("W")
         return Detections.from_boxes(self.boxes, np.full(len(self.boxes), 0.9))
 
     def detect_regions(self, image: ImageBGR, windows: FloatArray) -> Detections | None:
+        assert isinstance(image, np.ndarray) and image.ndim == 3
         self.log.append("r")
         self.windows.append(windows)
         inside = [
@@ -122,11 +124,85 @@ def test_a_detector_without_window_search_searches_whole_frames() -> None:
     assert "".join(det.log) == "WWWWW"
 
 
-def test_a_scan_of_stored_footage_searches_whole_frames() -> None:
-    det = RegionDetector(FACE)
+@pytest.mark.parametrize("boxes", [FACE, []])
+def test_a_scan_of_stored_footage_searches_whole_frames(boxes: list[list[float]]) -> None:
+    """Found or not: every moving frame, whole (thoroughness counts more than CPU there)."""
+    det = RegionDetector(boxes)
     stage = FaceStage(det, FakeLandmarker(), FakeTracker(), FacesConfig(), idle_search=False)
     run(stage, "mmmmm")
     assert "".join(det.log) == "WWWWW"
+    assert stage.cadence.every == 1 and stage.whole_every == 1
+
+
+def test_the_rest_starts_when_face_tracks_end() -> None:
+    """The cadence rests after ``track_lost_s`` without a face (here 0.5 s: from the 4th
+    frame), then searches every ``idle_search_every``-th moving frame."""
+    det = RegionDetector(FACE)
+    cfg = {"track_lost_s": 0.5, "idle_search_every": 3, "whole_frame_every": 1}
+    stage = stage_with(det, **cfg)
+    run(stage, "m")
+    det.boxes = np.zeros((0, 4), np.float32)  # the face has gone
+    image = np.zeros((360, 640, 3), np.uint8)
+    for i in range(1, 8):
+        rec = FrameRecord(frame=Frame("cam", i, i * 0.2, 100.0, image), motion=Motion(True, 0.1))
+        stage.process(rec)
+    assert "".join(det.log) == "WWW" + "W"  # 0, 0.2, 0.4 s; resting from 0.6 s: 1.0 s
+    assert stage.cadence.rested == 4
+
+
+def test_edges_of_the_window_share(  # the windows' area against half the 640x360 frame
+) -> None:
+    cases = {
+        (287.0, 147.0, 354.0, 214.0): "r",  # window 335 x 335: under half
+        (284.0, 148.0, 356.0, 212.0): "r",  # 360 x 320 = exactly half: still windows
+        (286.0, 146.0, 354.0, 214.0): "W",  # 340 x 340: over half
+    }
+    for box, want in cases.items():
+        det = RegionDetector([list(box)])
+        stage = stage_with(det, whole_frame_every=3)
+        run(stage, "mm")
+        assert "".join(det.log) == "W" + want, box
+
+
+def test_windows_near_the_edges_are_clipped_to_the_frame() -> None:
+    det = RegionDetector([[600.0, 320.0, 630.0, 350.0], [10.0, 5.0, 40.0, 35.0]])
+    stage = stage_with(det, whole_frame_every=3)
+    run(stage, "mm")
+    assert det.log == ["W", "r"]
+    np.testing.assert_allclose(
+        det.windows[0], [[540.0, 260.0, 640.0, 360.0], [0.0, 0.0, 100.0, 95.0]]
+    )
+
+
+def test_a_still_frame_leaves_typed_empty_faces() -> None:
+    det = RegionDetector(FACE)
+    stage = stage_with(det)
+    run(stage, "s")
+    image = np.zeros((360, 640, 3), np.uint8)
+    rec = stage.process(
+        FrameRecord(frame=Frame("cam", 1, 0.2, 100.0, image), motion=Motion(False, 0.0))
+    )
+    assert det.log == []
+    faces = rec.faces
+    assert faces.landmarks is not None and faces.landmarks.shape == (0, 5, 2)
+    assert faces.landmarks.dtype == np.float32
+    assert faces.quality is not None and faces.quality.shape == (0,)
+    assert faces.quality.dtype == np.float32
+
+
+def test_still_images_are_searched_whole_with_landmarks() -> None:
+    det = RegionDetector(FACE)
+    image = _textured()  # sharp enough to be usable
+    stage = stage_with(det)
+    for found in (stage.detect_faces(image), detect_faces(image, det, FakeLandmarker(), stage.cfg)):
+        assert len(found) == 1 and found.landmarks is not None
+        assert found.landmarks.dtype == np.float32
+    assert det.log == ["W", "W"]
+    with pytest.raises(
+        ValueError,
+        match=r"^face stage: the detector gives no landmarks and no landmarker was passed$",
+    ):
+        detect_faces(image, det, None, stage.cfg)
 
 
 def test_window_search_results_get_landmarks_and_quality() -> None:
@@ -148,6 +224,8 @@ def test_window_search_results_get_landmarks_and_quality() -> None:
         ([[100, 100, 140, 140]], 2.0, [[20, 20, 220, 220]]),
         ([[100, 100, 140, 140]], 1.0, [[60, 60, 180, 180]]),
         ([[10, 300, 50, 340]], 2.0, [[0, 220, 130, 360]]),  # clipped to the 640x360 frame
+        ([[300, 10, 340, 50]], 2.0, [[220, 0, 420, 130]]),  # clipped at the top
+        ([[600, 100, 630, 130]], 2.0, [[540, 40, 640, 190]]),  # and on the right
         # two faces whose windows overlap: one window, no face found twice
         ([[100, 100, 140, 140], [200, 100, 240, 140]], 2.0, [[20, 20, 320, 220]]),
         (
