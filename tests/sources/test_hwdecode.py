@@ -15,7 +15,7 @@ from pydantic import SecretStr, ValidationError
 
 import citywatch.sources.pyav as pyav_module
 from citywatch.config.camera import CameraConfig
-from citywatch.sources.hwdecode import HwChoice, choose_hw
+from citywatch.sources.hwdecode import HwChoice, choose_hw, device_options
 from citywatch.sources.pyav import CameraSource
 
 
@@ -107,9 +107,17 @@ def test_labels_accelerators_and_giving_up() -> None:
     hard = HwChoice(kind="cuda")
     accel = hard.accel()
     assert isinstance(accel, HWAccel) and accel is not hard.accel()  # one per container
+    assert accel is not None and accel.options == {"primary_ctx": "1"}  # one context per GPU
+    vaapi = HwChoice(kind="vaapi", device="/dev/dri/renderD128").accel()
+    assert vaapi is not None and vaapi.options == {}
     gone = hard.given_up("PermissionError: no device")
     assert not gone.hardware and gone.accel() is None
     assert gone.label() == "software (cuda given up: PermissionError: no device)"
+
+
+def test_cuda_decoders_share_the_primary_context() -> None:
+    assert device_options("cuda") == {"primary_ctx": "1"}
+    assert device_options("vaapi") == device_options("qsv") == {}
 
 
 @pytest.mark.parametrize("bad", ["cuda; rm", "1 2", "$(id)", "x" * 201])

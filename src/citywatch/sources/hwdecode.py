@@ -34,9 +34,19 @@ AUTO_ORDER: tuple[str, ...] = ("cuda", "vaapi", "qsv")
 PROBE_CODEC = "h264"
 
 
+def device_options(kind: str) -> dict[str, object]:
+    """FFmpeg's options for ``kind``'s device: CUDA decoders share the GPU's primary context
+    (one per process, not one per camera: a context holds a few hundred MB of GPU memory)."""
+    return {"primary_ctx": "1"} if kind == "cuda" else {}
+
+
+def _accel(kind: str, device: str | None) -> HWAccel:
+    return HWAccel(kind, device or None, allow_software_fallback=True, options=device_options(kind))
+
+
 def _create(kind: str, device: str | None) -> None:
     """Open ``kind``'s device (raises when there is none); the context is freed at once."""
-    HWAccel(kind, device or None, allow_software_fallback=True).create(Codec(PROBE_CODEC, "r"))
+    _accel(kind, device).create(Codec(PROBE_CODEC, "r"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +71,7 @@ class HwChoice:
         """A fresh accelerator for ``av.open`` (each container creates its own device)."""
         if not self.kind:
             return None
-        return HWAccel(self.kind, self.device or None, allow_software_fallback=True)
+        return _accel(self.kind, self.device)
 
     def given_up(self, why: str) -> HwChoice:
         """Software from now on, saying which hardware decoder was given up and why."""
