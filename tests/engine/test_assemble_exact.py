@@ -138,8 +138,8 @@ def test_the_stages_a_camera_gets(
     p = build_pipeline(cam, cfg, models, Permissions(faces=faces, plates=plates), g)
     assert (p.faces is not None, p.face_decider is not None) == (want_faces, want_faces)
     assert (p.plates is not None, p.plate_voter is not None) == (want_plates, want_plates)
-    # plate evidence is stored: the face detector blurs the faces in it, faces analysed or not
-    assert p.redactor is (models.face_detector if want_plates else None)
+    # evidence is stored: the face detector blurs the faces in it, faces analysed or not
+    assert p.redactor is (models.face_detector if want_plates or want_faces else None)
     want_built = ["build_detector"] if want_faces or want_plates else []
     if want_faces:
         want_built += ["build_landmarker", "build_embedder"]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from citywatch.decisions.types import FaceTrackCount, PlateRead
+from citywatch.decisions.types import FaceMatch, FaceTrackCount, PlateRead
 from citywatch.engine import pipeline as pipeline_module
 from citywatch.engine.pipeline import CameraPipeline, PipelineCounters, is_alertable, is_count
 from citywatch.vision.masks import PrivacyMasker
@@ -119,6 +119,100 @@ def test_reads_decided_at_the_end_are_blurred_too() -> None:
     assert isinstance(first, PlateRead) and isinstance(second, PlateRead)
     assert first.evidence is not None and np.array_equal(first.evidence, _blurred(f.image))
     assert second.evidence is None
+
+
+class PassFaces:
+    """A face stage that hands the record on (what it found does not matter here)."""
+
+    def process(self, record: FrameRecord) -> FrameRecord:
+        return record
+
+
+class MatchOnce:
+    """A face decider whose first frame is a match of the face at ``box``, its evidence that
+    frame as it is: the stage, searching only around the faces it followed, had no other."""
+
+    def __init__(self, box: tuple[float, float, float, float], evidence: bool = True) -> None:
+        self.box, self.evidence, self.done = box, evidence, False
+
+    def update(self, record: FrameRecord) -> list[FaceMatch]:
+        if self.done:
+            return []
+        self.done = True
+        image = record.frame.image.copy() if self.evidence else None
+        return [face_match(box=self.box, evidence=image)]
+
+    def flush(self) -> list[FaceMatch]:
+        return []
+
+
+def test_a_match_evidence_frame_is_searched_whole_and_every_other_face_blurred() -> None:
+    """The matched face (red) stays as it is; a bystander (green) the stage never had is
+    found on the whole frame and blurred; nothing else changes."""
+    redactor = ColourFaceDetector()
+    red = (300.0, 100.0, 380.0, 180.0)
+    p = CameraPipeline(
+        "cam-1",
+        None,
+        PassFaces(),
+        MatchOnce(red),
+        None,
+        None,
+        redactor=redactor,  # type: ignore[arg-type]
+    )
+    [f] = list(frames(_two_faces(), n=1))
+    [match] = p.process(f)[1]
+    assert isinstance(match, FaceMatch) and match.evidence is not None
+    original = f.image
+    changed = np.any(match.evidence != original, axis=2)
+    assert not changed[100:180, 300:380].any()  # the matched face: untouched
+    assert changed[60:140, 420:500].mean() > 0.9  # the bystander: blurred
+    boxes = ColourFaceDetector().detect(original).xyxy
+    green = boxes[boxes[:, 0] > 400]
+    assert np.array_equal(match.evidence, blur_faces(original, green, keep=None))
+    assert redactor.calls == 1
+
+
+@pytest.mark.parametrize("evidence", [True, False])
+def test_without_a_redactor_or_evidence_a_match_is_handed_on_as_it_is(evidence: bool) -> None:
+    redactor = ColourFaceDetector()
+    red = (300.0, 100.0, 380.0, 180.0)
+    [f] = list(frames(_two_faces(), n=1))
+    bare = CameraPipeline("cam-1", None, PassFaces(), MatchOnce(red, evidence), None, None)  # type: ignore[arg-type]
+    [match] = bare.process(f)[1]
+    assert isinstance(match, FaceMatch)
+    if evidence:
+        assert match.evidence is not None and np.array_equal(match.evidence, f.image)
+    else:
+        assert match.evidence is None
+    with_one = CameraPipeline(
+        "cam-1",
+        None,
+        PassFaces(),
+        MatchOnce(red, evidence),
+        None,
+        None,
+        redactor=redactor,  # type: ignore[arg-type]
+    )
+    [match] = with_one.process(f)[1]
+    assert redactor.calls == (1 if evidence else 0)
+
+
+def test_a_match_alone_in_its_frame_keeps_its_evidence_as_it_is() -> None:
+    redactor = ColourFaceDetector()
+    [f] = list(frames([(RED, 300, 100)], n=1))
+    p = CameraPipeline(
+        "cam-1",
+        None,
+        PassFaces(),
+        MatchOnce((304.0, 96.0, 384.0, 176.0)),
+        None,
+        None,
+        redactor=redactor,  # type: ignore[arg-type]
+    )
+    [match] = p.process(f)[1]
+    assert isinstance(match, FaceMatch) and match.evidence is not None
+    assert np.array_equal(match.evidence, f.image) and redactor.calls == 1
 
 
 def test_a_face_only_pipeline_ends_its_face_tracks_on_flush() -> None:

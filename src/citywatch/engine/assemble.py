@@ -139,8 +139,9 @@ def build_pipeline(
         face_decider=decider,
         plates=plate_stage,
         plate_voter=voter,
-        # Plate evidence is stored: blur the faces in it, whether or not faces are analysed.
-        redactor=models.face_detector if plate_stage is not None else None,
+        # Evidence is stored: blur the faces in plate evidence, whether or not faces are
+        # analysed, and any face a match's frame holds that the face stage did not search.
+        redactor=models.face_detector if plate_stage or face_stage else None,
         masker=privacy_masker(camera),
         clock=clock,
     )

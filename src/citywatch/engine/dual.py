@@ -32,7 +32,7 @@ from citywatch.sources.recorder import PacketBuffer
 from citywatch.vision.boxes import box_iou
 from citywatch.vision.faces.base import FaceDetector
 from citywatch.vision.record import FloatArray, Frame, FrameRecord, ImageBGR
-from citywatch.vision.redact import blur_faces
+from citywatch.vision.redact import SAME_FACE_IOU, blur_faces
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 #: track lives before its decision).
 REMEMBER_FRAMES = 1200
 #: A main-stream face this close (IoU) to the matched person's mapped box is that person.
-SAME_FACE_IOU = 0.3
 
 
 @dataclass(frozen=True, slots=True)

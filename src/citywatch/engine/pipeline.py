@@ -13,19 +13,22 @@ picture only.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from citywatch.decisions.faces import FaceTrackDecider
 from citywatch.decisions.plates import PlateTrackVoter
 from citywatch.decisions.types import FaceMatch, FaceTrackCount, PlateRead, Sighting
+from citywatch.vision.boxes import box_iou
 from citywatch.vision.faces.base import FaceDetector
 from citywatch.vision.faces.stage import FaceStage
 from citywatch.vision.masks import PrivacyMasker
 from citywatch.vision.motion import MotionGate
 from citywatch.vision.plates.stage import PlateStage
 from citywatch.vision.record import Frame, FrameRecord, ImageBGR
-from citywatch.vision.redact import blur_faces
+from citywatch.vision.redact import SAME_FACE_IOU, blur_faces
 
 Clock = Callable[[], float]
 
@@ -46,8 +49,10 @@ class PipelineCounters:
 class CameraPipeline:
     """Stages for one camera.  ``faces``/``face_decider`` are both set or both None; same for
     plates.  ``redactor`` finds faces to blur in plate evidence even on plate-only cameras
-    (detection for redaction, never recognition).  ``masker`` blacks out the camera's
-    privacy masks before anything else looks at the frame."""
+    (detection for redaction, never recognition), and searches a face match's evidence frame
+    whole again: the face stage may have searched that frame only around the faces it
+    follows, and a bystander who had just come in must be blurred too.  ``masker`` blacks
+    out the camera's privacy masks before anything else looks at the frame."""
 
     camera_id: str
     motion: MotionGate | None
@@ -85,7 +90,7 @@ class CameraPipeline:
             self._time(record, "faces", t0)
             c.face_detections += len(record.faces)
             t0 = time.perf_counter()
-            out.extend(self.face_decider.update(record))
+            out.extend(self._finish_faces(self.face_decider.update(record)))
             self._time(record, "face_decide", t0)
         if self.plates is not None and self.plate_voter is not None:
             t0 = time.perf_counter()
@@ -99,10 +104,26 @@ class CameraPipeline:
         """End every open track (end of a file, shutdown): decisions for all, then forget."""
         out: list[Sighting] = []
         if self.face_decider is not None:
-            out.extend(self.face_decider.flush())
+            out.extend(self._finish_faces(self.face_decider.flush()))
         if self.plate_voter is not None:
             out.extend(self._finish_plates(self.plate_voter.flush()))
         return out
+
+    def _finish_faces(self, sightings: Sequence[Sighting]) -> list[Sighting]:
+        return [self._redact_match(s) if isinstance(s, FaceMatch) else s for s in sightings]
+
+    def _redact_match(self, m: FaceMatch) -> FaceMatch:
+        """``m``'s evidence with every face the whole frame holds blurred but the matched one
+        (those the stage had are blurred already)."""
+        if m.evidence is None or self.redactor is None:
+            return m
+        found = self.redactor.detect(m.evidence).xyxy
+        if len(found):
+            kept = np.asarray(m.box, np.float32).reshape(1, 4)
+            found = found[box_iou(kept, found)[0] < SAME_FACE_IOU]
+        if not len(found):
+            return m
+        return replace(m, evidence=blur_faces(m.evidence, found, keep=None))
 
     def _finish_plates(self, reads: list[PlateRead]) -> list[Sighting]:
         return [replace(r, evidence=self._redact(r.evidence)) for r in reads]

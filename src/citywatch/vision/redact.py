@@ -15,6 +15,9 @@ from citywatch.vision.record import FloatArray, ImageBGR
 
 GROW = 0.35  # each side grows by this fraction of the box size
 BLOCKS = 6  # pixel blocks across a blurred face
+#: A face found again on evidence overlapping the kept (matched) face at least this much is
+#: that face, not another one to blur.
+SAME_FACE_IOU = 0.3
 
 
 def grown_boxes(
