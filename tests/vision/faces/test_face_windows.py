@@ -124,6 +124,22 @@ def test_a_detector_without_window_search_searches_whole_frames() -> None:
     assert "".join(det.log) == "WWWWW"
 
 
+class NoWindowsHere(RegionDetector):
+    """A detector that can search windows, but not in this frame (a fixed-size export)."""
+
+    def detect_regions(self, image: ImageBGR, windows: FloatArray) -> Detections | None:
+        self.log.append("n")
+        return None
+
+
+def test_a_detector_that_cannot_search_windows_here_searches_the_whole_frame() -> None:
+    det = NoWindowsHere(FACE)
+    stage = stage_with(det, whole_frame_every=3)
+    run(stage, "mmmm")
+    assert "".join(det.log) == "WnWnWnW"  # asked each time between, then searched whole
+    assert stage.cadence.windowed == 0
+
+
 @pytest.mark.parametrize("boxes", [FACE, []])
 def test_a_scan_of_stored_footage_searches_whole_frames(boxes: list[list[float]]) -> None:
     """Found or not: every moving frame, whole (thoroughness counts more than CPU there)."""

@@ -32,7 +32,15 @@ from citywatch.vision.boxes import merge_boxes
 from citywatch.vision.cadence import SearchCadence
 from citywatch.vision.faces.base import FaceDetector, FaceLandmarker, RegionFaceDetector
 from citywatch.vision.faces.quality import score_quality, usable
-from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR, Motion
+from citywatch.vision.record import (
+    Detections,
+    FloatArray,
+    Frame,
+    FrameRecord,
+    ImageBGR,
+    Motion,
+)
+from citywatch.vision.redact import grown_boxes
 from citywatch.vision.tracking import Tracker
 
 #: Windows around tracked faces covering more of the frame than this: the whole frame instead
@@ -127,50 +135,49 @@ class FaceStage:
         if still or not self.cadence.due(pts):
             dets = _empty()
         else:
-            image = record.frame.image
-            around = None if self._whole_due() else self._around_tracked(image)
-            if around is None:
-                dets = self.detect(image, record.motion)
-                self._since_whole = 1
-            else:
-                dets = _describe(image, around, self.landmarker, self.cfg)
-                self._since_whole += 1
-                self.cadence.windowed += 1
+            dets = self._search(record)
             self.cadence.saw(pts, len(dets) > 0)
         record.faces = self.tracker.update(dets, pts)
         self._tracked = record.faces.xyxy
         return record
 
-    def _whole_due(self) -> bool:
-        return not 0 < self._since_whole < self.whole_every
+    def _search(self, record: FrameRecord) -> Detections:
+        """The faces of a moving frame the cadence searches: only around the tracked faces
+        between whole-frame searches where that can be done, else the whole frame."""
+        if 0 < self._since_whole < self.whole_every:
+            around = self._around_tracked(record.frame)
+            if around is not None:
+                self._since_whole += 1
+                self.cadence.windowed += 1
+                return around
+        self._since_whole = 1
+        return self.detect(record.frame.image, record.motion)
 
-    def _around_tracked(self, image: ImageBGR) -> Detections | None:
-        """The faces around the tracked ones (none when nothing is tracked: a new face waits
-        for the next whole-frame search), or None: search the whole frame (the detector
-        cannot search windows, or they would cover too much of it)."""
+    def _around_tracked(self, frame: Frame) -> Detections | None:
+        """The faces around the tracked ones (with none tracked, nothing: a new face waits for
+        the next whole-frame search, and the picture is not even converted), or None: search
+        the whole frame (the detector cannot search windows, or they would cover too much)."""
         if not isinstance(self.detector, RegionFaceDetector):
             return None
         if len(self._tracked) == 0:
-            return Detections.from_boxes(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+            return _empty()
+        image = frame.image
         h, w = image.shape[:2]
         windows = face_windows(self._tracked, w, h)
         area = float(np.sum((windows[:, 2] - windows[:, 0]) * (windows[:, 3] - windows[:, 1])))
         if area > MAX_WINDOW_SHARE * w * h:
             return None
-        return self.detector.detect_regions(image, windows)
+        found = self.detector.detect_regions(image, windows)
+        return None if found is None else _describe(image, found, self.landmarker, self.cfg)
 
 
 def face_windows(
     xyxy: FloatArray, width: int, height: int, grow: float = WINDOW_GROW
 ) -> FloatArray:
-    """Windows around face boxes: each grown by ``grow`` of its size on every side, clipped to
-    the frame, overlapping ones merged (so no face is found twice)."""
-    b = np.asarray(xyxy, np.float32).reshape(-1, 4)
-    size = np.tile(b[:, 2:] - b[:, :2], 2) * np.float32(grow)
-    out = b + size * np.array([-1, -1, 1, 1], np.float32)
-    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
-    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
-    return merge_boxes(out)
+    """Windows around face boxes: each grown by ``grow`` of its size on every side and clipped
+    to the frame, as evidence blurring grows them (whole pixels), overlapping ones merged (so
+    no face is found twice)."""
+    return merge_boxes(grown_boxes(xyxy, width, height, grow).astype(np.float32))
 
 
 def _empty() -> Detections:

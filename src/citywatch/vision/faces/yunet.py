@@ -169,9 +169,7 @@ class YunetDetector:
         found: list[Detections] = []
         for x0, y0, x1, y1 in _pixel_windows(windows, width, height, scale):
             crop = image[y0:y1, x0:x1]
-            h, w = crop.shape[:2]
-            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-            hw = (-(-nh // 32) * 32, -(-nw // 32) * 32)
+            hw = _padded(y1 - y0, x1 - x0, scale)
             blob = self._canvas(crop, scale, hw)[None].transpose(0, 3, 1, 2)
             raw = self._session.run(list(OUTPUTS), {self._input: blob.astype(np.float32)})
             faces = self._faces([np.asarray(r[0], np.float32) for r in raw], hw, scale)
@@ -185,8 +183,7 @@ class YunetDetector:
         if fh is not None and fw is not None:  # a fixed-size export: letterbox into it
             return min(fh / h, fw / w), (fh, fw)
         scale = min(1.0, self.max_side / max(h, w))
-        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-        return scale, (-(-nh // 32) * 32, -(-nw // 32) * 32)
+        return scale, _padded(h, w, scale)
 
     @staticmethod
     def _canvas(image: ImageBGR, scale: float, hw: tuple[int, int]) -> npt.NDArray[np.uint8]:
@@ -247,6 +244,13 @@ class YunetDetector:
             np.concatenate(all_s).astype(np.float32),
             np.concatenate(all_p).astype(np.float32),
         )
+
+
+def _padded(h: int, w: int, scale: float) -> tuple[int, int]:
+    """The network input for a picture of ``h`` x ``w`` at ``scale``: each side rounded up to
+    a multiple of 32 (the largest stride)."""
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    return -(-nh // 32) * 32, -(-nw // 32) * 32
 
 
 def _pixel_windows(
