@@ -9,9 +9,12 @@ CPU time moves far less than wall time with the load other work puts on a shared
 (``wall`` is given beside ``total`` for that reason).
 
 * ``text_det_first``  -- the DB text detector's first search of the whole frame (its ONNX
-  run and its DB post-processing);
+  run and its DB post-processing); where the stage finds plates with citywatch's plate
+  detector (``detector.type`` ``plates``, what ``auto`` runs for every list but US-only), that
+  detector's first search instead, as ``plate_det_first``;
 * ``text_det_again``  -- its searches again of a frame without a read (zoomed to
-  ``det_retry_side``, contrast equalised);
+  ``det_retry_side``, contrast equalised); ``plate_det_again`` the plate detector's (at its
+  ``detector.retry_side``);
 * ``text_det_refine`` -- the same detector on the windows around candidates (``refine``);
   of both, ``text_det_post`` is the DB post-processing (reported beside, inside them) and
   ``text_det_runs`` the detector's runs per photo;
@@ -42,10 +45,13 @@ from citywatch.config.plates import PlatesConfig
 from citywatch.eval.common import Metrics
 from citywatch.eval.plates import PlateImageReport, load_photos, score_photo
 from citywatch.vision.images import load_image
-from citywatch.vision.plates.build import build_plate_stage
+from citywatch.vision.plates.build import build_plate_stage, detector_kind
 from citywatch.vision.plates.stage import PlateStage
+from citywatch.vision.plates.yolo import RefinedDetector
 
 PARTS = (
+    "plate_det_first",
+    "plate_det_again",
     "text_det_first",
     "text_det_again",
     "text_det_refine",
@@ -122,22 +128,30 @@ class _Session:
 
 
 def instrument(stage: PlateStage, clock: Clock) -> None:
-    """Wrap the parts of the shipped stage (RapidOCR text detector, CTC reader) in timers.
-    Reaches into private attributes on purpose: this measures the code as it is."""
-    det: Any = stage._detector  # RapidOcrTextDetector
+    """Wrap the parts of the shipped stage (the plate or text detector, the text detector's
+    refining search, the CTC reader) in timers.  Reaches into private attributes on purpose:
+    this measures the code as it is."""
+    det: Any = stage._detector  # RapidOcrTextDetector, or a plate detector with its refiner
+    kind = "text_det"
+    if isinstance(det, RefinedDetector):
+        plates: Any = det._detector  # the plate detector (a DB map detector)
+        plates._engine._det = _Session(plates._engine._det, clock, "plate_det", exclusive=False)
+        det = det._refiner  # the text detector that refines its boxes
+        kind = "plate_det"
     engine: Any = det._engine
     reader: Any = stage._reader  # CtcPlateReader
     rec: Any = reader._rec  # CtcRecogniser
     # the detector's phases: whole frame (coarse) or windows (refine)
-    first = clock.wrap("text_det_first", det.detect)
-    again = clock.wrap("text_det_again", det.detect)
+    searcher: Any = stage._detector
+    first = clock.wrap(f"{kind}_first", searcher.detect)
+    again = clock.wrap(f"{kind}_again", searcher.detect)
 
     def detect(*args: Any, **kwargs: Any) -> Any:  # the first call of a photo is its first search
         clock.counts["detect_calls"] += 1
         return (first if clock.counts["detect_calls"] == 1 else again)(*args, **kwargs)
 
-    det.detect = detect
-    det.detect_at = clock.wrap("text_det_again", det.detect_at)
+    searcher.detect = detect
+    searcher.detect_at = clock.wrap(f"{kind}_again", searcher.detect_at)
     det.refine = clock.wrap("text_det_refine", det.refine)
     stage._coarse = clock.wrap("filtering", stage._coarse)  # type: ignore[method-assign]
     stage._refine = clock.wrap("filtering", stage._refine)  # type: ignore[method-assign]
@@ -155,7 +169,8 @@ def measure(
     """Per-part CPU ms per photo of the shipped stage on ``folder`` (mean over its photos), with the
     scored exact rate so the breakdown is of a stage that reads what it should; and per photo
     rows (for a look at the slow ones)."""
-    stage = build_plate_stage(PlatesConfig.model_validate({"formats": formats}), track=False)
+    cfg = PlatesConfig.model_validate({"formats": formats})
+    stage = build_plate_stage(cfg, track=False)
     clock = Clock()
     instrument(stage, clock)
     read_plates = clock.wrap("other", stage.read_plates)
@@ -180,7 +195,7 @@ def measure(
             row[part] = round(ms, 2)
         row["text_det_post"] = round(clock.spent.get("text_det_post", 0.0) * 1000.0, 2)
         sums["text_det_post"] += row["text_det_post"]  # type: ignore[operator]
-        for key in ("rec_onnx_runs", "rec_onnx_crops", "text_det_runs"):
+        for key in ("rec_onnx_runs", "rec_onnx_crops", "text_det_runs", "plate_det_runs"):
             sums[key] += clock.counts.get(key, 0)
             row[key] = clock.counts.get(key, 0)
         sums["total"] += total
@@ -188,13 +203,19 @@ def measure(
         per_photo.append(row)
     n = len(photos)
     m = report.metrics(folder.name, subset)
-    out: Metrics = {"set": folder.name, "photos": n, "exact_rate": m["exact_rate"]}
+    out: Metrics = {
+        "set": folder.name,
+        "detector": detector_kind(cfg),
+        "photos": n,
+        "exact_rate": m["exact_rate"],
+    }
     out["wall"] = round(sums["wall"] / n, 1)
     out["total"] = round(sums["total"] / n, 1)
     for part in PARTS:
         out[part] = round(sums[part] / n, 1)
     out["text_det_post"] = round(sums["text_det_post"] / n, 1)
     out["text_det_runs"] = round(sums["text_det_runs"] / n, 2)
+    out["plate_det_runs"] = round(sums["plate_det_runs"] / n, 2)
     out["rec_runs"] = round(sums["rec_onnx_runs"] / n, 2)
     out["rec_crops"] = round(sums["rec_onnx_crops"] / n, 2)
     return out, per_photo

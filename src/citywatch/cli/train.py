@@ -57,6 +57,15 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(help="Draw a format's styles more often, e.g. US=3 (comma-separated)"),
         ] = "",
+        stroke_share: Annotated[
+            float,
+            typer.Option(
+                min=0.0,
+                max=1.0,
+                help="Share of the US plates drawn in the project's own stroke lettering "
+                "(training/plate_glyphs.py) instead of Barlow and DINish",
+            ),
+        ] = 0.0,
         seed: Annotated[int, typer.Option(help="Seed of the data and the weights")] = 15,
         formats: Annotated[
             str, typer.Option(help="Comma-separated plate formats to draw (default: all)")
@@ -125,13 +134,25 @@ def register(app: typer.Typer) -> None:
         try:
             font_set = load_fonts(fonts)
             one_line = init in PPOCR_INITS  # PP-OCR reads one line
-            kw = {"formats": chosen, "one_line": one_line, "boost": dict(factors)}
+            kw = {
+                "formats": chosen,
+                "one_line": one_line,
+                "boost": dict(factors),
+                "stroke_share": stroke_share,
+            }
             synth = PlateSynth(font_set, seed=seed, **kw)  # type: ignore[arg-type]
             val = PlateSynth(font_set, seed=seed + 10_000, **kw)  # type: ignore[arg-type]
         except (FontError, ValueError) as err:
             c.fail(str(err))
         settings = TrainSettings(
-            seed=seed, steps=steps, batch=batch, lr=lr, formats=chosen, init=init, boost=factors
+            seed=seed,
+            steps=steps,
+            batch=batch,
+            lr=lr,
+            formats=chosen,
+            init=init,
+            boost=factors,
+            stroke_share=stroke_share,
         )
         columns = (
             TextColumn("{task.description}"),

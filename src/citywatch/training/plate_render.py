@@ -7,13 +7,16 @@
 recogniser learns: the characters, with a space where the plate shows a gap, a dash or an
 emblem between groups, and between the two lines of a stacked plate (the recogniser reads the
 upper line first).  :mod:`citywatch.training.plate_degrade` turns it into a camera's view.
+:meth:`Fonts.with_stroke` adds the project's own stroke lettering
+(:mod:`citywatch.training.plate_glyphs`) for a share of the US plates.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +41,28 @@ class Fonts:
 
     by_family: dict[str, tuple[ImageFont.FreeTypeFont, ...]]
     paths: dict[str, tuple[Path, ...]]
+    #: the project's own stroke lettering (:mod:`citywatch.training.plate_glyphs`), and the
+    #: share of US plates drawn in it (0: none, and nothing else drawn changes)
+    stroke: tuple[ImageFont.FreeTypeFont, ...] = ()
+    stroke_share: float = 0.0
 
     def pick(self, family: str, rng: random.Random) -> ImageFont.FreeTypeFont:
         return rng.choice(self.by_family[family])
+
+    def with_stroke(self, share: float, count: int = 12, seed: int = 15) -> Fonts:
+        """These fonts and ``count`` stroke fonts of ``seed``, drawn on ``share`` of the US
+        plates."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"stroke share {share}: expected 0..1")
+        if share == 0.0:
+            return replace(self, stroke=(), stroke_share=0.0)
+        from citywatch.training.plate_glyphs import stroke_font_bytes, stroke_styles
+
+        made = tuple(
+            _sized(io.BytesIO(stroke_font_bytes(st)), f"stroke font {i} of seed {seed}")
+            for i, st in enumerate(stroke_styles(count, seed))
+        )
+        return replace(self, stroke=made, stroke_share=share)
 
     def small(self, size: int) -> ImageFont.FreeTypeFont:
         """A DIN-like font at ``size`` px (band codes, state names)."""
@@ -58,18 +80,26 @@ def _open_font(path: Path) -> ImageFont.FreeTypeFont:
         raise FontError(f"plate font {path}: file not found")
     if path.stat().st_size == 0:
         raise FontError(f"plate font {path}: the file is empty")
+    return _sized(str(path), str(path))
+
+
+def _sized(source: str | io.BytesIO, name: str) -> ImageFont.FreeTypeFont:
+    """The font ``source`` (a file or its bytes; ``name`` in errors) at the size whose capital
+    H is :data:`CAP` pixels high, checked to draw every plate character."""
     try:
-        probe = ImageFont.truetype(str(path), 100)
+        probe = ImageFont.truetype(source, 100)
         top, bottom = probe.getbbox("H")[1], probe.getbbox("H")[3]
     except OSError as err:
-        raise FontError(f"plate font {path}: not a usable TrueType/OpenType font ({err})") from None
+        raise FontError(f"plate font {name}: not a usable TrueType/OpenType font ({err})") from None
     if bottom - top <= 0:
-        raise FontError(f"plate font {path}: draws nothing for the letter H")
-    font = ImageFont.truetype(str(path), round(100 * CAP / (bottom - top)))
+        raise FontError(f"plate font {name}: draws nothing for the letter H")
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    font = ImageFont.truetype(source, round(100 * CAP / (bottom - top)))
     for ch in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ":
         box = font.getbbox(ch)
         if box[2] - box[0] <= 0:
-            raise FontError(f"plate font {path}: no glyph for {ch!r}")
+            raise FontError(f"plate font {name}: no glyph for {ch!r}")
     return font
 
 
@@ -204,6 +234,8 @@ def draw_plate(
 ) -> CleanPlate:
     """One plate of ``style`` with the number ``groups`` (of ``layout``), face-on."""
     font = fonts.pick(rng.choice(style.fonts), rng)
+    if fonts.stroke and style.fmt == "US" and rng.random() < fonts.stroke_share:
+        font = rng.choice(fonts.stroke)
     bounds = boundaries(layout)
     ink = _jitter(rng.choice(style.inks), rng, 15)
     back = _jitter(rng.choice(style.backgrounds), rng, 10)

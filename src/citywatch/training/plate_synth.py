@@ -10,7 +10,9 @@ same whatever was drawn before it (each sample has its own ``random.Random``), s
 training run draws what an uninterrupted one would have.  ``one_line`` leaves out the stacked
 (two-line) styles, for a recogniser that reads one line (a fine-tuned PP-OCR); ``boost``
 multiplies the weights of a format's styles (``{"US": 3.0}``: US plates drawn three times as
-often as their styles' weights say).
+often as their styles' weights say); ``stroke_share`` draws that share of the US plates in
+the project's own stroke lettering (:mod:`citywatch.training.plate_glyphs`) instead of the
+style's fonts.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ class PlateSynth:
         view: ViewSettings | None = None,
         one_line: bool = False,
         boost: dict[str, float] | None = None,
+        stroke_share: float = 0.0,
     ) -> None:
-        self._fonts = fonts
+        self._fonts = fonts.with_stroke(stroke_share) if stroke_share else fonts
         self._styles: tuple[PlateStyle, ...] = tuple(
             s for s in styles_for(formats) if not (one_line and s.two_line)
         )
@@ -79,9 +82,17 @@ class PlateSynth:
         formats: tuple[str, ...] | None = None,
         one_line: bool = False,
         boost: dict[str, float] | None = None,
+        stroke_share: float = 0.0,
     ) -> PlateSynth:
         fonts = load_fonts(folder)
-        return cls(fonts, seed=seed, formats=formats, one_line=one_line, boost=boost)
+        return cls(
+            fonts,
+            seed=seed,
+            formats=formats,
+            one_line=one_line,
+            boost=boost,
+            stroke_share=stroke_share,
+        )
 
     def sample_at(self, index: int) -> Sample:
         """Sample number ``index`` of this seed."""

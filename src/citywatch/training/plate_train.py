@@ -72,9 +72,12 @@ class TrainSettings:
     eval_samples: int = 384
     init: str = "scratch"  # or "ppocr" / "ppocrv6": fine-tune PP-OCRv4 / PP-OCRv6 small
     boost: tuple[tuple[str, float], ...] = ()  # (format, factor): drawn that much more often
+    stroke_share: float = 0.0  # of the US plates drawn in the project's stroke lettering
 
 
-_SAME_ON_RESUME = ("seed", "batch", "lr", "weight_decay", "formats", "init", "boost")
+_SAME_ON_RESUME = (
+    "seed", "batch", "lr", "weight_decay", "formats", "init", "boost", "stroke_share"
+)  # fmt: skip
 INITS = ("scratch", "ppocr", "ppocrv6")
 PPOCR_INITS = ("ppocr", "ppocrv6")
 WARMUP = 0.05  # of the steps (at least 50)
