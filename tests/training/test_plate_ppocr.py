@@ -129,6 +129,13 @@ def test_fine_tuned_export_keeps_the_contract(
         not np.array_equal(before[k].astype(np.float16), after[k]) for k in halves
     )
     assert moved > 50
+    # WiSE-FT: half the fine-tuned weights, half the original's
+    mixed = export_onnx(tmp_path / "checkpoint.pt", tmp_path / "half.onnx", blend=0.5)
+    half = weights(onnx.load(str(mixed)))
+    assert {p.key: p.value for p in onnx.load(str(mixed)).metadata_props}["blend"] == "0.5"
+    for k in halves:
+        want = (before[k].astype(np.float32) + after[k].astype(np.float32)) / 2
+        assert np.allclose(half[k].astype(np.float32), want, rtol=2e-3, atol=2e-3), k
     rec = CtcRecogniser(path)
     assert (rec.height, rec.rows, len(rec.characters)) == (48, 1, 6625)
     (probs,) = rec.probabilities([synths[1].sample_at(0).image], stretch=1.4)

@@ -18,6 +18,7 @@ from citywatch.training.plate_train import (  # noqa: E402
     Progress,
     TrainingError,
     TrainSettings,
+    blend_weights,
     export_onnx,
     load_checkpoint,
     train,
@@ -97,6 +98,41 @@ def test_resume_with_other_settings_is_refused(
     train(replace(TINY, steps=2), *synths, tmp_path)
     with pytest.raises(TrainingError, match="other settings \\(seed"):
         train(replace(TINY, steps=2, seed=4), *synths, tmp_path)
+
+
+def test_a_changed_stroke_share_is_refused_on_resume(
+    synths: tuple[PlateSynth, PlateSynth], tmp_path: Path
+) -> None:
+    train(replace(TINY, steps=2), *synths, tmp_path)
+    with pytest.raises(TrainingError, match="other settings \\(stroke_share"):
+        train(replace(TINY, steps=2, stroke_share=0.5), *synths, tmp_path)
+
+
+def test_blend_averages_floating_weights_and_keeps_counters() -> None:
+    original = {"w": torch.tensor([0.0, 2.0]), "n": torch.tensor(3)}
+    tuned = {"w": torch.tensor([4.0, 6.0]), "n": torch.tensor(7)}
+    half = blend_weights(original, tuned, 0.5)
+    assert torch.equal(half["w"], torch.tensor([2.0, 4.0])) and int(half["n"]) == 7
+    quarter = blend_weights(original, tuned, 0.25)
+    assert torch.equal(quarter["w"], torch.tensor([1.0, 3.0]))
+    assert torch.equal(blend_weights(original, tuned, 1.0)["w"], tuned["w"])
+    with pytest.raises(TrainingError, match="other weights"):
+        blend_weights({"w": original["w"]}, tuned, 0.5)
+    with pytest.raises(TrainingError, match="weight w is \\(3,\\), originally \\(2,\\)"):
+        blend_weights(original, {**tuned, "w": torch.zeros(3)}, 0.5)
+
+
+def test_a_blend_of_a_scratch_checkpoint_or_out_of_range_is_refused(
+    synths: tuple[PlateSynth, PlateSynth], tmp_path: Path
+) -> None:
+    torch.set_num_threads(1)
+    train(replace(TINY, steps=1), *synths, tmp_path / "run")
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    with pytest.raises(TrainingError, match="trained from scratch"):
+        export_onnx(ckpt, tmp_path / "x.onnx", blend=0.5)
+    with pytest.raises(TrainingError, match="blend 0.0: expected"):
+        export_onnx(ckpt, tmp_path / "x.onnx", blend=0.0)
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_truncated_checkpoint_is_named(

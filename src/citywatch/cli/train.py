@@ -204,6 +204,15 @@ def register(app: typer.Typer) -> None:
                 "blank in the last layer (smaller, faster; softmax over those alone)"
             ),
         ] = False,
+        blend: Annotated[
+            float,
+            typer.Option(
+                min=0.01,
+                max=1.0,
+                help="Fine-tuned PP-OCR: the share of the fine-tuned weights in an average with "
+                "the original model's (WiSE-FT; 1 = fine-tuned alone)",
+            ),
+        ] = 1.0,
     ) -> None:
         """Export a plate recogniser checkpoint to ONNX (checked against torch).
 
@@ -220,7 +229,7 @@ def register(app: typer.Typer) -> None:
         if not checkpoint.is_file():
             c.fail(f"checkpoint {checkpoint} does not exist")
         try:
-            path = export_onnx(checkpoint, out, plate_classes=plate_classes)
+            path = export_onnx(checkpoint, out, plate_classes=plate_classes, blend=blend)
         except TrainingError as err:
             c.fail(str(err))
         c.out.print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB)")

@@ -375,18 +375,32 @@ def train(
 
 
 def export_onnx(
-    checkpoint: Path, onnx_path: Path, *, note: str = "", plate_classes: bool = False
+    checkpoint: Path,
+    onnx_path: Path,
+    *,
+    note: str = "",
+    plate_classes: bool = False,
+    blend: float = 1.0,
 ) -> Path:
     """The checkpoint's model as ONNX (input ``x`` ``[N, 3, 32, W]``, output ``probs``
     ``[N, 2*W/4, 38]``), its character list and ``rows`` in the metadata; checked against
     torch on a random input.  ``plate_classes`` (fine-tuned PP-OCR only): keep only the classes a
-    plate reader uses."""
+    plate reader uses.  ``blend`` (fine-tuned PP-OCR only): the share of the fine-tuned weights
+    in a weight average with the model it was fine-tuned from (WiSE-FT; 1 = the fine-tuned
+    weights alone)."""
     import onnx
     import onnxruntime as ort
 
+    if not 0.0 < blend <= 1.0:
+        raise TrainingError(f"blend {blend}: expected more than 0 and at most 1")
     state = load_checkpoint(checkpoint)
     if state["settings"].get("init", "scratch") in PPOCR_INITS:
-        return _export_ppocr(state, onnx_path, note, plate_classes=plate_classes)
+        return _export_ppocr(state, onnx_path, note, plate_classes=plate_classes, blend=blend)
+    if blend != 1.0:
+        raise TrainingError(
+            f"{checkpoint}: a blend with the original weights is for a fine-tuned PP-OCR; "
+            "this plate-crnn checkpoint was trained from scratch"
+        )
     if plate_classes:
         raise TrainingError(
             f"{checkpoint}: keeping only the plate classes is for a fine-tuned PP-OCR; this "
@@ -434,21 +448,48 @@ def export_onnx(
     return onnx_path
 
 
+def blend_weights(
+    original: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], share: float
+) -> dict[str, torch.Tensor]:
+    """``share`` of the fine-tuned weights plus ``1 - share`` of the original ones, tensor by
+    tensor (WiSE-FT, Wortsman et al. 2022: the average keeps much of what the original model
+    read well outside the fine-tuning data); integer tensors (counters) are the tuned ones."""
+    if set(original) != set(tuned):
+        raise TrainingError("blend: the checkpoint and the original model have other weights")
+    out = {}
+    for k, t in tuned.items():
+        o = original[k]
+        if o.shape != t.shape:
+            raise TrainingError(
+                f"blend: weight {k} is {tuple(t.shape)}, originally {tuple(o.shape)}"
+            )
+        out[k] = (1.0 - share) * o + share * t if t.is_floating_point() else t
+    return out
+
+
 def _export_ppocr(
-    state: dict[str, Any], onnx_path: Path, note: str, *, plate_classes: bool = False
+    state: dict[str, Any],
+    onnx_path: Path,
+    note: str,
+    *,
+    plate_classes: bool = False,
+    blend: float = 1.0,
 ) -> Path:
-    """A fine-tuned PP-OCR checkpoint as ONNX: the original graph with the trained weights."""
+    """A fine-tuned PP-OCR checkpoint as ONNX: the original graph with the trained weights
+    (averaged with the original ones by ``blend``)."""
     from citywatch.training.plate_ppocr import PpocrError, export_ppocr, load_ppocr, source_of
 
     init = state["settings"]["init"]
     try:
         source = source_of(init)
         net, _ = load_ppocr(source)
-        net.load_state_dict(state["model"])
+        original = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        net.load_state_dict(blend_weights(original, state["model"], blend))
         base = "PP-OCRv6 small" if init == "ppocrv6" else "PP-OCRv4"
         meta = {
             "citywatch_model": "plate-ppocr" if init == "ppocr" else f"plate-{init}",
             "trained_steps": str(state["step"]),
+            "blend": str(blend),
             "training": json.dumps(state["settings"]),
             "data": f"{base} recogniser (Apache-2.0, PaddleOCR) fine-tuned on synthetic plates "
             "only (citywatch.training.plate_synth; fonts FE-Schrift GL-Nummernschild, DINish "
