@@ -130,7 +130,7 @@ def test_a_blend_of_a_scratch_checkpoint_or_out_of_range_is_refused(
     ckpt = tmp_path / "run" / "checkpoint.pt"
     with pytest.raises(TrainingError, match="trained from scratch"):
         export_onnx(ckpt, tmp_path / "x.onnx", blend=0.5)
-    with pytest.raises(TrainingError, match="blend 0.0: expected"):
+    with pytest.raises(TrainingError, match=r"blend 0\.0: expected"):
         export_onnx(ckpt, tmp_path / "x.onnx", blend=0.0)
     assert not (tmp_path / "x.onnx").exists()
 

@@ -103,6 +103,41 @@ def test_auto_finds_plates_with_ours_except_for_us_only_lists() -> None:
     assert not isinstance(text, ZoomRefinedDetector)
 
 
+@pytest.mark.parametrize(
+    ("formats", "given", "expected"),
+    [
+        (["HR", "EU"], None, 0.5),  # no US: the stricter threshold
+        (["NL"], None, 0.5),
+        (["RS", "HR", "NL", "DE", "EU", "US"], None, 0.3),  # the shipped list holds US
+        (["US"], None, 0.3),
+        (["HR", "EU"], 0.4, 0.4),  # a given threshold always wins
+        (["RS", "US"], 0.6, 0.6),
+    ],
+)
+def test_the_box_threshold_follows_the_formats_unless_given(
+    formats: list[str], given: float | None, expected: float
+) -> None:
+    from citywatch.vision.plates.build import plate_box_thresh
+
+    cfg = PlatesConfig.model_validate({"formats": formats, "detector": {"box_thresh": given}})
+    assert plate_box_thresh(cfg) == expected
+
+
+def test_the_built_detector_keeps_only_boxes_above_its_threshold(model: Path) -> None:
+    """The threshold reaches the detector: a box whose mean probability lies between 0.3 and
+    0.5 is kept by a list with US and dropped by one without."""
+    image = np.zeros((240, 320, 3), np.uint8)
+    image[100:140, 60:260] = 150  # the stand-in graph maps this grey to about 0.4
+    kept = {}
+    for formats in (["HR", "EU"], ["HR", "EU", "US"]):
+        cfg = PlatesConfig.model_validate(
+            {"formats": formats, "detector": {"type": "plates", "model": str(model),
+                                              "map_thresh": 0.2}}
+        )  # fmt: skip
+        kept[len(formats)] = len(build_plate_models(cfg)[0].detect(image))
+    assert kept == {2: 0, 3: 1}
+
+
 def test_the_shipped_detector_finds_and_reads_a_plate_it_never_saw() -> None:
     image, (x0, y0, x1, y1) = scene(plate_h=44)  # about 14 px high at 416
     cfg = PlatesConfig(formats=["HR", "EU"])

@@ -74,6 +74,15 @@ def detector_kind(cfg: PlatesConfig) -> str:
     return "text" if us_only(cfg.formats) else "plates"
 
 
+def plate_box_thresh(cfg: PlatesConfig) -> float:
+    """The plate detector's box threshold: ``detector.box_thresh``, or when unset 0.5 for
+    format lists without US and 0.3 for lists with it (the detector is less sure of US
+    plates: docs/models.md)."""
+    if cfg.detector.box_thresh is not None:
+        return cfg.detector.box_thresh
+    return 0.3 if "US" in cfg.formats else 0.5
+
+
 def _plate_map_detector(cfg: PlatesConfig, text: RapidOcrTextDetector) -> PlateDetector:
     """citywatch's plate detector (or ``detector.model``, e.g. one ``citywatch train
     plate-detector`` made) at ``detector.max_side``; each plate's text line is found by the
@@ -86,7 +95,7 @@ def _plate_map_detector(cfg: PlatesConfig, text: RapidOcrTextDetector) -> PlateD
     engine = RapidOcrEngine(
         threads=r.threads,
         det_thresh=d.map_thresh,
-        det_box_thresh=d.box_thresh,
+        det_box_thresh=plate_box_thresh(cfg),
         det_unclip_ratio=d.unclip_ratio,
         providers=list(r.det_providers),
         det_model=d.model or PLATE_DETECTOR,
