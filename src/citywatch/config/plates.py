@@ -70,6 +70,13 @@ class PlateReaderConfig(Strict):
         "second reads)",
     )
 
+    join_stacked: bool = Field(
+        default=True,
+        description="Read two text lines that sit one under the other as the two lines of "
+        "one stacked plate (motorcycle and square plates: KA AB over 123), upper line first, "
+        "where that scores better than each line alone (vision/plates/stacked.py)",
+    )
+
     edge_reach: float | None = Field(
         default=None,
         ge=0,

@@ -64,3 +64,18 @@ class FormatReader(Protocol):
         *,
         quick: bool = False,
     ) -> list[list[Candidate]]: ...
+
+
+@runtime_checkable
+class StackedReader(Protocol):
+    """Optional reader capability: read pairs of text lines as the two lines of one plate
+    (upper line first), into plate candidates for ``formats``; one list per pair
+    (:mod:`citywatch.vision.plates.stacked`)."""
+
+    def read_stacked(
+        self,
+        image: ImageBGR,
+        upper: FloatArray,
+        lower: FloatArray,
+        formats: Sequence[PlateFormat],
+    ) -> list[list[Candidate]]: ...

@@ -319,6 +319,34 @@ class CtcPlateReader:
             todo = [i for i in todo if self._again(per_box[i][0])]
         return [merge_candidates(reads) for reads in per_box]
 
+    def read_stacked(
+        self,
+        image: ImageBGR,
+        upper: FloatArray,
+        lower: FloatArray,
+        formats: Sequence[PlateFormat],
+    ) -> list[list[Candidate]]:
+        """Plate candidates of each pair of lines (``upper[k]`` over ``lower[k]``) read as one
+        stacked plate, at every stretch where the first read is not sure (as
+        :meth:`read_formatted`)."""
+        from citywatch.vision.plates.stacked import join_lines
+
+        ups = [self._crop(image, b, self._pad_x, self._pad_y) for b in np.reshape(upper, (-1, 4))]
+        lows = [self._crop(image, b, self._pad_x, self._pad_y) for b in np.reshape(lower, (-1, 4))]
+        per_pair: list[list[list[Candidate]]] = [[] for _ in ups]
+        todo = list(range(len(ups)))
+        for stretch in self._stretches:
+            if not todo:
+                break
+            probs = self._rec.probabilities(
+                [ups[i] for i in todo] + [lows[i] for i in todo], stretch=stretch
+            )
+            for n, i in enumerate(todo):
+                joined = join_lines(probs[n], probs[len(todo) + n])
+                per_pair[i].append(decode(slots(joined), formats))
+            todo = [i for i in todo if self._again(per_pair[i][0])]
+        return [merge_candidates(reads) for reads in per_pair]
+
     def _again(self, first: Sequence[Candidate]) -> bool:
         """Whether a box whose first read gave ``first`` is read at the other stretches."""
         if not first:

@@ -25,11 +25,13 @@ from citywatch.vision.plates.base import (
     FormatReader,
     PlateDetector,
     PlateReader,
+    StackedReader,
     WindowRefiner,
     ZoomDetector,
 )
 from citywatch.vision.plates.formats import Candidate, PlateFormat, best, resolve
 from citywatch.vision.plates.recognisers import us_only
+from citywatch.vision.plates.stacked import short_stacked_lines, stacked_pairs, union
 from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR, Vehicles
 from citywatch.vision.tracking import Tracker
 from citywatch.vision.vehicles.describe import VehicleDescriber
@@ -175,6 +177,7 @@ class PlateStage:
         if refiner is None and cfg.reader.refine and isinstance(detector, WindowRefiner):
             refiner = detector
         self._refiner = refiner if cfg.reader.refine else None
+        self._join = cfg.reader.join_stacked
         self._filters = cfg.filters
         self._formats: tuple[PlateFormat, ...] = (
             tuple(formats) if formats is not None else resolve(cfg.formats)
@@ -260,6 +263,11 @@ class PlateStage:
             & (fine.heights >= REFINE_MIN_LINE * (y1 - y0))
         )  # fmt: skip
         idx = np.flatnonzero(inside)
+        if self._join and len(idx):
+            short = short_stacked_lines(
+                fine.xyxy, window, idx, self._filters.min_aspect, REFINE_MIN_LINE
+            )
+            idx = np.concatenate([idx, short])
         if len(idx):
             # a plate's serial is its tallest text: state names, slogans, dealer frames are
             # smaller
@@ -283,6 +291,25 @@ class PlateStage:
                 f"for {len(boxes)} boxes"
             )
         return out
+
+    def _join_stacked(
+        self, image: ImageBGR, boxes: FloatArray, reads: list[Candidate | None]
+    ) -> None:
+        """Two lines of one stacked plate (:mod:`~citywatch.vision.plates.stacked`) read as
+        one where that scores better than each line alone: the upper line's row becomes both
+        lines' box and read, the lower line's read is dropped (in place)."""
+        assert isinstance(self._reader, StackedReader)
+        pairs = stacked_pairs(boxes)
+        if not pairs:
+            return
+        upper = boxes[[i for i, _ in pairs]]
+        lower = boxes[[j for _, j in pairs]]
+        joined = self._reader.read_stacked(image, upper, lower, self._formats)
+        for (i, j), cands in zip(pairs, joined, strict=True):
+            alone = max((r.score for r in (reads[i], reads[j]) if r is not None), default=0.0)
+            if cands and cands[0].score > alone:
+                boxes[i] = union(boxes[i], boxes[j])
+                reads[i], reads[j] = cands[0], None
 
     def _read_wider(
         self, image: ImageBGR, box: FloatArray, cand: Candidate
@@ -366,6 +393,8 @@ class PlateStage:
             boxes, owner = self._refine(image, coarse)
         boxes = np.array(boxes, np.float32)  # a copy: grown boxes replace their rows
         reads = self._read(image, boxes)
+        if self._join and isinstance(self._reader, StackedReader):
+            self._join_stacked(image, boxes, reads)
         chosen: dict[int, tuple[Candidate, int]] = {}  # candidate window -> (read, box)
         for i, cand in enumerate(reads):
             if cand is None or cand.score < self._filters.min_score:
