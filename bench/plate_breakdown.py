@@ -205,6 +205,7 @@ def measure(
     m = report.metrics(folder.name, subset)
     out: Metrics = {
         "set": folder.name,
+        "formats": ",".join(formats),
         "detector": detector_kind(cfg),
         "photos": n,
         "exact_rate": m["exact_rate"],

@@ -323,8 +323,8 @@ def main(argv: list[str]) -> int:
     )
     for r in parts:
         for k, v in r.items():
-            if k != "set":
-                flat[f"{r['set']}.breakdown.{k}"] = v
+            if k not in ("set", "formats"):  # a folder may be measured with several lists
+                flat[f"{r['set']}[{r['formats']}].breakdown.{k}"] = v
     name = f"models_plates_breakdown_{args.subset}"
     if args.detectors:
         console.print(rows_table("Plate detectors: plates found, ms per photo", det_rows))
