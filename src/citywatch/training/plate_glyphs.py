@@ -20,6 +20,7 @@ font file.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import random
@@ -215,8 +216,10 @@ def glyph_outlines(ch: str, style: GlyphStyle) -> list[list[tuple[float, float]]
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def stroke_font_bytes(style: GlyphStyle, name: str = "citywatch-stroke") -> bytes:
-    """A TrueType font of :data:`CHARS` (and a space) in ``style``."""
+    """A TrueType font of :data:`CHARS` (and a space) in ``style`` (made once per style: a
+    training run's generator and its validation generator draw the same fonts)."""
     from fontTools.fontBuilder import FontBuilder
     from fontTools.pens.ttGlyphPen import TTGlyphPen
 

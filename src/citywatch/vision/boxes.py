@@ -36,6 +36,14 @@ def nms(xyxy: FloatArray, score: FloatArray, iou: float = 0.4) -> np.ndarray:
     return np.asarray(keep, np.int64)
 
 
+def union_box(a: FloatArray, b: FloatArray) -> FloatArray:
+    """The smallest xyxy box holding boxes ``a`` and ``b`` (in their dtype)."""
+    return np.array(
+        [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])],
+        np.result_type(a, b),
+    )
+
+
 def merge_boxes(boxes: FloatArray) -> FloatArray:
     """Merge overlapping xyxy boxes until none overlap (few boxes: quadratic is fine)."""
     out = [b.copy() for b in boxes]
@@ -46,10 +54,7 @@ def merge_boxes(boxes: FloatArray) -> FloatArray:
             for j in range(i + 1, len(out)):
                 a, b = out[i], out[j]
                 if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
-                    out[i] = np.array(
-                        [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])],
-                        np.float32,
-                    )
+                    out[i] = union_box(a, b).astype(np.float32)
                     del out[j]
                     merged = True
                     break

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from citywatch.config.plates import PlatesConfig
+from citywatch.vision.boxes import union_box
 from citywatch.vision.plates.build import build_plate_stage
 from citywatch.vision.plates.ctc import CharProbs, decode, slots
 from citywatch.vision.plates.formats import FORMATS
@@ -20,7 +21,6 @@ from citywatch.vision.plates.stacked import (
     join_lines,
     short_stacked_lines,
     stacked_pairs,
-    union,
 )
 
 UPPER = np.array([100, 100, 160, 130], np.float32)  # 60x30
@@ -104,7 +104,7 @@ def test_joined_lines_read_upper_first_with_a_gap_between() -> None:
     assert best.text == "KAAB123"
     # each line alone is no German plate
     assert not any(c.text == "KAAB123" for c in decode(slots(upper), [FORMATS["DE"]]))
-    assert np.array_equal(union(UPPER, np.array([90, 134, 150, 164])), [90, 100, 160, 164])
+    assert np.array_equal(union_box(UPPER, np.array([90, 134, 150, 164])), [90, 100, 160, 164])
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ import numpy as np
 from citywatch.vision.onnx_session import PROVIDER_OPTIONS, OnnxModelError, open_session
 from citywatch.vision.plates.ctc import ALPHABET, CharProbs, Slot, decode, greedy, slots
 from citywatch.vision.plates.formats import Candidate, PlateFormat
+from citywatch.vision.plates.stacked import join_lines
 from citywatch.vision.record import FloatArray, ImageBGR
 
 HEIGHT = 48  # the recogniser's input height
@@ -284,8 +285,7 @@ class CtcPlateReader:
 
     def _slots(self, image: ImageBGR, xyxy: FloatArray) -> list[list[list[Slot]]]:
         """Per stretch, per box: the slots."""
-        boxes = np.asarray(xyxy, np.float32).reshape(-1, 4)
-        crops = [self._crop(image, b, self._pad_x, self._pad_y) for b in boxes]
+        crops = self._crops(image, xyxy)
         if not crops:
             return [[] for _ in self._stretches]
         return [
@@ -306,18 +306,9 @@ class CtcPlateReader:
     ) -> list[list[Candidate]]:
         """Plate candidates of each box, best first (empty when nothing fits a format);
         ``quick``: at the first stretch only (one recogniser run per box)."""
-        boxes = np.asarray(xyxy, np.float32).reshape(-1, 4)
-        crops = [self._crop(image, b, self._pad_x, self._pad_y) for b in boxes]
-        per_box: list[list[list[Candidate]]] = [[] for _ in crops]
-        todo = list(range(len(crops)))
-        for stretch in self._stretches[:1] if quick else self._stretches:
-            if not todo:
-                break
-            probs = self._rec.probabilities([crops[i] for i in todo], stretch=stretch)
-            for i, p in zip(todo, probs, strict=True):
-                per_box[i].append(decode(slots(p), formats))
-            todo = [i for i in todo if self._again(per_box[i][0])]
-        return [merge_candidates(reads) for reads in per_box]
+        crops = self._crops(image, xyxy)
+        stretches = self._stretches[:1] if quick else self._stretches
+        return self._read_items([[c] for c in crops], formats, stretches)
 
     def read_stacked(
         self,
@@ -329,23 +320,42 @@ class CtcPlateReader:
         """Plate candidates of each pair of lines (``upper[k]`` over ``lower[k]``) read as one
         stacked plate, at every stretch where the first read is not sure (as
         :meth:`read_formatted`)."""
-        from citywatch.vision.plates.stacked import join_lines
+        pairs = zip(self._crops(image, upper), self._crops(image, lower), strict=True)
+        return self._read_items([list(p) for p in pairs], formats, self._stretches)
 
-        ups = [self._crop(image, b, self._pad_x, self._pad_y) for b in np.reshape(upper, (-1, 4))]
-        lows = [self._crop(image, b, self._pad_x, self._pad_y) for b in np.reshape(lower, (-1, 4))]
-        per_pair: list[list[list[Candidate]]] = [[] for _ in ups]
-        todo = list(range(len(ups)))
-        for stretch in self._stretches:
+    def _crops(self, image: ImageBGR, xyxy: FloatArray) -> list[ImageBGR]:
+        """Each box padded as the reader pads it, cut from the frame."""
+        boxes = np.asarray(xyxy, np.float32).reshape(-1, 4)
+        return [self._crop(image, b, self._pad_x, self._pad_y) for b in boxes]
+
+    def _read_items(
+        self,
+        items: Sequence[Sequence[ImageBGR]],
+        formats: Sequence[PlateFormat],
+        stretches: Sequence[float],
+    ) -> list[list[Candidate]]:
+        """Plate candidates of each item: one line, or the lines of a stacked plate read as
+        one (:func:`~citywatch.vision.plates.stacked.join_lines`), at the first stretch and
+        at the others while its first read is not sure; the reads of an item merged."""
+        per_item: list[list[list[Candidate]]] = [[] for _ in items]
+        todo = list(range(len(items)))
+        for stretch in stretches:
             if not todo:
                 break
-            probs = self._rec.probabilities(
-                [ups[i] for i in todo] + [lows[i] for i in todo], stretch=stretch
-            )
-            for n, i in enumerate(todo):
-                joined = join_lines(probs[n], probs[len(todo) + n])
-                per_pair[i].append(decode(slots(joined), formats))
-            todo = [i for i in todo if self._again(per_pair[i][0])]
-        return [merge_candidates(reads) for reads in per_pair]
+            # an item's lines are read in the order pairs were read before: every item's
+            # first line, then every item's second
+            order = [(i, k) for k in range(max(len(items[i]) for i in todo)) for i in todo
+                     if k < len(items[i])]  # fmt: skip
+            probs = self._rec.probabilities([items[i][k] for i, k in order], stretch=stretch)
+            lines: dict[int, list[CharProbs]] = {}
+            for (i, _), p in zip(order, probs, strict=True):
+                lines.setdefault(i, []).append(p)
+            for i in todo:
+                got = lines[i]
+                one = got[0] if len(got) == 1 else join_lines(got[0], got[1])
+                per_item[i].append(decode(slots(one), formats))
+            todo = [i for i in todo if self._again(per_item[i][0])]
+        return [merge_candidates(reads) for reads in per_item]
 
     def _again(self, first: Sequence[Candidate]) -> bool:
         """Whether a box whose first read gave ``first`` is read at the other stretches."""

@@ -114,11 +114,3 @@ def join_lines(upper: CharProbs, lower: CharProbs) -> CharProbs:
         np.concatenate([upper.gap, one, lower.gap]).astype(np.float32),
         np.concatenate([upper.other, none, lower.other]).astype(np.float32),
     )
-
-
-def union(upper: FloatArray, lower: FloatArray) -> FloatArray:
-    """The box holding both lines."""
-    a, b = np.asarray(upper, np.float32), np.asarray(lower, np.float32)
-    return np.array(
-        [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])], np.float32
-    )

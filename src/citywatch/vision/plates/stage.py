@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
-from citywatch.vision.boxes import box_iou
+from citywatch.vision.boxes import box_iou, union_box
 from citywatch.vision.cadence import SearchCadence
 from citywatch.vision.plates.base import (
     FormatReader,
@@ -31,7 +31,7 @@ from citywatch.vision.plates.base import (
 )
 from citywatch.vision.plates.formats import Candidate, PlateFormat, best, resolve
 from citywatch.vision.plates.recognisers import us_only
-from citywatch.vision.plates.stacked import short_stacked_lines, stacked_pairs, union
+from citywatch.vision.plates.stacked import short_stacked_lines, stacked_pairs
 from citywatch.vision.record import Detections, FloatArray, FrameRecord, ImageBGR, Vehicles
 from citywatch.vision.tracking import Tracker
 from citywatch.vision.vehicles.describe import VehicleDescriber
@@ -129,9 +129,7 @@ def merge_lines(dets: Detections, *, max_gap: float = 1.0, min_overlap: float = 
                 overlap = min(a[3], b[3]) - max(a[1], b[1])
                 gap = max(a[0], b[0]) - min(a[2], b[2])
                 if h > 0 and overlap >= min_overlap * h and gap <= max_gap * h:
-                    boxes[i] = np.array(
-                        [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-                    )
+                    boxes[i] = union_box(a, b)
                     weights[i] += weights[j]
                     scores[i] += scores[j]
                     del boxes[j], weights[j], scores[j]
@@ -308,7 +306,7 @@ class PlateStage:
         for (i, j), cands in zip(pairs, joined, strict=True):
             alone = max((r.score for r in (reads[i], reads[j]) if r is not None), default=0.0)
             if cands and cands[0].score > alone:
-                boxes[i] = union(boxes[i], boxes[j])
+                boxes[i] = union_box(boxes[i], boxes[j])
                 reads[i], reads[j] = cands[0], None
 
     def _read_wider(
