@@ -156,3 +156,26 @@ def test_a_wrong_model_is_named(tmp_path: Path) -> None:
         build_plate_models(_cfg(wrong))
     with pytest.raises(BackendUnavailableError, match=r"nowhere\.onnx"):
         build_plate_models(_cfg(tmp_path / "nowhere.onnx"))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["wts-lg-000155.jpg", "wts-lg-000106.jpg"])
+def test_a_us_plate_whose_serial_is_small_is_read_by_the_larger_line_search(
+    shared_data: Path, name: str
+) -> None:
+    """Two US photos whose whole plate the shipped detector finds, but in whose window the
+    line search at the usual height finds no serial (a wide dealer frame; the serial is under
+    a quarter of the window high): read with the shipped format list only by the larger
+    search of a window without a line."""
+    from citywatch.eval.plates import parse_truth
+    from citywatch.vision.images import load_image
+
+    image_path = shared_data / "plates" / "images_us" / name
+    truth = parse_truth(image_path.with_suffix(".txt"))[0].text
+    image = load_image(image_path)
+    reads = {}
+    for zoom in (None, 160):
+        cfg = PlatesConfig.model_validate({"reader": {"refine_zoom_height": zoom}})
+        reads[zoom] = build_plate_stage(cfg, track=False).read_plates(image).text
+    assert truth in reads[160]
+    assert truth not in reads[None]

@@ -49,13 +49,21 @@ class FakeRefiner(FakeDetector):
         self,
         boxes: list[tuple[float, float, float, float]],
         bordered: list[tuple[float, float, float, float]] | None = None,
+        zoomed: list[tuple[float, float, float, float]] | None = None,
     ) -> None:
         super().__init__(boxes)
         self.bordered = FakeDetector(bordered or [])
+        self.zoomed = FakeDetector(zoomed or [])
         self.margins: list[int] = []
+        self.heights: list[int | None] = []
 
-    def refine(self, image: ImageBGR, windows: FloatArray, *, margin: int = 0) -> Detections:
+    def refine(
+        self, image: ImageBGR, windows: FloatArray, *, margin: int = 0, height: int | None = None
+    ) -> Detections:
         self.margins.append(margin)
+        self.heights.append(height)
+        if height is not None:
+            return self.zoomed.detect(image, windows)
         if margin:
             return self.bordered.detect(image, windows)
         return self.detect(image, windows)
@@ -270,8 +278,57 @@ def test_refiner_falls_back_to_the_candidate() -> None:
     plates = PlateStage(det, reader, None, cfg(), refiner=refiner).read_plates(IMAGE)
     assert plates.text == ("56JTT5",)
     np.testing.assert_allclose(plates.xyxy[0], PLATE)
-    # the empty window was searched a second time, with a border, before falling back
+    # the empty window was searched a second time, with a border, before falling back; a
+    # text detector's candidate is a line, so it is not searched larger
     assert refiner.margins == [0, REFINE_MARGIN]
+    assert refiner.heights == [None, None]
+
+
+US_SMALL_LINE = (315.0, 220.0, 385.0, 236.0)  # a serial 16 px high in an 80 px window
+
+
+class WholePlates(FakeDetector):
+    """A plate detector's candidates: whole plates, not text lines."""
+
+    finds_whole_plates = True
+
+
+@pytest.mark.parametrize(
+    ("zoom", "found", "read", "heights"),
+    [
+        # only the larger search finds the small serial, and keeps it (0.2 of the window)
+        (160, [US_SMALL_LINE], "7ABC123", [None, None, 160]),
+        # a line under 0.15 of the window is no serial even there: the candidate is read
+        (160, [(330.0, 220.0, 370.0, 230.0)], "9XYZ999", [None, None, 160]),
+        # no larger search: the candidate itself is read
+        (None, [US_SMALL_LINE], "9XYZ999", [None, None]),
+    ],
+)
+def test_a_window_without_a_line_is_searched_larger_for_a_small_serial(
+    zoom: int | None,
+    found: list[tuple[float, float, float, float]],
+    read: str,
+    heights: list[int | None],
+) -> None:
+    c = cfg_us()
+    c.reader.refine_zoom_height = zoom
+    # at the usual height the refiner finds the small serial too, but it is under a quarter
+    # of the window high: no line there
+    refiner = FakeRefiner([US_SMALL_LINE], zoomed=found)
+    # the whole plate reads as something else (its frame and state name get in the way)
+    reader = FakeReader({300: ("9XYZ999", 0.5), 315: ("7ABC123", 0.9), 330: ("7ABC", 0.9)})
+    plates = PlateStage(WholePlates([US_PLATE]), reader, None, c, refiner=refiner).read_plates(
+        IMAGE
+    )
+    assert plates.text == (read,)
+    assert refiner.heights == heights
+    np.testing.assert_allclose(plates.xyxy[0], US_SMALL_LINE if read == "7ABC123" else US_PLATE)
+
+
+def test_refine_zoom_height_must_exceed_refine_height() -> None:
+    with pytest.raises(ValueError, match="refine_zoom_height"):
+        PlatesConfig.model_validate({"reader": {"refine_height": 160, "refine_zoom_height": 160}})
+    assert PlatesConfig.model_validate({"reader": {"refine_zoom_height": None}})
 
 
 def test_a_window_without_a_line_is_searched_again_with_a_border() -> None:

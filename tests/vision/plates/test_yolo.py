@@ -11,7 +11,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import Fail
 from pydantic import ValidationError
 
 from citywatch.config.plates import PlateDetectorConfig
-from citywatch.vision.plates.base import PlateDetector, WindowRefiner
+from citywatch.vision.plates.base import PlateDetector, WholePlateDetector, WindowRefiner
 from citywatch.vision.plates.yolo import (
     DetectorModelError,
     RefinedDetector,
@@ -244,10 +244,12 @@ class FakeDetector:
 
 class FakeRefiner:
     def __init__(self) -> None:
-        self.calls: list[tuple[ImageBGR, FloatArray, int]] = []
+        self.calls: list[tuple[ImageBGR, FloatArray, int, int | None]] = []
 
-    def refine(self, image: ImageBGR, windows: FloatArray, *, margin: int = 0) -> Detections:
-        self.calls.append((image, windows, margin))
+    def refine(
+        self, image: ImageBGR, windows: FloatArray, *, margin: int = 0, height: int | None = None
+    ) -> Detections:
+        self.calls.append((image, windows, margin, height))
         return Detections.from_boxes([[5, 6, 7, 8]], [0.4])
 
 
@@ -265,4 +267,8 @@ def test_refined_detector_forwards_detect_and_refine() -> None:
     np.testing.assert_allclose(both.refine(img, windows, margin=3).xyxy, [[5, 6, 7, 8]])
     assert len(refiner.calls) == 1 and len(detector.calls) == 1
     assert refiner.calls[0][0] is img and refiner.calls[0][1] is windows
-    assert refiner.calls[0][2] == 3
+    assert refiner.calls[0][2] == 3 and refiner.calls[0][3] is None
+    both.refine(img, windows, height=160)
+    assert refiner.calls[1][2:] == (0, 160)
+    # its boxes are whole plates: the stage may search a window without a line larger
+    assert isinstance(both, WholePlateDetector) and both.finds_whole_plates

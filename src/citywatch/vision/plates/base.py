@@ -32,9 +32,21 @@ class WindowRefiner(Protocol):
     """Optional detector capability: search small ``windows`` (xyxy, around candidate plates)
     each enlarged to a working size, for the text lines inside them; with ``margin``, each
     window is surrounded by that many pixels (at the working size) of its own edge repeated,
-    so that a line filling the window does not touch the border of the searched picture."""
+    so that a line filling the window does not touch the border of the searched picture; with
+    ``height``, each window is scaled to that height instead of the refiner's own."""
 
-    def refine(self, image: ImageBGR, windows: FloatArray, *, margin: int = 0) -> Detections: ...
+    def refine(
+        self, image: ImageBGR, windows: FloatArray, *, margin: int = 0, height: int | None = None
+    ) -> Detections: ...
+
+
+@runtime_checkable
+class WholePlateDetector(Protocol):
+    """Optional detector mark: its boxes are whole plates (frame, state name, slogan and all),
+    not text lines, so a window around one may hold a serial much smaller than the window
+    (the stage then searches a window without a line once more, larger)."""
+
+    finds_whole_plates: bool
 
 
 @runtime_checkable

@@ -212,13 +212,17 @@ class RapidOcrTextDetector:
             windows = np.asarray(regions, np.float32).reshape(-1, 4)
         return self._search(image, windows, lambda _: scale)
 
-    def refine(self, image: ImageBGR, windows: FloatArray, *, margin: int = 0) -> Detections:
-        """Text lines in each window, searched at ``refine_height``; with ``margin``, the
-        window is bordered by that many working-size pixels of its edge repeated (the DB
-        detector misses a line that fills its picture: the line touches the border)."""
+    def refine(
+        self, image: ImageBGR, windows: FloatArray, *, margin: int = 0, height: int | None = None
+    ) -> Detections:
+        """Text lines in each window, searched at ``refine_height`` (or ``height``); with
+        ``margin``, the window is bordered by that many working-size pixels of its edge
+        repeated (the DB detector misses a line that fills its picture: the line touches the
+        border)."""
+        working = self._refine_height if height is None else height
 
         def scale(window_h: int) -> float:
-            return min(self._refine_max_upscale, self._refine_height / window_h)
+            return min(self._refine_max_upscale, working / window_h)
 
         return self._search(
             image, np.asarray(windows, np.float32).reshape(-1, 4), scale, margin=margin

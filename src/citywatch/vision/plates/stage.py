@@ -26,6 +26,7 @@ from citywatch.vision.plates.base import (
     PlateDetector,
     PlateReader,
     StackedReader,
+    WholePlateDetector,
     WindowRefiner,
     ZoomDetector,
 )
@@ -39,6 +40,7 @@ from citywatch.vision.vehicles.describe import VehicleDescriber
 REFINE_PAD_X = 0.15  # a candidate's window for the refining search: its box grown by these
 REFINE_PAD_Y = 0.3  # fractions of its width and height on each side
 REFINE_MIN_LINE = 0.25  # a refined text line is at least this fraction of the window high
+REFINE_MIN_SMALL_LINE = 0.15  # the same, in the larger search of a window without a line
 REFINE_SPAN = 0.6  # read the candidate itself too when no line spans this much of its width
 REFINE_MAX_GAP = 1.0  # inside a window, pieces of one line this far apart (x height) join
 REFINE_REL_HEIGHT = 0.6  # lines less than this fraction of the window's tallest are not read
@@ -175,6 +177,10 @@ class PlateStage:
         if refiner is None and cfg.reader.refine and isinstance(detector, WindowRefiner):
             refiner = detector
         self._refiner = refiner if cfg.reader.refine else None
+        # the larger search of a window without a line: for whole plates only (a text
+        # detector's candidate is a line already)
+        whole = isinstance(detector, WholePlateDetector) and detector.finds_whole_plates
+        self._zoom_height = cfg.reader.refine_zoom_height if whole else None
         self._join = cfg.reader.join_stacked
         self._filters = cfg.filters
         self._formats: tuple[PlateFormat, ...] = (
@@ -216,8 +222,15 @@ class PlateStage:
     def _refine(self, image: ImageBGR, coarse: Detections) -> tuple[FloatArray, list[int]]:
         """Boxes to read, and for each the index of the candidate it belongs to: the text lines
         the refiner finds in each candidate's window (at most three; where it finds none, it
-        searches the window again with a border of :data:`REFINE_MARGIN` around it), and the
-        candidate itself when no line spans most of it."""
+        searches the window again with a border of :data:`REFINE_MARGIN` around it, and then
+        scaled to ``reader.refine_zoom_height`` for smaller lines), and the candidate itself
+        when no line spans most of it.
+
+        The larger search is for a whole plate from a plate detector whose serial is a small
+        part of it (US plates: a state name above, a slogan below, a wide frame): at the usual
+        working height its characters are too small for the text detector, or it finds only
+        the slogan, which the line filter drops.  A window holding a text line (every text
+        detector candidate, and European plates) never gets there."""
         assert self._refiner is not None
         h, w = image.shape[:2]
         cw, ch = coarse.widths, coarse.heights
@@ -239,6 +252,13 @@ class PlateStage:
                 # the line may fill the window: search it again with a border around it
                 again = self._refiner.refine(image, windows[k : k + 1], margin=REFINE_MARGIN)
                 lines = self._lines(merge_lines(again, max_gap=REFINE_MAX_GAP), windows[k])
+            if len(lines) == 0 and self._zoom_height is not None:
+                again = self._refiner.refine(image, windows[k : k + 1], height=self._zoom_height)
+                lines = self._lines(
+                    merge_lines(again, max_gap=REFINE_MAX_GAP),
+                    windows[k],
+                    min_line=REFINE_MIN_SMALL_LINE,
+                )
             for box in lines:
                 boxes.append(box)
                 owner.append(k)
@@ -247,10 +267,12 @@ class PlateStage:
                 owner.append(k)
         return np.asarray(boxes, np.float32).reshape(-1, 4), owner
 
-    def _lines(self, fine: Detections, window: FloatArray) -> FloatArray:
+    def _lines(
+        self, fine: Detections, window: FloatArray, *, min_line: float = REFINE_MIN_LINE
+    ) -> FloatArray:
         """The text lines (xyxy, at most three, widest and surest first) of ``fine`` that can be
-        a plate's serial in ``window``: centred inside it, plate-shaped, not much lower than
-        the window's tallest line."""
+        a plate's serial in ``window``: centred inside it, plate-shaped, at least ``min_line``
+        of its height, not much lower than the window's tallest line."""
         x0, y0, x1, y1 = (float(v) for v in window)
         centres = (fine.xyxy[:, :2] + fine.xyxy[:, 2:]) / 2.0
         aspect = fine.widths / np.maximum(fine.heights, 1e-6)
@@ -258,13 +280,11 @@ class PlateStage:
             (centres[:, 0] >= x0) & (centres[:, 0] <= x1)
             & (centres[:, 1] >= y0) & (centres[:, 1] <= y1)
             & (aspect >= self._filters.min_aspect) & (aspect <= self._filters.max_aspect)
-            & (fine.heights >= REFINE_MIN_LINE * (y1 - y0))
+            & (fine.heights >= min_line * (y1 - y0))
         )  # fmt: skip
         idx = np.flatnonzero(inside)
         if self._join and len(idx):
-            short = short_stacked_lines(
-                fine.xyxy, window, idx, self._filters.min_aspect, REFINE_MIN_LINE
-            )
+            short = short_stacked_lines(fine.xyxy, window, idx, self._filters.min_aspect, min_line)
             idx = np.concatenate([idx, short])
         if len(idx):
             # a plate's serial is its tallest text: state names, slogans, dealer frames are

@@ -209,7 +209,10 @@ class YoloPlateDetector:
 
 class RefinedDetector:
     """A plate detector paired with a text detector that refines its boxes (finds the line of
-    characters inside a whole plate): ``PlateDetector`` and ``WindowRefiner`` in one."""
+    characters inside a whole plate): ``PlateDetector``, ``WindowRefiner`` and
+    ``WholePlateDetector`` in one."""
+
+    finds_whole_plates = True
 
     def __init__(self, detector: PlateDetector, refiner: WindowRefiner) -> None:
         self._detector = detector
@@ -219,8 +222,10 @@ class RefinedDetector:
     def detect(self, image: ImageBGR, regions: FloatArray | None = None) -> Detections:
         return self._detector.detect(image, regions)
 
-    def refine(self, image: ImageBGR, windows: FloatArray, *, margin: int = 0) -> Detections:
-        return self._refiner.refine(image, windows, margin=margin)
+    def refine(
+        self, image: ImageBGR, windows: FloatArray, *, margin: int = 0, height: int | None = None
+    ) -> Detections:
+        return self._refiner.refine(image, windows, margin=margin, height=height)
 
 
 class ZoomRefinedDetector(RefinedDetector):
