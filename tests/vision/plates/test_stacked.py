@@ -107,6 +107,42 @@ def test_joined_lines_read_upper_first_with_a_gap_between() -> None:
     assert np.array_equal(union_box(UPPER, np.array([90, 134, 150, 164])), [90, 100, 160, 164])
 
 
+class CountingRecogniser:
+    """Reads a crop by the grey level at its centre (one text per level) and counts the crops
+    it recognises at each stretch."""
+
+    def __init__(self, texts: dict[int, str]) -> None:
+        self.texts = texts
+        self.seen: dict[float, list[int]] = {}
+
+    def probabilities(self, crops: list[np.ndarray], *, stretch: float = 1.0) -> list[CharProbs]:
+        levels = [int(c[c.shape[0] // 2, c.shape[1] // 2, 0]) for c in crops]
+        self.seen.setdefault(stretch, []).extend(levels)
+        return [_line(self.texts[v]) for v in levels]
+
+
+def test_lines_and_their_pairs_are_read_with_each_crop_recognised_once_per_stretch() -> None:
+    from citywatch.vision.plates.ppocr import CtcPlateReader
+
+    image = np.zeros((200, 400, 3), np.uint8)
+    boxes = np.array([[20, 20, 120, 50], [20, 60, 120, 90], [200, 100, 380, 140]], np.float32)
+    for level, (x0, y0, x1, y1) in zip((10, 20, 30), boxes.astype(int), strict=True):
+        image[y0:y1, x0:x1] = level
+    rec = CountingRecogniser({10: "KAAB", 20: "123", 30: "ZG123AB"})
+    # never sure: every item is read at both stretches
+    reader = CtcPlateReader(rec, stretches=(1.0, 1.4), sure_score=2.0)  # type: ignore[arg-type]
+    formats = [FORMATS["DE"], FORMATS["HR"], FORMATS["EU"]]
+    lines, pairs = reader.read_lines_and_pairs(image, boxes, [(0, 1)], formats)
+    assert lines[2][0].text == "ZG123AB"
+    assert [c[0].text for c in pairs] == ["KAAB123"]
+    # three crops, each recognised once at each stretch (not again for the pair)
+    assert {s: sorted(v) for s, v in rec.seen.items()} == {1.0: [10, 20, 30], 1.4: [10, 20, 30]}
+    # each line reads as it does alone
+    assert reader.read_formatted(image, boxes, formats) == lines
+    with pytest.raises(ValueError, match="stacked pair"):
+        reader.read_lines_and_pairs(image, boxes, [(0, 3)], formats)
+
+
 @pytest.fixture(scope="module")
 def fonts(shared_data: Path) -> object:
     from citywatch.training.plate_render import load_fonts

@@ -80,14 +80,16 @@ class FormatReader(Protocol):
 
 @runtime_checkable
 class StackedReader(Protocol):
-    """Optional reader capability: read pairs of text lines as the two lines of one plate
-    (upper line first), into plate candidates for ``formats``; one list per pair
-    (:mod:`citywatch.vision.plates.stacked`)."""
+    """Optional reader capability: plate candidates for ``formats`` of each box (as
+    :meth:`FormatReader.read_formatted`) and of each pair of boxes (``(upper, lower)``
+    indices into ``xyxy``) read as the two lines of one stacked plate
+    (:mod:`citywatch.vision.plates.stacked`), each box's crop recognised once per stretch for
+    both; best first, one list per box and one per pair."""
 
-    def read_stacked(
+    def read_lines_and_pairs(
         self,
         image: ImageBGR,
-        upper: FloatArray,
-        lower: FloatArray,
+        xyxy: FloatArray,
+        pairs: Sequence[tuple[int, int]],
         formats: Sequence[PlateFormat],
-    ) -> list[list[Candidate]]: ...
+    ) -> tuple[list[list[Candidate]], list[list[Candidate]]]: ...

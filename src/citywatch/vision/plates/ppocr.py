@@ -308,20 +308,25 @@ class CtcPlateReader:
         ``quick``: at the first stretch only (one recogniser run per box)."""
         crops = self._crops(image, xyxy)
         stretches = self._stretches[:1] if quick else self._stretches
-        return self._read_items([[c] for c in crops], formats, stretches)
+        return self._read_items(crops, [(i,) for i in range(len(crops))], formats, stretches)
 
-    def read_stacked(
+    def read_lines_and_pairs(
         self,
         image: ImageBGR,
-        upper: FloatArray,
-        lower: FloatArray,
+        xyxy: FloatArray,
+        pairs: Sequence[tuple[int, int]],
         formats: Sequence[PlateFormat],
-    ) -> list[list[Candidate]]:
-        """Plate candidates of each pair of lines (``upper[k]`` over ``lower[k]``) read as one
-        stacked plate, at every stretch where the first read is not sure (as
-        :meth:`read_formatted`)."""
-        pairs = zip(self._crops(image, upper), self._crops(image, lower), strict=True)
-        return self._read_items([list(p) for p in pairs], formats, self._stretches)
+    ) -> tuple[list[list[Candidate]], list[list[Candidate]]]:
+        """Plate candidates of each box (as :meth:`read_formatted`) and of each pair of
+        boxes (``(upper, lower)``) read as one stacked plate; a box's crop is recognised once
+        per stretch whether its line, a pair it is in, or both need it."""
+        crops = self._crops(image, xyxy)
+        for pair in pairs:
+            if len(pair) != 2 or not all(0 <= k < len(crops) for k in pair):
+                raise ValueError(f"stacked pair {pair}: expected two of the {len(crops)} boxes")
+        items = [(i,) for i in range(len(crops))] + [tuple(p) for p in pairs]
+        reads = self._read_items(crops, items, formats, self._stretches)
+        return reads[: len(crops)], reads[len(crops) :]
 
     def _crops(self, image: ImageBGR, xyxy: FloatArray) -> list[ImageBGR]:
         """Each box padded as the reader pads it, cut from the frame."""
@@ -330,29 +335,32 @@ class CtcPlateReader:
 
     def _read_items(
         self,
-        items: Sequence[Sequence[ImageBGR]],
+        crops: Sequence[ImageBGR],
+        items: Sequence[tuple[int, ...]],
         formats: Sequence[PlateFormat],
         stretches: Sequence[float],
     ) -> list[list[Candidate]]:
-        """Plate candidates of each item: one line, or the lines of a stacked plate read as
-        one (:func:`~citywatch.vision.plates.stacked.join_lines`), at the first stretch and
-        at the others while its first read is not sure; the reads of an item merged."""
+        """Plate candidates of each item (the indices of its crops: one line, or the upper
+        and lower lines of a stacked plate read as one,
+        :func:`~citywatch.vision.plates.stacked.join_lines`), at the first stretch and at the
+        others while its first read is not sure; the reads of an item merged.  Each crop an
+        item still needs is recognised once per stretch."""
         per_item: list[list[list[Candidate]]] = [[] for _ in items]
         todo = list(range(len(items)))
         for stretch in stretches:
             if not todo:
                 break
-            # an item's lines are read in the order pairs were read before: every item's
-            # first line, then every item's second
-            order = [(i, k) for k in range(max(len(items[i]) for i in todo)) for i in todo
-                     if k < len(items[i])]  # fmt: skip
-            probs = self._rec.probabilities([items[i][k] for i, k in order], stretch=stretch)
-            lines: dict[int, list[CharProbs]] = {}
-            for (i, _), p in zip(order, probs, strict=True):
-                lines.setdefault(i, []).append(p)
+            need = sorted({k for i in todo for k in items[i]})
+            probs = dict(
+                zip(
+                    need,
+                    self._rec.probabilities([crops[k] for k in need], stretch=stretch),
+                    strict=True,
+                )
+            )
             for i in todo:
-                got = lines[i]
-                one = got[0] if len(got) == 1 else join_lines(got[0], got[1])
+                lines = [probs[k] for k in items[i]]
+                one = lines[0] if len(lines) == 1 else join_lines(lines[0], lines[1])
                 per_item[i].append(decode(slots(one), formats))
             todo = [i for i in todo if self._again(per_item[i][0])]
         return [merge_candidates(reads) for reads in per_item]

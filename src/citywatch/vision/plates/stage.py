@@ -310,24 +310,28 @@ class PlateStage:
             )
         return out
 
-    def _join_stacked(
-        self, image: ImageBGR, boxes: FloatArray, reads: list[Candidate | None]
-    ) -> None:
-        """Two lines of one stacked plate (:mod:`~citywatch.vision.plates.stacked`) read as
-        one where that scores better than each line alone: the upper line's row becomes both
-        lines' box and read, the lower line's read is dropped (in place)."""
-        assert isinstance(self._reader, StackedReader)
-        pairs = stacked_pairs(boxes)
-        if not pairs:
-            return
-        upper = boxes[[i for i, _ in pairs]]
-        lower = boxes[[j for _, j in pairs]]
-        joined = self._reader.read_stacked(image, upper, lower, self._formats)
+    def _read_lines(self, image: ImageBGR, boxes: FloatArray) -> list[Candidate | None]:
+        """:meth:`_read`, and where two boxes are the lines of one stacked plate
+        (:mod:`~citywatch.vision.plates.stacked`) and the reader can, the pair read as one
+        too (each crop recognised once for both): where the pair's read scores better than
+        each line alone, the upper line's row becomes both lines' box and read and the lower
+        line's read is dropped (``boxes`` changed in place)."""
+        pairs = stacked_pairs(boxes) if self._join else []
+        if not pairs or not isinstance(self._reader, StackedReader):
+            return self._read(image, boxes)
+        lines, joined = self._reader.read_lines_and_pairs(image, boxes, pairs, self._formats)
+        if len(lines) != len(boxes) or len(joined) != len(pairs):
+            raise RuntimeError(
+                f"plate reader {self._reader.name!r} returned {len(lines)} reads and "
+                f"{len(joined)} pairs for {len(boxes)} boxes and {len(pairs)} pairs"
+            )
+        reads = [c[0] if c else None for c in lines]
         for (i, j), cands in zip(pairs, joined, strict=True):
             alone = max((r.score for r in (reads[i], reads[j]) if r is not None), default=0.0)
             if cands and cands[0].score > alone:
                 boxes[i] = union_box(boxes[i], boxes[j])
                 reads[i], reads[j] = cands[0], None
+        return reads
 
     def _read_wider(
         self, image: ImageBGR, box: FloatArray, cand: Candidate
@@ -410,9 +414,7 @@ class PlateStage:
         else:
             boxes, owner = self._refine(image, coarse)
         boxes = np.array(boxes, np.float32)  # a copy: grown boxes replace their rows
-        reads = self._read(image, boxes)
-        if self._join and isinstance(self._reader, StackedReader):
-            self._join_stacked(image, boxes, reads)
+        reads = self._read_lines(image, boxes)
         chosen: dict[int, tuple[Candidate, int]] = {}  # candidate window -> (read, box)
         for i, cand in enumerate(reads):
             if cand is None or cand.score < self._filters.min_score:
