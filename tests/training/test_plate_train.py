@@ -167,3 +167,53 @@ def test_plate_classes_on_a_scratch_checkpoint_is_refused(
     with pytest.raises(TrainingError, match="for a fine-tuned PP-OCR"):
         export_onnx(tmp_path / "run" / "checkpoint.pt", tmp_path / "x.onnx", plate_classes=True)
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_the_shipped_plate_crnn_is_trained_further_from_its_own_weights(
+    synths: tuple[PlateSynth, PlateSynth], tmp_path: Path
+) -> None:
+    """``init plate-crnn``: the exported file's weights (batch norms folded) become a network
+    that reads as the file does, keeps its batch norms fixed while it trains, and exports back
+    with the real share it learned from named."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from citywatch.training.plate_model import HEIGHT, Exported, from_exported
+    from citywatch.vision.plates.recognisers import shipped_path
+
+    shipped = shipped_path("plate-crnn")
+    net = from_exported(shipped).train()
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and not any(m.training for m in norms)
+    x = torch.randn(2, 3, HEIGHT, 120)
+    sess = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        want = Exported(net.eval()).forward(x).numpy()
+    assert np.abs(sess.run(None, {"x": x.numpy()})[0] - want).max() < 1e-4
+
+    torch.set_num_threads(1)
+    settings = replace(TINY, init="plate-crnn", lr=5e-4, real="crops", real_share=0.25)
+    last = train(settings, *synths, tmp_path / "run")
+    assert last["step"] == 4
+    onnx_path = export_onnx(tmp_path / "run" / "checkpoint.pt", tmp_path / "ft.onnx")
+    rec = CtcRecogniser(onnx_path)
+    assert rec.rows == 2
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    assert "0.25 of the samples real crops" in meta["data"]
+    assert "fine-tuned from the shipped plate-crnn" in meta["data"]
+    with pytest.raises(TrainingError, match="real_share"):
+        train(replace(settings, real_share=0.5), *synths, tmp_path / "run")
+
+
+def test_a_file_that_is_no_plate_crnn_export_is_named(tmp_path: Path) -> None:
+    from citywatch.training.plate_model import from_exported
+    from citywatch.vision.plates.recognisers import shipped_path
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(ValueError, match=r"bad\.onnx"):
+        from_exported(bad)
+    with pytest.raises(ValueError, match="not a plate-crnn export"):
+        from_exported(shipped_path("ppocrv6-plates"))

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from citywatch.cli import train_det
+from citywatch.cli import train_crops, train_det
 from citywatch.cli.context import ctx_of
 
 DEFAULT_FONTS = Path("../shared/data/plates/fonts")
@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
     )
     app.add_typer(train_app, name="train")
     train_det.register(train_app)
+    train_crops.register(train_app)
 
     @train_app.command("plates")
     def train_plates(
@@ -43,13 +44,17 @@ def register(app: typer.Typer) -> None:
         batch: Annotated[int, typer.Option(min=1, help="Synthetic plates per step")] = 32,
         lr: Annotated[
             float | None,
-            typer.Option(min=1e-7, help="Peak learning rate (default 3e-3 scratch, 1e-4 ppocr)"),
+            typer.Option(
+                min=1e-7,
+                help="Peak learning rate (default 3e-3 scratch, 5e-4 plate-crnn, 1e-4 ppocr)",
+            ),
         ] = None,
         init: Annotated[
             str,
             typer.Option(
-                help="scratch: plate-crnn from random weights; ppocr: fine-tune the shipped "
-                "PP-OCRv4 recogniser; ppocrv6: fine-tune PP-OCRv6 small (prepared by "
+                help="scratch: plate-crnn from random weights; plate-crnn: the shipped "
+                "plate-crnn trained further; ppocr: fine-tune the shipped PP-OCRv4 "
+                "recogniser; ppocrv6: fine-tune PP-OCRv6 small (prepared by "
                 "`citywatch models prepare`) (both need onnx2torch; one-line plates only)"
             ),
         ] = "scratch",
@@ -66,6 +71,14 @@ def register(app: typer.Typer) -> None:
                 "(training/plate_glyphs.py) instead of Barlow and DINish",
             ),
         ] = 0.0,
+        real: Annotated[
+            Path | None,
+            typer.Option(help="A folder of real plate crops (`citywatch train plate-crops`)"),
+        ] = None,
+        real_share: Annotated[
+            float,
+            typer.Option(min=0.0, max=0.99, help="Share of the samples drawn from --real"),
+        ] = 0.3,
         seed: Annotated[int, typer.Option(help="Seed of the data and the weights")] = 15,
         formats: Annotated[
             str, typer.Option(help="Comma-separated plate formats to draw (default: all)")
@@ -106,6 +119,7 @@ def register(app: typer.Typer) -> None:
             TimeRemainingColumn,
         )
 
+        from citywatch.training.plate_real import MixedSource, RealCrops, SampleSource
         from citywatch.training.plate_render import FontError, load_fonts
         from citywatch.training.plate_synth import PlateSynth
         from citywatch.training.plate_train import (
@@ -121,7 +135,7 @@ def register(app: typer.Typer) -> None:
         if init not in INITS:
             c.fail(f"--init {init!r}: expected one of {', '.join(INITS)}")
         if lr is None:
-            lr = 1e-4 if init in PPOCR_INITS else 3e-3
+            lr = 1e-4 if init in PPOCR_INITS else 5e-4 if init == "plate-crnn" else 3e-3
 
         torch.set_num_threads(threads)
         chosen = tuple(f.strip() for f in formats.split(",") if f.strip()) or None
@@ -140,8 +154,10 @@ def register(app: typer.Typer) -> None:
                 "boost": dict(factors),
                 "stroke_share": stroke_share,
             }
-            synth = PlateSynth(font_set, seed=seed, **kw)  # type: ignore[arg-type]
+            synth: SampleSource = PlateSynth(font_set, seed=seed, **kw)  # type: ignore[arg-type]
             val = PlateSynth(font_set, seed=seed + 10_000, **kw)  # type: ignore[arg-type]
+            if real is not None and real_share > 0:
+                synth = MixedSource(synth, RealCrops(real), real_share, seed)
         except (FontError, ValueError) as err:
             c.fail(str(err))
         settings = TrainSettings(
@@ -153,6 +169,8 @@ def register(app: typer.Typer) -> None:
             init=init,
             boost=factors,
             stroke_share=stroke_share,
+            real=str(real) if real is not None and real_share > 0 else "",
+            real_share=real_share if real is not None else 0.0,
         )
         columns = (
             TextColumn("{task.description}"),

@@ -39,6 +39,7 @@ from citywatch.training.plate_ppocr import (
     with_initializers,
     write_weights,
 )
+from citywatch.training.plate_real import TRAIN_DRIVES
 from citywatch.training.plate_render import Fonts, draw_plate, to_bgr
 from citywatch.training.plate_styles import PlateStyle, pick_layout, plate_text, styles_for
 from citywatch.vision.plates.rapidocr_backend import text_detector_path
@@ -49,8 +50,6 @@ MIN_PLATE_PX = 5.0  # plates lower than this in the picture are neither plate no
 CACHE_SIDE = 800  # Romanian frames are kept in memory at this longer side
 LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.modules.batchnorm._BatchNorm)
 FROZEN_CONVS = 12  # the stem and first stages of the MobileNetV3 backbone are kept
-#: the drives trained on; dayride_type1_002 and _003 are held out
-TRAIN_DRIVES = ("dayride_type1_001", "nightride_type3_001")
 
 
 class DetTrainError(RuntimeError):

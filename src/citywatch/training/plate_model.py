@@ -15,6 +15,10 @@ separator (a gap, a dash, an emblem).  336,742 parameters (1.35 MB as float32 ON
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import cast
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -93,3 +97,60 @@ class Exported(nn.Module):
 
 def parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
+
+
+class FoldedPlateNet(PlateNet):
+    """A :class:`PlateNet` whose batch norms were folded into its convolutions (the weights of
+    an exported file, :func:`from_exported`): each ``BatchNorm2d`` passes its input through
+    plus the folded bias, and stays in eval mode when the network trains (batch statistics
+    would renormalise what the folded weights already scaled); its scale and shift still
+    learn.  Its state has :class:`PlateNet`'s keys, so it exports as one."""
+
+    def train(self, mode: bool = True) -> FoldedPlateNet:
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+
+def from_exported(path: Path) -> FoldedPlateNet:
+    """The network of an exported plate-crnn ONNX file (``citywatch train plates-export``,
+    the shipped ``plate_crnn.onnx``), to train further.  A file that is not one is a
+    ``ValueError`` naming it."""
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        proto = onnx.load(str(path))
+    except Exception as err:
+        raise ValueError(f"{path}: cannot read it as ONNX: {err}") from None
+    weights = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    net = FoldedPlateNet()
+    convs = [
+        block for block in net.modules() if isinstance(block, nn.Sequential) and len(block) == 3
+    ]
+    nodes = [n for n in proto.graph.node if n.op_type == "Conv" and n.input[1] != "net.head.weight"]
+    if len(nodes) != len(convs) or "net.head.weight" not in weights or "net.row" not in weights:
+        raise ValueError(
+            f"{path}: not a plate-crnn export ({len(nodes)} convolutions besides the head, "
+            f"expected {len(convs)})"
+        )
+    with torch.no_grad():
+        for block, node in zip(convs, nodes, strict=True):
+            conv, norm = cast(nn.Conv2d, block[0]), cast(nn.BatchNorm2d, block[1])
+            w, b = weights[node.input[1]], weights[node.input[2]]
+            if tuple(w.shape) != tuple(conv.weight.shape):
+                raise ValueError(
+                    f"{path}: convolution {node.name} is {w.shape}, not {conv.weight.shape}"
+                )
+            conv.weight.copy_(torch.from_numpy(np.array(w)))
+            norm.weight.fill_(1.0)
+            norm.bias.copy_(torch.from_numpy(np.array(b)))
+            cast(torch.Tensor, norm.running_mean).zero_()
+            cast(torch.Tensor, norm.running_var).fill_(1.0 - norm.eps)
+        net.row.copy_(torch.from_numpy(np.array(weights["net.row"])))
+        net.head.weight.copy_(torch.from_numpy(np.array(weights["net.head.weight"])))
+        head_bias = np.array(weights["net.head.bias"])
+        cast(torch.Tensor, net.head.bias).copy_(torch.from_numpy(head_bias))
+    return net

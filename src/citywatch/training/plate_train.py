@@ -20,8 +20,12 @@ fine-tuned over its own 6,625 classes: one row, 48 px high, its first stages fro
 one-line plates only) or ``ppocrv6`` (PP-OCRv6 small, the US default, prepared by ``citywatch
 models prepare``, the same way over its 18,710 classes; it attends across its whole input line,
 so each crop of a batch goes through it alone instead of zero-padded to the widest, as the
-reader runs it).  Everything else (data, schedule, checkpoints, log) is the same; the export of
-a fine-tuned PP-OCR keeps the original's graph and contract.
+reader runs it) or ``plate-crnn`` (the shipped plate-crnn's own weights, read back from its
+ONNX file with its batch norms folded and kept fixed: :func:`~citywatch.training.plate_model.
+from_exported`).  Everything else (data, schedule, checkpoints, log) is the same; the export of
+a fine-tuned PP-OCR keeps the original's graph and contract.  ``real`` and ``real_share`` record
+that a share of the samples came from real crops (:mod:`citywatch.training.plate_real`; the
+caller mixes them in with :class:`~citywatch.training.plate_real.MixedSource`).
 """
 
 from __future__ import annotations
@@ -42,8 +46,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from citywatch.training.plate_model import HEIGHT, ROWS, STRIDE, Exported, PlateNet, encode
-from citywatch.training.plate_synth import PlateSynth, Sample
+from citywatch.training.plate_model import (
+    HEIGHT,
+    ROWS,
+    STRIDE,
+    Exported,
+    PlateNet,
+    encode,
+    from_exported,
+)
+from citywatch.training.plate_real import SampleSource
+from citywatch.training.plate_synth import Sample
 from citywatch.vision.plates.ctc import ALPHABET
 from citywatch.vision.plates.ppocr import line_tensor, line_width, min_width_for
 
@@ -73,12 +86,15 @@ class TrainSettings:
     init: str = "scratch"  # or "ppocr" / "ppocrv6": fine-tune PP-OCRv4 / PP-OCRv6 small
     boost: tuple[tuple[str, float], ...] = ()  # (format, factor): drawn that much more often
     stroke_share: float = 0.0  # of the US plates drawn in the project's stroke lettering
+    real: str = ""  # a folder of real crops (`train plate-crops`) mixed in
+    real_share: float = 0.0  # of the samples drawn from it
 
 
 _SAME_ON_RESUME = (
-    "seed", "batch", "lr", "weight_decay", "formats", "init", "boost", "stroke_share"
+    "seed", "batch", "lr", "weight_decay", "formats", "init", "boost", "stroke_share", "real",
+    "real_share",
 )  # fmt: skip
-INITS = ("scratch", "ppocr", "ppocrv6")
+INITS = ("scratch", "plate-crnn", "ppocr", "ppocrv6")
 PPOCR_INITS = ("ppocr", "ppocrv6")
 WARMUP = 0.05  # of the steps (at least 50)
 FLOOR = 0.02  # the learning rate at the last step, relative to the peak
@@ -134,6 +150,14 @@ def build(init: str) -> Arch:
     """The network of ``init`` (see the module doc), on the CPU."""
     if init == "scratch":
         return Arch(PlateNet(), HEIGHT, ROWS, STRIDE, encode, ["", *ALPHABET, ""])
+    if init == "plate-crnn":
+        from citywatch.vision.plates.recognisers import shipped_path
+
+        try:
+            folded = from_exported(shipped_path("plate-crnn"))
+        except ValueError as err:
+            raise TrainingError(str(err)) from None
+        return Arch(folded, HEIGHT, ROWS, STRIDE, encode, ["", *ALPHABET, ""])
     if init in PPOCR_INITS:
         from citywatch.training.plate_ppocr import STRIDE as PP_STRIDE
         from citywatch.training.plate_ppocr import (
@@ -262,8 +286,8 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 def train(
     settings: TrainSettings,
-    synth: PlateSynth,
-    val_synth: PlateSynth,
+    synth: SampleSource,
+    val_synth: SampleSource,
     out: Path,
     *,
     max_seconds: float | None = None,
@@ -429,8 +453,20 @@ def export_onnx(
         "citywatch_model": "plate-crnn",
         "trained_steps": str(state["step"]),
         "training": json.dumps(state["settings"]),
-        "data": "synthetic plates only (citywatch.training.plate_synth; fonts FE-Schrift "
-        "GL-Nummernschild, DINish OFL-1.1, Barlow OFL-1.1)",
+        "data": "synthetic plates (citywatch.training.plate_synth; fonts FE-Schrift "
+        "GL-Nummernschild, DINish OFL-1.1, Barlow OFL-1.1)"
+        + (
+            f"; {state['settings'].get('real_share')} of the samples real crops of the "
+            "Romanian dashcam frames (RobertLucian/license-plate-dataset, MIT; "
+            "citywatch.training.plate_real)"
+            if state["settings"].get("real_share")
+            else ""
+        )
+        + (
+            "; fine-tuned from the shipped plate-crnn"
+            if state["settings"].get("init") == "plate-crnn"
+            else ""
+        ),
         "note": note,
     }
     del proto.metadata_props[:]
