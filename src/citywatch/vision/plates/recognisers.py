@@ -12,11 +12,12 @@
   Nothing is fetched at run time: a camera configured for it and missing the file fails at
   start with the command that fixes it.
 * ``plate-crnn``: citywatch's own plate recogniser (a 0.34 M-parameter CTC network trained
-  from scratch on synthetic plates only: ``citywatch train plates``; Apache-2.0), shipped inside
+  from scratch on synthetic plates, then further with a share of real plate crops of the
+  MIT-licensed Romanian dashcam frames: ``citywatch train plates``; Apache-2.0), shipped inside
   the package (``vision/plates/models/plate_crnn.onnx``, its card ``docs/models.md``).  It
-  reads stacked (two-line) plates too.  An option, not the default: on the development photos
-  it reads fewer plates than PP-OCR (images_eu 0.907 against 0.963, images_us halves 0.508 and
-  0.404 against PP-OCRv6's 0.864 and 0.846), at a quarter of PP-OCR's time per plate
+  reads stacked (two-line) plates too.  An option, not the default: on the development sets
+  it reads fewer plates than PP-OCR (images_eu plate boxes 0.907 against ``ppocrv6-plates``'
+  1.000, crops_nl 0.878 against 0.927), in a quarter of its time per plate
   (``bench/models_plates.py --recognisers``).
 * ``ppocrv6-plates``: PP-OCRv6 small fine-tuned on citywatch's synthetic plates (800 steps of
   ``citywatch train plates --init ppocrv6``; its last layer cut to the 69 classes a plate
