@@ -263,6 +263,21 @@ def ctc_loss(logits: torch.Tensor, rows: Targets, arch: Arch, ctc: nn.CTCLoss) -
     )
 
 
+def data_note(settings: dict[str, Any]) -> str:
+    """What a run learned from, for the exported file's ``data`` metadata."""
+    synthetic = (
+        "synthetic plates (citywatch.training.plate_synth; fonts FE-Schrift GL-Nummernschild, "
+        "DINish OFL-1.1, Barlow OFL-1.1)"
+    )
+    if not settings.get("real_share"):
+        return synthetic.replace("synthetic plates", "synthetic plates only", 1)
+    return (
+        f"{synthetic}; {settings['real_share']} of the samples real crops of the Romanian "
+        "dashcam frames (RobertLucian/license-plate-dataset, MIT; labelled by citywatch, "
+        "citywatch.training.plate_real)"
+    )
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint written by :func:`train`; a truncated or foreign file is a
     :class:`TrainingError` naming it."""
@@ -453,15 +468,7 @@ def export_onnx(
         "citywatch_model": "plate-crnn",
         "trained_steps": str(state["step"]),
         "training": json.dumps(state["settings"]),
-        "data": "synthetic plates (citywatch.training.plate_synth; fonts FE-Schrift "
-        "GL-Nummernschild, DINish OFL-1.1, Barlow OFL-1.1)"
-        + (
-            f"; {state['settings'].get('real_share')} of the samples real crops of the "
-            "Romanian dashcam frames (RobertLucian/license-plate-dataset, MIT; "
-            "citywatch.training.plate_real)"
-            if state["settings"].get("real_share")
-            else ""
-        )
+        "data": data_note(state["settings"])
         + (
             "; fine-tuned from the shipped plate-crnn"
             if state["settings"].get("init") == "plate-crnn"
@@ -527,9 +534,8 @@ def _export_ppocr(
             "trained_steps": str(state["step"]),
             "blend": str(blend),
             "training": json.dumps(state["settings"]),
-            "data": f"{base} recogniser (Apache-2.0, PaddleOCR) fine-tuned on synthetic plates "
-            "only (citywatch.training.plate_synth; fonts FE-Schrift GL-Nummernschild, DINish "
-            "OFL-1.1, Barlow OFL-1.1)",
+            "data": f"{base} recogniser (Apache-2.0, PaddleOCR) fine-tuned on "
+            + data_note(state["settings"]),
             "note": note,
         }
         return export_ppocr(net, onnx_path, meta, source=source, plate_classes=plate_classes)

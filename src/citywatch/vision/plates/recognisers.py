@@ -19,8 +19,9 @@
   it reads fewer plates than PP-OCR (images_eu plate boxes 0.907 against ``ppocrv6-plates``'
   1.000, crops_nl 0.878 against 0.927), in a quarter of its time per plate
   (``bench/models_plates.py --recognisers``).
-* ``ppocrv6-plates``: PP-OCRv6 small fine-tuned on citywatch's synthetic plates (800 steps of
-  ``citywatch train plates --init ppocrv6``; its last layer cut to the 69 classes a plate
+* ``ppocrv6-plates``: PP-OCRv6 small fine-tuned on citywatch's synthetic plates and on real
+  plate crops of the MIT-licensed Romanian dashcam frames (800 steps of ``citywatch train
+  plates --init ppocrv6 --real``; its last layer cut to the 69 classes a plate
   reader uses), shipped inside the package (``vision/plates/models/ppocrv6_plates.onnx``,
   6.1 MB, Apache-2.0; its card ``docs/models.md``).  What ``auto`` reads European plates with:
   on images_eu every plate box read (54 of 54 against PP-OCRv4's 52), and on the Romanian
