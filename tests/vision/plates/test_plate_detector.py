@@ -159,7 +159,7 @@ def test_a_wrong_model_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name", ["wts-lg-000155.jpg", "wts-lg-000106.jpg"])
+@pytest.mark.parametrize("name", ["wts-lg-000155.jpg", "wts-lg-000091.jpg"])
 def test_a_us_plate_whose_serial_is_small_is_read_by_the_larger_line_search(
     shared_data: Path, name: str
 ) -> None:
