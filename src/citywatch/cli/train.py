@@ -138,6 +138,7 @@ def register(app: typer.Typer) -> None:
             lr = 1e-4 if init in PPOCR_INITS else 5e-4 if init == "plate-crnn" else 3e-3
 
         torch.set_num_threads(threads)
+        mixing = real is not None and real_share > 0  # real crops drawn at all
         chosen = tuple(f.strip() for f in formats.split(",") if f.strip()) or None
         try:
             factors = tuple(
@@ -156,7 +157,7 @@ def register(app: typer.Typer) -> None:
             }
             synth: SampleSource = PlateSynth(font_set, seed=seed, **kw)  # type: ignore[arg-type]
             val = PlateSynth(font_set, seed=seed + 10_000, **kw)  # type: ignore[arg-type]
-            if real is not None and real_share > 0:
+            if mixing and real is not None:
                 synth = MixedSource(synth, RealCrops(real), real_share, seed)
         except (FontError, ValueError) as err:
             c.fail(str(err))
@@ -169,8 +170,8 @@ def register(app: typer.Typer) -> None:
             init=init,
             boost=factors,
             stroke_share=stroke_share,
-            real=str(real) if real is not None and real_share > 0 else "",
-            real_share=real_share if real is not None else 0.0,
+            real=str(real) if mixing else "",
+            real_share=real_share if mixing else 0.0,
         )
         columns = (
             TextColumn("{task.description}"),

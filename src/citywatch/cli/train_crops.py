@@ -48,20 +48,15 @@ def register(train_app: typer.Typer) -> None:
         from citywatch.vision.plates.formats import resolve
         from citywatch.vision.plates.ppocr import CtcPlateReader, CtcRecogniser
         from citywatch.vision.plates.recognisers import shipped_path
+        from citywatch.vision.record import FloatArray, ImageBGR
 
         cfg = PlatesConfig()
         formats = resolve(cfg.formats)
-        r = cfg.reader
-        reader = CtcPlateReader(
-            CtcRecogniser(shipped_path("ppocrv6-plates"), threads=r.threads),
-            pad_x=r.pad_x,
-            pad_y=r.pad_y,
-            stretches=r.stretches,
-            sure_score=r.sure_score,
-            reread_unfit=r.reread_unfit,
+        reader = CtcPlateReader.from_config(
+            CtcRecogniser(shipped_path("ppocrv6-plates"), threads=cfg.reader.threads), cfg.reader
         )
 
-        def teacher(image, boxes):  # type: ignore[no-untyped-def]
+        def teacher(image: ImageBGR, boxes: FloatArray) -> list[tuple[str, float] | None]:
             return [
                 (c[0].text, c[0].score) if c else None
                 for c in reader.read_formatted(image, boxes, formats)

@@ -72,6 +72,12 @@ def _homography(
     return rot @ shear @ persp
 
 
+def box_jitter(box_h: float, rng: random.Random) -> list[float]:
+    """How much looser (or, by a little, tighter) than the text a detector's box is on each
+    side (left, top, right, bottom), in pixels for a box ``box_h`` high."""
+    return [rng.uniform(-0.06, 0.2) * box_h for _ in range(4)]
+
+
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     p = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ m.T
     return p[:, :2] / p[:, 2:3]
@@ -98,7 +104,7 @@ def camera_view(plate: CleanPlate, rng: random.Random, s: ViewSettings | None = 
     bx1, by1 = corners.max(axis=0)
     bh = by1 - by0
     # the detector's box is loose or tight by a little, then the reader pads it
-    jit = [rng.uniform(-0.06, 0.2) * bh for _ in range(4)]
+    jit = box_jitter(bh, rng)
     jit[0] += rng.uniform(0, 0.5) * bh if rng.random() < 0.3 else 0.0  # the EU band, in part
     pad = s.pad * bh
     cx0, cy0 = bx0 - jit[0] - pad, by0 - jit[1] - pad

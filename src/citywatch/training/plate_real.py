@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from citywatch.eval.voc import voc_boxes
-from citywatch.training.plate_degrade import ViewSettings, degrade
+from citywatch.training.plate_degrade import ViewSettings, box_jitter, degrade
 from citywatch.training.plate_synth import Sample
 from citywatch.vision.record import FloatArray, ImageBGR
 
@@ -105,7 +105,13 @@ def extract_crops(
         image: ImageBGR = np.asarray(read_in, np.uint8)
         counts["frames"] += 1
         boxes = np.asarray(voc_boxes(xml), np.float32).reshape(-1, 4)
-        reads = teacher(image, boxes) if len(boxes) else []
+        # the teacher reads only the boxes large enough and not transcribed
+        ask = [
+            k
+            for k, box in enumerate(boxes)
+            if box[3] - box[1] >= MIN_HEIGHT_PX and (image_path.name, k) not in truth
+        ]
+        reads = dict(zip(ask, teacher(image, boxes[ask]), strict=True)) if ask else {}
         for k, box in enumerate(boxes):
             counts["boxes"] += 1
             if box[3] - box[1] < MIN_HEIGHT_PX:
@@ -204,7 +210,7 @@ class RealCrops:
         crop = self.crops[index % len(self.crops)]
         x0, y0, x1, y1 = crop.box
         bh = y1 - y0
-        jit = [rng.uniform(-0.06, 0.2) * bh for _ in range(4)]
+        jit = box_jitter(bh, rng)
         pad = self._view.pad * bh
         h, w = crop.image.shape[:2]
         a = int(np.clip(round(x0 - jit[0] - pad), 0, w - 2))

@@ -265,15 +265,16 @@ def ctc_loss(logits: torch.Tensor, rows: Targets, arch: Arch, ctc: nn.CTCLoss) -
 
 def data_note(settings: dict[str, Any]) -> str:
     """What a run learned from, for the exported file's ``data`` metadata."""
-    synthetic = (
-        "synthetic plates (citywatch.training.plate_synth; fonts FE-Schrift GL-Nummernschild, "
-        "DINish OFL-1.1, Barlow OFL-1.1)"
+    share = settings.get("real_share")
+    fonts = (
+        "(citywatch.training.plate_synth; fonts FE-Schrift GL-Nummernschild, DINish OFL-1.1, "
+        "Barlow OFL-1.1)"
     )
-    if not settings.get("real_share"):
-        return synthetic.replace("synthetic plates", "synthetic plates only", 1)
+    if not share:
+        return f"synthetic plates only {fonts}"
     return (
-        f"{synthetic}; {settings['real_share']} of the samples real crops of the Romanian "
-        "dashcam frames (RobertLucian/license-plate-dataset, MIT; labelled by citywatch, "
+        f"synthetic plates {fonts}; {share} of the samples real crops of the Romanian dashcam "
+        "frames (RobertLucian/license-plate-dataset, MIT; labelled by citywatch, "
         "citywatch.training.plate_real)"
     )
 

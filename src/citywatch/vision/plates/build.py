@@ -49,14 +49,7 @@ def _build_rapidocr(cfg: PlatesConfig, cache_dir: Path) -> tuple[PlateDetector, 
 
         _, model = reader_model(r.recogniser, r.rec_model, cfg.formats, cache_dir)
         rec = CtcRecogniser(model, keys_path=r.rec_keys, threads=r.threads)
-        reader = CtcPlateReader(
-            rec,
-            pad_x=r.pad_x,
-            pad_y=r.pad_y,
-            stretches=r.stretches,
-            sure_score=r.sure_score,
-            reread_unfit=r.reread_unfit,
-        )
+        reader = CtcPlateReader.from_config(rec, r)
     else:
         reader = RapidOcrReader.from_config(engine, r)
     return detector, reader

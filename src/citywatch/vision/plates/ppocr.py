@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -36,6 +36,9 @@ from citywatch.vision.plates.ctc import ALPHABET, CharProbs, Slot, decode, greed
 from citywatch.vision.plates.formats import Candidate, PlateFormat
 from citywatch.vision.plates.stacked import join_lines
 from citywatch.vision.record import FloatArray, ImageBGR
+
+if TYPE_CHECKING:
+    from citywatch.config.plates import PlateReaderConfig
 
 HEIGHT = 48  # the recogniser's input height
 MIN_WIDTH = 160  # narrower lines are padded to this (PP-OCR pads to 320: twice the work)
@@ -282,6 +285,18 @@ class CtcPlateReader:
         self._stretches = tuple(stretches)
         self._sure = sure_score
         self._reread_unfit = reread_unfit
+
+    @classmethod
+    def from_config(cls, recogniser: CtcRecogniser, cfg: PlateReaderConfig) -> CtcPlateReader:
+        """The reader ``plates.reader`` describes, reading with ``recogniser``."""
+        return cls(
+            recogniser,
+            pad_x=cfg.pad_x,
+            pad_y=cfg.pad_y,
+            stretches=cfg.stretches,
+            sure_score=cfg.sure_score,
+            reread_unfit=cfg.reread_unfit,
+        )
 
     def _slots(self, image: ImageBGR, xyxy: FloatArray) -> list[list[list[Slot]]]:
         """Per stretch, per box: the slots."""

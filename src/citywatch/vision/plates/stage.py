@@ -250,14 +250,10 @@ class PlateStage:
             lines = self._lines(fine, windows[k])
             if len(lines) == 0:
                 # the line may fill the window: search it again with a border around it
-                again = self._refiner.refine(image, windows[k : k + 1], margin=REFINE_MARGIN)
-                lines = self._lines(merge_lines(again, max_gap=REFINE_MAX_GAP), windows[k])
+                lines = self._search_window(image, windows[k], margin=REFINE_MARGIN)
             if len(lines) == 0 and self._zoom_height is not None:
-                again = self._refiner.refine(image, windows[k : k + 1], height=self._zoom_height)
-                lines = self._lines(
-                    merge_lines(again, max_gap=REFINE_MAX_GAP),
-                    windows[k],
-                    min_line=REFINE_MIN_SMALL_LINE,
+                lines = self._search_window(
+                    image, windows[k], height=self._zoom_height, min_line=REFINE_MIN_SMALL_LINE
                 )
             for box in lines:
                 boxes.append(box)
@@ -266,6 +262,21 @@ class PlateStage:
                 boxes.append(coarse.xyxy[k])
                 owner.append(k)
         return np.asarray(boxes, np.float32).reshape(-1, 4), owner
+
+    def _search_window(
+        self,
+        image: ImageBGR,
+        window: FloatArray,
+        *,
+        margin: int = 0,
+        height: int | None = None,
+        min_line: float = REFINE_MIN_LINE,
+    ) -> FloatArray:
+        """:meth:`_lines` of one window searched again by the refiner (bordered by
+        ``margin``, scaled to ``height``)."""
+        assert self._refiner is not None
+        again = self._refiner.refine(image, window[None], margin=margin, height=height)
+        return self._lines(merge_lines(again, max_gap=REFINE_MAX_GAP), window, min_line=min_line)
 
     def _lines(
         self, fine: Detections, window: FloatArray, *, min_line: float = REFINE_MIN_LINE
@@ -303,12 +314,15 @@ class PlateStage:
             out = [c[0] if c else None for c in found]
         else:
             out = [best(raw, self._formats, conf) for raw, conf in self._reader.read(image, boxes)]
-        if len(out) != len(boxes):
-            raise RuntimeError(
-                f"plate reader {self._reader.name!r} returned {len(out)} reads "
-                f"for {len(boxes)} boxes"
-            )
+        self._check_count(len(out), len(boxes), "boxes")
         return out
+
+    def _check_count(self, got: int, asked: int, what: str) -> None:
+        """A reader returns one read per box (or pair) it was asked for."""
+        if got != asked:
+            raise RuntimeError(
+                f"plate reader {self._reader.name!r} returned {got} reads for {asked} {what}"
+            )
 
     def _read_lines(self, image: ImageBGR, boxes: FloatArray) -> list[Candidate | None]:
         """:meth:`_read`, and where two boxes are the lines of one stacked plate
@@ -320,11 +334,8 @@ class PlateStage:
         if not pairs or not isinstance(self._reader, StackedReader):
             return self._read(image, boxes)
         lines, joined = self._reader.read_lines_and_pairs(image, boxes, pairs, self._formats)
-        if len(lines) != len(boxes) or len(joined) != len(pairs):
-            raise RuntimeError(
-                f"plate reader {self._reader.name!r} returned {len(lines)} reads and "
-                f"{len(joined)} pairs for {len(boxes)} boxes and {len(pairs)} pairs"
-            )
+        self._check_count(len(lines), len(boxes), "boxes")
+        self._check_count(len(joined), len(pairs), "stacked pairs")
         reads = [c[0] if c else None for c in lines]
         for (i, j), cands in zip(pairs, joined, strict=True):
             alone = max((r.score for r in (reads[i], reads[j]) if r is not None), default=0.0)
