@@ -36,9 +36,10 @@ from citywatch.eval.plates import (
     score_photo,
 )
 from citywatch.vision.images import load_image
-from citywatch.vision.plates.build import build_plate_stage
+from citywatch.vision.plates.build import build_plate_models, build_plate_stage
+from citywatch.vision.plates.ensemble import MeanRecogniser
 from citywatch.vision.plates.formats import resolve
-from citywatch.vision.plates.ppocr import CtcPlateReader, CtcRecogniser
+from citywatch.vision.plates.ppocr import CtcPlateReader, CtcRecogniser, LineRecogniser
 from citywatch.vision.plates.recognisers import recogniser_path
 from citywatch.vision.plates.stage import PlateStage
 from citywatch.vision.record import ImageBGR
@@ -88,36 +89,50 @@ def plate_crops(folder: Path, subset: Subset) -> list[PlateCrop]:
     ]
 
 
-def recognisers(names: list[str], extra: list[str]) -> dict[str, tuple[Path | None, str]]:
-    """Label -> (model file, recogniser name for the config) of each compared recogniser;
-    ``extra``: model files, each ``FILE`` (labelled ``file:<stem>``) or ``LABEL=FILE``."""
+@dataclass(frozen=True)
+class Compared:
+    """One compared recogniser: its model files (None: the default, found by its package; two
+    or more: an ensemble, their probabilities averaged) and its name for the config ("": read
+    from the files)."""
+
+    files: tuple[Path | None, ...]
+    name: str = ""
+
+    def recogniser(self) -> LineRecogniser:
+        recs = [CtcRecogniser(f, threads=1) for f in self.files]
+        return recs[0] if len(recs) == 1 else MeanRecogniser(recs)
+
+
+def recognisers(names: list[str], extra: list[str]) -> dict[str, Compared]:
+    """Label -> what is compared; ``extra``: model files, each ``FILE`` (labelled
+    ``file:<stem>``) or ``LABEL=FILE``, where ``FILE`` may be ``A+B``: an ensemble of two
+    (each a file or a recogniser's name)."""
     from citywatch.config.root import default_models_dir
 
-    out: dict[str, tuple[Path | None, str]] = {}
+    def model_file(part: str) -> Path | None:
+        path = Path(part)
+        return path if path.suffix == ".onnx" else recogniser_path(part, default_models_dir())
+
+    out: dict[str, Compared] = {}
     for name in names:
-        out[name] = (recogniser_path(name, default_models_dir()), name)
+        out[name] = Compared((recogniser_path(name, default_models_dir()),), name)
     for spec in extra:
         label, sep, file = spec.partition("=")
-        path = Path(file if sep else spec)
-        out[label if sep else f"file:{path.stem}"] = (path, "")
+        parts = (file if sep else spec).split("+")
+        out[label if sep else f"file:{Path(parts[0]).stem}"] = Compared(
+            tuple(model_file(p) for p in parts)
+        )
     return out
 
 
 def per_plate(
-    crops: list[PlateCrop], formats: list[str], models: dict[str, tuple[Path | None, str]]
+    crops: list[PlateCrop], formats: list[str], models: dict[str, Compared]
 ) -> dict[str, Metrics]:
     cfg = PlatesConfig(formats=formats).reader  # type: ignore[arg-type]
     fmts = resolve(formats)
     readers = {
-        label: CtcPlateReader(
-            CtcRecogniser(path, threads=1),
-            pad_x=cfg.pad_x,
-            pad_y=cfg.pad_y,
-            stretches=cfg.stretches,
-            sure_score=cfg.sure_score,
-            reread_unfit=cfg.reread_unfit,
-        )
-        for label, (path, _) in models.items()
+        label: CtcPlateReader.from_config(compared.recogniser(), cfg)
+        for label, compared in models.items()
     }
     exact = dict.fromkeys(readers, 0)
     chars = dict.fromkeys(readers, 0.0)
@@ -147,14 +162,24 @@ def per_photo(
     folder: Path,
     formats: list[str],
     subset: Subset,
-    models: dict[str, tuple[Path | None, str]],
+    models: dict[str, Compared],
 ) -> dict[str, Metrics]:
     photos = load_photos(folder, subset)
     stages: dict[str, PlateStage] = {}
-    for label, (path, name) in models.items():
-        reader = {"recogniser": name} if name else {"rec_model": str(path)}
-        cfg = PlatesConfig.model_validate({"formats": formats, "reader": reader})
-        stages[label] = build_plate_stage(cfg, track=False)
+    for label, compared in models.items():
+        if compared.name or len(compared.files) == 1:
+            reader = (
+                {"recogniser": compared.name}
+                if compared.name
+                else {"rec_model": str(compared.files[0])}
+            )
+            cfg = PlatesConfig.model_validate({"formats": formats, "reader": reader})
+            stages[label] = build_plate_stage(cfg, track=False)
+            continue
+        cfg = PlatesConfig.model_validate({"formats": formats})
+        detector, _ = build_plate_models(cfg)
+        read = CtcPlateReader.from_config(compared.recogniser(), cfg.reader)
+        stages[label] = PlateStage(detector, read, None, cfg)
     reports = {label: PlateImageReport() for label in stages}
     for photo in photos:
         image = load_image(photo.image)
@@ -201,7 +226,12 @@ def main(argv: list[str]) -> int:
     keep_freed_buffers()
     ap = argparse.ArgumentParser(description="plate recognisers compared")
     ap.add_argument("--recognisers", default="ppocrv6-plates,ppocrv4,ppocrv6-small,plate-crnn")
-    ap.add_argument("--rec-model", action="append", default=[], help="FILE or LABEL=FILE")
+    ap.add_argument(
+        "--rec-model",
+        action="append",
+        default=[],
+        help="FILE or LABEL=FILE (FILE: A+B, an ensemble)",
+    )
     ap.add_argument("--set", action="append", default=[], help="FOLDER:FORMATS[:a|b|all]")
     ap.add_argument("--subset", choices=("all", "a", "b"), default="all")
     ap.add_argument("--no-photos", action="store_true", help="per plate only (faster)")

@@ -54,6 +54,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO / ".." / "shared" / "data" / "plates").resolve()
 STRETCHES = (0.8, 1.0, 1.4, 1.8)
 MARGINS = ((0.05, 0.15), (0.3, 0.15), (0.15, 0.05), (0.15, 0.3))  # (pad_x, pad_y) x height
+# the line's box grown to about its plate (a US serial is 40-50 % of the plate's height)
+PLATE_MARGINS = ((0.2, 0.6), (0.25, 0.8), (0.3, 1.0))
 
 
 def clahe(crop: ImageBGR) -> ImageBGR:
@@ -166,7 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_buffers()
     ap = argparse.ArgumentParser(description="plate misses and crop variants on one half")
     ap.add_argument("--set", default="images_us:US:a", help="FOLDER:FORMATS:HALF (a, b, all)")
-    ap.add_argument("--also", default="", help="a second recogniser's variants (e.g. ppocrv4)")
+    ap.add_argument(
+        "--also", default="", help="a second recogniser's variants (a name, or an .onnx file)"
+    )
+    ap.add_argument(
+        "--plate-margins",
+        action="store_true",
+        help="also read each line's box grown to about its plate, by each recogniser",
+    )
     ap.add_argument("--pictures", action="store_true", help="PNGs of every plate read wrong")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = ap.parse_args(argv)
@@ -183,7 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     names = []  # the shipped recogniser's name (``auto`` resolved), then --also's
     recs = {}
     for asked in [cfg.reader.recogniser, *([args.also] if args.also else [])]:
-        label, path = reader_model(asked, cfg.reader.rec_model, cfg.formats, default_models_dir())
+        if asked.endswith(".onnx"):
+            label, path = Path(asked).stem, Path(asked)
+        else:
+            label, path = reader_model(
+                asked, cfg.reader.rec_model, cfg.formats, default_models_dir()
+            )
         names.append(label)
         recs[label] = CtcRecogniser(path)
     recs["shipped"] = recs[names[0]]
@@ -192,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         *(Variant(names[0], s, px, py) for s in STRETCHES[:3] for px, py in MARGINS),
         *(Variant(names[0], s, *pad, f) for s in STRETCHES[:3] for f in FILTERS),
     ]
+    if args.plate_margins:
+        variants += [
+            Variant(n, s, px, py) for n in names for s in STRETCHES[1:3] for px, py in PLATE_MARGINS
+        ]
     formats = resolve(cfg.formats)
     with LoadMeter() as load:
         plates = stage_reads(DATA / name, subset, cfg)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
@@ -99,6 +99,16 @@ def _columns(characters: Sequence[str]) -> tuple[list[list[int]], list[int], lis
         raise RecogniserError(f"recogniser alphabet lacks plate symbols {''.join(missing)}")
     seps = [i for c in SEPARATORS for i in index.get(c, [])]
     return sym, seps, [0]
+
+
+class LineRecogniser(Protocol):
+    """What the plate reader reads with: crops in, per-step plate-symbol probabilities out."""
+
+    path: Path
+
+    def probabilities(
+        self, crops: Sequence[ImageBGR], *, stretch: float = 1.0
+    ) -> list[CharProbs]: ...
 
 
 class CtcRecogniser:
@@ -267,7 +277,7 @@ class CtcPlateReader:
 
     def __init__(
         self,
-        recogniser: CtcRecogniser,
+        recogniser: LineRecogniser,
         *,
         pad_x: float = 0.15,
         pad_y: float = 0.15,
@@ -287,7 +297,7 @@ class CtcPlateReader:
         self._reread_unfit = reread_unfit
 
     @classmethod
-    def from_config(cls, recogniser: CtcRecogniser, cfg: PlateReaderConfig) -> CtcPlateReader:
+    def from_config(cls, recogniser: LineRecogniser, cfg: PlateReaderConfig) -> CtcPlateReader:
         """The reader ``plates.reader`` describes, reading with ``recogniser``."""
         return cls(
             recogniser,
