@@ -200,6 +200,8 @@ def test_run_analyses_the_cameras_of_a_config_file(cli_config, shared_data):
     result = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["run", "-c", str(cli_config)])
     assert result.exit_code == 0, result.output
     assert "running 1 camera(s)" in result.output
+    # the config keeps the shipped format list, which mixes US with European formats
+    assert "plates.formats lists US with" in result.stderr
     sessions = make_session_factory(make_engine(cfg["store"]["database_url"]))
     with sessions() as s:
         plates = s.scalars(select(PlateReadRow.plate)).all()

@@ -34,7 +34,7 @@ from citywatch.cli.global_options import (
     setup_logging,
 )
 from citywatch.engine.allocator import keep_freed_buffers
-from citywatch.engine.platform import CameraStart
+from citywatch.engine.platform import CameraStart, start_notes
 
 if TYPE_CHECKING:
     from citywatch.engine.local import LocalEngine
@@ -266,6 +266,8 @@ def _print_starts(c: CliContext, starts: list[CameraStart]) -> None:
             s.error or ("; ".join(p.reasons) if p else ""),
         )
     c.out.print(table)
+    for note in start_notes(c.config(), starts):
+        c.err.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 def _wait_until_interrupted(eng: LocalEngine | RayEngine) -> None:

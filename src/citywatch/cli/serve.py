@@ -88,7 +88,7 @@ def _start_platform(c: CliContext, hub: EventHub, *, cameras: bool) -> _Platform
     Models load lazily: a server without face cameras loads the face models only when a
     photo is enrolled."""
     from citywatch.engine.assemble import Models
-    from citywatch.engine.platform import Platform, make_embed_faces
+    from citywatch.engine.platform import Platform, make_embed_faces, start_notes
 
     cfg = c.config()
     if not (cameras and cfg.cameras and cfg.engine.kind == "local"):
@@ -116,6 +116,8 @@ def _start_platform(c: CliContext, hub: EventHub, *, cameras: bool) -> _Platform
     for s in starts:
         if s.error:
             c.err.print(f"[yellow]camera {s.camera.id}:[/] {s.error}", highlight=False)
+    for note in start_notes(cfg, starts):
+        c.err.print(f"[yellow]note:[/] {note}", highlight=False)
     engine.start()
     c.out.print(f"[green]{len(engine.runs)} camera(s) running[/]")
     return _Platform(embed, engine, platform.dispatcher, platform.start_housekeeping())

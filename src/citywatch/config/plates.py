@@ -385,7 +385,11 @@ class PlatesConfig(Strict):
     formats: list[PlateFormatName] = Field(
         default_factory=_default_formats,
         min_length=1,
-        description="Plate formats to normalise against, in order of preference",
+        description="Plate formats to normalise against, in order of preference.  List only "
+        "the region's: the list also chooses the models (US alone: the text detector and "
+        "PP-OCRv6 small; any other list: the plate detector and ppocrv6-plates), and a list "
+        "mixing US with European formats (the shipped default) reads both worse than their "
+        "own lists (docs/models.md)",
     )
     max_distance: int = Field(default=1, ge=0, le=3, description="Hotlist fuzzy-match budget")
     confusions: list[str] = Field(

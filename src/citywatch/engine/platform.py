@@ -93,6 +93,18 @@ class CameraStart:
     error: str = ""
 
 
+def start_notes(config: CitywatchConfig, starts: Sequence[CameraStart]) -> list[str]:
+    """Advice on the config for whoever started the cameras: a plate format list that mixes
+    regions, when some camera reads plates (:func:`~citywatch.vision.plates.build.\
+mixed_regions_note`)."""
+    from citywatch.vision.plates.build import mixed_regions_note
+
+    if not any(s.permissions is not None and s.permissions.plates for s in starts):
+        return []
+    note = mixed_regions_note(config.plates.formats)
+    return [note] if note else []
+
+
 @dataclass
 class Platform:
     config: CitywatchConfig
