@@ -36,7 +36,7 @@ from citywatch.eval.plates import (
     score_photo,
 )
 from citywatch.vision.images import load_image
-from citywatch.vision.plates.build import build_plate_models, build_plate_stage
+from citywatch.vision.plates.build import build_plate_models
 from citywatch.vision.plates.ensemble import MeanRecogniser
 from citywatch.vision.plates.formats import resolve
 from citywatch.vision.plates.ppocr import CtcPlateReader, CtcRecogniser, LineRecogniser
@@ -167,18 +167,15 @@ def per_photo(
     photos = load_photos(folder, subset)
     stages: dict[str, PlateStage] = {}
     for label, compared in models.items():
-        if compared.name or len(compared.files) == 1:
-            reader = (
-                {"recogniser": compared.name}
-                if compared.name
-                else {"rec_model": str(compared.files[0])}
-            )
-            cfg = PlatesConfig.model_validate({"formats": formats, "reader": reader})
-            stages[label] = build_plate_stage(cfg, track=False)
-            continue
-        cfg = PlatesConfig.model_validate({"formats": formats})
-        detector, _ = build_plate_models(cfg)
-        read = CtcPlateReader.from_config(compared.recogniser(), cfg.reader)
+        reader: dict[str, str] = {}
+        if compared.name:
+            reader = {"recogniser": compared.name}
+        elif len(compared.files) == 1 and compared.files[0] is not None:
+            reader = {"rec_model": str(compared.files[0])}
+        cfg = PlatesConfig.model_validate({"formats": formats, "reader": reader})
+        detector, read = build_plate_models(cfg)
+        if len(compared.files) > 1:  # an ensemble: its members read instead
+            read = CtcPlateReader.from_config(compared.recogniser(), cfg.reader)
         stages[label] = PlateStage(detector, read, None, cfg)
     reports = {label: PlateImageReport() for label in stages}
     for photo in photos:

@@ -48,13 +48,13 @@ class MeanRecogniser:
         per_member = [m.probabilities(crops, stretch=stretch) for m in self.members]
         out: list[CharProbs] = []
         for i, reads in enumerate(zip(*per_member, strict=True)):
-            steps = [len(r) for r in reads]
-            if len(set(steps)) != 1:
-                pairs = zip(self.members, steps, strict=True)
-                files = ", ".join(f"{m.path} ({n} steps)" for m, n in pairs)
+            try:
+                out.append(mean_probs(reads))
+            except ValueError:
+                pairs = zip(self.members, reads, strict=True)
+                files = ", ".join(f"{m.path} ({len(r)} steps)" for m, r in pairs)
                 raise RecogniserError(
                     f"plate recognisers read crop {i} in different numbers of steps: {files}; "
                     "an ensemble needs recognisers of one architecture and input height"
-                )
-            out.append(mean_probs(reads))
+                ) from None
         return out
