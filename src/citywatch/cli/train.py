@@ -55,9 +55,17 @@ def register(app: typer.Typer) -> None:
                 help="scratch: plate-crnn from random weights; plate-crnn: the shipped "
                 "plate-crnn trained further; ppocr: fine-tune the shipped PP-OCRv4 "
                 "recogniser; ppocrv6: fine-tune PP-OCRv6 small (prepared by "
-                "`citywatch models prepare`) (both need onnx2torch; one-line plates only)"
+                "`citywatch models prepare`); ppocrv6-plates: the shipped fine-tune of it "
+                "trained further (the three need onnx2torch; one-line plates only)"
             ),
         ] = "scratch",
+        height: Annotated[
+            int | None,
+            typer.Option(
+                help="PP-OCR inits: the input height to learn to read at (32, 48 or 64; "
+                "default the model's 48; fewer rows cost less per plate)"
+            ),
+        ] = None,
         boost: Annotated[
             str,
             typer.Option(help="Draw a format's styles more often, e.g. US=3 (comma-separated)"),
@@ -172,6 +180,7 @@ def register(app: typer.Typer) -> None:
             stroke_share=stroke_share,
             real=str(real) if mixing else "",
             real_share=real_share if mixing else 0.0,
+            height=height,
         )
         columns = (
             TextColumn("{task.description}"),
@@ -232,6 +241,13 @@ def register(app: typer.Typer) -> None:
                 "the original model's (WiSE-FT; 1 = fine-tuned alone)",
             ),
         ] = 1.0,
+        half: Annotated[
+            bool,
+            typer.Option(
+                help="Fine-tuned PP-OCR: store the weights as float16 (half the file; refused "
+                "where that moves a probability more than 0.02 on the check's inputs)"
+            ),
+        ] = True,
     ) -> None:
         """Export a plate recogniser checkpoint to ONNX (checked against torch).
 
@@ -248,7 +264,7 @@ def register(app: typer.Typer) -> None:
         if not checkpoint.is_file():
             c.fail(f"checkpoint {checkpoint} does not exist")
         try:
-            path = export_onnx(checkpoint, out, plate_classes=plate_classes, blend=blend)
+            path = export_onnx(checkpoint, out, plate_classes=plate_classes, blend=blend, half=half)
         except TrainingError as err:
             c.fail(str(err))
         c.out.print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB)")

@@ -32,6 +32,13 @@ import onnx
 import torch
 from torch import nn
 
+from citywatch.training.onnx_store import (
+    HALF_TOLERANCE,
+    halved,
+    is_constant,
+    set_input_height,
+    unhalved,
+)
 from citywatch.vision.plates.ctc import ALPHABET
 from citywatch.vision.plates.ppocr import HEIGHT, default_model_path
 
@@ -125,7 +132,7 @@ def _stub_torchvision() -> None:
 def _prepared(model: onnx.ModelProto) -> onnx.ModelProto:
     """The graph with its ``Constant`` weights as initializers, without its last softmax (the
     output becomes logits), and every convolution's output known to be 4-D."""
-    out = with_initializers(model)
+    out = with_initializers(unhalved(model))
     graph = out.graph
     nodes = list(graph.node)
     for node in nodes:
@@ -148,7 +155,7 @@ def with_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
     graph = out.graph
     nodes = []
     for node in graph.node:
-        if _is_constant(node):
+        if is_constant(node):
             tensor = onnx.TensorProto()
             tensor.CopyFrom(node.attribute[0].t)
             tensor.name = node.output[0]
@@ -254,7 +261,7 @@ def write_weights(
     """``net``'s weights written into ``proto``, the graph they were converted from (its
     ``Constant`` nodes or its initializers), each where :attr:`ConvertedNet.onnx_names` says;
     ``error`` when a tensor is missing or of another shape."""
-    by_name = {n.output[0]: n.attribute[0].t for n in proto.graph.node if _is_constant(n)}
+    by_name = {n.output[0]: n.attribute[0].t for n in proto.graph.node if is_constant(n)}
     by_name.update({t.name: t for t in proto.graph.initializer})
     params = dict(net.graph.named_parameters())
     for param, tensor in net.onnx_names.items():
@@ -300,11 +307,16 @@ def _used_before(graph: Any, until: str) -> set[str]:
 def source_of(init: str) -> Path | None:
     """The model a ``train plates --init`` value fine-tunes: ``ppocr`` PP-OCRv4 (None: inside
     rapidocr-onnxruntime), ``ppocrv6`` PP-OCRv6 small (where ``citywatch models prepare`` put
-    it, ``models.cache_dir``'s default)."""
+    it, ``models.cache_dir``'s default), ``ppocrv6-plates`` the shipped fine-tune of it (to
+    fine-tune further, e.g. at another input height)."""
     if init == "ppocr":
         return None
+    if init == "ppocrv6-plates":
+        from citywatch.vision.plates.recognisers import shipped_path
+
+        return shipped_path("ppocrv6-plates")
     if init != "ppocrv6":
-        raise PpocrError(f"unknown PP-OCR model {init!r}; known: ppocr, ppocrv6")
+        raise PpocrError(f"unknown PP-OCR model {init!r}; known: ppocr, ppocrv6, ppocrv6-plates")
     from citywatch.config.root import default_models_dir
     from citywatch.vision.plates.recognisers import RecogniserSetupError, recogniser_path
 
@@ -319,14 +331,19 @@ def source_path(path: Path | None = None) -> Path:
     return Path(path) if path is not None else default_model_path()
 
 
-def load_ppocr(path: Path | None = None) -> tuple[PpocrNet, PpocrClasses]:
-    """The recogniser at ``path`` as a trainable :class:`PpocrNet`, and its classes."""
+def load_ppocr(
+    path: Path | None = None, height: int | None = None
+) -> tuple[PpocrNet, PpocrClasses]:
+    """The recogniser at ``path`` as a trainable :class:`PpocrNet`, and its classes;
+    ``height``: made to read that many rows instead of its own (:func:`set_input_height`)."""
     src = source_path(path)
     try:
         model = onnx.load(str(src))
     except Exception as err:  # protobuf's DecodeError, OSError, ...
         raise PpocrError(f"PP-OCR model {src} cannot be read: {err}") from None
     classes = ppocr_classes(model, src)
+    if height is not None:
+        _height(model, height, src)
     graph, names = convert_trainable(_prepared(model), src, "PP-OCR model", PpocrError)
     params = dict(graph.named_parameters())
     unmapped = sorted(set(params) - set(names))
@@ -372,52 +389,16 @@ def _onnx_names(graph: Any, prepared: onnx.ModelProto) -> dict[str, str]:
     return names
 
 
-HALF_TOLERANCE = 0.02  # most a probability may move when the weights are stored as float16
+def _height(proto: onnx.ModelProto, height: int, src: Path) -> None:
+    try:
+        set_input_height(proto, height, src)
+    except ValueError as err:
+        raise PpocrError(str(err)) from None
 
 
-def halved(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """``proto`` with its float weights (``Constant`` nodes or initializers of more than one
-    value) stored as float16, each cast back to float32 where it is used: half the file, the
-    same float32 arithmetic (onnxruntime folds the casts when it loads the model)."""
-    out = onnx.ModelProto()
-    out.CopyFrom(proto)
-    nodes = []
-    kept = []
-    for init in out.graph.initializer:  # PP-OCRv6's weights are initializers
-        weights = onnx.numpy_helper.to_array(init)
-        if weights.dtype == np.float32 and weights.size > 1:
-            half = onnx.numpy_helper.from_array(weights.astype(np.float16), f"{init.name}_f16")
-            kept.append(half)
-            nodes.append(
-                onnx.helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT)
-            )
-        else:
-            kept.append(init)
-    del out.graph.initializer[:]
-    out.graph.initializer.extend(kept)
-    for node in out.graph.node:
-        value = onnx.numpy_helper.to_array(node.attribute[0].t) if _is_constant(node) else None
-        if value is not None and value.dtype == np.float32 and value.size > 1:
-            name = node.output[0]
-            half = onnx.numpy_helper.from_array(value.astype(np.float16), f"{name}_f16")
-            nodes.append(onnx.helper.make_node("Constant", [], [f"{name}_f16"], value=half))
-            nodes.append(
-                onnx.helper.make_node("Cast", [f"{name}_f16"], [name], to=onnx.TensorProto.FLOAT)
-            )
-        else:
-            nodes.append(node)
-    del out.graph.node[:]
-    out.graph.node.extend(nodes)
-    return out
-
-
-def _is_constant(node: onnx.NodeProto) -> bool:
-    return node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]
-
-
-def _probes() -> list[np.ndarray]:
+def _probes(height: int = HEIGHT) -> list[np.ndarray]:
     rng = np.random.default_rng(160)
-    return [rng.uniform(-1, 1, (2, 3, HEIGHT, w)).astype(np.float32) for w in (160, 312)]
+    return [rng.uniform(-1, 1, (2, 3, height, w)).astype(np.float32) for w in (160, 312)]
 
 
 def export_ppocr(
@@ -428,6 +409,7 @@ def export_ppocr(
     source: Path | None = None,
     half: bool = True,
     plate_classes: bool = False,
+    height: int | None = None,
 ) -> Path:
     """The source model (``source``, default PP-OCRv4) with ``net``'s weights written into its
     own graph (its ``Constant`` nodes, or its initializers: PP-OCRv6): the original's contract
@@ -436,14 +418,19 @@ def export_ppocr(
     ``half``: the weights stored as float16 (:func:`halved`; PP-OCRv4 5.5 MB instead of 10.9,
     PP-OCRv6 small 10.7 instead of 21.2), checked to read within :data:`HALF_TOLERANCE` of the
     float32 file.  ``plate_classes``: the last layer cut to the classes a plate reader uses
-    (:mod:`citywatch.training.plate_classes`).  Returns ``onnx_path``."""
+    (:mod:`citywatch.training.plate_classes`).  ``height``: the input height the weights were
+    trained at, declared in the graph and probed at (default the original's).  Returns
+    ``onnx_path``."""
     import onnxruntime as ort
 
     from citywatch.training.plate_classes import PruneError, plate_class_indices, prune_classes
 
     src = source_path(source)
-    proto = onnx.load(str(src))
+    proto = unhalved(onnx.load(str(src)))
     write_weights(proto, net, src, PpocrError)  # Constant nodes (PP-OCRv4), initializers (v6)
+    if height is not None:
+        _height(proto, height, src)
+    probes = _probes(HEIGHT if height is None else height)
     meta = {**{p.key: p.value for p in proto.metadata_props}, **meta}
     del proto.metadata_props[:]
     for k, v in meta.items():
@@ -461,7 +448,7 @@ def export_ppocr(
     tmp = onnx_path.with_suffix(".tmp.onnx")
     net.eval()
     with torch.no_grad():
-        logits = [net(torch.from_numpy(x)) for x in _probes()]
+        logits = [net(torch.from_numpy(x)) for x in probes]
         want = [torch.softmax(z if keep is None else z[..., keep], dim=2).numpy() for z in logits]
     checks = [(proto, 1e-4, "torch")]
     if half:
@@ -470,7 +457,7 @@ def export_ppocr(
         for model, tolerance, what in checks:
             onnx.save(model, str(tmp))
             sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-            for x, w in zip(_probes(), want, strict=True):
+            for x, w in zip(probes, want, strict=True):
                 got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
                 if got.shape != w.shape or float(np.abs(got - w).max()) > tolerance:
                     raise PpocrError(

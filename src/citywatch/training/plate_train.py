@@ -88,14 +88,16 @@ class TrainSettings:
     stroke_share: float = 0.0  # of the US plates drawn in the project's stroke lettering
     real: str = ""  # a folder of real crops (`train plate-crops`) mixed in
     real_share: float = 0.0  # of the samples drawn from it
+    height: int | None = None  # a fine-tuned PP-OCR's input height (None: the model's own, 48)
 
 
 _SAME_ON_RESUME = (
     "seed", "batch", "lr", "weight_decay", "formats", "init", "boost", "stroke_share", "real",
-    "real_share",
+    "real_share", "height",
 )  # fmt: skip
-INITS = ("scratch", "plate-crnn", "ppocr", "ppocrv6")
-PPOCR_INITS = ("ppocr", "ppocrv6")
+INITS = ("scratch", "plate-crnn", "ppocr", "ppocrv6", "ppocrv6-plates")
+PPOCR_INITS = ("ppocr", "ppocrv6", "ppocrv6-plates")
+PP_HEIGHTS = (32, 48, 64)  # the input heights a PP-OCR fine-tune may read at
 WARMUP = 0.05  # of the steps (at least 50)
 FLOOR = 0.02  # the learning rate at the last step, relative to the peak
 
@@ -146,8 +148,15 @@ class Arch:
     alone: bool = False  # each crop through the network alone (no zero padding in a batch)
 
 
-def build(init: str) -> Arch:
-    """The network of ``init`` (see the module doc), on the CPU."""
+def build(init: str, height: int | None = None) -> Arch:
+    """The network of ``init`` (see the module doc), on the CPU; ``height`` (PP-OCR only) the
+    input height it learns to read at instead of the model's own."""
+    if height is not None and init not in PPOCR_INITS:
+        raise TrainingError(f"an input height is for a PP-OCR fine-tune; {init!r} reads at 32")
+    if height is not None and height not in PP_HEIGHTS:
+        raise TrainingError(
+            f"input height {height}: expected one of {', '.join(map(str, PP_HEIGHTS))}"
+        )
     if init == "scratch":
         return Arch(PlateNet(), HEIGHT, ROWS, STRIDE, encode, ["", *ALPHABET, ""])
     if init == "plate-crnn":
@@ -169,13 +178,14 @@ def build(init: str) -> Arch:
         from citywatch.vision.plates.ppocr import HEIGHT as PP_HEIGHT
 
         try:
-            net, classes = load_ppocr(source_of(init))
+            net, classes = load_ppocr(source_of(init), height)
         except PpocrError as err:
             raise TrainingError(str(err)) from None
         freeze_early(net)
         # PP-OCRv6 attends across its whole input line: each crop is read alone, as at run time
-        alone = init == "ppocrv6"
-        return Arch(net, PP_HEIGHT, 1, PP_STRIDE, classes.encode, classes.symbols(), alone)
+        alone = init.startswith("ppocrv6")
+        h = PP_HEIGHT if height is None else height
+        return Arch(net, h, 1, PP_STRIDE, classes.encode, classes.symbols(), alone)
     raise TrainingError(f"unknown init {init!r}; known: {', '.join(INITS)}")
 
 
@@ -321,7 +331,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     dev = device()
     torch.manual_seed(settings.seed)
-    arch = build(settings.init)
+    arch = build(settings.init, settings.height)
     net = arch.net.to(dev)
     trainable = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -421,13 +431,15 @@ def export_onnx(
     note: str = "",
     plate_classes: bool = False,
     blend: float = 1.0,
+    half: bool = True,
 ) -> Path:
     """The checkpoint's model as ONNX (input ``x`` ``[N, 3, 32, W]``, output ``probs``
     ``[N, 2*W/4, 38]``), its character list and ``rows`` in the metadata; checked against
     torch on a random input.  ``plate_classes`` (fine-tuned PP-OCR only): keep only the classes a
     plate reader uses.  ``blend`` (fine-tuned PP-OCR only): the share of the fine-tuned weights
     in a weight average with the model it was fine-tuned from (WiSE-FT; 1 = the fine-tuned
-    weights alone)."""
+    weights alone).  ``half`` (fine-tuned PP-OCR only): weights stored as float16, checked to
+    read within tolerance of float32 (else float32)."""
     import onnx
     import onnxruntime as ort
 
@@ -435,7 +447,9 @@ def export_onnx(
         raise TrainingError(f"blend {blend}: expected more than 0 and at most 1")
     state = load_checkpoint(checkpoint)
     if state["settings"].get("init", "scratch") in PPOCR_INITS:
-        return _export_ppocr(state, onnx_path, note, plate_classes=plate_classes, blend=blend)
+        return _export_ppocr(
+            state, onnx_path, note, plate_classes=plate_classes, blend=blend, half=half
+        )
     if blend != 1.0:
         raise TrainingError(
             f"{checkpoint}: a blend with the original weights is for a fine-tuned PP-OCR; "
@@ -518,6 +532,7 @@ def _export_ppocr(
     *,
     plate_classes: bool = False,
     blend: float = 1.0,
+    half: bool = True,
 ) -> Path:
     """A fine-tuned PP-OCR checkpoint as ONNX: the original graph with the trained weights
     (averaged with the original ones by ``blend``)."""
@@ -526,19 +541,44 @@ def _export_ppocr(
     init = state["settings"]["init"]
     try:
         source = source_of(init)
-        net, _ = load_ppocr(source)
+        height = state["settings"].get("height")
+        net, _ = load_ppocr(source, height)
         original = {k: v.detach().clone() for k, v in net.state_dict().items()}
         net.load_state_dict(blend_weights(original, state["model"], blend))
-        base = "PP-OCRv6 small" if init == "ppocrv6" else "PP-OCRv4"
         meta = {
-            "citywatch_model": "plate-ppocr" if init == "ppocr" else f"plate-{init}",
+            "citywatch_model": "plate-ppocr" if init == "ppocr" else "plate-ppocrv6",
             "trained_steps": str(state["step"]),
             "blend": str(blend),
             "training": json.dumps(state["settings"]),
-            "data": f"{base} recogniser (Apache-2.0, PaddleOCR) fine-tuned on "
-            + data_note(state["settings"]),
+            "data": f"{_base_note(source, init)} fine-tuned"
+            + ("" if height is None else f" at input height {height}")
+            + f" on {data_note(state['settings'])}",
             "note": note,
         }
-        return export_ppocr(net, onnx_path, meta, source=source, plate_classes=plate_classes)
+        return export_ppocr(
+            net,
+            onnx_path,
+            meta,
+            source=source,
+            plate_classes=plate_classes,
+            height=height,
+            half=half,
+        )
     except PpocrError as err:
         raise TrainingError(str(err)) from None
+
+
+def _base_note(source: Path | None, init: str) -> str:
+    """What a PP-OCR fine-tune started from, for its ``data`` metadata: the original model, or
+    the shipped ``ppocrv6-plates`` with what it learned from (its own ``data``)."""
+    if init == "ppocr":
+        return "PP-OCRv4 recogniser (Apache-2.0, PaddleOCR)"
+    if init == "ppocrv6":
+        return "PP-OCRv6 small recogniser (Apache-2.0, PaddleOCR)"
+    import onnx
+
+    before = ""
+    if source is not None:
+        model = onnx.load(str(source), load_external_data=False)
+        before = {p.key: p.value for p in model.metadata_props}.get("data", "")
+    return f"citywatch's ppocrv6-plates ({before or 'see docs/models.md'}),"
