@@ -1,6 +1,6 @@
 """How a recogniser's weights are stored and the height it reads at (issue 15), without torch:
-float16 storage undone exactly, a graph made to read fewer rows, and the shipped
-``ppocrv6-plates`` read the same after the round trip."""
+float16 storage undone exactly, a graph made to read fewer rows or to give a step every 4
+columns, and the shipped ``ppocrv6-plates`` read the same after the round trip."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from citywatch.training.onnx_store import halved, set_input_height, unhalved
+from citywatch.training.onnx_store import halved, set_column_step, set_input_height, unhalved
 from citywatch.vision.plates.recognisers import shipped_path
 
 
@@ -107,3 +107,36 @@ def test_shipped_fine_tune_reads_the_same_unhalved() -> None:
     assert len(back.graph.initializer) > 100
     x = np.random.default_rng(3).uniform(-1, 1, (1, 3, 48, 200)).astype(np.float32)
     assert np.abs(_run(back, x) - _run(model, x)).max() < 1e-5
+
+
+def test_a_step_every_4_columns_doubles_the_steps_of_the_same_input() -> None:
+    model = _tiny(48)
+    x = np.random.default_rng(4).uniform(-1, 1, (1, 3, 48, 256)).astype(np.float32)
+    before = _run(model, x)  # 256 columns: 16 after the convolution, pooled in twos to 8
+    set_column_step(model, 4, Path("tiny.onnx"))
+    after = _run(model, x)
+    assert before.shape == (1, 5, 1, 8) and after.shape == (1, 5, 1, 16)
+    set_column_step(model, 8, Path("tiny.onnx"))
+    assert np.allclose(_run(model, x), before, atol=1e-6)
+
+
+def test_a_step_every_4_columns_then_32_rows_reads_as_one_row() -> None:
+    model = _tiny(48)
+    set_column_step(model, 4, Path("tiny.onnx"))
+    set_input_height(model, 32, Path("tiny.onnx"))
+    x = np.random.default_rng(5).uniform(-1, 1, (1, 3, 32, 128)).astype(np.float32)
+    assert _run(model, x).shape == (1, 5, 1, 8)
+
+
+@pytest.mark.parametrize("step", [2, 6, 16])
+def test_other_column_steps_are_refused(step: int) -> None:
+    with pytest.raises(ValueError, match=rf"odd\.onnx: a step of {step} columns"):
+        set_column_step(_tiny(), step, Path("odd.onnx"))
+
+
+def test_a_graph_without_the_row_pool_is_refused() -> None:
+    model = _tiny(48)
+    set_input_height(model, 32, Path("tiny.onnx"))
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_value = 64  # the pool no longer fits
+    with pytest.raises(ValueError, match="no average pool folding the last 4 rows"):
+        set_column_step(model, 4, Path("odd.onnx"))

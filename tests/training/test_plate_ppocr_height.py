@@ -63,6 +63,30 @@ def test_heights_it_cannot_train_at_are_refused(init: str, height: int, error: s
         build(init, height)
 
 
+@pytest.mark.parametrize(
+    ("init", "step", "error"),
+    [
+        ("ppocr", 4, "a column step is for a PP-OCRv6 fine-tune, not 'ppocr'"),
+        ("scratch", 4, "a column step is for a PP-OCRv6 fine-tune"),
+        ("ppocrv6-plates", 2, "a step of 2 columns, expected 4 or 8"),
+    ],
+)
+def test_column_steps_it_cannot_train_with_are_refused(init: str, step: int, error: str) -> None:
+    with pytest.raises(TrainingError, match=error):
+        build(init, None, step)
+
+
+def test_a_step_every_4_columns_reads_twice_the_steps() -> None:
+    x = torch.zeros(1, 3, 32, 160)
+    steps = {}
+    for step in (8, 4):
+        arch = build("ppocrv6-plates", 32, step)
+        assert arch.stride == step
+        with torch.no_grad():
+            steps[step] = arch.net(x).shape[1]
+    assert (steps[8], steps[4]) == (20, 40)
+
+
 def test_fine_tune_at_32_rows_exports_a_file_the_reader_loads_at_32(
     fonts_dir: Path, tmp_path: Path
 ) -> None:

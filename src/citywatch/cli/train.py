@@ -66,6 +66,13 @@ def register(app: typer.Typer) -> None:
                 "default the model's 48; fewer rows cost less per plate)"
             ),
         ] = None,
+        col_step: Annotated[
+            int | None,
+            typer.Option(
+                help="PP-OCRv6 inits: input columns per output step, 4 or 8 (default its 8; "
+                "4 gives a crop read fewer rows high as many steps per character)"
+            ),
+        ] = None,
         boost: Annotated[
             str,
             typer.Option(help="Draw a format's styles more often, e.g. US=3 (comma-separated)"),
@@ -181,6 +188,7 @@ def register(app: typer.Typer) -> None:
             real=str(real) if mixing else "",
             real_share=real_share if mixing else 0.0,
             height=height,
+            col_step=col_step,
         )
         columns = (
             TextColumn("{task.description}"),

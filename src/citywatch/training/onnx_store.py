@@ -5,7 +5,9 @@
 (half the file, the same float32 arithmetic); :func:`unhalved` undoes it exactly, so a shipped
 fine-tune can be trained further and its weights written back by name.
 :func:`set_input_height` makes a PP-OCR graph read another number of rows (its input declared
-that high and the pooling that folds the last rows into one sized to match).
+that high and the pooling that folds the last rows into one sized to match), and
+:func:`set_column_step` gives it an output step every 4 input columns instead of 8 (that
+pooling no longer halves the width: more steps per character for a crop read fewer rows high).
 """
 
 from __future__ import annotations
@@ -109,3 +111,25 @@ def set_input_height(proto: onnx.ModelProto, height: int, path: Path) -> None:
             kernel[0] = strides[0] = height // 16
     dims[2].Clear()
     dims[2].dim_value = height
+
+
+def _row_pool(proto: onnx.ModelProto, path: Path) -> onnx.NodeProto:
+    """PP-OCR's average pool that folds the backbone's last rows into one (``[H/16, 2]``)."""
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    rows = dims[2].dim_value // 16 if len(dims) == 4 and dims[2].HasField("dim_value") else 0
+    for node in proto.graph.node:
+        if node.op_type == "AveragePool":
+            attrs = {a.name: a for a in node.attribute}
+            if attrs["kernel_shape"].ints[0] == attrs["strides"].ints[0] == rows:
+                return node
+    raise ValueError(f"{path}: no average pool folding the last {rows} rows into one")
+
+
+def set_column_step(proto: onnx.ModelProto, step: int, path: Path) -> None:
+    """One output step every ``step`` input columns (4 or 8; PP-OCR's own is 8): the pool that
+    folds the last rows into one pools 1 column (4) or 2 (8); nothing after it is strided, so
+    the output has that many more steps and the weights stay valid."""
+    if step not in (4, 8):
+        raise ValueError(f"{path}: a step of {step} columns, expected 4 or 8")
+    attrs = {a.name: a for a in _row_pool(proto, path).attribute}
+    attrs["kernel_shape"].ints[1] = attrs["strides"].ints[1] = step // 4

@@ -36,6 +36,7 @@ from citywatch.training.onnx_store import (
     HALF_TOLERANCE,
     halved,
     is_constant,
+    set_column_step,
     set_input_height,
     unhalved,
 )
@@ -332,18 +333,18 @@ def source_path(path: Path | None = None) -> Path:
 
 
 def load_ppocr(
-    path: Path | None = None, height: int | None = None
+    path: Path | None = None, height: int | None = None, col_step: int | None = None
 ) -> tuple[PpocrNet, PpocrClasses]:
     """The recogniser at ``path`` as a trainable :class:`PpocrNet`, and its classes;
-    ``height``: made to read that many rows instead of its own (:func:`set_input_height`)."""
+    ``height``: made to read that many rows instead of its own (:func:`set_input_height`),
+    ``col_step``: an output step every that many columns (:func:`set_column_step`)."""
     src = source_path(path)
     try:
         model = onnx.load(str(src))
     except Exception as err:  # protobuf's DecodeError, OSError, ...
         raise PpocrError(f"PP-OCR model {src} cannot be read: {err}") from None
     classes = ppocr_classes(model, src)
-    if height is not None:
-        _height(model, height, src)
+    _reshape(model, height, col_step, src)
     graph, names = convert_trainable(_prepared(model), src, "PP-OCR model", PpocrError)
     params = dict(graph.named_parameters())
     unmapped = sorted(set(params) - set(names))
@@ -389,9 +390,12 @@ def _onnx_names(graph: Any, prepared: onnx.ModelProto) -> dict[str, str]:
     return names
 
 
-def _height(proto: onnx.ModelProto, height: int, src: Path) -> None:
+def _reshape(proto: onnx.ModelProto, height: int | None, col_step: int | None, src: Path) -> None:
     try:
-        set_input_height(proto, height, src)
+        if col_step is not None:  # finds the row pool by the height it was made for
+            set_column_step(proto, col_step, src)
+        if height is not None:
+            set_input_height(proto, height, src)
     except ValueError as err:
         raise PpocrError(str(err)) from None
 
@@ -410,6 +414,7 @@ def export_ppocr(
     half: bool = True,
     plate_classes: bool = False,
     height: int | None = None,
+    col_step: int | None = None,
 ) -> Path:
     """The source model (``source``, default PP-OCRv4) with ``net``'s weights written into its
     own graph (its ``Constant`` nodes, or its initializers: PP-OCRv6): the original's contract
@@ -419,7 +424,8 @@ def export_ppocr(
     PP-OCRv6 small 10.7 instead of 21.2), checked to read within :data:`HALF_TOLERANCE` of the
     float32 file.  ``plate_classes``: the last layer cut to the classes a plate reader uses
     (:mod:`citywatch.training.plate_classes`).  ``height``: the input height the weights were
-    trained at, declared in the graph and probed at (default the original's).  Returns
+    trained at, declared in the graph and probed at (default the original's); ``col_step`` the
+    input columns per output step it was trained with.  Returns
     ``onnx_path``."""
     import onnxruntime as ort
 
@@ -428,8 +434,7 @@ def export_ppocr(
     src = source_path(source)
     proto = unhalved(onnx.load(str(src)))
     write_weights(proto, net, src, PpocrError)  # Constant nodes (PP-OCRv4), initializers (v6)
-    if height is not None:
-        _height(proto, height, src)
+    _reshape(proto, height, col_step, src)
     probes = _probes(HEIGHT if height is None else height)
     meta = {**{p.key: p.value for p in proto.metadata_props}, **meta}
     del proto.metadata_props[:]

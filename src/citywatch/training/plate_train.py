@@ -89,11 +89,12 @@ class TrainSettings:
     real: str = ""  # a folder of real crops (`train plate-crops`) mixed in
     real_share: float = 0.0  # of the samples drawn from it
     height: int | None = None  # a fine-tuned PP-OCR's input height (None: the model's own, 48)
+    col_step: int | None = None  # PP-OCRv6: input columns per output step (None: its own, 8)
 
 
 _SAME_ON_RESUME = (
     "seed", "batch", "lr", "weight_decay", "formats", "init", "boost", "stroke_share", "real",
-    "real_share", "height",
+    "real_share", "height", "col_step",
 )  # fmt: skip
 INITS = ("scratch", "plate-crnn", "ppocr", "ppocrv6", "ppocrv6-plates")
 PPOCR_INITS = ("ppocr", "ppocrv6", "ppocrv6-plates")
@@ -148,11 +149,14 @@ class Arch:
     alone: bool = False  # each crop through the network alone (no zero padding in a batch)
 
 
-def build(init: str, height: int | None = None) -> Arch:
+def build(init: str, height: int | None = None, col_step: int | None = None) -> Arch:
     """The network of ``init`` (see the module doc), on the CPU; ``height`` (PP-OCR only) the
-    input height it learns to read at instead of the model's own."""
+    input height it learns to read at instead of the model's own, ``col_step`` (PP-OCRv6 only)
+    the input columns per output step (4 or 8)."""
     if height is not None and init not in PPOCR_INITS:
         raise TrainingError(f"an input height is for a PP-OCR fine-tune; {init!r} reads at 32")
+    if col_step is not None and not init.startswith("ppocrv6"):
+        raise TrainingError(f"a column step is for a PP-OCRv6 fine-tune, not {init!r}")
     if height is not None and height not in PP_HEIGHTS:
         raise TrainingError(
             f"input height {height}: expected one of {', '.join(map(str, PP_HEIGHTS))}"
@@ -178,14 +182,15 @@ def build(init: str, height: int | None = None) -> Arch:
         from citywatch.vision.plates.ppocr import HEIGHT as PP_HEIGHT
 
         try:
-            net, classes = load_ppocr(source_of(init), height)
+            net, classes = load_ppocr(source_of(init), height, col_step)
         except PpocrError as err:
             raise TrainingError(str(err)) from None
         freeze_early(net)
         # PP-OCRv6 attends across its whole input line: each crop is read alone, as at run time
         alone = init.startswith("ppocrv6")
         h = PP_HEIGHT if height is None else height
-        return Arch(net, h, 1, PP_STRIDE, classes.encode, classes.symbols(), alone)
+        step = PP_STRIDE if col_step is None else col_step
+        return Arch(net, h, 1, step, classes.encode, classes.symbols(), alone)
     raise TrainingError(f"unknown init {init!r}; known: {', '.join(INITS)}")
 
 
@@ -331,7 +336,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     dev = device()
     torch.manual_seed(settings.seed)
-    arch = build(settings.init, settings.height)
+    arch = build(settings.init, settings.height, settings.col_step)
     net = arch.net.to(dev)
     trainable = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -541,8 +546,8 @@ def _export_ppocr(
     init = state["settings"]["init"]
     try:
         source = source_of(init)
-        height = state["settings"].get("height")
-        net, _ = load_ppocr(source, height)
+        height, col_step = state["settings"].get("height"), state["settings"].get("col_step")
+        net, _ = load_ppocr(source, height, col_step)
         original = {k: v.detach().clone() for k, v in net.state_dict().items()}
         net.load_state_dict(blend_weights(original, state["model"], blend))
         meta = {
@@ -552,6 +557,7 @@ def _export_ppocr(
             "training": json.dumps(state["settings"]),
             "data": f"{_base_note(source, init)} fine-tuned"
             + ("" if height is None else f" at input height {height}")
+            + ("" if col_step is None else f", a step every {col_step} columns")
             + f" on {data_note(state['settings'])}",
             "note": note,
         }
@@ -562,6 +568,7 @@ def _export_ppocr(
             source=source,
             plate_classes=plate_classes,
             height=height,
+            col_step=col_step,
             half=half,
         )
     except PpocrError as err:
