@@ -64,6 +64,7 @@ def geometry_mask(dets: Detections, frame_h: int, cfg: PlateFilterConfig) -> np.
 
 
 EDGE_REACH_US = 0.8  # reader.edge_reach when it is left to the formats (US only)
+TIE = 0.01  # reads of one window this close in score are a tie (the recogniser sure of both)
 
 
 def edge_reach_for(cfg: PlatesConfig) -> float:
@@ -107,6 +108,21 @@ def extends(tight: str, wider: str, side: Side) -> bool:
     if side == "left":
         return wider.endswith(tight[1:])
     return wider.startswith(tight[:-1])
+
+
+def better_read(new: Candidate, old: Candidate, *, tie: float = TIE) -> bool:
+    """Whether ``new`` is the better of two reads of one candidate window: the surer, but
+    within ``tie`` of each other the one that holds the other with characters added at an
+    edge (:func:`extends`, either side).  A line box that ends before the plate's last
+    character reads a cut plate (``B310VL``) about as surely as the whole window reads it
+    (``B310VLV``) when the recogniser is sure of every character it sees and both texts fit a
+    format of the same weight; which of the two scored higher was then noise."""
+    if abs(new.score - old.score) <= tie:
+        if extends(old.text, new.text, "left") or extends(old.text, new.text, "right"):
+            return True
+        if extends(new.text, old.text, "left") or extends(new.text, old.text, "right"):
+            return False
+    return new.score > old.score
 
 
 def merge_lines(dets: Detections, *, max_gap: float = 1.0, min_overlap: float = 0.6) -> Detections:
@@ -430,7 +446,7 @@ class PlateStage:
         for i, cand in enumerate(reads):
             if cand is None or cand.score < self._filters.min_score:
                 continue
-            if owner[i] not in chosen or cand.score > chosen[owner[i]][0].score:
+            if owner[i] not in chosen or better_read(cand, chosen[owner[i]][0]):
                 chosen[owner[i]] = (cand, i)
         if self._edge_reach > 0:
             for k, (cand, i) in list(chosen.items()):
