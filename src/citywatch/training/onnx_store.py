@@ -92,37 +92,40 @@ def is_constant(node: onnx.NodeProto) -> bool:
     return node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]
 
 
-def set_input_height(proto: onnx.ModelProto, height: int, path: Path) -> None:
-    """The graph made to read ``height`` rows (a multiple of 16): its input declared that high
-    (the reader takes its input height from this dimension) and the pooling that folds the
-    backbone's last rows into one (PP-OCR's ``[H/16, 2]`` average pool) sized to match."""
+def _declared_rows(proto: onnx.ModelProto) -> int:
+    """The fixed ``H`` of the graph's ``[N, 3, H, W]`` input, or 0 where it has none."""
     dims = proto.graph.input[0].type.tensor_type.shape.dim
-    if len(dims) != 4 or not dims[2].HasField("dim_value"):
-        raise ValueError(f"{path}: the recogniser's input is not [N, 3, H, W] of a fixed H")
-    if height % 16:
-        raise ValueError(f"{path}: input height {height} is not a multiple of 16")
-    rows_before = dims[2].dim_value // 16
-    for node in proto.graph.node:
-        if node.op_type != "AveragePool":
-            continue
-        attrs = {a.name: a for a in node.attribute}
-        kernel, strides = attrs["kernel_shape"].ints, attrs["strides"].ints
-        if kernel[0] == strides[0] == rows_before:
-            kernel[0] = strides[0] = height // 16
-    dims[2].Clear()
-    dims[2].dim_value = height
+    return int(dims[2].dim_value) if len(dims) == 4 and dims[2].HasField("dim_value") else 0
 
 
-def _row_pool(proto: onnx.ModelProto, path: Path) -> onnx.NodeProto:
-    """PP-OCR's average pool that folds the backbone's last rows into one (``[H/16, 2]``)."""
-    dims = proto.graph.input[0].type.tensor_type.shape.dim
-    rows = dims[2].dim_value // 16 if len(dims) == 4 and dims[2].HasField("dim_value") else 0
+def _row_pool(proto: onnx.ModelProto, height: int) -> onnx.NodeProto | None:
+    """PP-OCR's average pool that folds the backbone's last rows into one (``[H/16, 2]``) in a
+    graph that reads ``height`` rows, or None."""
+    rows = height // 16
     for node in proto.graph.node:
         if node.op_type == "AveragePool":
             attrs = {a.name: a for a in node.attribute}
             if attrs["kernel_shape"].ints[0] == attrs["strides"].ints[0] == rows:
                 return node
-    raise ValueError(f"{path}: no average pool folding the last {rows} rows into one")
+    return None
+
+
+def set_input_height(proto: onnx.ModelProto, height: int, path: Path) -> None:
+    """The graph made to read ``height`` rows (a multiple of 16): its input declared that high
+    (the reader takes its input height from this dimension) and the pooling that folds the
+    backbone's last rows into one (PP-OCR's ``[H/16, 2]`` average pool) sized to match."""
+    before = _declared_rows(proto)
+    if not before:
+        raise ValueError(f"{path}: the recogniser's input is not [N, 3, H, W] of a fixed H")
+    if height % 16:
+        raise ValueError(f"{path}: input height {height} is not a multiple of 16")
+    pool = _row_pool(proto, before)
+    if pool is not None:
+        attrs = {a.name: a for a in pool.attribute}
+        attrs["kernel_shape"].ints[0] = attrs["strides"].ints[0] = height // 16
+    dim = proto.graph.input[0].type.tensor_type.shape.dim[2]
+    dim.Clear()
+    dim.dim_value = height
 
 
 def set_column_step(proto: onnx.ModelProto, step: int, path: Path) -> None:
@@ -131,5 +134,9 @@ def set_column_step(proto: onnx.ModelProto, step: int, path: Path) -> None:
     the output has that many more steps and the weights stay valid."""
     if step not in (4, 8):
         raise ValueError(f"{path}: a step of {step} columns, expected 4 or 8")
-    attrs = {a.name: a for a in _row_pool(proto, path).attribute}
+    rows = _declared_rows(proto)
+    pool = _row_pool(proto, rows)
+    if pool is None:
+        raise ValueError(f"{path}: no average pool folding the last {rows // 16} rows into one")
+    attrs = {a.name: a for a in pool.attribute}
     attrs["kernel_shape"].ints[1] = attrs["strides"].ints[1] = step // 4

@@ -435,7 +435,7 @@ def export_ppocr(
     proto = unhalved(onnx.load(str(src)))
     write_weights(proto, net, src, PpocrError)  # Constant nodes (PP-OCRv4), initializers (v6)
     _reshape(proto, height, col_step, src)
-    probes = _probes(HEIGHT if height is None else height)
+    probes = _probes(height or HEIGHT)
     meta = {**{p.key: p.value for p in proto.metadata_props}, **meta}
     del proto.metadata_props[:]
     for k, v in meta.items():

@@ -98,6 +98,7 @@ _SAME_ON_RESUME = (
 )  # fmt: skip
 INITS = ("scratch", "plate-crnn", "ppocr", "ppocrv6", "ppocrv6-plates")
 PPOCR_INITS = ("ppocr", "ppocrv6", "ppocrv6-plates")
+V6_INITS = ("ppocrv6", "ppocrv6-plates")  # PP-OCRv6 small, and the shipped fine-tune of it
 PP_HEIGHTS = (32, 48, 64)  # the input heights a PP-OCR fine-tune may read at
 WARMUP = 0.05  # of the steps (at least 50)
 FLOOR = 0.02  # the learning rate at the last step, relative to the peak
@@ -155,7 +156,7 @@ def build(init: str, height: int | None = None, col_step: int | None = None) -> 
     the input columns per output step (4 or 8)."""
     if height is not None and init not in PPOCR_INITS:
         raise TrainingError(f"an input height is for a PP-OCR fine-tune; {init!r} reads at 32")
-    if col_step is not None and not init.startswith("ppocrv6"):
+    if col_step is not None and init not in V6_INITS:
         raise TrainingError(f"a column step is for a PP-OCRv6 fine-tune, not {init!r}")
     if height is not None and height not in PP_HEIGHTS:
         raise TrainingError(
@@ -187,7 +188,7 @@ def build(init: str, height: int | None = None, col_step: int | None = None) -> 
             raise TrainingError(str(err)) from None
         freeze_early(net)
         # PP-OCRv6 attends across its whole input line: each crop is read alone, as at run time
-        alone = init.startswith("ppocrv6")
+        alone = init in V6_INITS
         h = PP_HEIGHT if height is None else height
         step = PP_STRIDE if col_step is None else col_step
         return Arch(net, h, 1, step, classes.encode, classes.symbols(), alone)
@@ -443,8 +444,8 @@ def export_onnx(
     torch on a random input.  ``plate_classes`` (fine-tuned PP-OCR only): keep only the classes a
     plate reader uses.  ``blend`` (fine-tuned PP-OCR only): the share of the fine-tuned weights
     in a weight average with the model it was fine-tuned from (WiSE-FT; 1 = the fine-tuned
-    weights alone).  ``half`` (fine-tuned PP-OCR only): weights stored as float16, checked to
-    read within tolerance of float32 (else float32)."""
+    weights alone).  ``half`` (fine-tuned PP-OCR only): weights stored as float16, refused
+    where that reads beyond tolerance of float32 (``False``: float32)."""
     import onnx
     import onnxruntime as ort
 
