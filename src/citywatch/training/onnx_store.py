@@ -18,6 +18,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from citywatch.vision.plates.ppocr import HEIGHT
+
 HALF_TOLERANCE = 0.02  # most a probability may move when the weights are stored as float16
 
 
@@ -93,9 +95,13 @@ def is_constant(node: onnx.NodeProto) -> bool:
 
 
 def _declared_rows(proto: onnx.ModelProto) -> int:
-    """The fixed ``H`` of the graph's ``[N, 3, H, W]`` input, or 0 where it has none."""
+    """The rows the graph reads: the fixed ``H`` of its ``[N, 3, H, W]`` input, where ``H`` is
+    left open (PP-OCRv4) the 48 the plate reader feeds it (``ppocr.HEIGHT``), and 0 for an
+    input of another rank."""
     dims = proto.graph.input[0].type.tensor_type.shape.dim
-    return int(dims[2].dim_value) if len(dims) == 4 and dims[2].HasField("dim_value") else 0
+    if len(dims) != 4:
+        return 0
+    return int(dims[2].dim_value) if dims[2].HasField("dim_value") else HEIGHT
 
 
 def _row_pool(proto: onnx.ModelProto, height: int) -> onnx.NodeProto | None:
@@ -116,7 +122,7 @@ def set_input_height(proto: onnx.ModelProto, height: int, path: Path) -> None:
     backbone's last rows into one (PP-OCR's ``[H/16, 2]`` average pool) sized to match."""
     before = _declared_rows(proto)
     if not before:
-        raise ValueError(f"{path}: the recogniser's input is not [N, 3, H, W] of a fixed H")
+        raise ValueError(f"{path}: the recogniser's input is not [N, 3, H, W]")
     if height % 16:
         raise ValueError(f"{path}: input height {height} is not a multiple of 16")
     pool = _row_pool(proto, before)
