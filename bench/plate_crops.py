@@ -10,10 +10,19 @@ a plate is read right when the best read equals the truth with the letter O and 
 one symbol (as ``citywatch eval plates`` compares).  This is the set the US layout, letter and
 name priors were chosen on: report accuracy on images_us (``citywatch eval plates``), not here.
 
+With ``--recognisers`` (names) and ``--rec-model LABEL=FILE`` the variants are recognisers
+instead: each reads through its own shipped US-only stage (text detector, reader settings), so
+a recogniser is judged on the crops the stage cuts, not on true boxes; with two of them the
+plates they disagree on are tested with McNemar's exact test.  ``--frame 1280x720`` places each
+crop at its own size in the middle of a grey frame of that size (the text detector then scales
+it as it scales a camera's frame) instead of the tight border.
+
 Prints a table (per variant, and the plates the variants read differently), writes
 ``plate_crops.json`` and a bar plot ``plate_crops.png``.
 
     .venv/bin/python bench/plate_crops.py [--limit N] [--out bench/out]
+    .venv/bin/python bench/plate_crops.py --recognisers ppocrv6-small --rec-model us=FILE.onnx
+        [--frame 1280x720]
 """
 
 from __future__ import annotations
@@ -31,7 +40,14 @@ from rich.progress import Progress
 
 from citywatch.config.plates import PlatesConfig
 from citywatch.engine.allocator import keep_freed_buffers
-from citywatch.eval.common import Metrics, new_figure, rows_table, save_figure, write_json
+from citywatch.eval.common import (
+    Metrics,
+    mcnemar_p,
+    new_figure,
+    rows_table,
+    save_figure,
+    write_json,
+)
 from citywatch.eval.host_load import LoadMeter
 from citywatch.eval.plates import same_plate
 from citywatch.vision.images import load_image
@@ -45,11 +61,43 @@ CROPS = (REPO / ".." / "shared" / "data" / "plates" / "crops_us").resolve()
 GREY = (90, 90, 90)
 
 
-def in_scene(crop: ImageBGR) -> ImageBGR:
-    """``crop`` bordered in grey: its height above and below, half its width at each side."""
+def in_scene(crop: ImageBGR, frame: tuple[int, int] | None = None) -> ImageBGR:
+    """``crop`` bordered in grey: its height above and below, half its width at each side; or,
+    with ``frame`` (width, height), at its own size in the middle of a grey frame that size."""
     h, w = crop.shape[:2]
-    framed = cv2.copyMakeBorder(crop, h, h, w // 2, w // 2, cv2.BORDER_CONSTANT, value=GREY)
-    return np.asarray(framed, np.uint8)
+    if frame is None:
+        framed = cv2.copyMakeBorder(crop, h, h, w // 2, w // 2, cv2.BORDER_CONSTANT, value=GREY)
+        return np.asarray(framed, np.uint8)
+    fw, fh = frame
+    if w > fw or h > fh:
+        raise ValueError(f"a crop {w}x{h} does not fit the frame {fw}x{fh}")
+    out = np.full((fh, fw, 3), GREY, np.uint8)
+    y0, x0 = (fh - h) // 2, (fw - w) // 2
+    out[y0 : y0 + h, x0 : x0 + w] = crop
+    return out
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit():
+        raise argparse.ArgumentTypeError(f"--frame {text!r}: expected WIDTHxHEIGHT, e.g. 1280x720")
+    return int(w), int(h)
+
+
+def recogniser_stages(names: list[str], files: list[str]) -> dict[str, PlateStage]:
+    """One shipped US-only stage per compared recogniser (a name, or ``LABEL=FILE``)."""
+    readers: dict[str, dict[str, str]] = {name: {"recogniser": name} for name in names}
+    for spec in files:
+        label, sep, file = spec.partition("=")
+        if not sep or not Path(file).is_file():
+            raise SystemExit(f"--rec-model {spec!r}: expected LABEL=FILE of an existing .onnx")
+        readers[label] = {"rec_model": file}
+    stages = {}
+    for label, reader in readers.items():
+        cfg = PlatesConfig.model_validate({"formats": ["US"], "reader": reader})
+        detector, read = build_plate_models(cfg)
+        stages[label] = PlateStage(detector, read, None, cfg)
+    return stages
 
 
 def variant_formats() -> dict[str, PlateFormat]:
@@ -66,6 +114,9 @@ def main() -> int:
     ap.add_argument("--crops", type=Path, default=CROPS)
     ap.add_argument("--limit", type=int, default=0, help="only the first N crops (0: all)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    ap.add_argument("--recognisers", default="", help="compare these recognisers (names)")
+    ap.add_argument("--rec-model", action="append", default=[], help="LABEL=FILE.onnx")
+    ap.add_argument("--frame", type=frame_size, default=None, help="WIDTHxHEIGHT grey frame")
     args = ap.parse_args()
     console = Console()
     truth_csv = args.crops / "groundtruth.csv"
@@ -76,26 +127,34 @@ def main() -> int:
         rows = [r for r in csv.reader(fh) if len(r) >= 3]
     if args.limit:
         rows = rows[: args.limit]
-    cfg = PlatesConfig(formats=["US"])
-    detector, reader = build_plate_models(cfg)  # one set of models: the variants only decode
-    stages = {
-        name: PlateStage(detector, reader, None, cfg, formats=(fmt,))
-        for name, fmt in variant_formats().items()
-    }
+    names = [n for n in args.recognisers.split(",") if n]
+    if names or args.rec_model:
+        stages = recogniser_stages(names, args.rec_model)
+    else:
+        cfg = PlatesConfig(formats=["US"])
+        detector, reader = build_plate_models(cfg)  # one set of models: the variants decode
+        stages = {
+            name: PlateStage(detector, reader, None, cfg, formats=(fmt,))
+            for name, fmt in variant_formats().items()
+        }
     right = {name: 0 for name in stages}
     ms: dict[str, list[float]] = {name: [] for name in stages}
+    cpu: dict[str, list[float]] = {name: [] for name in stages}
+    hit: dict[str, list[bool]] = {name: [] for name in stages}
     differ: list[Metrics] = []
     with LoadMeter() as load, Progress(console=console, transient=True) as bar:
         task = bar.add_task("crops_us", total=len(rows))
         for crop_name, state, plate in rows:
-            image = in_scene(load_image(args.crops / "usimages" / crop_name))
+            image = in_scene(load_image(args.crops / "usimages" / crop_name), args.frame)
             reads: dict[str, str] = {}
             for name, stage in stages.items():  # take turns: load falls on both alike
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 found = stage.read_plates(image)
                 ms[name].append((time.perf_counter() - t0) * 1000.0)
+                cpu[name].append((time.thread_time() - c0) * 1000.0)
                 reads[name] = found.text[0] if len(found) else ""
-                right[name] += same_plate(reads[name], plate)
+                hit[name].append(same_plate(reads[name], plate))
+                right[name] += hit[name][-1]
             if len(set(reads.values())) > 1:
                 differ.append({"crop": crop_name, "state": state, "truth": plate, **reads})
             bar.advance(task)
@@ -106,17 +165,31 @@ def main() -> int:
             "exact_rate": round(right[name] / max(1, len(rows)), 4),
             "right": right[name],
             "ms_per_crop": round(float(np.mean(ms[name])), 1) if ms[name] else None,
+            "cpu_ms_per_crop": round(float(np.mean(cpu[name])), 1) if cpu[name] else None,
         }
         for name in stages
     ]
     console.print(rows_table(f"US plate decoding on {args.crops.name}", table))
     if differ:
         console.print(rows_table("plates the variants read differently", differ))
+    test = ""
+    flat: Metrics = {"plates": len(rows), "frame": "x".join(map(str, args.frame or ())) or None}
+    if len(stages) == 2:
+        a, b = stages
+        only = {
+            a: sum(x and not y for x, y in zip(hit[a], hit[b], strict=True)),
+            b: sum(y and not x for x, y in zip(hit[a], hit[b], strict=True)),
+        }
+        p = mcnemar_p(only[a], only[b])
+        flat |= {f"only_{a}": only[a], f"only_{b}": only[b], "mcnemar_p": round(p, 6)}
+        test = f"plates only {a} reads: {only[a]}; only {b}: {only[b]}; McNemar p {p:.4f}"
+    if test:
+        console.print(test)
     if note := load.note():
         console.print(f"[yellow]note:[/] {note}")
-    flat: Metrics = {"plates": len(rows), **load.metrics()}
+    flat |= load.metrics()
     for row in table:
-        for key in ("exact_rate", "right", "ms_per_crop"):
+        for key in ("exact_rate", "right", "ms_per_crop", "cpu_ms_per_crop"):
             flat[f"{row['variant']}.{key}"] = row[key]
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "plate_crops.json", flat)

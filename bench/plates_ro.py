@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import re
 import tempfile
 import time
@@ -33,7 +32,7 @@ from rich.console import Console
 
 from citywatch.config.plates import PlatesConfig
 from citywatch.engine.allocator import keep_freed_buffers
-from citywatch.eval.common import Metrics, rows_table, write_json
+from citywatch.eval.common import Metrics, rows_table, wilson, write_json
 from citywatch.eval.host_load import LoadMeter
 from citywatch.eval.plates import PlateOutcome, load_photos, score_photo
 from citywatch.eval.voc import voc_boxes
@@ -43,16 +42,6 @@ from citywatch.vision.plates.stage import PlateStage
 
 REPO = Path(__file__).resolve().parents[1]
 TRUTH = REPO / "bench" / "plates_ro_truth.csv"
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of ``k`` successes in ``n``."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def safe(name: str) -> str:

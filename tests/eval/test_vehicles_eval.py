@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from citywatch.eval.plates import TruthError
+from citywatch.eval.common import wilson
 from citywatch.eval.vehicles import (
     VehicleLabel,
     VehicleOutcome,
@@ -20,7 +21,6 @@ from citywatch.eval.vehicles import (
     load_labels,
     pairs_of,
     vehicle_metrics,
-    wilson,
 )
 from citywatch.vision.record import Vehicles
 from citywatch.vision.vehicles.describe import VehicleDescriber

@@ -64,6 +64,29 @@ def accept_rate(scores: Scores, threshold: float) -> float:
     return float((s >= threshold).mean()) if s.size else 0.0
 
 
+def wilson(right: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of ``right`` of ``n`` ((0, 1) when ``n`` is 0)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = right / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar test of two readers on the same items: ``only_a`` items only the
+    first got right, ``only_b`` only the second.  The chance of a split at least this uneven
+    if both were equally good (each discordant item a fair coin)."""
+    if only_a < 0 or only_b < 0:
+        raise MetricsError(f"mcnemar_p: counts must not be negative, got {only_a}, {only_b}")
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2.0**n
+    return min(1.0, 2.0 * tail)
+
+
 def threshold_at_far(impostor: Scores, far: float) -> float:
     """The lowest threshold at which at most ``far`` of the impostor scores are accepted.
 

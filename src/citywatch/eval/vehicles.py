@@ -22,7 +22,6 @@ worth knowing beside the target, the second the figure on the cars whose colour 
 from __future__ import annotations
 
 import csv
-import math
 import statistics
 import time
 from collections import Counter
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from citywatch.eval.common import Metrics
+from citywatch.eval.common import Metrics, wilson
 from citywatch.eval.plates import TruthError
 from citywatch.vision.images import ImageError, load_image
 from citywatch.vision.record import Detections, ImageBGR
@@ -159,14 +158,6 @@ def pairs_of(
         for o in outcomes
         if getattr(o.label, what) and (not half or o.label.half == half)
     ]
-
-
-def wilson(right: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95 % Wilson score interval of ``right`` of ``n`` (``n`` > 0)."""
-    p = right / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _with_interval(out: Metrics, key: str, pairs: Sequence[tuple[str, str]]) -> None:
