@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from citywatch.eval.plates import TruthError
 from citywatch.eval.common import wilson
+from citywatch.eval.plates import TruthError
 from citywatch.eval.vehicles import (
     VehicleLabel,
     VehicleOutcome,
