@@ -17,12 +17,12 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from citywatch.training import plate_ppocr  # noqa: E402
+from citywatch.training.plate_export import export_onnx  # noqa: E402
 from citywatch.training.plate_render import load_fonts  # noqa: E402
 from citywatch.training.plate_synth import PlateSynth  # noqa: E402
 from citywatch.training.plate_train import (  # noqa: E402
     TrainingError,
     TrainSettings,
-    export_onnx,
     load_checkpoint,
     train,
 )

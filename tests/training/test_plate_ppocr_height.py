@@ -15,13 +15,13 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from citywatch.training import plate_ppocr  # noqa: E402
+from citywatch.training.plate_export import export_onnx  # noqa: E402
 from citywatch.training.plate_render import load_fonts  # noqa: E402
 from citywatch.training.plate_synth import PlateSynth  # noqa: E402
 from citywatch.training.plate_train import (  # noqa: E402
     TrainingError,
     TrainSettings,
     build,
-    export_onnx,
     train,
 )
 from citywatch.vision.plates.ppocr import CtcRecogniser  # noqa: E402

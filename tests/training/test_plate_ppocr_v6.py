@@ -20,12 +20,12 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
 
 from citywatch.training import plate_ppocr  # noqa: E402
+from citywatch.training.plate_export import export_onnx  # noqa: E402
 from citywatch.training.plate_render import load_fonts  # noqa: E402
 from citywatch.training.plate_synth import PlateSynth  # noqa: E402
 from citywatch.training.plate_train import (  # noqa: E402
     TrainSettings,
     build,
-    export_onnx,
     load_checkpoint,
     train,
 )

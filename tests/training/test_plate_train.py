@@ -12,14 +12,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from citywatch.training.plate_export import blend_weights, export_onnx  # noqa: E402
 from citywatch.training.plate_render import load_fonts  # noqa: E402
 from citywatch.training.plate_synth import PlateSynth  # noqa: E402
 from citywatch.training.plate_train import (  # noqa: E402
     Progress,
     TrainingError,
     TrainSettings,
-    blend_weights,
-    export_onnx,
     load_checkpoint,
     train,
 )

@@ -134,6 +134,7 @@ def register(app: typer.Typer) -> None:
             TimeRemainingColumn,
         )
 
+        from citywatch.training.plate_export import export_onnx
         from citywatch.training.plate_real import MixedSource, RealCrops, SampleSource
         from citywatch.training.plate_render import FontError, load_fonts
         from citywatch.training.plate_synth import PlateSynth
@@ -142,7 +143,6 @@ def register(app: typer.Typer) -> None:
             PPOCR_INITS,
             TrainingError,
             TrainSettings,
-            export_onnx,
             train,
         )
         from citywatch.training.plate_train import Progress as TrainProgress
@@ -267,7 +267,8 @@ def register(app: typer.Typer) -> None:
             _torch_or_fail()
         except ImportError as err:
             c.fail(str(err))
-        from citywatch.training.plate_train import TrainingError, export_onnx
+        from citywatch.training.plate_export import export_onnx
+        from citywatch.training.plate_train import TrainingError
 
         if not checkpoint.is_file():
             c.fail(f"checkpoint {checkpoint} does not exist")
