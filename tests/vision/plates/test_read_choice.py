@@ -13,7 +13,8 @@ from citywatch.config.plates import PlatesConfig
 from citywatch.vision.images import load_image
 from citywatch.vision.plates.build import build_plate_stage
 from citywatch.vision.plates.formats import Candidate, best, resolve
-from citywatch.vision.plates.stage import TIE, PlateStage, better_read
+from citywatch.vision.plates.lines import TIE, better_read
+from citywatch.vision.plates.stage import PlateStage
 from tests.vision.plates.test_stage import IMAGE, PLATE, FakeDetector, FakeReader, FakeRefiner
 
 

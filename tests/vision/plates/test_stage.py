@@ -6,17 +6,15 @@ import pytest
 from citywatch.config.plates import PlateFilterConfig, PlatesConfig
 from citywatch.vision.plates.base import PlateDetector, PlateReader, WindowRefiner
 from citywatch.vision.plates.build import build_plate_stage
-from citywatch.vision.plates.stage import (
-    REFINE_MARGIN,
-    PlateStage,
+from citywatch.vision.plates.lines import (
     Side,
-    edge_reach_for,
     equalise_contrast,
     extends,
     geometry_mask,
     grow_sideways,
     merge_lines,
 )
+from citywatch.vision.plates.stage import REFINE_MARGIN, PlateStage, edge_reach_for
 from citywatch.vision.plates.tracking import PlateTracker
 from citywatch.vision.record import Detections, FloatArray, Frame, FrameRecord, ImageBGR, Motion
 
