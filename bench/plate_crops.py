@@ -33,7 +33,6 @@ import dataclasses
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 from rich.console import Console
 from rich.progress import Progress
@@ -55,19 +54,19 @@ from citywatch.vision.plates.build import build_plate_models
 from citywatch.vision.plates.formats import FORMATS, PlateFormat
 from citywatch.vision.plates.stage import PlateStage
 from citywatch.vision.record import ImageBGR
+from plate_recognisers import GREY, recognisers, stage_for  # bench/plate_recognisers.py
+from plate_recognisers import in_scene as bordered
 
 REPO = Path(__file__).resolve().parents[1]
 CROPS = (REPO / ".." / "shared" / "data" / "plates" / "crops_us").resolve()
-GREY = (90, 90, 90)
 
 
 def in_scene(crop: ImageBGR, frame: tuple[int, int] | None = None) -> ImageBGR:
-    """``crop`` bordered in grey: its height above and below, half its width at each side; or,
-    with ``frame`` (width, height), at its own size in the middle of a grey frame that size."""
-    h, w = crop.shape[:2]
+    """``crop`` bordered in grey as ``bench/plate_recognisers.py`` borders it; or, with
+    ``frame`` (width, height), at its own size in the middle of a grey frame that size."""
     if frame is None:
-        framed = cv2.copyMakeBorder(crop, h, h, w // 2, w // 2, cv2.BORDER_CONSTANT, value=GREY)
-        return np.asarray(framed, np.uint8)
+        return bordered(crop)[0]
+    h, w = crop.shape[:2]
     fw, fh = frame
     if w > fw or h > fh:
         raise ValueError(f"a crop {w}x{h} does not fit the frame {fw}x{fh}")
@@ -82,22 +81,6 @@ def frame_size(text: str) -> tuple[int, int]:
     if not sep or not w.isdigit() or not h.isdigit():
         raise argparse.ArgumentTypeError(f"--frame {text!r}: expected WIDTHxHEIGHT, e.g. 1280x720")
     return int(w), int(h)
-
-
-def recogniser_stages(names: list[str], files: list[str]) -> dict[str, PlateStage]:
-    """One shipped US-only stage per compared recogniser (a name, or ``LABEL=FILE``)."""
-    readers: dict[str, dict[str, str]] = {name: {"recogniser": name} for name in names}
-    for spec in files:
-        label, sep, file = spec.partition("=")
-        if not sep or not Path(file).is_file():
-            raise SystemExit(f"--rec-model {spec!r}: expected LABEL=FILE of an existing .onnx")
-        readers[label] = {"rec_model": file}
-    stages = {}
-    for label, reader in readers.items():
-        cfg = PlatesConfig.model_validate({"formats": ["US"], "reader": reader})
-        detector, read = build_plate_models(cfg)
-        stages[label] = PlateStage(detector, read, None, cfg)
-    return stages
 
 
 def variant_formats() -> dict[str, PlateFormat]:
@@ -129,7 +112,8 @@ def main() -> int:
         rows = rows[: args.limit]
     names = [n for n in args.recognisers.split(",") if n]
     if names or args.rec_model:
-        stages = recogniser_stages(names, args.rec_model)
+        compared = recognisers(names, args.rec_model)
+        stages = {label: stage_for(c, ["US"]) for label, c in compared.items()}
     else:
         cfg = PlatesConfig(formats=["US"])
         detector, reader = build_plate_models(cfg)  # one set of models: the variants decode
@@ -137,7 +121,6 @@ def main() -> int:
             name: PlateStage(detector, reader, None, cfg, formats=(fmt,))
             for name, fmt in variant_formats().items()
         }
-    right = {name: 0 for name in stages}
     ms: dict[str, list[float]] = {name: [] for name in stages}
     cpu: dict[str, list[float]] = {name: [] for name in stages}
     hit: dict[str, list[bool]] = {name: [] for name in stages}
@@ -154,10 +137,10 @@ def main() -> int:
                 cpu[name].append((time.thread_time() - c0) * 1000.0)
                 reads[name] = found.text[0] if len(found) else ""
                 hit[name].append(same_plate(reads[name], plate))
-                right[name] += hit[name][-1]
             if len(set(reads.values())) > 1:
                 differ.append({"crop": crop_name, "state": state, "truth": plate, **reads})
             bar.advance(task)
+    right = {name: sum(hit[name]) for name in stages}
     table: list[Metrics] = [
         {
             "variant": name,
@@ -172,7 +155,6 @@ def main() -> int:
     console.print(rows_table(f"US plate decoding on {args.crops.name}", table))
     if differ:
         console.print(rows_table("plates the variants read differently", differ))
-    test = ""
     flat: Metrics = {"plates": len(rows), "frame": "x".join(map(str, args.frame or ())) or None}
     if len(stages) == 2:
         a, b = stages
@@ -182,9 +164,7 @@ def main() -> int:
         }
         p = mcnemar_p(only[a], only[b])
         flat |= {f"only_{a}": only[a], f"only_{b}": only[b], "mcnemar_p": round(p, 6)}
-        test = f"plates only {a} reads: {only[a]}; only {b}: {only[b]}; McNemar p {p:.4f}"
-    if test:
-        console.print(test)
+        console.print(f"plates only {a} reads: {only[a]}; only {b}: {only[b]}; McNemar p {p:.4f}")
     if note := load.note():
         console.print(f"[yellow]note:[/] {note}")
     flat |= load.metrics()

@@ -158,6 +158,20 @@ def per_plate(
     }
 
 
+def stage_for(compared: Compared, formats: list[str]) -> PlateStage:
+    """The shipped plate stage for ``formats``, reading with ``compared``."""
+    reader: dict[str, str] = {}
+    if compared.name:
+        reader = {"recogniser": compared.name}
+    elif len(compared.files) == 1 and compared.files[0] is not None:
+        reader = {"rec_model": str(compared.files[0])}
+    cfg = PlatesConfig.model_validate({"formats": formats, "reader": reader})
+    detector, read = build_plate_models(cfg)
+    if len(compared.files) > 1:  # an ensemble: its members read instead
+        read = CtcPlateReader.from_config(compared.recogniser(), cfg.reader)
+    return PlateStage(detector, read, None, cfg)
+
+
 def per_photo(
     folder: Path,
     formats: list[str],
@@ -165,18 +179,7 @@ def per_photo(
     models: dict[str, Compared],
 ) -> dict[str, Metrics]:
     photos = load_photos(folder, subset)
-    stages: dict[str, PlateStage] = {}
-    for label, compared in models.items():
-        reader: dict[str, str] = {}
-        if compared.name:
-            reader = {"recogniser": compared.name}
-        elif len(compared.files) == 1 and compared.files[0] is not None:
-            reader = {"rec_model": str(compared.files[0])}
-        cfg = PlatesConfig.model_validate({"formats": formats, "reader": reader})
-        detector, read = build_plate_models(cfg)
-        if len(compared.files) > 1:  # an ensemble: its members read instead
-            read = CtcPlateReader.from_config(compared.recogniser(), cfg.reader)
-        stages[label] = PlateStage(detector, read, None, cfg)
+    stages = {label: stage_for(compared, formats) for label, compared in models.items()}
     reports = {label: PlateImageReport() for label in stages}
     for photo in photos:
         image = load_image(photo.image)
