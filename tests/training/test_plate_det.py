@@ -114,6 +114,28 @@ def test_a_run_trains_checkpoints_resumes_and_exports(fonts_dir: Path, tmp_path:
         export_checkpoint(ckpt, tmp_path / "again.onnx")
 
 
+def test_a_separable_run_from_a_given_detector_trains_and_exports_into_its_own_graph(
+    fonts_dir: Path, tmp_path: Path
+) -> None:
+    import onnx
+
+    shipped = Path(__file__).resolve().parents[2] / "src/citywatch/vision/plates/models"
+    data = DetData([_frame(((300.0, 300.0, 420.0, 330.0),))], load_fonts(fonts_dir), seed=3)
+    one = DetSettings(
+        seed=3, steps=1, batch=2, drives=("drive_a",), init=str(shipped / "plate_det.onnx"),
+        separable=True,
+    )  # fmt: skip
+    train_det(data, one, tmp_path / "run")
+    source = tmp_path / "run" / "source.onnx"
+    kinds = [n.name for n in onnx.load(str(source)).graph.node if n.op_type == "Conv"]
+    assert sum(name.endswith(".dw") for name in kinds) == 5
+    with pytest.raises(DetTrainError, match="other settings"):  # not the same run
+        train_det(data, DetSettings(**{**one.__dict__, "separable": False}), tmp_path / "run")
+    out = export_checkpoint(tmp_path / "run" / "checkpoint.pt", tmp_path / "sep.onnx")
+    exported = [n.name for n in onnx.load(str(out)).graph.node if n.op_type == "Conv"]
+    assert exported == kinds  # the trained weights, written into the separable graph
+
+
 def test_the_loss_is_lower_for_the_right_map() -> None:
     target = torch.zeros(1, SIDE, SIDE)
     target[0, 100:110, 50:150] = 1

@@ -34,6 +34,17 @@ def register(train_app: typer.Typer) -> None:
             str, typer.Option(help="Comma-separated drives to train on (the rest is held out)")
         ] = "dayride_type1_001,nightride_type3_001",
         threads: Annotated[int, typer.Option(min=1, help="torch threads")] = 2,
+        init: Annotated[
+            Path | None,
+            typer.Option(help="Start from this ONNX detector (default: PP-OCRv4's text detector)"),
+        ] = None,
+        separable: Annotated[
+            bool,
+            typer.Option(
+                help="Make its full 3x3 convolutions depthwise-separable first (a cheaper "
+                "detector; training/det_slim.py)"
+            ),
+        ] = False,
         export: Annotated[
             Path | None, typer.Option(help="Write the trained detector here (.onnx)")
         ] = None,
@@ -68,7 +79,17 @@ def register(train_app: typer.Typer) -> None:
             c.fail(f"citywatch train needs torch and onnx2torch: pip install -e '.[train]' ({err})")
         torch.set_num_threads(threads)
         chosen = tuple(d.strip() for d in drives.split(",") if d.strip())
-        settings = DetSettings(seed=seed, steps=steps, batch=batch, lr=lr, drives=chosen)
+        if init is not None and not init.is_file():
+            c.fail(f"--init {init}: no such file")
+        settings = DetSettings(
+            seed=seed,
+            steps=steps,
+            batch=batch,
+            lr=lr,
+            drives=chosen,
+            init=str(init.resolve()) if init is not None else "",
+            separable=separable,
+        )
         try:
             frames = ro_frames(ro, chosen)
             data = DetData(frames, load_fonts(fonts), seed=seed)

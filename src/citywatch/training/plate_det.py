@@ -326,9 +326,36 @@ class DetSettings:
     batch: int = 8
     lr: float = 5e-4
     drives: tuple[str, ...] = TRAIN_DRIVES
+    init: str = ""  # the ONNX detector the run starts from ("": PP-OCRv4's text detector)
+    separable: bool = False  # its full 3x3 convolutions made depthwise-separable first
 
 
 CHECKPOINT = "checkpoint.pt"
+SOURCE = "source.onnx"  # the graph a run trains, beside its checkpoint (export writes into it)
+
+
+def run_source(run: Path, settings: DetSettings) -> Path:
+    """``run/source.onnx``: the detector ``settings`` start from (``init``, else PP-OCRv4's),
+    its convolutions made separable when asked (:mod:`citywatch.training.det_slim`); written
+    on a run's first start, then kept, so a resumed run and the export use the same graph."""
+    out = run / SOURCE
+    if out.is_file():
+        return out
+    src = Path(settings.init) if settings.init else text_detector_path()
+    try:
+        proto = onnx.load(str(src))
+    except Exception as err:  # protobuf's DecodeError, OSError, ...
+        raise DetTrainError(f"detector {src}: cannot be read ({err})") from None
+    if settings.separable:
+        from citywatch.training.det_slim import make_separable
+
+        if not make_separable(proto):
+            raise DetTrainError(f"detector {src}: no full 3x3 convolution to make separable")
+    run.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    onnx.save(proto, str(tmp))
+    tmp.replace(out)
+    return out
 
 
 def train_det(
@@ -337,14 +364,13 @@ def train_det(
     run: Path,
     *,
     progress: Callable[[int, float], None] | None = None,
-    init: Path | None = None,
     checkpoint_every: int = 100,
 ) -> DetNet:
     """Fine-tune the text detector on ``data``; ``run/checkpoint.pt`` is written every
     ``checkpoint_every`` steps and at the end, and a run started again on the same folder
     continues from it (refused when its settings differ).  Returns the trained network."""
     torch.manual_seed(settings.seed)
-    net = load_det(init).train()
+    net = load_det(run_source(run, settings)).train()
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -358,7 +384,7 @@ def train_det(
             state = torch.load(ckpt, map_location="cpu", weights_only=False)
         except Exception as err:  # a truncated or foreign file
             raise DetTrainError(f"{ckpt}: not a checkpoint of this trainer ({err})") from None
-        if state.get("settings") != asdict(settings):
+        if {**asdict(DetSettings()), **state.get("settings", {})} != asdict(settings):
             raise DetTrainError(
                 f"{ckpt}: a run with other settings ({state.get('settings')}); use another folder"
             )
@@ -399,13 +425,17 @@ def train_det(
 
 
 def export_checkpoint(ckpt: Path, out: Path) -> Path:
-    """A run's checkpoint as the shipped detector's ONNX file (see :func:`export_det`)."""
+    """A run's checkpoint as the shipped detector's ONNX file (see :func:`export_det`),
+    written into the graph the run trained (``source.onnx`` beside it; PP-OCRv4's text
+    detector for a run made before runs kept it)."""
+    source = ckpt.parent / SOURCE
+    src = source if source.is_file() else None
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        net = load_det()
+        net = load_det(src)
         net.load_state_dict(state["model"])
     except DetTrainError:
         raise
     except Exception as err:
         raise DetTrainError(f"{ckpt}: not a plate detector checkpoint ({err})") from None
-    return export_det(net, out)
+    return export_det(net, out, source=src)
