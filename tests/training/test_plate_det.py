@@ -21,6 +21,7 @@ from citywatch.training.plate_det import (  # noqa: E402
     DetTrainError,
     Frame,
     db_loss,
+    distil_loss,
     export_checkpoint,
     export_det,
     load_det,
@@ -123,7 +124,7 @@ def test_a_separable_run_from_a_given_detector_trains_and_exports_into_its_own_g
     data = DetData([_frame(((300.0, 300.0, 420.0, 330.0),))], load_fonts(fonts_dir), seed=3)
     one = DetSettings(
         seed=3, steps=1, batch=2, drives=("drive_a",), init=str(shipped / "plate_det.onnx"),
-        separable=True,
+        separable=True, distil=0.5,
     )  # fmt: skip
     train_det(data, one, tmp_path / "run")
     source = tmp_path / "run" / "source.onnx"
@@ -143,6 +144,15 @@ def test_the_loss_is_lower_for_the_right_map() -> None:
     right = target[:, None] * 0.999 + 0.0005
     wrong = 1 - right
     assert float(db_loss(right, target, mask)) < 0.2 < float(db_loss(wrong, target, mask))
+
+
+def test_the_distillation_loss_is_lowest_for_the_teachers_own_map() -> None:
+    want = torch.zeros(1, 1, 64, 64)
+    want[..., 20:30, 10:50] = 0.9
+    wider = torch.zeros_like(want)
+    wider[..., 18:32, 6:54] = 0.9  # the same plate reaching further
+    assert float(distil_loss(want, want)) < float(distil_loss(wider, want))
+    assert float(distil_loss(want, want)) < float(distil_loss(torch.zeros_like(want), want))
 
 
 def test_an_unreadable_detector_file_is_named(tmp_path: Path) -> None:

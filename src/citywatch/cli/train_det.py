@@ -45,6 +45,14 @@ def register(train_app: typer.Typer) -> None:
                 "detector; training/det_slim.py)"
             ),
         ] = False,
+        distil: Annotated[
+            float,
+            typer.Option(
+                min=0.0,
+                help="Weight of matching the starting detector's own probability map (a "
+                "cheaper student learning the detector it replaces; 0: none)",
+            ),
+        ] = 0.0,
         export: Annotated[
             Path | None, typer.Option(help="Write the trained detector here (.onnx)")
         ] = None,
@@ -89,6 +97,7 @@ def register(train_app: typer.Typer) -> None:
             drives=chosen,
             init=str(init.resolve()) if init is not None else "",
             separable=separable,
+            distil=distil,
         )
         try:
             frames = ro_frames(ro, chosen)

@@ -328,6 +328,23 @@ class DetSettings:
     drives: tuple[str, ...] = TRAIN_DRIVES
     init: str = ""  # the ONNX detector the run starts from ("": PP-OCRv4's text detector)
     separable: bool = False  # its full 3x3 convolutions made depthwise-separable first
+    distil: float = 0.0  # weight of matching the starting detector's own map (0: none)
+
+
+def distil_loss(prob: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of a student's probability map against a teacher's (soft targets):
+    where the teacher puts a plate, and how far it reaches, not only the labelled boxes."""
+    eps = 1e-6
+    return nn.functional.binary_cross_entropy(prob.clamp(eps, 1 - eps), want.clamp(0, 1))
+
+
+def _teacher(settings: DetSettings) -> DetNet:
+    """The detector a run starts from, as it is (before any separable change), frozen: what a
+    cheaper student learns to reproduce (``distil``)."""
+    teacher = load_det(Path(settings.init) if settings.init else None).eval()
+    for param in teacher.parameters():
+        param.requires_grad_(False)
+    return teacher
 
 
 CHECKPOINT = "checkpoint.pt"
@@ -371,6 +388,7 @@ def train_det(
     continues from it (refused when its settings differ).  Returns the trained network."""
     torch.manual_seed(settings.seed)
     net = load_det(run_source(run, settings)).train()
+    teacher = _teacher(settings) if settings.distil > 0 else None
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -412,7 +430,12 @@ def train_det(
         x = to_blob([s[0] for s in samples])
         t = torch.from_numpy(np.stack([s[1] for s in samples]))
         m = torch.from_numpy(np.stack([s[2] for s in samples]))
-        loss = db_loss(net(x), t, m)
+        prob = net(x)
+        loss = db_loss(prob, t, m)
+        if teacher is not None:
+            with torch.no_grad():
+                want = teacher(x)
+            loss = loss + settings.distil * distil_loss(prob, want)
         opt.zero_grad()
         loss.backward()
         opt.step()
