@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -11,8 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from citywatch.training.det_slim import make_separable, separable_candidates, separable_pair
-
-SHIPPED = Path(__file__).resolve().parents[2] / "src/citywatch/vision/plates/models/plate_det.onnx"
+from citywatch.vision.plates.build import PLATE_DETECTOR
 
 
 def _const(name: str, value: np.ndarray) -> onnx.NodeProto:
@@ -98,7 +95,7 @@ def test_a_name_that_is_not_a_full_3x3_convolution_is_refused() -> None:
 
 
 def test_the_shipped_detector_has_five_such_convolutions_and_still_runs_made_separable() -> None:
-    proto = onnx.load(str(SHIPPED))
+    proto = onnx.load(str(PLATE_DETECTOR))
     names = separable_candidates(proto)
     assert len(names) == 5
     x = np.random.default_rng(5).uniform(-1, 1, (1, 3, 96, 128)).astype(np.float32)

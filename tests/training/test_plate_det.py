@@ -120,10 +120,11 @@ def test_a_separable_run_from_a_given_detector_trains_and_exports_into_its_own_g
 ) -> None:
     import onnx
 
-    shipped = Path(__file__).resolve().parents[2] / "src/citywatch/vision/plates/models"
+    from citywatch.vision.plates.build import PLATE_DETECTOR
+
     data = DetData([_frame(((300.0, 300.0, 420.0, 330.0),))], load_fonts(fonts_dir), seed=3)
     one = DetSettings(
-        seed=3, steps=1, batch=2, drives=("drive_a",), init=str(shipped / "plate_det.onnx"),
+        seed=3, steps=1, batch=2, drives=("drive_a",), init=str(PLATE_DETECTOR),
         separable=True, distil=0.5,
     )  # fmt: skip
     train_det(data, one, tmp_path / "run")

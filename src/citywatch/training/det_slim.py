@@ -70,8 +70,8 @@ def make_separable(proto: onnx.ModelProto, names: list[str] | None = None) -> li
     by depthwise + pointwise pairs initialised by :func:`separable_pair`; the bias, if any,
     moves to the pointwise one.  Returns the names replaced; ``ValueError`` naming one that
     is not such a convolution."""
-    chosen = separable_candidates(proto) if names is None else list(names)
-    allowed = set(separable_candidates(proto))
+    allowed = separable_candidates(proto)
+    chosen = allowed if names is None else list(names)
     bad = [n for n in chosen if n not in allowed]
     if bad:
         raise ValueError(f"not a full 3x3 convolution of this graph: {', '.join(bad)}")

@@ -338,10 +338,15 @@ def distil_loss(prob: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
     return nn.functional.binary_cross_entropy(prob.clamp(eps, 1 - eps), want.clamp(0, 1))
 
 
+def start_path(settings: DetSettings) -> Path:
+    """The ONNX detector a run starts from: ``init``, else PP-OCRv4's text detector."""
+    return Path(settings.init) if settings.init else text_detector_path()
+
+
 def _teacher(settings: DetSettings) -> DetNet:
     """The detector a run starts from, as it is (before any separable change), frozen: what a
     cheaper student learns to reproduce (``distil``)."""
-    teacher = load_det(Path(settings.init) if settings.init else None).eval()
+    teacher = load_det(start_path(settings)).eval()
     for param in teacher.parameters():
         param.requires_grad_(False)
     return teacher
@@ -358,7 +363,7 @@ def run_source(run: Path, settings: DetSettings) -> Path:
     out = run / SOURCE
     if out.is_file():
         return out
-    src = Path(settings.init) if settings.init else text_detector_path()
+    src = start_path(settings)
     try:
         proto = onnx.load(str(src))
     except Exception as err:  # protobuf's DecodeError, OSError, ...
